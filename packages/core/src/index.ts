@@ -1,0 +1,44 @@
+// @blackice/flight-core: storage, the middleware type, FlightError and context keys.
+// No gRPC here.
+
+// ---- for server users ----
+export { FlightError, invalidArgument, notFound, resourceExhausted } from "./flight-error";
+export { StatusCode, statusCodeName } from "./status-code";
+export { DescriptorType } from "./flight-types";
+export type {
+  Action,
+  ActionType,
+  Criteria,
+  Empty,
+  FlightData,
+  FlightDescriptor,
+  FlightEndpoint,
+  FlightInfo,
+  HandshakeRequest,
+  HandshakeResponse,
+  Location,
+  PollInfo,
+  PutResult,
+  Result,
+  SchemaResult,
+  Ticket,
+} from "./flight-types";
+export type { FlightStore, GcReport, PutOptions, PutTransaction, StoreStats, StoredFlight } from "./store/flight-store";
+
+// ---- for middleware authors ----
+export { CallContext, createContextKey } from "./context";
+export type { ContextKey } from "./context";
+export { FLIGHT_METHODS, composeMiddleware } from "./middleware";
+export type {
+  CallHeaders,
+  CallInfo,
+  FlightCall,
+  FlightHandler,
+  FlightMethod,
+  FlightMiddleware,
+  FlightRequests,
+  FlightResponse,
+  FlightResponses,
+} from "./middleware";
+export { MessageKind } from "./ipc/ipc-message";
+export type { MessageHeaderInfo, StoredMessage } from "./ipc/ipc-message";

@@ -1,0 +1,41 @@
+/** The Arrow IPC `MessageHeader` union tag values this server distinguishes. */
+export const MessageKind = { SCHEMA: 1, DICTIONARY_BATCH: 2, RECORD_BATCH: 3 } as const;
+/** One of {@link MessageKind}. */
+export type MessageKind = (typeof MessageKind)[keyof typeof MessageKind];
+
+/**
+ * What the server reads from one IPC message's flatbuffer header, and nothing more.
+ * Produced by `readMessageHeader`, which validates it against the body it was given.
+ */
+export interface MessageHeaderInfo {
+  /** Schema, dictionary batch or record batch. */
+  kind: MessageKind;
+  /** The metadata version in the header (V4 = 3, V5 = 4). */
+  version: number;
+  /** `Message.bodyLength`; equals the body's byte length after validation. */
+  bodyLength: number;
+  /** Row count of a record batch or dictionary batch; 0 for a schema. */
+  rows: number;
+  /** The dictionary id of a dictionary batch. */
+  dictionaryId?: bigint;
+  /** Whether a dictionary batch is a delta. */
+  isDelta?: boolean;
+}
+
+/**
+ * One stored IPC message, kept as received: the flatbuffer header bytes, the body bytes and
+ * the Flight `app_metadata`, all views into the buffer they arrived in (no copy).
+ */
+export interface StoredMessage {
+  readonly header: Uint8Array;
+  readonly body: Uint8Array;
+  readonly appMetadata: Uint8Array;
+  readonly info: MessageHeaderInfo;
+  /**
+   * The FlightData protobuf encoding of exactly this message (no descriptor), when the
+   * binding has it. Lets DoGet send the received bytes again without re-encoding. Opaque to core.
+   */
+  readonly wire?: Uint8Array;
+  /** Bytes this message holds in memory (the largest of the buffers it keeps alive). */
+  readonly byteSize: number;
+}
