@@ -1,0 +1,124 @@
+import type { CallInfo, FlightMiddleware } from "./middleware";
+import type { FlightData, FlightDescriptor, Result } from "./flight-types";
+import type { FlightStore } from "./store/flight-store";
+
+/**
+ * Everything `createFlightServer(...parts)` accepts: call middleware (functions) and
+ * settings (objects tagged by `kind`). Arrays are flattened, so one factory may return a
+ * middleware together with the settings it needs. The two kinds are kept apart inside the
+ * builder: settings configure the server and transport, middleware wraps calls.
+ */
+export type ServerPart = FlightMiddleware | ServerSetting | readonly ServerPart[];
+
+/** A server setting. Made by the factory functions of the packages, not by hand. */
+export type ServerSetting =
+  | ConfigSetting
+  | StoreSetting
+  | TlsSetting
+  | ActionSetting
+  | ExchangeSetting
+  | StatsSetting
+  | LifecycleSetting
+  | GrpcOptionsSetting;
+
+/** Server configuration, mirroring the BlackIce server configuration. */
+export interface FlightServerConfig {
+  /** `host:port` to listen on. Default `127.0.0.1:8815`. Port 0 picks a free port. */
+  addr?: string;
+  /** Default time to live of a flight in ms; 0 = never expire. Default 0. */
+  ttl?: number;
+  /** Memory limit for stored flights in bytes. Default 1 GiB. */
+  maxMemoryBytes?: number;
+  /** Run garbage collection in the background. Default true. */
+  enableGC?: boolean;
+  /** Background GC interval in ms. Default 30 000. */
+  gcInterval?: number;
+  /** Largest gRPC message accepted or sent, in bytes (≤ 256 MiB). Default 64 MiB. */
+  maxMessageBytes?: number;
+  /** HTTP/2 flow-control window (per stream and per connection) in bytes. Default 16 MiB. */
+  flowControlWindow?: number;
+  /** The location advertised in FlightInfo endpoints; default `grpc+tcp://addr` (or `grpc+tls`). */
+  location?: string;
+}
+
+/** `{ kind: "config" }`: see {@link FlightServerConfig}. Later settings override earlier ones. */
+export interface ConfigSetting {
+  readonly kind: "config";
+  readonly config: FlightServerConfig;
+}
+
+/** Use this store instead of a new MemoryStore. */
+export interface StoreSetting {
+  readonly kind: "store";
+  readonly store: FlightStore;
+}
+
+/**
+ * TLS for the server's port, described without gRPC; the binding turns it into credentials.
+ * PEM contents are read through the functions so that they can be reloaded.
+ */
+export interface TlsSetting {
+  readonly kind: "tls";
+  /** Returns the current PEM certificate chain, private key and optional client CA. */
+  readonly load: () => { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  /** Require and verify a client certificate signed by `clientCa` (mTLS). */
+  readonly requireClientCert: boolean;
+  /** Called with a function the binding provides to trigger a reload of `load()`. */
+  readonly onReloadable?: (reload: () => void) => () => void;
+}
+
+/** A custom action, listed by ListActions. */
+export interface ActionSetting {
+  readonly kind: "action";
+  readonly type: string;
+  readonly description: string;
+  readonly handler: (body: Uint8Array, call: CallInfo) => AsyncIterable<Result> | Promise<Result[] | Result>;
+}
+
+/** A DoExchange handler for one descriptor command (or path[0]). */
+export interface ExchangeSetting {
+  readonly kind: "exchange";
+  readonly command: string;
+  readonly handler: ExchangeHandler;
+}
+
+/** Serves one DoExchange. `input` starts after the first message, whose descriptor selected the handler. */
+export type ExchangeHandler = (
+  input: AsyncIterable<FlightData>,
+  first: FlightData,
+  call: CallInfo & { descriptor: FlightDescriptor },
+) => AsyncIterable<FlightData>;
+
+/** A section added to the `stats` action's JSON. */
+export interface StatsSetting {
+  readonly kind: "stats";
+  readonly section: string;
+  readonly collect: () => unknown;
+}
+
+/** Hooks run when the server starts and after it shut down (e.g. to stop timers). */
+export interface LifecycleSetting {
+  readonly kind: "lifecycle";
+  readonly onStart?: (info: { address: string; port: number }) => void | Promise<void>;
+  readonly onShutdown?: () => void | Promise<void>;
+}
+
+/** Raw grpc-js channel options (for example keepalive), merged over the defaults. */
+export interface GrpcOptionsSetting {
+  readonly kind: "grpcOptions";
+  readonly options: Readonly<Record<string, number | string>>;
+}
+
+/** Flattens parts and splits them into middleware and settings, keeping order. */
+export function splitServerParts(parts: readonly ServerPart[]): { middleware: FlightMiddleware[]; settings: ServerSetting[] } {
+  const middleware: FlightMiddleware[] = [];
+  const settings: ServerSetting[] = [];
+  const visit = (p: ServerPart): void => {
+    if (typeof p === "function") middleware.push(p);
+    else if (Array.isArray(p)) for (const q of p as readonly ServerPart[]) visit(q);
+    else if (p && typeof p === "object" && typeof (p as ServerSetting).kind === "string") settings.push(p as ServerSetting);
+    else throw new TypeError(`createFlightServer: expected a middleware function or a setting object with a "kind", got ${p === null ? "null" : typeof p}`);
+  };
+  for (const p of parts) visit(p);
+  return { middleware, settings };
+}
