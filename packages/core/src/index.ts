@@ -23,6 +23,31 @@ export type {
   SchemaResult,
   Ticket,
 } from "./flight-types";
+export {
+  defineAction,
+  defineExchange,
+  grpcOptions,
+  onLifecycle,
+  serverConfig,
+  splitServerParts,
+  statsSection,
+  withStore,
+} from "./server-parts";
+export type {
+  ActionSetting,
+  ConfigSetting,
+  ExchangeHandler,
+  ExchangeSetting,
+  FlightServerConfig,
+  GrpcOptionsSetting,
+  LifecycleSetting,
+  ServerPart,
+  ServerSetting,
+  StatsSetting,
+  StoreSetting,
+  TlsSetting,
+} from "./server-parts";
+export { parseDuration, parseSize } from "./units";
 export type { FlightStore, GcReport, PutOptions, PutTransaction, StoreStats, StoredFlight } from "./store/flight-store";
 
 // ---- for middleware authors ----
@@ -42,3 +67,4 @@ export type {
 } from "./middleware";
 export { MessageKind } from "./ipc/ipc-message";
 export type { MessageHeaderInfo, StoredMessage } from "./ipc/ipc-message";
+export type { CallSigner, SignableCall } from "./call-signer";

@@ -122,3 +122,64 @@ export function splitServerParts(parts: readonly ServerPart[]): { middleware: Fl
   for (const p of parts) visit(p);
   return { middleware, settings };
 }
+
+function assertNonEmptyString(what: string, v: unknown): void {
+  if (typeof v !== "string" || v.length === 0) throw new TypeError(`${what} must be a non-empty string`);
+}
+
+/**
+ * Server configuration (`addr`, `ttl`, `maxMemoryBytes`, `enableGC`, `gcInterval`, ...).
+ *
+ * @example
+ * createFlightServer(serverConfig({ addr: "0.0.0.0:8815", ttl: 3_600_000, maxMemoryBytes: 4 * 2 ** 30 }));
+ */
+export function serverConfig(config: FlightServerConfig): ConfigSetting {
+  if (config === null || typeof config !== "object") throw new TypeError("serverConfig: expected an object");
+  return { kind: "config", config: { ...config } };
+}
+
+/** Serves from `store` instead of a new MemoryStore. */
+export function withStore(store: FlightStore): StoreSetting {
+  if (!store || typeof store.beginPut !== "function") throw new TypeError("withStore: expected a FlightStore");
+  return { kind: "store", store };
+}
+
+/**
+ * Registers a custom action, listed by ListActions.
+ *
+ * @example
+ * defineAction("echo", "returns its body", async (body) => ({ body }));
+ */
+export function defineAction(type: string, description: string, handler: ActionSetting["handler"]): ActionSetting {
+  assertNonEmptyString("defineAction: type", type);
+  if (typeof handler !== "function") throw new TypeError(`defineAction(${type}): handler must be a function`);
+  return { kind: "action", type, description, handler };
+}
+
+/**
+ * Registers a DoExchange handler for a command (the descriptor's `cmd` text, or `path[0]`).
+ *
+ * @example
+ * defineExchange("echo", async function* (input) { for await (const m of input) yield m; });
+ */
+export function defineExchange(command: string, handler: ExchangeHandler): ExchangeSetting {
+  assertNonEmptyString("defineExchange: command", command);
+  if (typeof handler !== "function") throw new TypeError(`defineExchange(${command}): handler must be a function`);
+  return { kind: "exchange", command, handler };
+}
+
+/** Adds a section to the `stats` action. */
+export function statsSection(section: string, collect: () => unknown): StatsSetting {
+  assertNonEmptyString("statsSection: section", section);
+  return { kind: "stats", section, collect };
+}
+
+/** Runs hooks when the server starts and after it shuts down. */
+export function onLifecycle(hooks: Omit<LifecycleSetting, "kind">): LifecycleSetting {
+  return { kind: "lifecycle", ...hooks };
+}
+
+/** Passes raw grpc-js options (keepalive, max_concurrent_streams, ...). */
+export function grpcOptions(options: Record<string, number | string>): GrpcOptionsSetting {
+  return { kind: "grpcOptions", options: { ...options } };
+}

@@ -1,0 +1,112 @@
+import {
+  DescriptorType,
+  defineAction,
+  invalidArgument,
+  notFound,
+  type ActionSetting,
+  type FlightDescriptor,
+  type FlightStore,
+  type Result,
+} from "@blackice/flight-core";
+import * as pb from "../gen/Flight";
+import { flightInfoOf } from "./store-handler";
+
+const json = (value: unknown): Result => ({ body: Buffer.from(JSON.stringify(value)) });
+
+/** A reference to one flight in a `delete` body. */
+type FlightRef = { path?: unknown; cmd?: unknown; ticket?: unknown };
+
+function resolveRef(store: FlightStore, ref: FlightRef): FlightDescriptor | undefined {
+  if (Array.isArray(ref.path)) {
+    if (!ref.path.every((s) => typeof s === "string")) throw invalidArgument("delete: path must be an array of strings");
+    return { type: DescriptorType.PATH, cmd: new Uint8Array(0), path: ref.path as string[] };
+  }
+  if (typeof ref.cmd === "string") return { type: DescriptorType.CMD, cmd: Buffer.from(ref.cmd, "base64"), path: [] };
+  if (typeof ref.ticket === "string") return store.getByTicket(Buffer.from(ref.ticket, "utf8"))?.descriptor;
+  throw invalidArgument('delete: each flight must be {"path": [...]}, {"cmd": "<base64>"} or {"ticket": "<ticket text>"}');
+}
+
+/** Reads a delete body: a JSON reference, a JSON `{"flights": [...]}` batch, or a raw ticket. */
+function parseDeleteBody(store: FlightStore, body: Uint8Array): { refs: Array<FlightDescriptor | undefined>; batch: boolean } {
+  const text = Buffer.from(body).toString("utf8").trim();
+  if (!text.startsWith("{")) {
+    if (text === "") throw invalidArgument("delete: the body must name a flight (JSON {\"path\": [...]} or a ticket)");
+    return { refs: [store.getByTicket(body)?.descriptor], batch: false };
+  }
+  let parsed: FlightRef & { flights?: unknown };
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalidArgument("delete: the body is not valid JSON");
+  }
+  if (Array.isArray(parsed.flights)) return { refs: parsed.flights.map((r) => resolveRef(store, r as FlightRef)), batch: true };
+  return { refs: [resolveRef(store, parsed)], batch: false };
+}
+
+/** What the built-in actions need from the server. */
+export interface BuiltinActionDeps {
+  store: FlightStore;
+  location: () => string;
+  stats: () => Record<string, unknown>;
+}
+
+/**
+ * The standard actions every BlackIce Flight server offers: `ping`, `stats`, `gc`, `delete`,
+ * and Arrow's `RenewFlightEndpoint` and `CancelFlightInfo`.
+ */
+export function builtinActions(deps: BuiltinActionDeps): ActionSetting[] {
+  const { store } = deps;
+  return [
+    defineAction("ping", "Liveness check. Returns \"pong\".", async () => ({ body: Buffer.from("pong") })),
+    defineAction(
+      "stats",
+      "Server statistics as JSON: flights, rows, bytes, memory use and limit, uptime, calls per method, and sections added by middleware.",
+      async () => json(deps.stats()),
+    ),
+    defineAction("gc", "Runs garbage collection now. Returns JSON {flightsRemoved, bytesFreed, durationMs}.", async () => json(store.gc())),
+    defineAction(
+      "delete",
+      'Deletes flights. Body: JSON {"path": [...]}, {"cmd": "<base64>"}, {"ticket": "<ticket>"}, a raw ticket, or {"flights": [ ...those ]} for many. NOT_FOUND if none exists. Returns JSON {deleted, missing}.',
+      async (body) => {
+        const { refs, batch } = parseDeleteBody(store, body);
+        let deleted = 0;
+        const missing: number[] = [];
+        refs.forEach((d, i) => (d && store.delete(d) ? deleted++ : missing.push(i)));
+        if (deleted === 0 || (!batch && missing.length > 0)) throw notFound(batch ? "delete: none of the flights exists" : "delete: no such flight");
+        return json({ deleted, missing });
+      },
+    ),
+    defineAction(
+      "RenewFlightEndpoint",
+      "Extends the expiration time of a FlightEndpoint by the flight's TTL. Body: RenewFlightEndpointRequest. Returns the renewed FlightEndpoint.",
+      async (body) => {
+        let request: pb.RenewFlightEndpointRequest;
+        try {
+          request = pb.RenewFlightEndpointRequest.decode(body);
+        } catch {
+          throw invalidArgument("RenewFlightEndpoint: the body is not a RenewFlightEndpointRequest");
+        }
+        const ticket = request.endpoint?.ticket?.ticket;
+        if (!ticket) throw invalidArgument("RenewFlightEndpoint: the endpoint has no ticket");
+        const f = store.getByTicket(ticket);
+        if (!f) throw notFound("RenewFlightEndpoint: no flight for this ticket");
+        const renewed = store.renew(f.descriptor);
+        if (!renewed) throw notFound("RenewFlightEndpoint: no flight for this ticket");
+        const endpoint = flightInfoOf(store, renewed, deps.location()).endpoint[0];
+        return { body: pb.FlightEndpoint.encode({ ...endpoint, appMetadata: request.endpoint?.appMetadata ?? endpoint.appMetadata }).finish() };
+      },
+    ),
+    defineAction(
+      "CancelFlightInfo",
+      "Cancels a FlightInfo. Stored flights are complete, so they are NOT_CANCELLABLE. Body: CancelFlightInfoRequest. Returns CancelFlightInfoResult.",
+      async (body) => {
+        try {
+          pb.CancelFlightInfoRequest.decode(body);
+        } catch {
+          throw invalidArgument("CancelFlightInfo: the body is not a CancelFlightInfoRequest");
+        }
+        return { body: pb.CancelFlightInfoResult.encode({ status: pb.CancelStatus.CANCEL_STATUS_NOT_CANCELLABLE }).finish() };
+      },
+    ),
+  ];
+}

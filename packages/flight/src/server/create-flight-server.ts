@@ -1,0 +1,269 @@
+import * as grpc from "@grpc/grpc-js";
+import {
+  FLIGHT_METHODS,
+  MemoryStore,
+  composeMiddleware,
+  describeSchemaDifference,
+  readSchema,
+  splitServerParts,
+  statusCodeName,
+  type ActionSetting,
+  type ExchangeHandler,
+  type FlightMethod,
+  type FlightServerConfig,
+  type FlightStore,
+  type LifecycleSetting,
+  type ServerPart,
+  type StatsSetting,
+  type StoredMessage,
+  type TlsSetting,
+} from "@blackice/flight-core";
+import { flightServiceDefinition } from "../codec/service-definition";
+import { builtinActions } from "./builtin-actions";
+import { builtinExchanges } from "./builtin-exchanges";
+import { createGrpcImplementation } from "./grpc-adapter";
+import { createStoreHandler } from "./store-handler";
+import { DEFAULT_FLOW_CONTROL_WINDOW, TunedGrpcServer } from "./tuned-grpc-server";
+
+/** Defaults of {@link FlightServerConfig}. */
+export const DEFAULT_CONFIG = {
+  addr: "127.0.0.1:8815",
+  ttl: 0,
+  maxMemoryBytes: 1024 * 1024 * 1024,
+  enableGC: true,
+  gcInterval: 30_000,
+  maxMessageBytes: 64 * 1024 * 1024,
+  flowControlWindow: DEFAULT_FLOW_CONTROL_WINDOW,
+} as const;
+
+/** The largest message size a server may be configured with. */
+export const MAX_MESSAGE_BYTES_LIMIT = 256 * 1024 * 1024;
+
+/** A running (or startable) Flight server. */
+export interface FlightServer {
+  /** Binds and starts serving. Resolves once listening; rejects with a clear error if the address is taken. */
+  start(): Promise<{ host: string; port: number }>;
+  /**
+   * Stops gracefully: refuses new calls, lets in-flight calls finish for `graceMs`
+   * (default 5000), cancels what is left, then closes the store and timers.
+   */
+  shutdown(options?: { graceMs?: number }): Promise<void>;
+  /** The port bound (after start). */
+  readonly port: number;
+  /** The advertised location, `grpc+tcp://host:port`. */
+  readonly location: string;
+  /** The store the server serves from. */
+  readonly store: FlightStore;
+  /** The settled configuration. */
+  readonly config: Readonly<Required<Omit<FlightServerConfig, "location">>> & { location?: string };
+  /** The same JSON as the `stats` action. */
+  stats(): Record<string, unknown>;
+  /** Whether `start()` succeeded and `shutdown()` has not begun. */
+  readonly serving: boolean;
+}
+
+function splitAddr(addr: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(addr);
+  if (!m) throw new TypeError(`addr must be "host:port" (e.g. 127.0.0.1:8815), got ${JSON.stringify(addr)}`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new TypeError(`addr: port must be 0..65535, got ${port}`);
+  return { host: m[1] ?? m[2], port };
+}
+
+function checkConfig(c: Required<Omit<FlightServerConfig, "location">>): void {
+  const intIn = (name: string, v: number, min: number, max: number): void => {
+    if (!Number.isInteger(v) || v < min || v > max) throw new TypeError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
+  };
+  splitAddr(c.addr);
+  intIn("ttl", c.ttl, 0, Number.MAX_SAFE_INTEGER);
+  intIn("maxMemoryBytes", c.maxMemoryBytes, 1, Number.MAX_SAFE_INTEGER);
+  intIn("gcInterval", c.gcInterval, 1, 2 ** 31 - 1);
+  intIn("maxMessageBytes", c.maxMessageBytes, 1024, MAX_MESSAGE_BYTES_LIMIT);
+  if (typeof c.enableGC !== "boolean") throw new TypeError(`enableGC must be a boolean, got ${typeof c.enableGC}`);
+}
+
+/** Compares two schema messages by structure, naming the first difference. */
+function schemaDifference(a: StoredMessage, b: StoredMessage): string | undefined {
+  return describeSchemaDifference(readSchema(a.header), readSchema(b.header));
+}
+
+function credentialsFor(tls: TlsSetting | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  const { cert, key, clientCa } = tls.load();
+  return grpc.ServerCredentials.createSsl(clientCa ?? null, [{ cert_chain: cert, private_key: key }], tls.requireClientCert);
+}
+
+/**
+ * Builds a Flight server from call middleware and settings. Middleware run in the order
+ * given: the first is the outermost, so it sees every call first and its response last.
+ * Settings (`serverConfig`, `withStore`, `defineAction`, `defineExchange`, TLS from the
+ * security package, ...) may come in any order; later config overrides earlier.
+ *
+ * @example
+ * const server = createFlightServer(serverConfig({ addr: "127.0.0.1:8815", ttl: 3_600_000 }), logCalls);
+ * const { port } = await server.start();
+ * // ...
+ * await server.shutdown({ graceMs: 5000 });
+ */
+export function createFlightServer(...parts: ServerPart[]): FlightServer {
+  const { middleware, settings } = splitServerParts(parts);
+  let userConfig: FlightServerConfig = {};
+  let store: FlightStore | undefined;
+  let tls: TlsSetting | undefined;
+  const customActions: ActionSetting[] = [];
+  const exchanges = new Map<string, ExchangeHandler>(builtinExchanges());
+  const statsSections: StatsSetting[] = [];
+  const lifecycle: LifecycleSetting[] = [];
+  let extraGrpcOptions: Record<string, number | string> = {};
+  for (const s of settings) {
+    switch (s.kind) {
+      case "config":
+        userConfig = { ...userConfig, ...s.config };
+        break;
+      case "store":
+        store = s.store;
+        break;
+      case "tls":
+        tls = s;
+        break;
+      case "action":
+        customActions.push(s);
+        break;
+      case "exchange":
+        exchanges.set(s.command, s.handler);
+        break;
+      case "stats":
+        statsSections.push(s);
+        break;
+      case "lifecycle":
+        lifecycle.push(s);
+        break;
+      case "grpcOptions":
+        extraGrpcOptions = { ...extraGrpcOptions, ...s.options };
+        break;
+      default:
+        throw new TypeError(`createFlightServer: unknown setting kind ${JSON.stringify((s as { kind: unknown }).kind)}`);
+    }
+  }
+  const defined = Object.fromEntries(Object.entries(userConfig).filter(([, v]) => v !== undefined));
+  const config = { ...DEFAULT_CONFIG, ...defined } as Required<Omit<FlightServerConfig, "location">> & { location?: string };
+  checkConfig(config);
+  const ownsStore = store === undefined;
+  const theStore: FlightStore =
+    store ??
+    new MemoryStore({
+      defaultTtlMs: config.ttl,
+      maxMemoryBytes: config.maxMemoryBytes,
+      enableGC: config.enableGC,
+      gcIntervalMs: config.gcInterval,
+      schemasEqual: schemaDifference,
+    });
+
+  const { host } = splitAddr(config.addr);
+  let port = 0;
+  let serving = false;
+  const startedAt = Date.now();
+  const scheme = tls ? "grpc+tls" : "grpc+tcp";
+  const location = (): string => config.location ?? `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
+
+  const calls = Object.fromEntries(FLIGHT_METHODS.map((m) => [m, { total: 0, byCode: {} as Record<string, number> }])) as Record<
+    FlightMethod,
+    { total: number; byCode: Record<string, number> }
+  >;
+  const stats = (): Record<string, unknown> => {
+    const s = theStore.stats();
+    const out: Record<string, unknown> = {
+      flights: s.flights,
+      rows: s.rows,
+      bytes: s.bytes,
+      memory: { used: s.memoryBytes, reserved: s.reservedBytes, limit: s.maxMemoryBytes, rss: process.memoryUsage.rss() },
+      defaultTtlMs: s.defaultTtlMs,
+      gc: { runs: s.gcRuns, flightsRemoved: s.gcFlightsRemoved, bytesFreed: s.gcBytesFreed },
+      uptimeMs: Date.now() - startedAt,
+      calls,
+    };
+    for (const section of statsSections) out[section.section] = section.collect();
+    return out;
+  };
+
+  const actions = new Map<string, ActionSetting>();
+  for (const a of [...builtinActions({ store: theStore, location, stats }), ...customActions]) actions.set(a.type, a);
+
+  const handler = composeMiddleware(
+    middleware,
+    createStoreHandler({ store: theStore, location, maxMessageBytes: config.maxMessageBytes, actions, exchanges }),
+  );
+  const shutdownController = new AbortController();
+  const grpcServer = new TunedGrpcServer(
+    {
+      "grpc.max_receive_message_length": config.maxMessageBytes,
+      "grpc.max_send_message_length": config.maxMessageBytes,
+      ...extraGrpcOptions,
+    },
+    config.flowControlWindow,
+  );
+  grpcServer.addService(
+    flightServiceDefinition,
+    createGrpcImplementation({
+      handler,
+      shutdownSignal: shutdownController.signal,
+      observe: (method, code) => {
+        const c = calls[method];
+        c.total++;
+        const name = statusCodeName(code);
+        c.byCode[name] = (c.byCode[name] ?? 0) + 1;
+      },
+    }),
+  );
+
+  let shuttingDown: Promise<void> | undefined;
+  return {
+    get port() {
+      return port;
+    },
+    get location() {
+      return location();
+    },
+    get serving() {
+      return serving;
+    },
+    store: theStore,
+    config,
+    stats,
+    async start() {
+      if (serving) throw new Error("FlightServer.start: already started");
+      const creds = credentialsFor(tls);
+      port = await new Promise<number>((resolve, reject) =>
+        grpcServer.bindAsync(config.addr, creds, (err, p) =>
+          err ? reject(new Error(`cannot listen on ${config.addr}: ${err.message}`, { cause: err })) : resolve(p),
+        ),
+      );
+      serving = true;
+      for (const l of lifecycle) await l.onStart?.({ address: host, port });
+      return { host, port };
+    },
+    shutdown(options = {}) {
+      shuttingDown ??= (async () => {
+        const graceMs = options.graceMs ?? 5000;
+        serving = false;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            // Grace is over: cancel what is left, then tear the transport down.
+            shutdownController.abort();
+            grpcServer.forceShutdown();
+            resolve();
+          }, graceMs);
+          timer.unref();
+          grpcServer.tryShutdown(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+        shutdownController.abort();
+        if (ownsStore) theStore.close();
+        for (const l of lifecycle) await l.onShutdown?.();
+      })();
+      return shuttingDown;
+    },
+  };
+}
