@@ -1,0 +1,124 @@
+import { parseArgs } from "node:util";
+import { parseDuration, parseSize, type FlightServerConfig } from "@blackice/flight-core";
+
+/** A command-line or environment setting that could not be used. Exit code 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/** The CLI's settings: each flag, its environment variable, and what it takes. */
+export const CLI_FLAGS = [
+  { flag: "host", env: "BLACKICE_HOST", help: "address to listen on (default 127.0.0.1)" },
+  { flag: "port", env: "BLACKICE_PORT", help: "port to listen on, 0 for any (default 8815)" },
+  { flag: "ttl", env: "BLACKICE_TTL", help: "default time to live of a flight: ms or 30s/5m/1h; 0 = never (default 0)" },
+  { flag: "max-memory", env: "BLACKICE_MAX_MEMORY", help: "memory limit for stored data: bytes or 512MiB/4GiB (default 1GiB)" },
+  { flag: "max-message-size", env: "BLACKICE_MAX_MESSAGE_SIZE", help: "largest gRPC message, up to 256MiB (default 64MiB)" },
+  { flag: "gc-interval", env: "BLACKICE_GC_INTERVAL", help: "background GC interval: ms or 30s (default 30s); 0 disables background GC" },
+  { flag: "tls-cert", env: "BLACKICE_TLS_CERT", help: "PEM certificate chain; turns on TLS (needs --tls-key)" },
+  { flag: "tls-key", env: "BLACKICE_TLS_KEY", help: "PEM private key" },
+  { flag: "tls-client-ca", env: "BLACKICE_TLS_CLIENT_CA", help: "PEM CA for client certificates; turns on mTLS" },
+  { flag: "hmac-secret-file", env: "BLACKICE_HMAC_SECRET_FILE", help: "HMAC secret file, or KEYID:PATH; repeatable (env: comma-separated)" },
+  { flag: "metrics-port", env: "BLACKICE_METRICS_PORT", help: "serve Prometheus metrics on this port at /metrics" },
+  { flag: "log-level", env: "BLACKICE_LOG_LEVEL", help: "log level: silent, error, warn, info, debug (default info)" },
+] as const;
+
+/** The settled CLI settings. */
+export interface CliSettings {
+  config: FlightServerConfig & { addr: string };
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  hmacSecretFiles: Array<{ keyId?: string; path: string }>;
+  metricsPort?: number;
+  logLevel: string;
+  help: boolean;
+}
+
+function intIn(what: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < min || n > max) throw new UsageError(`${what} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function wrap<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/**
+ * Reads CLI flags, falling back to environment variables. Throws {@link UsageError} with
+ * a message naming the bad flag and what it takes.
+ *
+ * @example
+ * parseCli(["--port", "9000", "--ttl", "1h"], process.env);
+ */
+export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
+  const options = Object.fromEntries(
+    CLI_FLAGS.map((f) => [f.flag, { type: "string" as const, multiple: f.flag === "hmac-secret-file" }]),
+  ) as Record<string, { type: "string"; multiple: boolean }>;
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const get = (flag: (typeof CLI_FLAGS)[number]["flag"]): string | undefined => {
+    const v = values[flag];
+    if (Array.isArray(v)) return v.length > 0 ? v.join(",") : undefined;
+    if (typeof v === "string") return v;
+    return env[CLI_FLAGS.find((f) => f.flag === flag)!.env] || undefined;
+  };
+  const host = get("host") ?? "127.0.0.1";
+  const port = intIn("--port", get("port") ?? "8815", 0, 65535);
+  const config: CliSettings["config"] = { addr: `${host.includes(":") ? `[${host}]` : host}:${port}` };
+  const ttl = get("ttl");
+  if (ttl !== undefined) config.ttl = wrap(() => parseDuration(ttl, "--ttl"));
+  const mem = get("max-memory");
+  if (mem !== undefined) config.maxMemoryBytes = wrap(() => parseSize(mem, "--max-memory"));
+  const msg = get("max-message-size");
+  if (msg !== undefined) {
+    config.maxMessageBytes = wrap(() => parseSize(msg, "--max-message-size"));
+    if (config.maxMessageBytes > 256 * 2 ** 20 || config.maxMessageBytes < 1024) throw new UsageError("--max-message-size must be from 1KiB to 256MiB");
+  }
+  const gc = get("gc-interval");
+  if (gc !== undefined) {
+    const ms = wrap(() => parseDuration(gc, "--gc-interval"));
+    if (ms === 0) config.enableGC = false;
+    else config.gcInterval = ms;
+  }
+  const cert = get("tls-cert");
+  const key = get("tls-key");
+  const clientCa = get("tls-client-ca");
+  let tls: CliSettings["tls"];
+  if (cert || key || clientCa) {
+    if (!cert || !key) throw new UsageError("--tls-cert and --tls-key go together");
+    tls = { certFile: cert, keyFile: key, clientCaFile: clientCa };
+  }
+  const hmacSecretFiles = (get("hmac-secret-file") ?? "")
+    .split(",")
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      const m = /^([A-Za-z0-9._-]+):(.+)$/.exec(s);
+      return m && !/^[A-Za-z]:[\\/]/.test(s) ? { keyId: m[1], path: m[2] } : { path: s };
+    });
+  const metrics = get("metrics-port");
+  const logLevel = get("log-level") ?? "info";
+  if (!["silent", "fatal", "error", "warn", "info", "debug", "trace"].includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of silent, error, warn, info, debug, trace; got ${JSON.stringify(logLevel)}`);
+  }
+  return {
+    config,
+    tls,
+    hmacSecretFiles,
+    metricsPort: metrics === undefined ? undefined : intIn("--metrics-port", metrics, 0, 65535),
+    logLevel,
+    help: values.help === true,
+  };
+}
+
+/** The `--help` text. */
+export function usage(): string {
+  const lines = CLI_FLAGS.map((f) => `  --${f.flag.padEnd(18)} ${f.help} [${f.env}]`);
+  return ["Usage: blackice-flight [options]", "", "Starts a BlackIce Flight server with an in-memory store.", "", ...lines, "  -h, --help           this text", ""].join("\n");
+}

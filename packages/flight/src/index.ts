@@ -1,0 +1,18 @@
+// @blackice/flight: Arrow Flight over @grpc/grpc-js.
+
+// ---- for server users ----
+export { createFlightServer, DEFAULT_CONFIG, MAX_MESSAGE_BYTES_LIMIT } from "./server/create-flight-server";
+export type { FlightServer } from "./server/create-flight-server";
+export { TTL_HEADER } from "./server/store-handler";
+export { echoExchange } from "./server/builtin-exchanges";
+export { parseListCriteria } from "./server/list-criteria";
+export { parseCli, usage, UsageError, CLI_FLAGS } from "./cli-options";
+export type { CliSettings } from "./cli-options";
+
+// ---- for middleware and transport authors ----
+export { decodeFlightData, encodeFlightData, FlightDataDecodeError } from "./codec/flight-data-codec";
+export type { WireFlightData } from "./codec/flight-data-codec";
+export { flightServiceDefinition, FLIGHT_SERVICE_NAME } from "./codec/service-definition";
+export { encapsulateMessage } from "./server/ipc-encapsulate";
+export { TunedGrpcServer, DEFAULT_FLOW_CONTROL_WINDOW } from "./server/tuned-grpc-server";
+export * as proto from "./gen/Flight";
