@@ -1,0 +1,683 @@
+import { performance } from "node:perf_hooks";
+
+import { FlightError } from "../flight-error";
+import { DescriptorType, type FlightDescriptor } from "../flight-types";
+import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
+import { StatusCode } from "../status-code";
+import { descriptorKey, ticketFromKey, ticketToKey } from "./descriptor-key";
+import { ExpiryHeap } from "./expiry-heap";
+import type { FlightStore, GcReport, PutOptions, PutTransaction, StoreStats, StoredFlight } from "./flight-store";
+
+/**
+ * Compares the schema of a stored flight with the schema of a new put. Returns a short,
+ * human-readable description of the difference, or undefined when the schemas are equal.
+ * The description goes into an INVALID_ARGUMENT message, so it must not contain payload bytes.
+ */
+export type SchemaComparator = (stored: StoredMessage, incoming: StoredMessage) => string | undefined;
+
+/** Options of {@link MemoryStore}. Every option is validated by the constructor. */
+export interface MemoryStoreOptions {
+  /** Time to live of a flight put without `ttlMs`, in ms; 0 means never expire. Default 0. */
+  defaultTtlMs?: number;
+  /** Limit of stored plus reserved bytes (see StoredMessage.byteSize). Default 1 GiB; must be > 0. */
+  maxMemoryBytes?: number;
+  /** Interval of background garbage collection in ms. Default 30 000. */
+  gcIntervalMs?: number;
+  /** Whether to collect expired flights in the background. Default true. */
+  enableGC?: boolean;
+  /** Clock in epoch ms, injectable for tests. Default `Date.now`. */
+  now?: () => number;
+  /** Receives errors of background work, which has no caller to throw to. Default: a process warning. */
+  onError?: (err: unknown) => void;
+  /** Schema comparison for appends. Default {@link defaultSchemasEqual}. */
+  schemasEqual?: SchemaComparator;
+}
+
+/** Default of {@link MemoryStoreOptions.maxMemoryBytes}: 1 GiB. */
+export const DEFAULT_MAX_MEMORY_BYTES = 1024 * 1024 * 1024;
+/** Default of {@link MemoryStoreOptions.gcIntervalMs}. */
+export const DEFAULT_GC_INTERVAL_MS = 30_000;
+/**
+ * Largest accepted TTL: 100 years. Bigger values are almost always a unit mistake
+ * (seconds × 1000 twice, or nanoseconds), and keeping `now + ttl` far below 2^53 keeps it exact.
+ */
+export const MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
+/** Node fires intervals longer than 2^31-1 ms immediately, so longer GC intervals are refused. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A background GC slice stops after this many removals... */
+const GC_SLICE_MAX_FLIGHTS = 5_000;
+/** ...or after this much wall time, so a mass expiry never stalls the event loop for long. */
+const GC_SLICE_MAX_MS = 4;
+/** Heap entries that may be stale before the heap is rebuilt (beyond twice the live ones). */
+const HEAP_SLACK = 1_024;
+
+/**
+ * The default {@link SchemaComparator}: schemas are equal when their flatbuffer header bytes
+ * are identical. Strict on purpose: two encodings of "the same" schema with different field
+ * metadata order would not decode the same way for every client.
+ */
+export function defaultSchemasEqual(stored: StoredMessage, incoming: StoredMessage): string | undefined {
+  const a = stored.header;
+  const b = incoming.header;
+  if (a.length === b.length) {
+    let i = 0;
+    while (i < a.length && a[i] === b[i]) i++;
+    if (i === a.length) return undefined;
+  }
+  return "schema differs from the stored flight's schema";
+}
+
+/** The store's mutable record of one flight; readers only ever see `snapshot`. */
+interface FlightRecord {
+  readonly key: string;
+  /** Replaced, never mutated, on every change: readers holding the old one stay consistent. */
+  snapshot: StoredFlight;
+  /** The TTL given explicitly by a put (the flight's "own" TTL), used by renew without a TTL. */
+  ttlMs: number | undefined;
+  /** Bumped on every expiry change and on removal; only the heap entry with this version is live. */
+  version: number;
+  removed: boolean;
+}
+
+interface ExpiryEntry {
+  readonly at: number;
+  readonly record: FlightRecord;
+  readonly version: number;
+}
+
+interface CollectResult {
+  removed: number;
+  freed: number;
+  /** Whether expired entries remain (a slice limit stopped the loop). */
+  more: boolean;
+}
+
+type PutState = "open" | "failed" | "committed" | "aborted";
+
+const EMPTY_BYTES = new Uint8Array(0);
+
+function invalid(message: string): FlightError {
+  return new FlightError(StatusCode.INVALID_ARGUMENT, message);
+}
+
+/** Validates a number option; throws `makeError(description)` naming it and its range. */
+function checkRange(
+  value: unknown,
+  name: string,
+  min: number,
+  max: number,
+  range: string,
+  makeError: (msg: string) => Error,
+): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+    throw makeError(`${name} must be ${range}; got ${typeof value === "number" ? String(value) : typeof value}`);
+  }
+  return value;
+}
+
+const typeError = (msg: string): Error => new TypeError(msg);
+const ttlRange = `a number of milliseconds from 0 (never expire) to ${MAX_TTL_MS} (100 years)`;
+const memoryRange = `a number of bytes greater than 0 and at most ${Number.MAX_SAFE_INTEGER}`;
+const intervalRange = `a number of milliseconds from 1 to ${MAX_TIMER_MS}`;
+
+const KNOWN_OPTIONS = new Set([
+  "defaultTtlMs",
+  "maxMemoryBytes",
+  "gcIntervalMs",
+  "enableGC",
+  "now",
+  "onError",
+  "schemasEqual",
+]);
+
+function checkFunction(value: unknown, name: string): void {
+  if (value !== undefined && typeof value !== "function") {
+    throw new TypeError(`MemoryStore option ${name} must be a function; got ${typeof value}`);
+  }
+}
+
+function checkMessage(message: StoredMessage, what: string): void {
+  if (typeof message !== "object" || message === null || typeof message.info !== "object" || message.info === null) {
+    throw invalid(`${what} is not a stored message`);
+  }
+  const size = message.byteSize;
+  if (typeof size !== "number" || !Number.isFinite(size) || size < 0) {
+    throw invalid(`${what} has an invalid byteSize (${String(size)})`);
+  }
+}
+
+function messageBytes(m: StoredMessage): number {
+  return m.header.byteLength + m.body.byteLength;
+}
+
+/** A copy the caller cannot change under the store; PATH keeps no cmd and CMD no path, like the key. */
+function normalizedDescriptor(d: FlightDescriptor): FlightDescriptor {
+  return d.type === DescriptorType.PATH
+    ? Object.freeze({ type: DescriptorType.PATH, cmd: EMPTY_BYTES, path: Object.freeze(d.path.slice()) as string[] })
+    : // new Uint8Array(x) copies even when x is a Buffer, whose slice() would share memory.
+      Object.freeze({ type: DescriptorType.CMD, cmd: new Uint8Array(d.cmd), path: Object.freeze([]) as unknown as string[] });
+}
+
+/**
+ * A {@link FlightStore} in process memory. Puts reserve memory as they receive messages, so
+ * a put that would pass `maxMemoryBytes` fails with RESOURCE_EXHAUSTED before anything is
+ * stored; flights may expire after a TTL and are collected by a background GC whose cost
+ * grows with the number of expired flights only.
+ *
+ * Returned {@link StoredFlight} objects are frozen snapshots: an append that commits while a
+ * DoGet streams a flight replaces the store's snapshot and leaves the reader's one untouched.
+ *
+ * An open put holds its reservation until it is committed or aborted, so callers must abort
+ * puts whose stream fails.
+ *
+ * @example
+ * const store = new MemoryStore({ defaultTtlMs: 3_600_000, maxMemoryBytes: 512 * 1024 * 1024 });
+ * const put = store.beginPut({ type: DescriptorType.PATH, path: ["sales", "2024"], cmd: new Uint8Array() }, schema);
+ * try {
+ *   for (const batch of batches) put.append(batch);
+ *   const flight = put.commit();
+ *   const ticket = store.ticketFor(flight); // bytes of "p:sales/2024"
+ * } catch (err) {
+ *   put.abort();
+ *   throw err;
+ * }
+ * // later
+ * store.close();
+ */
+export class MemoryStore implements FlightStore {
+  private readonly flights = new Map<string, FlightRecord>();
+  private readonly heap = new ExpiryHeap<ExpiryEntry>();
+  /** Flights with an expiry, i.e. live heap entries; sizes the heap compaction threshold. */
+  private expiring = 0;
+
+  private storedBytes = 0;
+  private reservedBytes = 0;
+  private totalRows = 0;
+  private totalBytes = 0;
+
+  private defaultTtlMs: number;
+  private maxMemoryBytes: number;
+  private gcIntervalMs: number;
+  private readonly enableGC: boolean;
+  private readonly now: () => number;
+  private readonly onError: (err: unknown) => void;
+  private readonly schemasEqual: SchemaComparator;
+
+  private gcRuns = 0;
+  private gcFlightsRemoved = 0;
+  private gcBytesFreed = 0;
+
+  private timer: NodeJS.Timeout | undefined;
+  private sliceImmediate: NodeJS.Immediate | undefined;
+  private backgroundRunning = false;
+  private closed = false;
+
+  /** @throws TypeError naming the invalid option and its valid range. */
+  constructor(options: MemoryStoreOptions = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError("MemoryStore options must be an object");
+    }
+    for (const name of Object.keys(options)) {
+      if (!KNOWN_OPTIONS.has(name)) {
+        throw new TypeError(`unknown MemoryStore option ${JSON.stringify(name)}; known: ${[...KNOWN_OPTIONS].join(", ")}`);
+      }
+    }
+    const where = (name: string): string => `MemoryStore option ${name}`;
+    this.defaultTtlMs =
+      options.defaultTtlMs === undefined ? 0 : checkRange(options.defaultTtlMs, where("defaultTtlMs"), 0, MAX_TTL_MS, ttlRange, typeError);
+    this.maxMemoryBytes =
+      options.maxMemoryBytes === undefined
+        ? DEFAULT_MAX_MEMORY_BYTES
+        : checkRange(options.maxMemoryBytes, where("maxMemoryBytes"), Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, memoryRange, typeError);
+    this.gcIntervalMs =
+      options.gcIntervalMs === undefined
+        ? DEFAULT_GC_INTERVAL_MS
+        : checkRange(options.gcIntervalMs, where("gcIntervalMs"), 1, MAX_TIMER_MS, intervalRange, typeError);
+    if (options.enableGC !== undefined && typeof options.enableGC !== "boolean") {
+      throw new TypeError(`${where("enableGC")} must be a boolean; got ${typeof options.enableGC}`);
+    }
+    checkFunction(options.now, "now");
+    checkFunction(options.onError, "onError");
+    checkFunction(options.schemasEqual, "schemasEqual");
+    this.enableGC = options.enableGC ?? true;
+    this.now = options.now ?? Date.now;
+    this.onError =
+      options.onError ??
+      ((err: unknown) => process.emitWarning(`MemoryStore background GC failed: ${err instanceof Error ? err.message : String(err)}`));
+    this.schemasEqual = options.schemasEqual ?? defaultSchemasEqual;
+    this.startTimer();
+  }
+
+  // ---------------------------------------------------------------- puts
+
+  /**
+   * Opens a put under `descriptor`. If a flight exists there, the put appends to it on
+   * commit; its schema must then equal the stored one (checked now and again at commit).
+   * The schema's byteSize is reserved right away.
+   *
+   * @throws FlightError INVALID_ARGUMENT (bad descriptor, schema, ttl, or schema mismatch),
+   * RESOURCE_EXHAUSTED (not even the schema fits).
+   */
+  beginPut(descriptor: FlightDescriptor, schema: StoredMessage, options?: PutOptions): PutTransaction {
+    const key = descriptorKey(descriptor);
+    checkMessage(schema, "the schema");
+    if (schema.info.kind !== MessageKind.SCHEMA) {
+      throw invalid(`a put must start with a schema message, got message kind ${schema.info.kind}`);
+    }
+    const ttlMs =
+      options?.ttlMs === undefined ? undefined : checkRange(options.ttlMs, "ttlMs", 0, MAX_TTL_MS, ttlRange, invalid);
+    const existing = this.liveRecord(key, this.now());
+    if (existing !== undefined) this.checkSchema(existing, schema);
+    const normalized = normalizedDescriptor(descriptor);
+    this.reserve(schema.byteSize);
+    return this.openPut(key, normalized, schema, ttlMs);
+  }
+
+  private openPut(key: string, descriptor: FlightDescriptor, schema: StoredMessage, ttlMs: number | undefined): PutTransaction {
+    // The transaction is a closure rather than a class so it can reach the store's private state.
+    const messages: StoredMessage[] = [];
+    let reserved = schema.byteSize;
+    let state: PutState = "open";
+    let failure = "";
+
+    const release = (): void => {
+      this.reservedBytes -= reserved;
+      reserved = 0;
+    };
+    const fail = (reason: string): void => {
+      // A put that lost a message must never commit: the flight would silently miss data.
+      release();
+      state = "failed";
+      failure = reason;
+    };
+    const ensureOpen = (): void => {
+      if (state === "open") return;
+      const why =
+        state === "committed"
+          ? "this put was already committed; begin a new put to add more"
+          : state === "aborted"
+            ? "this put was aborted"
+            : `this put failed earlier (${failure}) and can only be aborted`;
+      throw new FlightError(StatusCode.FAILED_PRECONDITION, why);
+    };
+
+    return {
+      append: (message: StoredMessage): void => {
+        ensureOpen();
+        try {
+          checkMessage(message, `message ${messages.length}`);
+          if (message.info.kind === MessageKind.SCHEMA) {
+            throw invalid("a schema message cannot be appended: a put has exactly one schema, given when it begins");
+          }
+          this.reserve(message.byteSize);
+        } catch (err) {
+          fail(err instanceof Error ? err.message : String(err));
+          throw err;
+        }
+        reserved += message.byteSize;
+        messages.push(message);
+      },
+
+      commit: (): StoredFlight => {
+        ensureOpen();
+        try {
+          const flight = this.commitPut(key, descriptor, schema, messages, ttlMs, reserved);
+          // commitPut converted the whole reservation into stored memory (or released the schema part).
+          reserved = 0;
+          state = "committed";
+          return flight;
+        } catch (err) {
+          fail(err instanceof Error ? err.message : String(err));
+          throw err;
+        }
+      },
+
+      abort: (): void => {
+        if (state !== "open") return;
+        release();
+        state = "aborted";
+      },
+    };
+  }
+
+  /** Runs synchronously from validation to publication, so no other put can interleave. */
+  private commitPut(
+    key: string,
+    descriptor: FlightDescriptor,
+    schema: StoredMessage,
+    messages: StoredMessage[],
+    ttlMs: number | undefined,
+    reserved: number,
+  ): StoredFlight {
+    const now = this.now();
+    const existing = this.liveRecord(key, now);
+    // Re-checked here: another put may have created the flight since beginPut.
+    if (existing !== undefined) this.checkSchema(existing, schema);
+
+    let rows = 0;
+    let bytes = 0;
+    let memory = 0;
+    for (const m of messages) {
+      if (m.info.kind === MessageKind.RECORD_BATCH) rows += m.info.rows;
+      bytes += messageBytes(m);
+      memory += m.byteSize;
+    }
+
+    if (existing !== undefined) {
+      // The stored flight keeps its own schema, so the put's schema reservation is not needed.
+      this.reservedBytes -= reserved;
+      this.storedBytes += memory;
+      this.totalRows += rows;
+      this.totalBytes += bytes;
+      const old = existing.snapshot;
+      let expiresAt = old.expiresAt;
+      if (ttlMs !== undefined) {
+        existing.ttlMs = ttlMs;
+        expiresAt = ttlMs === 0 ? undefined : now + ttlMs;
+      }
+      existing.snapshot = Object.freeze({
+        ...old,
+        // Copy-on-write: readers of `old` keep their array and length.
+        messages: Object.freeze(old.messages.concat(messages)),
+        totalRecords: old.totalRecords + rows,
+        totalBytes: old.totalBytes + bytes,
+        memoryBytes: old.memoryBytes + memory,
+        updatedAt: now,
+        expiresAt,
+      });
+      if (expiresAt !== old.expiresAt) this.scheduleExpiry(existing, old.expiresAt, expiresAt);
+      return existing.snapshot;
+    }
+
+    // An expired flight not yet collected is replaced, not appended to.
+    const stale = this.flights.get(key);
+    if (stale !== undefined) this.removeRecord(stale);
+
+    const effectiveTtl = ttlMs ?? this.defaultTtlMs;
+    const expiresAt = effectiveTtl === 0 ? undefined : now + effectiveTtl;
+    const snapshot: StoredFlight = Object.freeze({
+      key,
+      descriptor,
+      schema,
+      messages: Object.freeze(messages.slice()),
+      totalRecords: rows,
+      totalBytes: bytes + messageBytes(schema),
+      memoryBytes: memory + schema.byteSize,
+      createdAt: now,
+      updatedAt: now,
+      expiresAt,
+    });
+    const record: FlightRecord = { key, snapshot, ttlMs, version: 0, removed: false };
+    this.flights.set(key, record);
+    this.reservedBytes -= reserved;
+    this.storedBytes += snapshot.memoryBytes;
+    this.totalRows += snapshot.totalRecords;
+    this.totalBytes += snapshot.totalBytes;
+    if (expiresAt !== undefined) this.scheduleExpiry(record, undefined, expiresAt);
+    return snapshot;
+  }
+
+  private checkSchema(record: FlightRecord, schema: StoredMessage): void {
+    const diff = this.schemasEqual(record.snapshot.schema, schema);
+    if (diff !== undefined) {
+      throw invalid(`cannot append to flight ${record.key}: ${diff}`);
+    }
+  }
+
+  /** Reserves `n` bytes against the limit, reclaiming expired flights first if that makes room. */
+  private reserve(n: number): void {
+    if (this.storedBytes + this.reservedBytes + n > this.maxMemoryBytes) {
+      // Expired flights still hold memory until GC runs; freeing them beats refusing a put.
+      this.collect(this.now(), Infinity, Infinity, () => this.storedBytes + this.reservedBytes + n <= this.maxMemoryBytes);
+      if (this.storedBytes + this.reservedBytes + n > this.maxMemoryBytes) {
+        throw new FlightError(
+          StatusCode.RESOURCE_EXHAUSTED,
+          `memory limit of ${this.maxMemoryBytes} bytes reached: ${this.storedBytes} bytes stored, ` +
+            `${this.reservedBytes} reserved by open puts, ${n} more requested`,
+        );
+      }
+    }
+    this.reservedBytes += n;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The flight under `descriptor`, or undefined; expired flights are never returned. */
+  get(descriptor: FlightDescriptor): StoredFlight | undefined {
+    return this.liveRecord(descriptorKey(descriptor), this.now())?.snapshot;
+  }
+
+  /**
+   * The flight a ticket names, or undefined when there is none (or it expired).
+   * @throws FlightError INVALID_ARGUMENT when the ticket is malformed.
+   */
+  getByTicket(ticket: Uint8Array): StoredFlight | undefined {
+    return this.liveRecord(ticketToKey(ticket), this.now())?.snapshot;
+  }
+
+  /** The ticket of a flight: the ASCII bytes of its key (see `descriptor-key.ts`). */
+  ticketFor(flight: StoredFlight): Uint8Array {
+    return ticketFromKey(flight.key);
+  }
+
+  /**
+   * Live flights in insertion order. With a non-empty `pathPrefix`, only PATH flights whose
+   * path starts with those segments (segment-wise: `["a"]` matches `["a","b"]`, not `["ab"]`).
+   * The result is lazy and reads the store as it goes.
+   *
+   * @throws FlightError INVALID_ARGUMENT when the prefix is not an array of strings.
+   */
+  list(pathPrefix?: readonly string[]): Iterable<StoredFlight> {
+    if (pathPrefix !== undefined && !Array.isArray(pathPrefix)) throw invalid("the path prefix must be an array of strings");
+    let exact: string | undefined;
+    let below: string | undefined;
+    if (pathPrefix !== undefined && pathPrefix.length > 0) {
+      // Segments never contain a raw "/" in a key, so a segment-wise prefix is a string prefix ending at a "/".
+      exact = descriptorKey({ type: DescriptorType.PATH, path: pathPrefix as string[], cmd: EMPTY_BYTES });
+      below = exact + "/";
+    }
+    const now = this.now();
+    const flights = this.flights;
+    return (function* () {
+      for (const record of flights.values()) {
+        const s = record.snapshot;
+        if (s.expiresAt !== undefined && now >= s.expiresAt) continue;
+        if (exact !== undefined && record.key !== exact && !record.key.startsWith(below!)) continue;
+        yield s;
+      }
+    })();
+  }
+
+  private liveRecord(key: string, now: number): FlightRecord | undefined {
+    const record = this.flights.get(key);
+    if (record === undefined) return undefined;
+    const expiresAt = record.snapshot.expiresAt;
+    return expiresAt !== undefined && now >= expiresAt ? undefined : record;
+  }
+
+  // ---------------------------------------------------------------- admin
+
+  /** Removes a flight; false if there was none (an expired flight counts as none but is freed). */
+  delete(descriptor: FlightDescriptor): boolean {
+    const key = descriptorKey(descriptor);
+    const record = this.flights.get(key);
+    if (record === undefined) return false;
+    const wasLive = this.liveRecord(key, this.now()) !== undefined;
+    this.removeRecord(record);
+    return wasLive;
+  }
+
+  /**
+   * Sets a live flight's expiry to now + ttl, where ttl is `ttlMs`, else the TTL its puts
+   * gave, else the store's current default (0: never expire). Does not change the flight's
+   * own TTL or `updatedAt`. Returns the new snapshot, or undefined if there is no live flight.
+   *
+   * @throws FlightError INVALID_ARGUMENT for a bad descriptor or ttl.
+   */
+  renew(descriptor: FlightDescriptor, ttlMs?: number): StoredFlight | undefined {
+    const key = descriptorKey(descriptor);
+    if (ttlMs !== undefined) checkRange(ttlMs, "ttlMs", 0, MAX_TTL_MS, ttlRange, invalid);
+    const now = this.now();
+    const record = this.liveRecord(key, now);
+    if (record === undefined) return undefined;
+    const ttl = ttlMs ?? record.ttlMs ?? this.defaultTtlMs;
+    const expiresAt = ttl === 0 ? undefined : now + ttl;
+    const old = record.snapshot;
+    record.snapshot = Object.freeze({ ...old, expiresAt });
+    this.scheduleExpiry(record, old.expiresAt, expiresAt);
+    return record.snapshot;
+  }
+
+  /** Sets the TTL of later puts (and of renews of flights without their own TTL). Existing expiries stay. */
+  setDefaultTtl(ms: number): void {
+    this.defaultTtlMs = checkRange(ms, "setDefaultTtl: defaultTtlMs", 0, MAX_TTL_MS, ttlRange, typeError);
+  }
+
+  /**
+   * Sets the memory limit. Lowering it below current use removes nothing; new reservations
+   * are refused until enough memory is freed.
+   */
+  setMaxMemoryBytes(n: number): void {
+    this.maxMemoryBytes = checkRange(n, "setMaxMemoryBytes: maxMemoryBytes", Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, memoryRange, typeError);
+  }
+
+  /** Sets the background GC interval and restarts its timer (when GC is enabled and the store is open). */
+  setGcInterval(ms: number): void {
+    this.gcIntervalMs = checkRange(ms, "setGcInterval: gcIntervalMs", 1, MAX_TIMER_MS, intervalRange, typeError);
+    this.stopTimer();
+    this.startTimer();
+  }
+
+  /** Store-wide figures. Expired flights not yet collected still count: they still hold memory. */
+  stats(): StoreStats {
+    return {
+      flights: this.flights.size,
+      rows: this.totalRows,
+      bytes: this.totalBytes,
+      memoryBytes: this.storedBytes,
+      reservedBytes: this.reservedBytes,
+      maxMemoryBytes: this.maxMemoryBytes,
+      defaultTtlMs: this.defaultTtlMs,
+      gcRuns: this.gcRuns,
+      gcFlightsRemoved: this.gcFlightsRemoved,
+      gcBytesFreed: this.gcBytesFreed,
+    };
+  }
+
+  /** Stops the background GC (including a run in progress). The store stays usable. */
+  close(): void {
+    this.closed = true;
+    this.stopTimer();
+  }
+
+  // ---------------------------------------------------------------- expiry and GC
+
+  /**
+   * Removes all expired flights now, synchronously. Its cost grows with the number of
+   * expired flights (and stale expiry entries), not with the number of flights.
+   */
+  gc(): GcReport {
+    const started = performance.now();
+    const { removed, freed } = this.collect(this.now(), Infinity, Infinity);
+    this.gcRuns++;
+    return { flightsRemoved: removed, bytesFreed: freed, durationMs: performance.now() - started };
+  }
+
+  /**
+   * Pops due heap entries, skipping stale ones, until none is due, `maxFlights` were removed,
+   * the wall-clock `budgetMs` is spent, or `enough()` says so.
+   */
+  private collect(now: number, maxFlights: number, budgetMs: number, enough?: () => boolean): CollectResult {
+    const deadline = budgetMs === Infinity ? Infinity : performance.now() + budgetMs;
+    let removed = 0;
+    let freed = 0;
+    let pops = 0;
+    for (;;) {
+      const top = this.heap.peek();
+      if (top === undefined || top.at > now) return { removed, freed, more: false };
+      if (removed >= maxFlights || (enough !== undefined && enough())) return { removed, freed, more: true };
+      // Reading the clock costs more than a pop, so check the budget only every 256 pops.
+      if ((++pops & 255) === 0 && performance.now() > deadline) return { removed, freed, more: true };
+      this.heap.pop();
+      const record = top.record;
+      if (record.removed || record.version !== top.version) continue;
+      freed += record.snapshot.memoryBytes;
+      removed++;
+      this.gcFlightsRemoved++;
+      this.gcBytesFreed += record.snapshot.memoryBytes;
+      this.removeRecord(record);
+    }
+  }
+
+  private removeRecord(record: FlightRecord): void {
+    const s = record.snapshot;
+    this.flights.delete(record.key);
+    record.removed = true;
+    record.version++; // its heap entry, if any, is now stale
+    if (s.expiresAt !== undefined) this.expiring--;
+    this.storedBytes -= s.memoryBytes;
+    this.totalRows -= s.totalRecords;
+    this.totalBytes -= s.totalBytes;
+  }
+
+  /** Records an expiry change: the old heap entry goes stale and a new one is pushed. */
+  private scheduleExpiry(record: FlightRecord, oldAt: number | undefined, newAt: number | undefined): void {
+    record.version++;
+    if (oldAt !== undefined) this.expiring--;
+    if (newAt === undefined) return;
+    this.expiring++;
+    this.heap.push({ at: newAt, record, version: record.version });
+    // Frequent renews of long-lived flights would otherwise grow the heap without bound.
+    if (this.heap.size > 2 * this.expiring + HEAP_SLACK) this.compactHeap();
+  }
+
+  private compactHeap(): void {
+    const entries: ExpiryEntry[] = [];
+    for (const record of this.flights.values()) {
+      const at = record.snapshot.expiresAt;
+      if (at !== undefined) entries.push({ at, record, version: record.version });
+    }
+    this.heap.rebuild(entries);
+  }
+
+  private startTimer(): void {
+    if (!this.enableGC || this.closed || this.timer !== undefined) return;
+    this.timer = setInterval(() => this.runBackgroundGc(), this.gcIntervalMs);
+    // Background GC alone must not keep the process alive.
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.sliceImmediate !== undefined) clearImmediate(this.sliceImmediate);
+    this.sliceImmediate = undefined;
+    this.backgroundRunning = false;
+  }
+
+  /** One background run, in slices separated by setImmediate so I/O can proceed in between. */
+  private runBackgroundGc(): void {
+    if (this.backgroundRunning || this.closed) return;
+    this.backgroundRunning = true;
+    const slice = (): void => {
+      this.sliceImmediate = undefined;
+      if (this.closed || !this.backgroundRunning) return;
+      try {
+        const { more } = this.collect(this.now(), GC_SLICE_MAX_FLIGHTS, GC_SLICE_MAX_MS);
+        if (more) {
+          this.sliceImmediate = setImmediate(slice);
+          return;
+        }
+        this.gcRuns++;
+      } catch (err) {
+        try {
+          this.onError(err);
+        } catch {
+          // An error handler that throws has nowhere left to report to.
+        }
+      }
+      this.backgroundRunning = false;
+    };
+    slice();
+  }
+}
