@@ -69,5 +69,12 @@ export type {
   FlightResponses,
 } from "./middleware";
 export { MessageKind } from "./ipc/ipc-message";
+export { readMessageHeader } from "./ipc/message-header";
+export { IpcStreamValidator, readSchemaFrom } from "./ipc/stream-validator";
+export type { IpcStreamValidatorOptions } from "./ipc/stream-validator";
+export { readSchema, describeSchemaDifference, formatArrowType } from "./ipc/schema-info";
+export type { SchemaInfo, FieldInfo, ArrowTypeInfo } from "./ipc/schema-info";
+export { splitIpcStream, joinIpcStream } from "./ipc/ipc-stream";
+export type { IpcMessageBytes } from "./ipc/ipc-stream";
 export type { MessageHeaderInfo, StoredMessage } from "./ipc/ipc-message";
 export type { CallSigner, SignableCall } from "./call-signer";

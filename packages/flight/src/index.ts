@@ -16,3 +16,5 @@ export { flightServiceDefinition, FLIGHT_SERVICE_NAME } from "./codec/service-de
 export { encapsulateMessage } from "./server/ipc-encapsulate";
 export { TunedGrpcServer, DEFAULT_FLOW_CONTROL_WINDOW } from "./server/tuned-grpc-server";
 export * as proto from "./gen/Flight";
+export { sessionOptions, kSession, SESSION_COOKIE } from "./server/session-options";
+export type { FlightSession, SessionOptionError, SessionOptionsConfig, SessionOptionValue } from "./server/session-options";

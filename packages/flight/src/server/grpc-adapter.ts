@@ -110,7 +110,9 @@ async function pump(
 
 /** Turns an async iterable of client messages out of a readable grpc-js call. */
 async function* readAll<T>(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, signal: AbortSignal): AsyncGenerator<T> {
-  for await (const m of call as AsyncIterable<T>) {
+  // destroyOnReturn: false: a plain `for await` destroys the Duplex when the client's side
+  // ends, which would also kill the response side before the handler has answered.
+  for await (const m of call.iterator({ destroyOnReturn: false }) as AsyncIterable<T>) {
     if (signal.aborted) throw signal.reason;
     yield m;
   }
