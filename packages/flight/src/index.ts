@@ -18,3 +18,5 @@ export { TunedGrpcServer, DEFAULT_FLOW_CONTROL_WINDOW } from "./server/tuned-grp
 export * as proto from "./gen/Flight";
 export { sessionOptions, kSession, SESSION_COOKIE } from "./server/session-options";
 export type { FlightSession, SessionOptionError, SessionOptionsConfig, SessionOptionValue } from "./server/session-options";
+export { projectExchange } from "./server/project-exchange";
+export type { ProjectExchangeOptions } from "./server/project-exchange";

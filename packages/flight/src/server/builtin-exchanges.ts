@@ -1,4 +1,5 @@
 import type { ExchangeHandler, FlightData } from "@blackice/flight-core";
+import { projectExchange } from "./project-exchange";
 
 /** `echo`: sends every message back as it came. */
 export const echoExchange: ExchangeHandler = async function* echo(input: AsyncIterable<FlightData>, first: FlightData) {
@@ -8,5 +9,8 @@ export const echoExchange: ExchangeHandler = async function* echo(input: AsyncIt
 
 /** The DoExchange handlers every server has, by command. */
 export function builtinExchanges(): Array<[string, ExchangeHandler]> {
-  return [["echo", echoExchange]];
+  return [
+    ["echo", echoExchange],
+    ["project", projectExchange()],
+  ];
 }
