@@ -20,6 +20,11 @@ export interface MessageHeaderInfo {
   dictionaryId?: bigint;
   /** Whether a dictionary batch is a delta. */
   isDelta?: boolean;
+  /**
+   * The codec a batch's buffers are compressed with (`RecordBatch.compression`); absent when
+   * the body is not compressed. Lets a server tell whether serving decoded data needs a codec.
+   */
+  compression?: "lz4_frame" | "zstd";
 }
 
 /**
