@@ -69,11 +69,11 @@ export type {
   FlightResponses,
 } from "./middleware";
 export { MessageKind } from "./ipc/ipc-message";
-export { readMessageHeader } from "./ipc/message-header";
-export { IpcStreamValidator, readSchemaFrom } from "./ipc/stream-validator";
+export { readMessageHeader, MetadataVersion, CompressionCodec } from "./ipc/message-header";
+export { readSchema, describeSchemaDifference, formatArrowType, ArrowTypeId, MAX_NESTING_DEPTH } from "./ipc/schema-info";
+export type { SchemaInfo, FieldInfo, ArrowTypeInfo, ArrowUnit, DictionaryEncodingInfo, DictionaryInfo } from "./ipc/schema-info";
+export { IpcStreamValidator, readSchemaFrom, DEFAULT_MAX_MESSAGE_BYTES } from "./ipc/stream-validator";
 export type { IpcStreamValidatorOptions } from "./ipc/stream-validator";
-export { readSchema, describeSchemaDifference, formatArrowType } from "./ipc/schema-info";
-export type { SchemaInfo, FieldInfo, ArrowTypeInfo } from "./ipc/schema-info";
 export { splitIpcStream, joinIpcStream } from "./ipc/ipc-stream";
 export type { IpcMessageBytes } from "./ipc/ipc-stream";
 export type { MessageHeaderInfo, StoredMessage } from "./ipc/ipc-message";
