@@ -7,7 +7,7 @@ import { bidi, rawClient, unary, type RawClient } from "./test-raw-client";
 // A slow reader must not make the server pull (and buffer) the whole flight: the adapter
 // waits for 'drain' before it takes the next message from the store.
 describe("DoGet backpressure", () => {
-  const BATCHES = 100;
+  const BATCHES = 200;
   let pulled = 0;
   const countPulls: FlightMiddleware = (next) =>
     async function countPulls(call) {
@@ -59,7 +59,9 @@ describe("DoGet backpressure", () => {
     // Give the server every chance to run ahead of the paused reader.
     await new Promise((r) => setTimeout(r, 500));
     const ahead = pulled - received;
-    expect(ahead).toBeLessThan(30); // a few messages (HTTP/2 window + the stream's queue), not 100
+    // The Writable queue (16 references to stored messages, not copies), the HTTP/2 window and
+    // grpc-js client buffering: a few dozen at most, never the whole flight.
+    expect(ahead).toBeLessThan(50);
     call.on("data", () => received++);
     call.resume();
     const outcome = await Promise.race([new Promise<void>((resolve) => call.on("end", resolve)), failed]);
