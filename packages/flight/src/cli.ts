@@ -27,7 +27,6 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     process.stderr.write(`blackice-flight: ${(err as Error).message}\n`);
     process.exit(1);
   }
-  process.stdout.write(`BlackIce Flight listening on ${server.location}\n`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -43,6 +42,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+  process.stdout.write(`BlackIce Flight listening on ${server.location}\n`);
 }
 
 if (require.main === module) {

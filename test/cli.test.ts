@@ -1,0 +1,45 @@
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+import { run } from "./helpers/python";
+
+const CLI = path.resolve(__dirname, "../packages/flight/dist/cli.js");
+
+describe("the CLI (built)", () => {
+  it("starts, prints its address, and stops cleanly on SIGTERM", async () => {
+    const child = spawn(process.execPath, [CLI, "--host", "127.0.0.1", "--port", "0", "--ttl", "30s", "--max-memory", "64MiB"]);
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d) => {
+          out += d;
+          if (out.includes("\n")) resolve(out);
+        });
+        child.on("exit", (code) => reject(new Error(`exited early with ${code}`)));
+      });
+      expect(line).toMatch(/^BlackIce Flight listening on grpc\+tcp:\/\/127\.0\.0\.1:\d+\n/);
+      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
+  it.each([
+    [["--bogus"], /Unknown option '--bogus'/],
+    [["--port", "99999"], /--port must be a whole number from 0 to 65535/],
+    [["--ttl", "soon"], /--ttl: cannot read "soon"/],
+    [["--max-memory", "lots"], /--max-memory: cannot read "lots"/],
+  ])("refuses %p with a clear message and exit code 2", async (args, message) => {
+    const result = await run(process.execPath, [CLI, ...args], { timeoutMs: 20_000 });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).toMatch(/Usage: blackice-flight/);
+  });
+
+  it("takes settings from the environment", async () => {
+    const result = await run(process.execPath, [CLI], { env: { BLACKICE_PORT: "70000" }, timeoutMs: 20_000 });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/--port must be/);
+  });
+});
