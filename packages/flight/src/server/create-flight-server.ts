@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import {
   FLIGHT_METHODS,
   MemoryStore,
@@ -18,7 +19,7 @@ import {
   type StoredMessage,
   type TlsSetting,
 } from "@blackice/flight-core";
-import { flightServiceDefinition } from "../codec/service-definition";
+import { FLIGHT_SERVICE_NAME, flightServiceDefinition } from "../codec/service-definition";
 import { builtinActions } from "./builtin-actions";
 import { builtinExchanges } from "./builtin-exchanges";
 import { createGrpcImplementation } from "./grpc-adapter";
@@ -60,7 +61,15 @@ export interface FlightServer {
   stats(): Record<string, unknown>;
   /** Whether `start()` succeeded and `shutdown()` has not begun. */
   readonly serving: boolean;
+  /**
+   * Sets what the `grpc.health.v1.Health` service reports for the server ("" ) and for
+   * the Flight service (for example NOT_SERVING while a breaker is open). The server sets
+   * SERVING on start and NOT_SERVING when shutdown begins.
+   */
+  setHealth(status: ServingStatus): void;
 }
+
+export type { ServingStatus };
 
 function splitAddr(addr: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(addr);
@@ -202,6 +211,14 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     },
     config.flowControlWindow,
   );
+  // grpc.health.v1.Health next to Flight: NOT_SERVING until start(), and again from the
+  // moment shutdown begins, so load balancers drain the server first.
+  const health = new HealthImplementation({ "": "NOT_SERVING", [FLIGHT_SERVICE_NAME]: "NOT_SERVING" });
+  const setHealth = (status: ServingStatus): void => {
+    health.setStatus("", status);
+    health.setStatus(FLIGHT_SERVICE_NAME, status);
+  };
+  health.addToServer(grpcServer);
   grpcServer.addService(
     flightServiceDefinition,
     createGrpcImplementation({
@@ -230,6 +247,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     store: theStore,
     config,
     stats,
+    setHealth,
     async start() {
       if (serving) throw new Error("FlightServer.start: already started");
       const creds = credentialsFor(tls);
@@ -239,6 +257,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
         ),
       );
       serving = true;
+      setHealth("SERVING");
       for (const l of lifecycle) await l.onStart?.({ address: host, port });
       return { host, port };
     },
@@ -246,6 +265,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
       shuttingDown ??= (async () => {
         const graceMs = options.graceMs ?? 5000;
         serving = false;
+        setHealth("NOT_SERVING");
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => {
             // Grace is over: cancel what is left, then tear the transport down.
