@@ -24,6 +24,7 @@ import { builtinActions } from "./builtin-actions";
 import { builtinExchanges } from "./builtin-exchanges";
 import { createGrpcImplementation } from "./grpc-adapter";
 import { createStoreHandler } from "./store-handler";
+import { serverCredentials } from "./tls-credentials";
 import { DEFAULT_FLOW_CONTROL_WINDOW, TunedGrpcServer } from "./tuned-grpc-server";
 
 /** Defaults of {@link FlightServerConfig}. */
@@ -96,11 +97,6 @@ function schemaDifference(a: StoredMessage, b: StoredMessage): string | undefine
   return describeSchemaDifference(readSchema(a.header), readSchema(b.header));
 }
 
-function credentialsFor(tls: TlsSetting | undefined): grpc.ServerCredentials {
-  if (!tls) return grpc.ServerCredentials.createInsecure();
-  const { cert, key, clientCa } = tls.load();
-  return grpc.ServerCredentials.createSsl(clientCa ?? null, [{ cert_chain: cert, private_key: key }], tls.requireClientCert);
-}
 
 /**
  * Builds a Flight server from call middleware and settings. Middleware run in the order
@@ -234,6 +230,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
   );
 
   let shuttingDown: Promise<void> | undefined;
+  let stopTlsWatch = (): void => undefined;
   return {
     get port() {
       return port;
@@ -250,7 +247,8 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     setHealth,
     async start() {
       if (serving) throw new Error("FlightServer.start: already started");
-      const creds = credentialsFor(tls);
+      const { credentials: creds, stop } = serverCredentials(tls);
+      stopTlsWatch = stop;
       port = await new Promise<number>((resolve, reject) =>
         grpcServer.bindAsync(config.addr, creds, (err, p) =>
           err ? reject(new Error(`cannot listen on ${config.addr}: ${err.message}`, { cause: err })) : resolve(p),
@@ -280,6 +278,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
           });
         });
         shutdownController.abort();
+        stopTlsWatch();
         if (ownsStore) theStore.close();
         for (const l of lifecycle) await l.onShutdown?.();
       })();
