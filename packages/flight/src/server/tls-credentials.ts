@@ -32,14 +32,16 @@ class TlsSettingProvider implements grpc.experimental.CertificateProvider {
 
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.identity.add(listener);
-    listener({ certificate: this.latest.cert, privateKey: this.latest.key });
+    // Deliver after grpc-js has registered its own watcher (it adds ours first).
+    queueMicrotask(() => listener({ certificate: this.latest.cert, privateKey: this.latest.key }));
   }
   removeIdentityCertificateListener(listener: IdentityListener): void {
     this.identity.delete(listener);
   }
   addCaCertificateListener(listener: CaListener): void {
     this.ca.add(listener);
-    if (this.latest.clientCa) listener({ caCertificate: this.latest.clientCa });
+    const ca = this.latest.clientCa;
+    if (ca) queueMicrotask(() => listener({ caCertificate: ca }));
   }
   removeCaCertificateListener(listener: CaListener): void {
     this.ca.delete(listener);

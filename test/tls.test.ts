@@ -1,0 +1,97 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { serverConfig, type TlsSetting } from "@blackice/flight-core";
+import * as grpc from "@grpc/grpc-js";
+import { createFlightServer, flightServiceDefinition, type FlightServer } from "@blackice/flight";
+import { serverStream, type RawClient } from "../packages/flight/src/server/test-raw-client";
+import { makeTestCerts, type TestCerts } from "./helpers/certs";
+import { run, venvPython } from "./helpers/python";
+
+const PROBE = path.join(__dirname, "python/tls_probe.py");
+
+function tlsSetting(c: TestCerts, requireClientCert: boolean): TlsSetting {
+  return {
+    kind: "tls",
+    requireClientCert,
+    load: () => ({
+      cert: fs.readFileSync(c.serverCert),
+      key: fs.readFileSync(c.serverKey),
+      clientCa: requireClientCert ? fs.readFileSync(c.caCert) : undefined,
+    }),
+  };
+}
+
+async function probe(server: FlightServer, ca: string, client?: [string, string]): Promise<string> {
+  const args = [PROBE, `grpc+tls://localhost:${server.port}`, ca, ...(client ?? [])];
+  const result = await run(venvPython(), args, { timeoutMs: 30_000 });
+  return result.stdout.trim() || result.stderr.trim();
+}
+
+describe("TLS and mTLS with pyarrow's Flight client", () => {
+  let certs: TestCerts;
+  beforeAll(() => {
+    certs = makeTestCerts();
+  });
+  afterAll(() => fs.rmSync(certs.dir, { recursive: true, force: true }));
+
+  it("connects over grpc+tls with the CA, and advertises a grpc+tls location", async () => {
+    const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), tlsSetting(certs, false));
+    await server.start();
+    try {
+      expect(server.location).toMatch(/^grpc\+tls:\/\//);
+      expect(await probe(server, certs.caCert)).toBe("OK");
+      expect(await probe(server, certs.rogueCaCert)).toMatch(/^FAIL/); // server cert not trusted
+    } finally {
+      await server.shutdown({ graceMs: 100 });
+    }
+  });
+
+  it("with mTLS required: refuses no client cert and the rogue one, accepts the right one", async () => {
+    const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), tlsSetting(certs, true));
+    await server.start();
+    try {
+      expect(await probe(server, certs.caCert)).toMatch(/^FAIL/);
+      expect(await probe(server, certs.caCert, [certs.rogueClientCert, certs.rogueClientKey])).toMatch(/^FAIL/);
+      expect(await probe(server, certs.caCert, [certs.clientCert, certs.clientKey])).toBe("OK");
+    } finally {
+      await server.shutdown({ graceMs: 100 });
+    }
+  });
+});
+
+describe("certificate reload", () => {
+  it("serves a new certificate after reload without dropping an open connection", async () => {
+    const certs = makeTestCerts();
+    const other = makeTestCerts(); // a second, independent CA and server certificate
+    let reload: (() => void) | undefined;
+    const setting: TlsSetting = {
+      ...tlsSetting(certs, false),
+      onReloadable: (r) => {
+        reload = r;
+        return () => (reload = undefined);
+      },
+    };
+    const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), setting);
+    await server.start();
+    const Raw = grpc.makeGenericClientConstructor(flightServiceDefinition, "FlightService");
+    const open = new Raw(`localhost:${server.port}`, grpc.credentials.createSsl(fs.readFileSync(certs.caCert))) as unknown as RawClient;
+    try {
+      expect((await serverStream<{ type: string }>(open, "listActions", {})).length).toBeGreaterThan(0);
+      fs.copyFileSync(other.serverCert, certs.serverCert);
+      fs.copyFileSync(other.serverKey, certs.serverKey);
+      expect(reload).toBeDefined();
+      reload!();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(await probe(server, other.caCert)).toBe("OK"); // new handshakes get the new certificate
+      expect(await probe(server, certs.caCert)).toMatch(/^FAIL/);
+      // The connection opened before the reload still works.
+      expect((await serverStream<{ type: string }>(open, "listActions", {})).length).toBeGreaterThan(0);
+    } finally {
+      open.close();
+      await server.shutdown({ graceMs: 100 });
+      expect(reload).toBeUndefined(); // shutdown stopped the watch
+      fs.rmSync(certs.dir, { recursive: true, force: true });
+      fs.rmSync(other.dir, { recursive: true, force: true });
+    }
+  });
+});
