@@ -57,6 +57,18 @@ describe("bad input through DoPut: the right code, nothing stored, server up", (
     await expect(bidi(client, "doPut", [])).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
   });
 
+  it("a DoPut cancelled by the client half-way leaves nothing visible", async () => {
+    const call = client.doPut(new grpc.Metadata()) as grpc.ClientDuplexStream<unknown, unknown>;
+    call.on("error", () => undefined);
+    const ms = messagesOf(1000);
+    call.write({ flightDescriptor: path("cancelled"), dataHeader: ms[0].header, dataBody: ms[0].body, appMetadata: none });
+    call.write({ flightDescriptor: undefined, dataHeader: ms[1].header, dataBody: ms[1].body, appMetadata: Buffer.from("ack me") });
+    await new Promise<void>((resolve) => call.once("data", () => resolve())); // the server has the batch
+    call.cancel();
+    await new Promise((r) => setTimeout(r, 100));
+    await expect(unary(client, "getFlightInfo", path("cancelled"))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
+  });
+
   it("kept the good flight, and released every reservation", async () => {
     const info = await unary<{ totalRecords: number }>(client, "getFlightInfo", path("good"));
     expect(info.totalRecords).toBe(100);

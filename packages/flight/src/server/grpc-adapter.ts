@@ -116,6 +116,11 @@ async function* readAll<T>(call: grpc.ServerReadableStream<unknown, unknown> | g
     if (signal.aborted) throw signal.reason;
     yield m;
   }
+  // Node's http2 ends the readable side of a stream that the client reset, and grpc-js
+  // reports that as a half-close before it reports the cancellation. Wait one turn of the
+  // event loop so a cancelled DoPut is seen as cancelled, not as complete, before anything
+  // is committed.
+  await new Promise<void>((resolve) => setImmediate(resolve));
   if (signal.aborted) throw signal.reason;
 }
 
