@@ -25,6 +25,27 @@ describe("the CLI (built)", () => {
     }
   });
 
+  it("serves Prometheus metrics on --metrics-port", async () => {
+    const child = spawn(process.execPath, [CLI, "--port", "0", "--metrics-port", "0", "--log-level", "silent"]);
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        let text = "";
+        child.stdout.on("data", (d) => {
+          text += d;
+          if (/metrics on .*\n/.test(text)) resolve(text);
+        });
+        child.on("exit", (code) => reject(new Error(`exited early with ${code}`)));
+      });
+      const url = /metrics on (http:\/\/\S+)/.exec(out)![1];
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).toMatch(/blackice_flight_/);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
   it.each([
     [["--bogus"], /Unknown option '--bogus'/],
     [["--port", "99999"], /--port must be a whole number from 0 to 65535/],

@@ -1,7 +1,24 @@
 #!/usr/bin/env node
+import * as http from "node:http";
 import { serverConfig, type ServerPart } from "@blackice/flight-core";
+import { callLogger, metrics } from "@blackice/flight-resilience";
+import { hmacAuth, tls } from "@blackice/flight-security";
+import pino from "pino";
+import { Registry } from "prom-client";
 import { createFlightServer } from "./server/create-flight-server";
-import { parseCli, usage, UsageError } from "./cli-options";
+import { parseCli, usage, UsageError, type CliSettings } from "./cli-options";
+
+/** The server parts the CLI settings ask for, in middleware order. */
+function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry | undefined, stats: () => ReturnType<ReturnType<typeof createFlightServer>["store"]["stats"]>): ServerPart[] {
+  const parts: ServerPart[] = [serverConfig(settings.config)];
+  if (settings.logLevel !== "silent") parts.push(callLogger({ logger }));
+  if (registry) parts.push(metrics({ registry, storeStats: stats }));
+  if (settings.tls) parts.push(tls({ ...settings.tls, watch: true }));
+  if (settings.hmacSecretFiles.length > 0) {
+    parts.push(hmacAuth({ keys: settings.hmacSecretFiles.map((f, i) => ({ keyId: f.keyId ?? (i === 0 ? "default" : `key-${i + 1}`), secretPath: f.path })) }));
+  }
+  return parts;
+}
 
 /** Runs the CLI: starts a server and stops it gracefully on SIGINT/SIGTERM. */
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
@@ -19,10 +36,14 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     process.stdout.write(usage());
     return;
   }
-  const parts: ServerPart[] = [serverConfig(settings.config)];
-  const server = createFlightServer(...parts);
+  const logger = pino({ level: settings.logLevel });
+  const registry = settings.metricsPort === undefined ? undefined : new Registry();
+  let server: ReturnType<typeof createFlightServer>;
+  let metricsServer: http.Server | undefined;
   try {
+    server = createFlightServer(...partsFor(settings, logger, registry, () => server.store.stats()));
     await server.start();
+    if (registry) metricsServer = await serveMetrics(registry, settings.config.addr.replace(/:\d+$/, ""), settings.metricsPort!);
   } catch (err) {
     process.stderr.write(`blackice-flight: ${(err as Error).message}\n`);
     process.exit(1);
@@ -32,6 +53,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     if (stopping) return;
     stopping = true;
     process.stdout.write(`${signal}: shutting down\n`);
+    metricsServer?.close();
     server.shutdown({ graceMs: 10_000 }).then(
       () => process.exit(0),
       (err) => {
@@ -43,6 +65,28 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.stdout.write(`BlackIce Flight listening on ${server.location}\n`);
+  if (metricsServer) {
+    const a = metricsServer.address() as { port: number };
+    process.stdout.write(`metrics on http://${settings.config.addr.replace(/:\d+$/, "")}:${a.port}/metrics\n`);
+  }
+}
+
+/** Serves the registry at /metrics in the Prometheus text format. */
+function serveMetrics(registry: Registry, host: string, port: number): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    if (req.url !== "/metrics") {
+      res.writeHead(404).end("not found; metrics are at /metrics\n");
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { "content-type": registry.contentType }).end(text),
+      () => res.writeHead(500).end("metrics unavailable\n"),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", (err) => reject(new Error(`cannot serve metrics on port ${port}: ${err.message}`)));
+    server.listen(port, host.replace(/^\[|\]$/g, ""), () => resolve(server));
+  });
 }
 
 if (require.main === module) {

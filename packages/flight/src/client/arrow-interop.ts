@@ -1,0 +1,344 @@
+// The client's only contact with apache-arrow: loading the host app's copy, turning Arrow
+// objects made by any copy of the library into the host's, encoding a table into Flight
+// messages and decoding Flight messages into record batches.
+//
+// apache-arrow is a peer dependency, and an app can easily end up with two copies of it (a
+// dependency pinning another version, a bundler duplicating it). Arrow's own writer and
+// visitors dispatch with `instanceof`, so a Table from another copy is silently misread (the
+// writer iterates it as rows). Nothing here uses `instanceof` on Arrow classes: inputs are
+// duck-typed through their public fields and rebuilt with the host's classes, sharing the
+// buffers (no data is copied).
+
+import type * as Arrow from "apache-arrow";
+import { FlightError, StatusCode, joinIpcStream, readMessageHeader, splitIpcStream, type FlightData } from "@blackice/flight-core";
+
+export type ArrowModule = typeof Arrow;
+
+let arrowModule: ArrowModule | undefined;
+
+/**
+ * The host app's apache-arrow, loaded on first use so that the raw Flight methods (and the
+ * server, which shares this package) work in an app that never installed apache-arrow.
+ */
+export function loadArrow(): ArrowModule {
+  if (!arrowModule) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      arrowModule = require("apache-arrow") as ArrowModule;
+    } catch (err) {
+      throw new Error("FlightClient: the Arrow methods (doGet, getTable, putTable, readArrowSchema) need the apache-arrow peer dependency; install apache-arrow >= 15", { cause: err });
+    }
+  }
+  return arrowModule;
+}
+
+/** What is read from a foreign Arrow `Field`. */
+interface FieldLike {
+  name: string;
+  type: TypeLike;
+  nullable?: boolean;
+  metadata?: Map<string, string> | null;
+}
+/** What is read from a foreign Arrow `DataType` (the fields depend on `typeId`). */
+interface TypeLike {
+  typeId: number;
+  children?: FieldLike[] | null;
+  [key: string]: unknown;
+}
+/** What is read from a foreign Arrow `Schema`. */
+export interface SchemaLike {
+  fields: ReadonlyArray<FieldLike>;
+  metadata?: Map<string, string> | null;
+  metadataVersion?: number;
+}
+/** What is read from a foreign Arrow `Data`. */
+interface DataLike {
+  type: TypeLike;
+  offset: number;
+  length: number;
+  nullCount: number;
+  valueOffsets?: ArrayBufferView;
+  values?: ArrayBufferView;
+  nullBitmap?: Uint8Array;
+  typeIds?: Int8Array;
+  children?: DataLike[];
+  dictionary?: { data: ReadonlyArray<DataLike> } | null;
+  variadicBuffers?: ReadonlyArray<Uint8Array>;
+}
+/** What is read from a foreign Arrow `RecordBatch`. */
+export interface RecordBatchLike {
+  schema: SchemaLike;
+  data: DataLike;
+  numRows: number;
+  metadata?: Map<string, string>;
+}
+/** What is read from a foreign Arrow `Table`. */
+export interface TableLike {
+  schema: SchemaLike;
+  batches: ReadonlyArray<RecordBatchLike>;
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null;
+
+/** True for anything shaped like an Arrow Table (of any copy or version of apache-arrow). */
+export function isTableLike(x: unknown): x is TableLike {
+  return isObject(x) && isObject(x.schema) && Array.isArray((x.schema as { fields?: unknown }).fields) && Array.isArray(x.batches);
+}
+
+/** True for anything shaped like an Arrow RecordBatch (of any copy or version of apache-arrow). */
+export function isRecordBatchLike(x: unknown): x is RecordBatchLike {
+  return isObject(x) && isObject(x.schema) && Array.isArray((x.schema as { fields?: unknown }).fields) && isObject(x.data) && typeof x.numRows === "number";
+}
+
+// Arrow's `Type` enum values (stable across versions: they are the IPC format's type ids).
+const T = {
+  Null: 1, Int: 2, Float: 3, Binary: 4, Utf8: 5, Bool: 6, Decimal: 7, Date: 8, Time: 9, Timestamp: 10,
+  Interval: 11, List: 12, Struct: 13, Union: 14, FixedSizeBinary: 15, FixedSizeList: 16, Map: 17,
+  Duration: 18, LargeBinary: 19, LargeUtf8: 20, LargeList: 21, BinaryView: 23, Utf8View: 24, Dictionary: -1,
+} as const;
+
+/**
+ * Rebuilds Arrow objects of any copy of apache-arrow with the host's classes. Buffers are
+ * shared, not copied. One instance memoizes by identity, so that what was shared stays
+ * shared: a dictionary used by every batch becomes one host dictionary, which the writer
+ * then sends once (and as deltas when it grew) instead of replacing it for every batch.
+ */
+export class ArrowRebuilder {
+  private readonly types = new Map<object, Arrow.DataType>();
+  private readonly datas = new Map<object, Arrow.Data>();
+  private readonly vectors = new Map<object, Arrow.Vector>();
+
+  constructor(private readonly arrow: ArrowModule) {}
+
+  /** The host schema for a schema-like object. */
+  schema(s: SchemaLike): Arrow.Schema {
+    const fields = s.fields.map((f) => this.field(f));
+    return new this.arrow.Schema(fields, new Map(s.metadata ?? []), undefined, s.metadataVersion);
+  }
+
+  field(f: FieldLike): Arrow.Field {
+    if (!isObject(f) || typeof f.name !== "string" || !isObject(f.type)) throw new TypeError("not an Arrow Field: expected {name, type, nullable}");
+    return new this.arrow.Field(f.name, this.type(f.type), f.nullable ?? true, new Map(f.metadata ?? []));
+  }
+
+  type(t: TypeLike): Arrow.DataType {
+    const known = this.types.get(t);
+    if (known) return known;
+    const made = this.makeType(t);
+    this.types.set(t, made);
+    return made;
+  }
+
+  private ctor<K extends keyof ArrowModule>(name: K): ArrowModule[K] {
+    const c = this.arrow[name];
+    if (typeof c !== "function") throw new TypeError(`the host apache-arrow has no ${String(name)} type; upgrade apache-arrow to write this table`);
+    return c;
+  }
+
+  private makeType(t: TypeLike): Arrow.DataType {
+    const a = this.arrow;
+    const child = (): Arrow.Field => {
+      const c = t.children?.[0];
+      if (!c) throw new TypeError(`Arrow type ${t.typeId} has no child field`);
+      return this.field(c);
+    };
+    const children = (): Arrow.Field[] => (t.children ?? []).map((c) => this.field(c));
+    const num = (k: string): number => Number(t[k]);
+    switch (t.typeId) {
+      case T.Null: return new a.Null();
+      case T.Int: return new a.Int(Boolean(t.isSigned) as never, num("bitWidth") as never);
+      case T.Float: return new a.Float(num("precision"));
+      case T.Binary: return new a.Binary();
+      case T.Utf8: return new a.Utf8();
+      case T.Bool: return new a.Bool();
+      case T.Decimal: return new a.Decimal(num("scale"), num("precision"), t.bitWidth === undefined ? 128 : num("bitWidth"));
+      case T.Date: return new a.Date_(num("unit"));
+      case T.Time: return new a.Time(num("unit") as never, num("bitWidth") as never);
+      case T.Timestamp: return new a.Timestamp(num("unit"), (t.timezone as string | null | undefined) ?? null);
+      case T.Interval: return new a.Interval(num("unit"));
+      case T.List: return new a.List(child());
+      case T.Struct: return new a.Struct(children());
+      case T.Union: return new a.Union(num("mode"), Array.from(t.typeIds as ArrayLike<number>), children());
+      case T.FixedSizeBinary: return new a.FixedSizeBinary(num("byteWidth"));
+      case T.FixedSizeList: return new a.FixedSizeList(num("listSize"), child());
+      case T.Map: return new a.Map_(child() as never, Boolean(t.keysSorted));
+      case T.Duration: return new (this.ctor("Duration"))(num("unit"));
+      case T.LargeBinary: return new (this.ctor("LargeBinary"))();
+      case T.LargeUtf8: return new (this.ctor("LargeUtf8"))();
+      case T.LargeList: return new (this.ctor("LargeList"))(child());
+      case T.BinaryView: return new (this.ctor("BinaryView"))();
+      case T.Utf8View: return new (this.ctor("Utf8View"))();
+      case T.Dictionary: {
+        const id = t.id as number | bigint | null | undefined;
+        return new a.Dictionary(this.type(t.dictionary as TypeLike), this.type(t.indices as TypeLike) as never, id, Boolean(t.isOrdered));
+      }
+      default:
+        throw new TypeError(`unsupported Arrow type id ${t.typeId}`);
+    }
+  }
+
+  /** The host Data for a data-like object, children and dictionary included. */
+  data(d: DataLike): Arrow.Data {
+    const known = this.datas.get(d);
+    if (known) return known;
+    if (!isObject(d) || !isObject(d.type)) throw new TypeError("not an Arrow Data: expected {type, offset, length, buffers...}");
+    const dictionary = d.dictionary ? this.vector(d.dictionary) : undefined;
+    const made = new this.arrow.Data(
+      this.type(d.type),
+      d.offset,
+      d.length,
+      d.nullCount,
+      [d.valueOffsets, d.values, d.nullBitmap, d.typeIds] as never,
+      (d.children ?? []).map((c) => this.data(c)),
+      dictionary,
+      d.variadicBuffers ?? [],
+    );
+    this.datas.set(d, made);
+    return made;
+  }
+
+  private vector(v: { data: ReadonlyArray<DataLike> }): Arrow.Vector {
+    const known = this.vectors.get(v);
+    if (known) return known;
+    const made = new this.arrow.Vector(v.data.map((d) => this.data(d)));
+    this.vectors.set(v, made);
+    return made;
+  }
+
+  /** A host RecordBatch with `schema` (already rebuilt) over the rebuilt columns of `b`. */
+  batch(b: RecordBatchLike, schema: Arrow.Schema): Arrow.RecordBatch {
+    const struct = b.data;
+    const children = (struct.children ?? []).map((c) => this.data(c));
+    if (children.length !== schema.fields.length) {
+      throw new TypeError(`a record batch has ${children.length} columns but the schema has ${schema.fields.length} fields`);
+    }
+    const data = new this.arrow.Data(new this.arrow.Struct(schema.fields), struct.offset, struct.length, 0, [undefined, undefined, undefined, undefined] as never, children);
+    return b.metadata instanceof Map && b.metadata.size > 0 ? new this.arrow.RecordBatch(schema, data, new Map(b.metadata)) : new this.arrow.RecordBatch(schema, data);
+  }
+}
+
+/** Options of {@link encodeTable}. */
+export interface EncodeTableOptions {
+  /** The app_metadata of the n-th record batch sent (after splitting by `maxBatchRows`). */
+  appMetadata?: (batchIndex: number) => Uint8Array | string | undefined;
+  /** Split record batches longer than this many rows. */
+  maxBatchRows?: number;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Encodes a table (or one record batch) of any apache-arrow copy as Flight messages: the
+ * schema, then for each record batch the dictionary batches it needs and the batch itself.
+ * Lazy: a batch is encoded only when the consumer asks for its messages, so a DoPut that
+ * waits for 'drain' holds at most one encoded batch in memory.
+ */
+export function* encodeTable(arrow: ArrowModule, input: TableLike | RecordBatchLike, options: EncodeTableOptions = {}): Generator<FlightData> {
+  const { maxBatchRows } = options;
+  if (maxBatchRows !== undefined && (!Number.isSafeInteger(maxBatchRows) || maxBatchRows < 1)) {
+    throw new TypeError(`maxBatchRows must be a positive integer, got ${String(maxBatchRows)}`);
+  }
+  const foreignBatches = isTableLike(input) ? input.batches : [input];
+  const rebuild = new ArrowRebuilder(arrow);
+  const schema = rebuild.schema(input.schema);
+
+  // The writer writes into whatever AsyncByteQueue it is given (its public `reset(sink)`).
+  // This one captures the chunks synchronously, so that after each write() the bytes of
+  // exactly the messages it produced are at hand, without waiting on an async queue.
+  let captured: Uint8Array[] = [];
+  const Sink = class extends arrow.AsyncByteQueue {
+    override write(value: ArrayBufferView | ArrayBuffer | string): void {
+      const bytes = typeof value === "string" ? Buffer.from(value) : ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
+      if (bytes.byteLength > 0) captured.push(bytes);
+    }
+  };
+  const writer = new arrow.RecordBatchStreamWriter({ autoDestroy: false });
+  const take = (): FlightData[] => {
+    const chunks = captured;
+    captured = [];
+    const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    return splitIpcStream(bytes).map((m) => ({ flightDescriptor: undefined, dataHeader: m.header, dataBody: m.body, appMetadata: EMPTY }));
+  };
+
+  writer.reset(new Sink() as never, schema);
+  yield* take();
+
+  let batchIndex = 0;
+  for (const foreign of foreignBatches) {
+    if (!isRecordBatchLike(foreign)) throw new TypeError("the table's batches must be Arrow RecordBatches");
+    const batch = rebuild.batch(foreign, schema);
+    for (const part of split(batch, maxBatchRows)) {
+      writer.write(part);
+      const messages = take();
+      const meta = options.appMetadata?.(batchIndex);
+      if (meta !== undefined) {
+        if (typeof meta !== "string" && !(meta instanceof Uint8Array)) throw new TypeError(`appMetadata(${batchIndex}) must return a Uint8Array, a string or undefined`);
+        // The record batch is the last message a write() produces (after its dictionaries).
+        messages[messages.length - 1].appMetadata = typeof meta === "string" ? Buffer.from(meta, "utf8") : meta;
+      }
+      batchIndex++;
+      yield* messages;
+    }
+  }
+}
+
+function* split(batch: Arrow.RecordBatch, maxRows: number | undefined): Generator<Arrow.RecordBatch> {
+  const rows = batch.numRows;
+  if (maxRows === undefined || rows <= maxRows) {
+    yield batch;
+    return;
+  }
+  for (let start = 0; start < rows; start += maxRows) yield batch.slice(start, Math.min(start + maxRows, rows));
+}
+
+/**
+ * Turns Flight messages into Arrow IPC stream bytes for apache-arrow's reader: for each
+ * message, the continuation marker, the padded header length, the header and its padding
+ * (one small buffer), then the body as received (no copy). Each header is checked against
+ * its body first, since the reader trusts `bodyLength` to find the next message and would
+ * otherwise misread everything after a short body. Messages with no header (metadata only)
+ * carry no IPC data and are skipped.
+ */
+export async function* ipcStreamBytes(messages: AsyncIterable<FlightData>): AsyncGenerator<Uint8Array> {
+  let index = 0;
+  for await (const m of messages) {
+    const header = m.dataHeader ?? EMPTY;
+    const body = m.dataBody ?? EMPTY;
+    if (header.byteLength === 0) {
+      index++;
+      continue;
+    }
+    try {
+      readMessageHeader(header, body);
+    } catch (err) {
+      throw new FlightError(StatusCode.DATA_LOSS, `DoGet message ${index} is not a valid Arrow IPC message: ${(err as Error).message}`, { cause: err });
+    }
+    const padded = Math.ceil(header.byteLength / 8) * 8;
+    const prefix = new Uint8Array(8 + padded);
+    const view = new DataView(prefix.buffer);
+    view.setUint32(0, 0xffffffff, true);
+    view.setInt32(4, padded, true);
+    prefix.set(header, 8);
+    yield prefix;
+    if (body.byteLength > 0) yield body;
+    index++;
+  }
+}
+
+/**
+ * Decodes an IPC-encapsulated schema (`FlightInfo.schema`, `SchemaResult.schema`) into an
+ * Arrow Schema of the host's apache-arrow.
+ *
+ * @example
+ * const schema = readArrowSchema(await client.getSchema(pathDescriptor("sales")));
+ * console.log(schema.fields.map((f) => `${f.name}: ${f.type}`));
+ */
+export function readArrowSchema(source: Uint8Array | { schema: Uint8Array }): Arrow.Schema {
+  const bytes = source instanceof Uint8Array ? source : source?.schema;
+  if (!(bytes instanceof Uint8Array)) throw new TypeError("readArrowSchema: expected IPC schema bytes or an object with a `schema` field");
+  if (bytes.byteLength === 0) throw new FlightError(StatusCode.NOT_FOUND, "the schema is empty (the server did not send one)");
+  const [schemaMessage] = splitIpcStream(bytes, { maxMessages: 1 });
+  if (!schemaMessage) throw new FlightError(StatusCode.DATA_LOSS, "the schema bytes hold no IPC message");
+  // A schema message followed by the end-of-stream marker is a complete, empty IPC stream.
+  return loadArrow().tableFromIPC(joinIpcStream([schemaMessage])).schema;
+}
