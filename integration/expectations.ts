@@ -1,0 +1,86 @@
+// What each matrix cell is expected to do. Everything passes except:
+//   - cells apache-arrow JS cannot run (a type it lacks): "unsupported", with the type named;
+//   - scenarios the Go peer does not have: "not-applicable";
+//   - KNOWN_GAPS: cells that fail today because the BlackIce library lacks something. They
+//     are expected to fail *with the named symptom*; a different failure, or a pass, makes the
+//     matrix test fail, so that a fix (or a new break) cannot go unnoticed: when a gap is
+//     fixed, delete its entry here.
+
+import type { Cell, CellResult, Status } from "./matrix";
+
+export interface Expectation {
+  status: Status;
+  /** For an expected failure: the library gap, in words (goes into docs/conformance.md). */
+  gap?: string;
+  /** For an expected failure or unsupported cell: the failure text must match this. */
+  match?: RegExp;
+}
+
+/** Facts about a dataset the expectations depend on. */
+export interface DatasetFacts {
+  /** Record batches in the JSON file. */
+  batches: number;
+}
+
+interface KnownGap {
+  applies(cell: Cell, facts: DatasetFacts | undefined): boolean;
+  gap: string;
+  match: RegExp;
+}
+
+export const KNOWN_GAPS: readonly KnownGap[] = [
+  {
+    // The Go client writes each batch (the schema and dictionaries of the first batch carry the
+    // same app_metadata) and then waits for one PutResult per record batch.
+    applies: (c, f) => c.direction === "server" && c.scenario === "" && (f?.batches ?? 0) > 1,
+    gap:
+      "DoPut acknowledges the app_metadata of every message, schema and dictionary batches included " +
+      "(packages/flight/src/server/store-handler.ts, doPut); Arrow acknowledges record batches only " +
+      "(and metadata-only messages), so the Go client reads the schema's ack \"0\" where it expects batch 1's \"1\"",
+    match: /expected metadata value: \d+, but got: \d+/,
+  },
+  {
+    applies: (c) => c.direction === "server" && c.scenario === "auth:basic_proto",
+    gap:
+      "basicTokenAuth accepts the token only as `authorization: Bearer <token>`; Arrow's Handshake " +
+      "auth (Go and C++ ClientAuthHandler, archery's auth:basic_proto) sends the token it got from " +
+      "the HandshakeResponse payload back as the `auth-token-bin` header",
+    match: /Unauthenticated/,
+  },
+  {
+    applies: (c) => c.direction === "server" && c.scenario === "session_options",
+    gap:
+      "GetSessionOptions (and CloseSession) without a session cookie answer NOT_FOUND; Arrow's session " +
+      "middleware (Go, C++) creates a session on any call that has none and sends its cookie, so a new " +
+      "client's first GetSessionOptions gets an empty map",
+    match: /NotFound.*no session/,
+  },
+];
+
+/** The expected outcome of a cell. */
+export function expectationFor(cell: Cell, facts: DatasetFacts | undefined, goKnows: ReadonlySet<string>): Expectation {
+  if (!goKnows.has(cell.scenario)) return { status: "not-applicable" };
+  if (cell.direction === "client" && cell.dataset && /generated_list_view$/.test(cell.dataset)) {
+    return { status: "unsupported", match: /^list_view: apache-arrow JS has no ListView type/ };
+  }
+  if (cell.direction === "client" && cell.dataset && /generated_run_end_encoded$/.test(cell.dataset)) {
+    return { status: "unsupported", match: /^run_end_encoded: apache-arrow JS has no RunEndEncoded type/ };
+  }
+  const gap = KNOWN_GAPS.find((g) => g.applies(cell, facts));
+  if (gap) return { status: "fail", gap: gap.gap, match: gap.match };
+  return { status: "pass" };
+}
+
+/** Undefined when the result is as expected; otherwise why not. */
+export function checkExpectation(result: CellResult, expected: Expectation): string | undefined {
+  if (result.status !== expected.status) {
+    if (expected.status === "fail" && result.status === "pass") {
+      return `now passes, but is listed as a known library gap ("${expected.gap}"): remove it from KNOWN_GAPS in integration/expectations.ts`;
+    }
+    return `expected ${expected.status}, got ${result.status}${result.reason ? `: ${result.reason}` : ""}`;
+  }
+  if (expected.match && !expected.match.test(result.reason ?? "")) {
+    return `${result.status} as expected, but not for the expected reason ${expected.match}: ${result.reason}`;
+  }
+  return undefined;
+}
