@@ -1,0 +1,253 @@
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import {
+  FlightError,
+  StatusCode,
+  statsSection,
+  type CallInfo,
+  type FlightCall,
+  type FlightHandler,
+  type FlightMethod,
+  type FlightMiddleware,
+  type HandshakeRequest,
+  type HandshakeResponse,
+  type ServerPart,
+} from "@blackice/flight-core";
+import { singleTextHeader } from "./call-headers";
+import { kIdentity, type Identity, type IdentityClaims } from "./identity-of";
+import { peekFirst } from "./peek-first";
+import { readProtobufFields, lastBytesField } from "./read-protobuf-fields";
+import { secretFromValue, type SecretValue } from "./secret-bytes";
+
+/** What the host app's `validate` returns for good credentials. */
+export interface ValidatedUser {
+  /** The user's name or id; becomes `Identity.subject`. */
+  readonly subject: string;
+  /** Facts carried in the token and published with the identity. They are signed, not encrypted: the client can read them. */
+  readonly claims?: IdentityClaims;
+  /** Ignored (the identity's method is always `"basic"`); lets an `Identity` be returned as it is. */
+  readonly method?: string;
+}
+
+/** Options of {@link basicTokenAuth}. */
+export interface BasicTokenAuthOptions {
+  /** Checks a user name and password; resolves to the user, or undefined to refuse. */
+  validate: (username: string, password: string, call: CallInfo) => Promise<ValidatedUser | undefined>;
+  /** Lifetime of an issued token. Default 3 600 000 (1 hour). */
+  tokenTtlMs?: number;
+  /**
+   * Signs tokens (≥ 32 bytes). Give the same secret to every replica that must accept the
+   * same tokens. Default: 32 random bytes per process (tokens die with the process).
+   */
+  secret?: SecretValue;
+  /** Methods served without authentication (e.g. `["listActions"]`). Handshake always is. Default none. */
+  publicMethods?: readonly FlightMethod[];
+  /** Clock in epoch ms, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Why a call was refused: the keys of the `basicTokenAuth` stats section's `rejected`. */
+export const BASIC_AUTH_FAILURE_REASONS = ["missing", "malformed", "bad-credentials", "bad-token", "expired"] as const;
+type Reason = (typeof BASIC_AUTH_FAILURE_REASONS)[number];
+
+const TOKEN_VERSION = "bi1";
+const TOKEN_PATTERN = /^bi1\.([A-Za-z0-9_-]{1,6000})\.([A-Za-z0-9_-]{43})$/;
+const BEARER = /^bearer +(\S+)$/i;
+const BASIC = /^basic +([A-Za-z0-9+/]+={0,2})$/i;
+const MAX_CREDENTIAL_BYTES = 4096;
+const MAX_TTL_MS = 366 * 24 * 3600 * 1000;
+const FAILURE_MESSAGE = "authentication failed";
+const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+class AuthFailure extends Error {
+  constructor(readonly reason: Reason) {
+    super(reason);
+  }
+}
+
+function decodeUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    return utf8Strict.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Credentials of an Arrow `BasicAuth` message (field 2 username, field 3 password), or undefined. */
+function basicAuthFromPayload(payload: Uint8Array): { username: string; password: string } | undefined {
+  if (!(payload instanceof Uint8Array) || payload.length === 0 || payload.length > 2 * MAX_CREDENTIAL_BYTES + 16) return undefined;
+  let fields;
+  try {
+    fields = readProtobufFields(payload);
+  } catch {
+    return undefined;
+  }
+  const user = lastBytesField(fields, 2);
+  if (user === undefined) return undefined;
+  const username = decodeUtf8(user);
+  const password = decodeUtf8(lastBytesField(fields, 3) ?? new Uint8Array(0));
+  if (username === undefined || password === undefined) return undefined;
+  return { username, password };
+}
+
+/** Credentials of an `authorization: Basic base64(user:pass)` header (RFC 7617), or undefined. */
+function basicAuthFromHeader(value: string): { username: string; password: string } | undefined {
+  const m = BASIC.exec(value);
+  if (!m || m[1]!.length % 4 !== 0) return undefined;
+  const text = decodeUtf8(Buffer.from(m[1]!, "base64"));
+  const colon = text === undefined ? -1 : text.indexOf(":");
+  if (colon < 0) return undefined;
+  return { username: text!.slice(0, colon), password: text!.slice(colon + 1) };
+}
+
+function checkClaims(claims: unknown): IdentityClaims | undefined {
+  if (claims === undefined) return undefined;
+  if (claims === null || typeof claims !== "object" || Array.isArray(claims)) throw new TypeError("basicTokenAuth: validate returned claims that are not an object");
+  for (const v of Object.values(claims)) {
+    if (typeof v !== "string" && typeof v !== "number" && typeof v !== "boolean") throw new TypeError("basicTokenAuth: claim values must be strings, numbers or booleans");
+  }
+  return { ...(claims as IdentityClaims) };
+}
+
+/**
+ * Arrow Flight's basic → bearer token convention, as pyarrow's `authenticate_basic_token`
+ * and the Arrow C++/Java clients use it.
+ *
+ * Handshake: credentials come from the call header `authorization: Basic base64(user:pass)`,
+ * or from the first HandshakeRequest's payload as an Arrow `BasicAuth` message (field 2
+ * username, field 3 password). `validate` (the host app's check) decides; on success the
+ * token is sent in the response header `authorization: Bearer <token>` (what pyarrow reads)
+ * and as the payload of the HandshakeResponse (one per HandshakeRequest with the header
+ * form, which needs no message; one for the payload form). Every other call must carry
+ * `authorization: Bearer <token>` and gets `{ subject, method: "basic", claims }` under
+ * `kIdentity`. A call already authenticated by an earlier middleware (e.g. `hmacAuth`) passes
+ * as it is. Missing, malformed, refused or expired credentials: UNAUTHENTICATED, one message.
+ *
+ * Tokens are stateless and HMAC-signed: `bi1.<base64url(JSON {v, sub, iat, exp, jti, claims})>.<base64url(HMAC-SHA256)>`,
+ * with a key derived from `secret`. They cannot be revoked one by one: keep `tokenTtlMs`
+ * short, and change `secret` to revoke all.
+ *
+ * @example
+ * createFlightServer(
+ *   basicTokenAuth({ validate: async (user, pass) => (await users.check(user, pass) ? { subject: user, claims: { role: "reader" } } : undefined) }),
+ * );
+ * // pyarrow: client.authenticate_basic_token("alice", "s3cret") → (b"authorization", b"Bearer ...")
+ */
+export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
+  if (options === null || typeof options !== "object") throw new TypeError("basicTokenAuth: options must be an object");
+  if (typeof options.validate !== "function") throw new TypeError("basicTokenAuth: validate must be a function (username, password, call) => Promise<user | undefined>");
+  const ttl = options.tokenTtlMs ?? 3_600_000;
+  if (typeof ttl !== "number" || !Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TTL_MS) throw new TypeError(`basicTokenAuth: tokenTtlMs must be an integer from 1 to ${MAX_TTL_MS}, got ${String(options.tokenTtlMs)}`);
+  const secret = options.secret === undefined ? randomBytes(32) : secretFromValue("basicTokenAuth: secret", options.secret);
+  const publicMethods = new Set<FlightMethod>(options.publicMethods ?? []);
+  if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("basicTokenAuth: now must be a function");
+  const now = options.now ?? Date.now;
+  const validate = options.validate;
+  // Domain separation: the same secret may serve elsewhere without its MACs being tokens.
+  const tokenKey = createHmac("sha256", secret).update("blackice-bearer-token-v1").digest();
+  const rejected = Object.fromEntries(BASIC_AUTH_FAILURE_REASONS.map((r) => [r, 0])) as Record<Reason, number>;
+  let issued = 0;
+  let accepted = 0;
+
+  const mac = (signed: string): Buffer => createHmac("sha256", tokenKey).update(signed, "utf8").digest();
+
+  const issue = (user: ValidatedUser): string => {
+    const iat = now();
+    const payload = { v: 1, sub: user.subject, iat, exp: iat + ttl, jti: randomBytes(12).toString("base64url"), ...(user.claims ? { claims: user.claims } : {}) };
+    const signed = `${TOKEN_VERSION}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}`;
+    issued++;
+    return `${signed}.${mac(signed).toString("base64url")}`;
+  };
+
+  const identityFromToken = (token: string): Identity => {
+    const m = TOKEN_PATTERN.exec(token);
+    if (!m) throw new AuthFailure("malformed");
+    const given = Buffer.from(m[2]!, "base64url");
+    const expected = mac(`${TOKEN_VERSION}.${m[1]}`);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new AuthFailure("bad-token");
+    let p: { v?: unknown; sub?: unknown; exp?: unknown; claims?: unknown };
+    try {
+      p = JSON.parse(Buffer.from(m[1]!, "base64url").toString("utf8"));
+    } catch {
+      throw new AuthFailure("bad-token");
+    }
+    if (p.v !== 1 || typeof p.sub !== "string" || typeof p.exp !== "number") throw new AuthFailure("bad-token");
+    if (!(now() < p.exp)) throw new AuthFailure("expired");
+    return p.claims === undefined ? { subject: p.sub, method: "basic" } : { subject: p.sub, method: "basic", claims: p.claims as IdentityClaims };
+  };
+
+  const login = async (creds: { username: string; password: string } | undefined, call: CallInfo): Promise<{ token: string; identity: Identity }> => {
+    if (!creds) throw new AuthFailure("malformed");
+    if (creds.username.length === 0 || Buffer.byteLength(creds.username) > MAX_CREDENTIAL_BYTES || Buffer.byteLength(creds.password) > MAX_CREDENTIAL_BYTES) {
+      throw new AuthFailure("malformed");
+    }
+    const user = await validate(creds.username, creds.password, call);
+    if (user === undefined || user === null) throw new AuthFailure("bad-credentials");
+    if (typeof user !== "object" || typeof user.subject !== "string" || user.subject.length === 0) {
+      throw new TypeError("basicTokenAuth: validate must resolve to { subject: string, claims? } or undefined");
+    }
+    const claims = checkClaims(user.claims);
+    const identity: Identity = claims ? { subject: user.subject, method: "basic", claims } : { subject: user.subject, method: "basic" };
+    return { token: issue({ subject: user.subject, claims }), identity };
+  };
+
+  const grant = (call: CallInfo, token: string, identity: Identity): Uint8Array => {
+    call.responseHeaders.set("authorization", `Bearer ${token}`);
+    call.context.set(kIdentity, identity);
+    accepted++;
+    return Buffer.from(token, "utf8");
+  };
+
+  const handshake = async (call: FlightCall<"handshake">, next: FlightHandler) => {
+    const header = singleTextHeader(call.headers, "authorization");
+    if (header === null) throw new AuthFailure("malformed");
+    if (header !== undefined && BASIC.test(header)) {
+      const { token, identity } = await login(basicAuthFromHeader(header), call);
+      const payload = grant(call, token, identity);
+      const requests = call.request;
+      return (async function* handshakeAnswers(): AsyncGenerator<HandshakeResponse> {
+        for await (const r of requests) yield { protocolVersion: r.protocolVersion, payload };
+      })();
+    }
+    if (header !== undefined && BEARER.test(header)) {
+      call.context.set(kIdentity, identityFromToken(BEARER.exec(header)![1]!));
+      accepted++;
+      return next(call);
+    }
+    if (header !== undefined) throw new AuthFailure("malformed");
+    const { first, stream } = await peekFirst<HandshakeRequest>(call.request);
+    const creds = first ? basicAuthFromPayload(first.payload) : undefined;
+    if (creds === undefined) {
+      if (call.context.get(kIdentity) !== undefined) return next({ ...call, request: stream } as FlightCall);
+      throw new AuthFailure(first ? "malformed" : "missing");
+    }
+    const { token, identity } = await login(creds, call);
+    const payload = grant(call, token, identity);
+    return (async function* handshakeAnswer(): AsyncGenerator<HandshakeResponse> {
+      yield { protocolVersion: first!.protocolVersion, payload };
+    })();
+  };
+
+  const middleware: FlightMiddleware = (next) =>
+    async function basicTokenAuthenticate(call) {
+      try {
+        if (call.method === "handshake") return await handshake(call, next);
+        if (publicMethods.has(call.method) || call.context.get(kIdentity) !== undefined) return await next(call);
+        const header = singleTextHeader(call.headers, "authorization");
+        if (header === undefined) throw new AuthFailure("missing");
+        const m = header === null ? null : BEARER.exec(header);
+        if (!m) throw new AuthFailure("malformed");
+        call.context.set(kIdentity, identityFromToken(m[1]!));
+        accepted++;
+      } catch (err) {
+        if (err instanceof AuthFailure) {
+          rejected[err.reason]++;
+          throw new FlightError(StatusCode.UNAUTHENTICATED, FAILURE_MESSAGE);
+        }
+        throw err;
+      }
+      return next(call);
+    };
+
+  const stats = statsSection("basicTokenAuth", () => ({ issued, accepted, rejected: { ...rejected }, tokenTtlMs: ttl }));
+  return [middleware, stats];
+}

@@ -1,0 +1,255 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import {
+  FlightError,
+  StatusCode,
+  statsSection,
+  type FlightCall,
+  type FlightData,
+  type FlightHandler,
+  type FlightMiddleware,
+  type ServerPart,
+} from "@blackice/flight-core";
+import { singleTextHeader } from "./call-headers";
+import { encodeFlightDescriptor } from "./encode-flight-descriptor";
+import {
+  EMPTY_BODY_SHA256,
+  HMAC_HEADERS,
+  HMAC_SIGNATURE_VERSION,
+  KEY_ID_PATTERN,
+  NONCE_PATTERN,
+  SIGNATURE_PATTERN,
+  TIMESTAMP_PATTERN,
+  hmacCanonicalString,
+  sha256Hex,
+} from "./hmac-canonical-string";
+import { kIdentity } from "./identity-of";
+import { NonceCache } from "./nonce-cache";
+import { peekFirst } from "./peek-first";
+import { secretFromFile, secretFromValue, type SecretValue } from "./secret-bytes";
+
+/** One HMAC key: an id and its secret, given as a value or as a file to read at build time. */
+export type HmacKey = { readonly keyId: string; readonly secret: SecretValue } | { readonly keyId: string; readonly secretPath: string };
+
+/** Options of {@link hmacAuth}. */
+export interface HmacAuthOptions {
+  /** `false` makes hmacAuth a pass-through (no checks, no keys needed). Default true. */
+  enableHMAC?: boolean;
+  /** The BlackIce setting: a file holding the secret of key {@link keyId}. */
+  hmacSecretPath?: string;
+  /** The secret of key {@link keyId}, as a value. */
+  hmacSecret?: SecretValue;
+  /** Key id of `hmacSecretPath` / `hmacSecret`. Default `"default"`. */
+  keyId?: string;
+  /** More keys; all are accepted at once (rotation: add the new key, move clients, drop the old). */
+  keys?: readonly HmacKey[];
+  /** Largest accepted difference between the call's timestamp and the server clock, either way. Default 300 000 (5 min). */
+  windowMs?: number;
+  /** Most nonces remembered at once (each for 2 × windowMs). When full, new calls are refused. Default 100 000. */
+  maxNonces?: number;
+  /** Clock in epoch ms, for tests. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Why a call failed HMAC authentication: the keys of the `hmac` stats section's `rejected`. */
+export const HMAC_FAILURE_REASONS = [
+  "missing",
+  "malformed",
+  "unsupported-version",
+  "unknown-key",
+  "expired",
+  "unverifiable",
+  "bad-mac",
+  "replayed",
+  "nonce-cache-full",
+] as const;
+/** One of {@link HMAC_FAILURE_REASONS}. */
+export type HmacFailureReason = (typeof HMAC_FAILURE_REASONS)[number];
+
+/** The one message of every HMAC failure; the reason is only counted. */
+const FAILURE_MESSAGE = "request authentication failed";
+const DEFAULT_KEY_ID = "default";
+
+function loadKeys(options: HmacAuthOptions): Map<string, Buffer> {
+  const keys = new Map<string, Buffer>();
+  const add = (keyId: unknown, secret: () => Buffer): void => {
+    if (typeof keyId !== "string" || !KEY_ID_PATTERN.test(keyId)) {
+      throw new TypeError(`hmacAuth: key id ${JSON.stringify(keyId)} must be 1-128 characters of A-Z a-z 0-9 . _ -`);
+    }
+    if (keys.has(keyId)) throw new TypeError(`hmacAuth: key id ${JSON.stringify(keyId)} is given more than once`);
+    keys.set(keyId, secret());
+  };
+  const singleId = options.keyId ?? DEFAULT_KEY_ID;
+  if (options.hmacSecretPath !== undefined && options.hmacSecret !== undefined) {
+    throw new TypeError("hmacAuth: give hmacSecretPath or hmacSecret, not both");
+  }
+  if (options.hmacSecretPath !== undefined) add(singleId, () => secretFromFile(`hmacAuth: key ${JSON.stringify(singleId)}`, options.hmacSecretPath));
+  if (options.hmacSecret !== undefined) add(singleId, () => secretFromValue(`hmacAuth: key ${JSON.stringify(singleId)}`, options.hmacSecret));
+  if (options.keys !== undefined) {
+    if (!Array.isArray(options.keys)) throw new TypeError("hmacAuth: keys must be an array of {keyId, secret} or {keyId, secretPath}");
+    for (const k of options.keys as readonly HmacKey[]) {
+      if (k === null || typeof k !== "object") throw new TypeError("hmacAuth: each key must be {keyId, secret} or {keyId, secretPath}");
+      const what = `hmacAuth: key ${JSON.stringify(k.keyId)}`;
+      const hasSecret = "secret" in k && k.secret !== undefined;
+      const hasPath = "secretPath" in k && k.secretPath !== undefined;
+      if (hasSecret === hasPath) throw new TypeError(`${what}: give exactly one of secret and secretPath`);
+      add(k.keyId, () => (hasSecret ? secretFromValue(what, (k as { secret: SecretValue }).secret) : secretFromFile(what, (k as { secretPath: string }).secretPath)));
+    }
+  }
+  if (keys.size === 0) throw new TypeError("hmacAuth: no key: give hmacSecretPath, hmacSecret or keys (or enableHMAC: false)");
+  return keys;
+}
+
+function positiveInteger(what: string, v: unknown, fallback: number): number {
+  const n = v === undefined ? fallback : v;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n <= 0) throw new TypeError(`hmacAuth: ${what} must be a positive integer, got ${String(v)}`);
+  return n;
+}
+
+class HmacFailure extends Error {
+  constructor(readonly reason: HmacFailureReason) {
+    super(reason);
+  }
+}
+
+/** The parsed signature headers of a call. */
+interface SignatureHeaders {
+  keyId: string;
+  timestamp: string;
+  nonce: string;
+  signature: string;
+}
+
+function readSignatureHeaders(call: FlightCall): SignatureHeaders {
+  const version = singleTextHeader(call.headers, HMAC_HEADERS.version);
+  const keyId = singleTextHeader(call.headers, HMAC_HEADERS.keyId);
+  const timestamp = singleTextHeader(call.headers, HMAC_HEADERS.timestamp);
+  const nonce = singleTextHeader(call.headers, HMAC_HEADERS.nonce);
+  const signature = singleTextHeader(call.headers, HMAC_HEADERS.signature);
+  if (version === undefined || keyId === undefined || timestamp === undefined || nonce === undefined || signature === undefined) {
+    throw new HmacFailure("missing");
+  }
+  if (version === null || keyId === null || timestamp === null || nonce === null || signature === null) throw new HmacFailure("malformed");
+  if (version !== HMAC_SIGNATURE_VERSION) throw new HmacFailure("unsupported-version");
+  if (!KEY_ID_PATTERN.test(keyId) || !TIMESTAMP_PATTERN.test(timestamp) || !NONCE_PATTERN.test(nonce) || !SIGNATURE_PATTERN.test(signature)) {
+    throw new HmacFailure("malformed");
+  }
+  return { keyId, timestamp, nonce, signature };
+}
+
+/**
+ * HMAC request authentication. Every call must carry five headers (see {@link HMAC_HEADERS}):
+ * `x-blackice-signature-version: v1`, `x-blackice-key-id`, `x-blackice-timestamp` (epoch ms),
+ * `x-blackice-nonce` (≥ 16 random bytes, base64url or hex) and `x-blackice-signature`, the
+ * lower-case hex HMAC-SHA256 with the key's secret of the canonical string
+ * (`hmacCanonicalString`):
+ *
+ * ```
+ * v1\n<method path>\n<timestamp>\n<nonce>\n<key id>\n<hex SHA-256 of the body>
+ * ```
+ *
+ * where the body is the serialized request of a unary or server-streaming call, the canonical
+ * encoding of the first message's FlightDescriptor for DoPut/DoExchange
+ * (`encodeFlightDescriptor`), and empty for Handshake. Clients sign with `hmacSigner`.
+ *
+ * Checks, in order: the headers are present and well-formed, the key is known, the timestamp
+ * is within `windowMs` of the server clock (either way), the MAC matches (constant-time), and
+ * the nonce was not seen. Nonces are remembered for 2 × windowMs, and only after a valid MAC,
+ * so forged calls cannot fill the cache; when `maxNonces` are held, new calls are refused
+ * (`nonce-cache-full`) rather than old nonces forgotten. Every failure is UNAUTHENTICATED with
+ * the same message; the reason is counted in the `hmac` section of the `stats` action.
+ * A call that passes gets `{ subject: keyId, method: "hmac" }` under `kIdentity`.
+ *
+ * Secrets are read at build time, from `hmacSecretPath` (the BlackIce setting), `hmacSecret`
+ * or `keys` (several at once, for rotation); a secret shorter than 32 bytes, a missing file or
+ * a duplicate key id is a TypeError then. `enableHMAC: false` gives a pass-through.
+ *
+ * @example
+ * createFlightServer(
+ *   hmacAuth({ keys: [{ keyId: "2026-01", secretPath: "/run/secrets/hmac-2026-01" }, { keyId: "2026-04", secretPath: "/run/secrets/hmac-2026-04" }] }),
+ * );
+ * // client: new FlightClient(uri, { signer: hmacSigner({ keyId: "2026-04", secretPath: "/run/secrets/hmac-2026-04" }) })
+ */
+export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
+  if (options === null || typeof options !== "object") throw new TypeError("hmacAuth: options must be an object");
+  const enabled = options.enableHMAC ?? true;
+  if (typeof enabled !== "boolean") throw new TypeError(`hmacAuth: enableHMAC must be a boolean, got ${typeof enabled}`);
+  if (!enabled) {
+    const hmacDisabled: FlightMiddleware = (next) => next;
+    return [hmacDisabled, statsSection("hmac", () => ({ enabled: false }))];
+  }
+  const keys = loadKeys(options);
+  const windowMs = positiveInteger("windowMs", options.windowMs, 300_000);
+  const maxNonces = positiveInteger("maxNonces", options.maxNonces, 100_000);
+  if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("hmacAuth: now must be a function");
+  const now = options.now ?? Date.now;
+  const nonces = new NonceCache(maxNonces, 2 * windowMs);
+  const rejected = Object.fromEntries(HMAC_FAILURE_REASONS.map((r) => [r, 0])) as Record<HmacFailureReason, number>;
+  let accepted = 0;
+
+  /** Header checks that need no body: run before a DoPut's first message is awaited. */
+  const precheck = (call: FlightCall): { headers: SignatureHeaders; secret: Buffer } => {
+    const headers = readSignatureHeaders(call);
+    const secret = keys.get(headers.keyId);
+    if (secret === undefined) throw new HmacFailure("unknown-key");
+    const skew = Math.abs(now() - Number(headers.timestamp));
+    if (!(skew <= windowMs)) throw new HmacFailure("expired");
+    return { headers, secret };
+  };
+
+  /** MAC and nonce, synchronously, so that no other call interleaves between check and record. */
+  const verify = (call: FlightCall, headers: SignatureHeaders, secret: Buffer, bodySha256: string): void => {
+    // The window is checked again: a DoPut may have waited for its first message.
+    if (!(Math.abs(now() - Number(headers.timestamp)) <= windowMs)) throw new HmacFailure("expired");
+    const canonical = hmacCanonicalString({ path: call.path, timestamp: headers.timestamp, nonce: headers.nonce, keyId: headers.keyId, bodySha256 });
+    const expected = createHmac("sha256", secret).update(canonical, "utf8").digest();
+    const given = Buffer.from(headers.signature, "hex");
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HmacFailure("bad-mac");
+    const added = nonces.add(`${headers.keyId}\n${headers.nonce}`, now());
+    if (added === "replayed") throw new HmacFailure("replayed");
+    if (added === "full") throw new HmacFailure("nonce-cache-full");
+  };
+
+  const fail = (err: unknown): never => {
+    if (err instanceof HmacFailure) {
+      rejected[err.reason]++;
+      throw new FlightError(StatusCode.UNAUTHENTICATED, FAILURE_MESSAGE);
+    }
+    throw err;
+  };
+
+  const middleware: FlightMiddleware = (next: FlightHandler) =>
+    async function hmacAuthenticate(call) {
+      let forward: FlightCall = call;
+      try {
+        const { headers, secret } = precheck(call);
+        let bodySha256: string;
+        if (call.method === "doPut" || call.method === "doExchange") {
+          const { first, stream } = await peekFirst<FlightData>(call.request);
+          const d = first?.flightDescriptor;
+          bodySha256 = d ? sha256Hex(encodeFlightDescriptor(d)) : EMPTY_BODY_SHA256;
+          forward = { ...call, request: stream } as FlightCall;
+        } else if (call.method === "handshake") {
+          bodySha256 = EMPTY_BODY_SHA256;
+        } else {
+          if (!(call.rawRequest instanceof Uint8Array)) throw new HmacFailure("unverifiable");
+          bodySha256 = sha256Hex(call.rawRequest);
+        }
+        verify(call, headers, secret, bodySha256);
+        call.context.set(kIdentity, { subject: headers.keyId, method: "hmac" });
+      } catch (err) {
+        fail(err);
+      }
+      accepted++;
+      return next(forward);
+    };
+
+  const stats = statsSection("hmac", () => ({
+    enabled: true,
+    keys: [...keys.keys()],
+    windowMs,
+    accepted,
+    rejected: { ...rejected },
+    nonceCache: { size: nonces.size, capacity: maxNonces },
+  }));
+  return [middleware, stats];
+}

@@ -1,0 +1,97 @@
+import type { AccessPolicy, AccessRequest } from "./authorize";
+import { isPathDescriptor } from "./authorize";
+
+/** Path prefixes per operation. A prefix is `/`-separated segments (`telemetry/host-1`), or `*` for every flight. */
+export interface PathGrants {
+  /** GetFlightInfo, PollFlightInfo, GetSchema, DoGet, ListFlights, `merkle-proof`. */
+  readonly read?: readonly string[];
+  /** DoPut (create, append), RenewFlightEndpoint, DoExchange. */
+  readonly write?: readonly string[];
+  /** The `delete` action. */
+  readonly delete?: readonly string[];
+}
+
+/** Options of {@link pathPrefixPolicy}. */
+export interface PathPrefixPolicyOptions {
+  /** Actions (other than delete, merkle-proof, RenewFlightEndpoint) every granted subject may call. Default `["ping"]`. */
+  readonly actions?: readonly string[];
+}
+
+type Prefix = "*" | readonly string[];
+
+function compile(subject: string, op: string, prefixes: unknown): Prefix[] {
+  if (!Array.isArray(prefixes) || !prefixes.every((p) => typeof p === "string")) {
+    throw new TypeError(`pathPrefixPolicy: the ${op} grants of ${JSON.stringify(subject)} must be an array of strings`);
+  }
+  return prefixes.map((p: string) => {
+    if (p === "*") return "*";
+    const segments = p.split("/").filter((s) => s.length > 0);
+    if (segments.length === 0) throw new TypeError(`pathPrefixPolicy: empty prefix ${JSON.stringify(p)} for ${JSON.stringify(subject)}; use "*" to grant every flight`);
+    return segments;
+  });
+}
+
+function matches(prefixes: readonly Prefix[], path: readonly string[] | undefined): boolean {
+  return prefixes.some((p) => p === "*" || (path !== undefined && p.length <= path.length && p.every((seg, i) => seg === path[i])));
+}
+
+/**
+ * An example {@link AccessPolicy}: each subject (HMAC key id or user name) may touch the flights
+ * whose PATH starts with one of its prefixes, segment by segment (`telemetry` covers
+ * `telemetry/cpu`, not `telemetry2`). A list of prefixes grants read, list, write (overwrite,
+ * append) and delete; an object grants them separately. Only `*` covers CMD descriptors.
+ * ListActions is open to any granted subject, other actions only when listed in `actions`;
+ * unknown subjects and unauthenticated calls get nothing.
+ *
+ * @example
+ * authorize(pathPrefixPolicy({
+ *   "sensor-key-1": { write: ["telemetry/site-a"] },
+ *   alice: ["telemetry", "reports/alice"],
+ *   admin: ["*"],
+ * }, { actions: ["ping", "stats"] }));
+ */
+export function pathPrefixPolicy(grants: Readonly<Record<string, readonly string[] | PathGrants>>, options: PathPrefixPolicyOptions = {}): AccessPolicy {
+  if (grants === null || typeof grants !== "object" || Array.isArray(grants)) throw new TypeError("pathPrefixPolicy: grants must be an object { subject: prefixes }");
+  const table = new Map<string, { read: Prefix[]; write: Prefix[]; delete: Prefix[] }>();
+  for (const [subject, g] of Object.entries(grants)) {
+    if (Array.isArray(g)) {
+      const all = compile(subject, "path", g);
+      table.set(subject, { read: all, write: all, delete: all });
+    } else if (g !== null && typeof g === "object") {
+      const known = new Set(["read", "write", "delete"]);
+      for (const k of Object.keys(g)) if (!known.has(k)) throw new TypeError(`pathPrefixPolicy: unknown operation ${JSON.stringify(k)} for ${JSON.stringify(subject)} (use read, write, delete)`);
+      const pg = g as PathGrants;
+      table.set(subject, { read: compile(subject, "read", pg.read ?? []), write: compile(subject, "write", pg.write ?? []), delete: compile(subject, "delete", pg.delete ?? []) });
+    } else {
+      throw new TypeError(`pathPrefixPolicy: grants of ${JSON.stringify(subject)} must be an array of prefixes or {read, write, delete}`);
+    }
+  }
+  const actions = options.actions ?? ["ping"];
+  if (!Array.isArray(actions) || !actions.every((a) => typeof a === "string")) throw new TypeError("pathPrefixPolicy: actions must be an array of strings");
+  const openActions = new Set(actions);
+
+  return function pathPrefixAllows(req: AccessRequest): boolean {
+    if (req.identity === undefined) return false;
+    const g = table.get(req.identity.subject);
+    if (g === undefined) return false;
+    const path = isPathDescriptor(req.descriptor) ? req.descriptor.path : undefined;
+    const cmd = req.descriptor !== undefined && path === undefined;
+    const check = (prefixes: Prefix[]): boolean => req.descriptor !== undefined && (cmd ? prefixes.includes("*") : matches(prefixes, path));
+    switch (req.operation) {
+      case "meta":
+        return true;
+      case "action":
+        return req.actionType !== undefined && openActions.has(req.actionType);
+      case "read":
+      case "list":
+        return check(g.read);
+      case "write":
+      case "exchange":
+        return check(g.write);
+      case "delete":
+        return check(g.delete);
+      default:
+        return false;
+    }
+  };
+}
