@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
-import { serverConfig, splitIpcStream, type FlightMiddleware } from "@blackice/flight-core";
+import { serverConfig, splitIpcStream, type FlightMiddleware, type FlightResponse } from "@blackice/flight-core";
 import { createFlightServer, type FlightServer } from "./create-flight-server";
 import { bidi, rawClient, unary, type RawClient } from "./test-raw-client";
 
@@ -18,7 +18,7 @@ describe("DoGet backpressure", () => {
           pulled++;
           yield m;
         }
-      })();
+      })() as FlightResponse;
     };
   let server: FlightServer;
   let client: RawClient;
