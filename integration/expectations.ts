@@ -22,10 +22,15 @@ export interface DatasetFacts {
   batches: number;
 }
 
+/** Which client ran the client direction (see integration/scenario-client.ts). */
+export type ClientImplementation = "FlightClient" | "stand-in";
+
 interface KnownGap {
-  applies(cell: Cell, facts: DatasetFacts | undefined): boolean;
+  applies(cell: Cell, facts: DatasetFacts | undefined, client: ClientImplementation): boolean;
   gap: string;
   match: RegExp;
+  /** "fail" when the peer fails the cell; "library-gap" when our side reports the missing API itself. */
+  status: "fail" | "library-gap";
 }
 
 export const KNOWN_GAPS: readonly KnownGap[] = [
@@ -38,6 +43,7 @@ export const KNOWN_GAPS: readonly KnownGap[] = [
       "(packages/flight/src/server/store-handler.ts, doPut); Arrow acknowledges record batches only " +
       "(and metadata-only messages), so the Go client reads the schema's ack \"0\" where it expects batch 1's \"1\"",
     match: /expected metadata value: \d+, but got: \d+/,
+    status: "fail",
   },
   {
     applies: (c) => c.direction === "server" && c.scenario === "auth:basic_proto",
@@ -46,6 +52,7 @@ export const KNOWN_GAPS: readonly KnownGap[] = [
       "auth (Go and C++ ClientAuthHandler, archery's auth:basic_proto) sends the token it got from " +
       "the HandshakeResponse payload back as the `auth-token-bin` header",
     match: /Unauthenticated/,
+    status: "fail",
   },
   {
     applies: (c) => c.direction === "server" && c.scenario === "session_options",
@@ -54,11 +61,28 @@ export const KNOWN_GAPS: readonly KnownGap[] = [
       "middleware (Go, C++) creates a session on any call that has none and sends its cookie, so a new " +
       "client's first GetSessionOptions gets an empty map",
     match: /NotFound.*no session/,
+    status: "fail",
+  },
+  {
+    applies: (c, _f, client) => c.direction === "client" && client === "FlightClient" && (c.scenario === "middleware" || c.scenario === "session_options"),
+    gap:
+      "FlightClient has no client middleware: the middleware scenario must add `x-middleware` to every call and read it back from the " +
+      "response headers of a failing and of a passing call; session_options must keep the `arrow_flight_session_id` cookie from " +
+      "`set-cookie` (in headers or trailers) and send it as `cookie` on later calls. Proposed: `new FlightClient(location, { middleware: " +
+      "[{ outgoing?(method) → headers, headers?(method, md), trailers?(method, md, code) }] })`, plus a ready-made cookie middleware",
+    match: /no client middleware option/,
+    status: "library-gap",
+  },
+  {
+    applies: (c, _f, client) => c.direction === "client" && client === "FlightClient" && c.scenario === "auth:basic_proto",
+    gap: "FlightClient.doAction refuses an empty action type; arrow-go's auth:basic_proto server is called with `Action{}` (type \"\")",
+    match: /empty action type/,
+    status: "library-gap",
   },
 ];
 
 /** The expected outcome of a cell. */
-export function expectationFor(cell: Cell, facts: DatasetFacts | undefined, goKnows: ReadonlySet<string>): Expectation {
+export function expectationFor(cell: Cell, facts: DatasetFacts | undefined, goKnows: ReadonlySet<string>, client: ClientImplementation): Expectation {
   if (!goKnows.has(cell.scenario)) return { status: "not-applicable" };
   if (cell.direction === "client" && cell.dataset && /generated_list_view$/.test(cell.dataset)) {
     return { status: "unsupported", match: /^list_view: apache-arrow JS has no ListView type/ };
@@ -66,15 +90,15 @@ export function expectationFor(cell: Cell, facts: DatasetFacts | undefined, goKn
   if (cell.direction === "client" && cell.dataset && /generated_run_end_encoded$/.test(cell.dataset)) {
     return { status: "unsupported", match: /^run_end_encoded: apache-arrow JS has no RunEndEncoded type/ };
   }
-  const gap = KNOWN_GAPS.find((g) => g.applies(cell, facts));
-  if (gap) return { status: "fail", gap: gap.gap, match: gap.match };
+  const gap = KNOWN_GAPS.find((g) => g.applies(cell, facts, client));
+  if (gap) return { status: gap.status, gap: gap.gap, match: gap.match };
   return { status: "pass" };
 }
 
 /** Undefined when the result is as expected; otherwise why not. */
 export function checkExpectation(result: CellResult, expected: Expectation): string | undefined {
   if (result.status !== expected.status) {
-    if (expected.status === "fail" && result.status === "pass") {
+    if ((expected.status === "fail" || expected.status === "library-gap") && result.status === "pass") {
       return `now passes, but is listed as a known library gap ("${expected.gap}"): remove it from KNOWN_GAPS in integration/expectations.ts`;
     }
     return `expected ${expected.status}, got ${result.status}${result.reason ? `: ${result.reason}` : ""}`;

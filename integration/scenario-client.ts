@@ -1,10 +1,10 @@
-// The client the client-side scenarios drive.
+// The client the client-side scenarios drive: the library's FlightClient when
+// @blackice/flight exports it, else a stand-in.
 //
-// TODO(FlightClient): @blackice/flight's FlightClient is being written. Until it is exported,
-// this is a thin stand-in over the package's public `flightServiceDefinition` (the same
-// codecs the server uses) and grpc-js. Every capability below is one the library's
-// FlightClient needs for the integration suite; when FlightClient lands, `connect()` should
-// return an adapter over it and this transport code goes away. See docs/conformance.md.
+// TODO(FlightClient): the stand-in (standInClient) is a thin client over the package's public
+// `flightServiceDefinition` (the same codecs the server uses) and grpc-js, for as long as
+// FlightClient is not exported. Delete it once it is. Where FlightClient lacks something a
+// scenario needs, the adapter throws a LibraryGapError naming it (docs/conformance.md).
 
 import * as grpc from "@grpc/grpc-js";
 import * as flight from "@blackice/flight";
@@ -23,6 +23,7 @@ import {
   type Result,
   type Ticket,
 } from "@blackice/flight-core";
+import { LibraryGapError } from "./scenario-names";
 
 /** Request and response metadata: lower-case names; `-bin` names carry bytes. */
 export type Metadata = Map<string, Array<string | Uint8Array>>;
@@ -46,16 +47,23 @@ export interface PutStream {
   end(): void;
 }
 
+/** Extra request headers of one call. */
+export type Headers = Record<string, string | Uint8Array>;
+
 /** What the integration scenarios need from a Flight client. */
 export interface ScenarioClient {
-  handshake(requests: HandshakeRequest[]): Promise<HandshakeResponse[]>;
-  getFlightInfo(descriptor: FlightDescriptor): Promise<FlightInfo>;
-  pollFlightInfo(descriptor: FlightDescriptor): Promise<PollInfo>;
-  doGet(ticket: Ticket): Promise<FlightData[]>;
-  doPut(): PutStream;
-  doExchange(messages: FlightData[]): Promise<FlightData[]>;
-  doAction(action: Action): Promise<Result[]>;
-  listActions(): Promise<ActionType[]>;
+  /** Which client this is: the library's FlightClient, or the stand-in. */
+  readonly implementation: ClientImplementation;
+  handshake(requests: HandshakeRequest[], headers?: Headers): Promise<HandshakeResponse[]>;
+  getFlightInfo(descriptor: FlightDescriptor, headers?: Headers): Promise<FlightInfo>;
+  pollFlightInfo(descriptor: FlightDescriptor, headers?: Headers): Promise<PollInfo>;
+  doGet(ticket: Ticket, headers?: Headers): Promise<FlightData[]>;
+  /** DoPut of `descriptor` (it goes on the first message). */
+  doPut(descriptor: FlightDescriptor, headers?: Headers): PutStream;
+  /** DoExchange: the first message carries the descriptor naming the exchange. */
+  doExchange(descriptor: FlightDescriptor, messages: FlightData[], headers?: Headers): Promise<FlightData[]>;
+  doAction(action: Action, headers?: Headers): Promise<Result[]>;
+  listActions(headers?: Headers): Promise<ActionType[]>;
   /** A client for another endpoint location (`grpc+tcp://host:port`), with the same middleware. */
   forLocation(uri: string): ScenarioClient;
   close(): void;
@@ -106,9 +114,128 @@ export function addressOf(uri: string): string {
   return m[1].replace(/\/$/, "");
 }
 
-/** Connects to `host:port` with the given middleware. */
+export type ClientImplementation = "FlightClient" | "stand-in";
+
+/** The library's FlightClient, when @blackice/flight exports it. */
+function libraryFlightClient(): FlightClientConstructor | undefined {
+  return (flight as Record<string, unknown>).FlightClient as FlightClientConstructor | undefined;
+}
+
+/** Which client `connect` uses. */
+export function clientImplementation(): ClientImplementation {
+  return libraryFlightClient() ? "FlightClient" : "stand-in";
+}
+
+/** Connects to `host:port` with the given middleware: FlightClient when exported, else the stand-in. */
 export function connect(address: string, middleware: ClientMiddleware[] = []): ScenarioClient {
-  const interceptor: grpc.Interceptor = (options, nextCall) => {
+  const FC = libraryFlightClient();
+  return FC ? flightClientAdapter(FC, address, middleware) : standInClient(address, middleware);
+}
+
+// ------------------------------------------------------------------ over FlightClient
+
+/** The part of @blackice/flight's FlightClient the scenarios use. */
+interface FlightClientLike {
+  handshake(requests: Iterable<Partial<HandshakeRequest>>, options?: { metadata?: Headers }): Promise<HandshakeResponse[]>;
+  getFlightInfo(descriptor: Partial<FlightDescriptor>, options?: { metadata?: Headers }): Promise<FlightInfo>;
+  pollFlightInfo(descriptor: Partial<FlightDescriptor>, options?: { metadata?: Headers }): Promise<PollInfo>;
+  doGetRaw(ticket: Ticket, options?: { metadata?: Headers }): AsyncIterable<FlightData>;
+  doPutRaw(descriptor: Partial<FlightDescriptor>, messages: AsyncIterable<Partial<FlightData>>, options?: { metadata?: Headers }): { results: AsyncIterable<PutResult> };
+  doExchangeRaw(descriptor: Partial<FlightDescriptor>, messages: Iterable<Partial<FlightData>>, options?: { metadata?: Headers }): AsyncIterable<FlightData>;
+  doAction(type: string, body?: Uint8Array, options?: { metadata?: Headers }): Promise<Result[]>;
+  listActions(options?: { metadata?: Headers }): Promise<ActionType[]>;
+  close(): void;
+}
+export type FlightClientConstructor = new (location: string, options?: Record<string, unknown>) => FlightClientLike;
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+/**
+ * The scenarios' client over FlightClient. Client middleware goes in the FlightClient option
+ * it should have, `middleware` (same shape as ClientMiddleware here: headers to add per call,
+ * and the response headers and trailers of every call, failed ones included); a FlightClient
+ * without it makes the scenarios that need it (middleware, session_options) a library gap.
+ */
+export function flightClientAdapter(FC: FlightClientConstructor, address: string, middleware: ClientMiddleware[] = []): ScenarioClient {
+  let client: FlightClientLike;
+  try {
+    client = new FC(`grpc+tcp://${address}`, middleware.length > 0 ? { middleware } : {});
+  } catch (err) {
+    if (middleware.length > 0 && err instanceof TypeError && /middleware/.test(err.message)) {
+      throw new LibraryGapError(
+        `FlightClient has no client middleware option (${err.message}): the middleware scenario adds x-middleware to every call and reads it ` +
+          "from the response headers of failing and passing calls; session_options keeps the arrow_flight_session_id cookie from set-cookie " +
+          "(headers or trailers) and sends it back",
+      );
+    }
+    throw err;
+  }
+  const o = (headers?: Headers): { metadata?: Headers } | undefined => (headers ? { metadata: headers } : undefined);
+  return {
+    implementation: "FlightClient",
+    handshake: (requests, h) => client.handshake(requests, o(h)),
+    getFlightInfo: (d, h) => client.getFlightInfo(d, o(h)),
+    pollFlightInfo: (d, h) => client.pollFlightInfo(d, o(h)),
+    doGet: (t, h) => collect(client.doGetRaw(t, o(h))),
+    doExchange: (d, messages, h) => collect(client.doExchangeRaw(d, messages, o(h))),
+    async doAction(a, h) {
+      try {
+        return await client.doAction(a.type, a.body, o(h));
+      } catch (err) {
+        if (a.type === "" && err instanceof TypeError) {
+          throw new LibraryGapError(`FlightClient.doAction refuses an empty action type (${err.message}); arrow-go's auth:basic_proto sends Action{} with type ""`);
+        }
+        throw err;
+      }
+    },
+    listActions: (h) => client.listActions(o(h)),
+    doPut(descriptor, h) {
+      // Messages are handed to FlightClient through a queue, so that the scenario can wait for
+      // each acknowledgement before it writes the next batch.
+      const queue: FlightData[] = [];
+      let closed = false;
+      let wake: (() => void) | undefined;
+      async function* source(): AsyncGenerator<FlightData> {
+        for (;;) {
+          if (queue.length > 0) yield queue.shift()!;
+          else if (closed) return;
+          else await new Promise<void>((r) => (wake = r));
+        }
+      }
+      const results = client.doPutRaw(descriptor, source(), o(h)).results[Symbol.asyncIterator]();
+      const poke = (): void => {
+        const w = wake;
+        wake = undefined;
+        w?.();
+      };
+      return {
+        write: async (m) => {
+          queue.push(m);
+          poke();
+        },
+        nextAck: async () => {
+          const r = await results.next();
+          return r.done ? undefined : r.value;
+        },
+        end: () => {
+          closed = true;
+          poke();
+        },
+      };
+    },
+    forLocation: (uri) => flightClientAdapter(FC, addressOf(uri), middleware),
+    close: () => client.close(),
+  };
+}
+
+// ------------------------------------------------------------------ the stand-in
+
+/** TODO(FlightClient): delete once FlightClient is exported. A client over grpc-js and the package's service definition. */
+export function standInClient(address: string, middleware: ClientMiddleware[] = []): ScenarioClient {  const interceptor: grpc.Interceptor = (options, nextCall) => {
     const method = String(options.method_definition.path).split("/").pop() ?? "";
     return new grpc.InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
@@ -132,10 +259,15 @@ export function connect(address: string, middleware: ClientMiddleware[] = []): S
   };
   const raw = new Constructor(address, grpc.credentials.createInsecure(), { interceptors: [interceptor] }) as unknown as RawClient;
 
-  const unary = <T>(method: string, request: unknown): Promise<T> =>
-    new Promise((resolve, reject) => raw[method](request, (err: unknown, res: T) => (err ? reject(flightErrorOf(err)) : resolve(res))));
-  const serverStream = async <T>(method: string, request: unknown): Promise<T[]> => {
-    const call = raw[method](request) as grpc.ClientReadableStream<T>;
+  const md = (headers?: Headers): grpc.Metadata => {
+    const m = new grpc.Metadata();
+    for (const [k, v] of Object.entries(headers ?? {})) m.add(k, typeof v === "string" ? v : Buffer.from(v));
+    return m;
+  };
+  const unary = <T>(method: string, request: unknown, headers?: Headers): Promise<T> =>
+    new Promise((resolve, reject) => raw[method](request, md(headers), (err: unknown, res: T) => (err ? reject(flightErrorOf(err)) : resolve(res))));
+  const serverStream = async <T>(method: string, request: unknown, headers?: Headers): Promise<T[]> => {
+    const call = raw[method](request, md(headers)) as grpc.ClientReadableStream<T>;
     const out: T[] = [];
     try {
       for await (const m of call) out.push(m as T);
@@ -144,8 +276,8 @@ export function connect(address: string, middleware: ClientMiddleware[] = []): S
     }
     return out;
   };
-  const bidi = async <T>(method: string, requests: unknown[]): Promise<T[]> => {
-    const call = raw[method]() as grpc.ClientDuplexStream<unknown, T>;
+  const bidi = async <T>(method: string, requests: unknown[], headers?: Headers): Promise<T[]> => {
+    const call = raw[method](md(headers)) as grpc.ClientDuplexStream<unknown, T>;
     for (const r of requests) call.write(r);
     call.end();
     const out: T[] = [];
@@ -157,16 +289,19 @@ export function connect(address: string, middleware: ClientMiddleware[] = []): S
     return out;
   };
 
+  const first = (d: FlightDescriptor, m: FlightData, i: number): FlightData => (i === 0 ? { ...m, flightDescriptor: d } : m);
   return {
-    handshake: (requests) => bidi<HandshakeResponse>("handshake", requests),
-    getFlightInfo: (d) => unary<FlightInfo>("getFlightInfo", d),
-    pollFlightInfo: (d) => unary<PollInfo>("pollFlightInfo", d),
-    doGet: (t) => serverStream<FlightData>("doGet", t),
-    doExchange: (messages) => bidi<FlightData>("doExchange", messages),
-    doAction: (a) => serverStream<Result>("doAction", a),
-    listActions: () => serverStream<ActionType>("listActions", {}),
-    doPut() {
-      const call = raw.doPut() as grpc.ClientDuplexStream<FlightData, PutResult>;
+    implementation: "stand-in",
+    handshake: (requests, h) => bidi<HandshakeResponse>("handshake", requests, h),
+    getFlightInfo: (d, h) => unary<FlightInfo>("getFlightInfo", d, h),
+    pollFlightInfo: (d, h) => unary<PollInfo>("pollFlightInfo", d, h),
+    doGet: (t, h) => serverStream<FlightData>("doGet", t, h),
+    doExchange: (d, messages, h) => bidi<FlightData>("doExchange", messages.map((m, i) => first(d, m, i)), h),
+    doAction: (a, h) => serverStream<Result>("doAction", a, h),
+    listActions: (h) => serverStream<ActionType>("listActions", {}, h),
+    doPut(descriptor, h) {
+      const call = raw.doPut(md(h)) as grpc.ClientDuplexStream<FlightData, PutResult>;
+      let written = 0;
       const acks: PutResult[] = [];
       const waiters: Array<{ resolve: (r: PutResult | undefined) => void; reject: (e: unknown) => void }> = [];
       let ended = false;
@@ -195,7 +330,7 @@ export function connect(address: string, middleware: ClientMiddleware[] = []): S
         write: (m) =>
           new Promise<void>((resolve, reject) => {
             if (failure) return reject(failure);
-            call.write(m, (err: unknown) => (err ? reject(flightErrorOf(err)) : resolve()));
+            call.write(first(descriptor, m, written++), (err: unknown) => (err ? reject(flightErrorOf(err)) : resolve()));
           }),
         nextAck: () => new Promise((resolve, reject) => {
           waiters.push({ resolve, reject });
@@ -204,7 +339,7 @@ export function connect(address: string, middleware: ClientMiddleware[] = []): S
         end: () => call.end(),
       };
     },
-    forLocation: (uri) => connect(addressOf(uri), middleware),
+    forLocation: (uri) => standInClient(addressOf(uri), middleware),
     close: () => raw.close(),
   };
 }

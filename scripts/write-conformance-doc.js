@@ -52,7 +52,7 @@ function cellText(r) {
       text = `n/a: ${escape(r.reason || "")}`;
       break;
     case "library-gap":
-      text = `❌ library gap: ${escape(short(r.reason || ""))}`;
+      text = r.gap ? `❌ library gap (known gap ${gapNumber(r.gap)}): ${escape(short(r.reason || ""))}` : `❌ library gap: ${escape(short(r.reason || ""))}`;
       break;
     default:
       text = r.gap ? `❌ fail (known gap ${gapNumber(r.gap)}): ${escape(short(r.reason || ""))}` : `❌ fail: ${escape(short(r.reason || ""))}`;
@@ -94,6 +94,8 @@ out(
 );
 out();
 for (const [d, label] of DIRECTIONS) out(`- **${label}**: ${summary(d)}`);
+out();
+out(`Client under test in the client direction: ${report.client === "FlightClient" ? "the library's `FlightClient`" : "the stand-in client (`FlightClient` is not exported yet)"}.`);
 out();
 out(
   `Run ${report.startedAt} on Node ${report.node}, apache-arrow ${report.apacheArrow}; ` +
@@ -169,8 +171,11 @@ if (unexpected.length > 0) {
 out("## Notes");
 out();
 out(
-  "- The client direction runs through `integration/scenario-client.ts`, a stand-in over `@blackice/flight`'s public " +
-    "`flightServiceDefinition` and grpc-js, until the library's `FlightClient` is exported (TODO in that file).",
+  report.client === "FlightClient"
+    ? "- The client direction ran through the library's `FlightClient` (adapter in `integration/scenario-client.ts`)."
+    : "- The client direction ran through the stand-in client of `integration/scenario-client.ts` (over `@blackice/flight`'s public " +
+        "`flightServiceDefinition` and grpc-js), because `@blackice/flight` does not export `FlightClient` yet; it switches to " +
+        "`FlightClient` by itself once it is exported (TODO in that file).",
 );
 out(
   "- Data is read from the integration JSON by `integration/json-reader.ts`; apache-arrow JS's own JSON loader misreads " +
