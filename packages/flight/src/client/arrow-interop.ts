@@ -10,7 +10,7 @@
 // buffers (no data is copied).
 
 import type * as Arrow from "apache-arrow";
-import { FlightError, StatusCode, joinIpcStream, readMessageHeader, splitIpcStream, type FlightData } from "@blackice/flight-core";
+import { FlightError, MessageKind, StatusCode, joinIpcStream, readMessageHeader, splitIpcStream, type FlightData } from "@blackice/flight-core";
 
 export type ArrowModule = typeof Arrow;
 
@@ -233,7 +233,13 @@ const EMPTY = new Uint8Array(0);
  * Lazy: a batch is encoded only when the consumer asks for its messages, so a DoPut that
  * waits for 'drain' holds at most one encoded batch in memory.
  */
-export function* encodeTable(arrow: ArrowModule, input: TableLike | RecordBatchLike, options: EncodeTableOptions = {}): Generator<FlightData> {
+export function* encodeTable(
+  arrow: ArrowModule,
+  table: TableLike | RecordBatchLike | Arrow.Table | Arrow.RecordBatch,
+  options: EncodeTableOptions = {},
+): Generator<FlightData> {
+  const input = table as unknown as TableLike | RecordBatchLike;
+  if (!isTableLike(input) && !isRecordBatchLike(input)) throw new TypeError("expected an Arrow Table or RecordBatch (with schema.fields and batches or data)");
   const { maxBatchRows } = options;
   if (maxBatchRows !== undefined && (!Number.isSafeInteger(maxBatchRows) || maxBatchRows < 1)) {
     throw new TypeError(`maxBatchRows must be a positive integer, got ${String(maxBatchRows)}`);
@@ -266,6 +272,9 @@ export function* encodeTable(arrow: ArrowModule, input: TableLike | RecordBatchL
   let batchIndex = 0;
   for (const foreign of foreignBatches) {
     if (!isRecordBatchLike(foreign)) throw new TypeError("the table's batches must be Arrow RecordBatches");
+    // apache-arrow stands an empty placeholder batch in for "no batches" (a Table read from a
+    // schema-only stream); its own writer skips it, and so does this.
+    if (foreign.numRows === 0 && (foreign as { constructor?: { name?: string } }).constructor?.name === "_InternalEmptyPlaceholderRecordBatch") continue;
     const batch = rebuild.batch(foreign, schema);
     for (const part of split(batch, maxBatchRows)) {
       writer.write(part);
@@ -299,7 +308,7 @@ function* split(batch: Arrow.RecordBatch, maxRows: number | undefined): Generato
  * otherwise misread everything after a short body. Messages with no header (metadata only)
  * carry no IPC data and are skipped.
  */
-export async function* ipcStreamBytes(messages: AsyncIterable<FlightData>): AsyncGenerator<Uint8Array> {
+export async function* ipcStreamBytes(messages: AsyncIterable<FlightData>, counts?: { recordBatches: number }): AsyncGenerator<Uint8Array> {
   let index = 0;
   for await (const m of messages) {
     const header = m.dataHeader ?? EMPTY;
@@ -309,7 +318,7 @@ export async function* ipcStreamBytes(messages: AsyncIterable<FlightData>): Asyn
       continue;
     }
     try {
-      readMessageHeader(header, body);
+      if (readMessageHeader(header, body).kind === MessageKind.RECORD_BATCH && counts) counts.recordBatches++;
     } catch (err) {
       throw new FlightError(StatusCode.DATA_LOSS, `DoGet message ${index} is not a valid Arrow IPC message: ${(err as Error).message}`, { cause: err });
     }

@@ -1,0 +1,770 @@
+import * as grpc from "@grpc/grpc-js";
+import type * as Arrow from "apache-arrow";
+import {
+  FlightError,
+  StatusCode,
+  type ActionType,
+  type CallSigner,
+  type FlightData,
+  type FlightDescriptor,
+  type FlightInfo,
+  type HandshakeRequest,
+  type HandshakeResponse,
+  type PollInfo,
+  type PutResult,
+  type Result,
+  type SchemaResult,
+  type SignableCall,
+  type Ticket,
+} from "@blackice/flight-core";
+import type { WireFlightData } from "../codec/flight-data-codec";
+import { flightServiceDefinition } from "../codec/service-definition";
+import * as pb from "../gen/Flight";
+import { encodeTable, ipcStreamBytes, isRecordBatchLike, isTableLike, loadArrow, type EncodeTableOptions, type RecordBatchLike, type TableLike } from "./arrow-interop";
+import { normalizeDescriptor } from "./descriptors";
+import { parseLocation } from "./location";
+
+/** Default largest message, sent or received: 64 MiB (the server's default too). */
+export const DEFAULT_CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+/** Default HTTP/2 flow-control window of the client: 16 MiB (the server's default too). */
+export const DEFAULT_CLIENT_FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
+
+const MAX_INT32 = 2 ** 31 - 1;
+const EMPTY = new Uint8Array(0);
+
+/** A request header value: text, or bytes for a `-bin` header. */
+export type MetadataValue = string | Uint8Array;
+
+/** Options of one call; every FlightClient method takes them last. */
+export interface CallOptions {
+  /** Extra request headers for this call (added after the client's `metadata`). */
+  metadata?: Record<string, MetadataValue | MetadataValue[]>;
+  /** When the call fails with DEADLINE_EXCEEDED: a Date, or milliseconds from now. */
+  deadline?: Date | number;
+  /** Aborting it cancels the call, which then fails with CANCELLED. */
+  signal?: AbortSignal;
+}
+
+/** TLS settings of a {@link FlightClient}. */
+export interface FlightClientTlsOptions {
+  /** PEM CA certificates to trust instead of the system's. */
+  rootCerts?: Buffer;
+  /** PEM client certificate chain, for mutual TLS (with `key`). */
+  cert?: Buffer;
+  /** PEM private key of `cert`. */
+  key?: Buffer;
+  /** The name to check the server certificate against (and send as :authority), e.g. when connecting by IP. */
+  serverNameOverride?: string;
+}
+
+/** Options of a {@link FlightClient}. */
+export interface FlightClientOptions {
+  /** Use TLS. Implied by a `grpc+tls://` location; not allowed with an explicit plaintext scheme. */
+  tls?: FlightClientTlsOptions;
+  /** Headers sent on every call. */
+  metadata?: Record<string, string>;
+  /** Called once per call; the headers it returns are added to the call (e.g. `hmacSigner` from `@blackice/flight-security`). */
+  signer?: CallSigner;
+  /** Largest message sent or received, in bytes. Default {@link DEFAULT_CLIENT_MAX_MESSAGE_BYTES}. */
+  maxMessageBytes?: number;
+  /** HTTP/2 flow-control window in bytes. Default {@link DEFAULT_CLIENT_FLOW_CONTROL_WINDOW}. */
+  flowControlWindow?: number;
+  /** Extra grpc-js channel options, applied last (they win over the ones above). */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** A FlightData to send; missing fields are empty. */
+export type FlightDataInput = Partial<FlightData>;
+/** A ticket: the Ticket message, its bytes, its text, or a FlightEndpoint carrying it. */
+export type TicketInput = Ticket | Uint8Array | string | { ticket: Ticket | undefined };
+/** A FlightDescriptor, possibly partial (`{ path: [...] }`); see `pathDescriptor`/`cmdDescriptor`. */
+export type DescriptorInput = Partial<FlightDescriptor>;
+/** What a streaming request accepts. */
+export type Source<T> = AsyncIterable<T> | Iterable<T>;
+
+/** Options of {@link FlightClient.putTable}. */
+export interface PutTableOptions extends CallOptions, EncodeTableOptions {}
+
+/** An open DoPut: its PutResults, read as they arrive. */
+export interface DoPutCall {
+  /**
+   * The server's PutResults. Iterating starts the call (once; it is single-use); ending the
+   * iteration early cancels it. Errors are thrown from here as FlightError.
+   */
+  readonly results: AsyncIterable<PutResult>;
+}
+
+type Method = keyof typeof flightServiceDefinition;
+
+const identity = (b: Buffer): Buffer => b;
+const noop = (): void => {};
+const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
+
+/**
+ * Turns what a call failed with into a FlightError: the gRPC status code and details, plus
+ * the trailers as `metadata` (e.g. a retry hint a server attached).
+ */
+function toFlightError(err: unknown): FlightError {
+  const fe = FlightError.from(err);
+  if (fe === err) return fe;
+  const md = (err as { metadata?: { getMap?: () => Record<string, unknown> } } | null)?.metadata;
+  if (typeof md?.getMap !== "function") return fe;
+  const trailers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(md.getMap())) if (typeof v === "string") trailers[k] = v;
+  return Object.keys(trailers).length === 0 ? fe : new FlightError(fe.code, fe.message, { cause: err, metadata: trailers });
+}
+
+const cancelled = (signal: AbortSignal): FlightError =>
+  new FlightError(StatusCode.CANCELLED, "call cancelled before it started", { cause: signal.reason });
+
+/** Runs `fn` when `signal` aborts (now, if it already has); returns the unsubscribe. */
+function onAbort(signal: AbortSignal | undefined, fn: () => void): () => void {
+  if (!signal) return noop;
+  if (signal.aborted) {
+    fn();
+    return noop;
+  }
+  signal.addEventListener("abort", fn, { once: true });
+  return () => signal.removeEventListener("abort", fn);
+}
+
+/** An AbortController that also aborts with `parent`: how a method cancels the calls it made itself. */
+function childController(parent: AbortSignal | undefined): { controller: AbortController; unlink: () => void } {
+  const controller = new AbortController();
+  const unlink = onAbort(parent, () => controller.abort(parent?.reason));
+  return { controller, unlink };
+}
+
+function addMetadata(md: grpc.Metadata, key: string, value: MetadataValue, what: string): void {
+  if (typeof value !== "string" && !(value instanceof Uint8Array)) throw new TypeError(`${what}: the value of "${key}" must be a string or a Uint8Array`);
+  const binary = key.toLowerCase().endsWith("-bin");
+  if (!binary && typeof value !== "string") throw new TypeError(`${what}: "${key}" is not a -bin header, so its value must be a string`);
+  try {
+    md.add(key, binary ? (typeof value === "string" ? Buffer.from(value, "utf8") : toBuffer(value)) : (value as string));
+  } catch (err) {
+    throw new TypeError(`${what}: ${(err as Error).message}`);
+  }
+}
+
+function checkCallOptions(options: CallOptions | undefined): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== "object") throw new TypeError(`call options must be an object, got ${options === null ? "null" : typeof options}`);
+  const { metadata, deadline, signal } = options;
+  if (metadata !== undefined && (metadata === null || typeof metadata !== "object")) throw new TypeError("options.metadata must be an object of header values");
+  if (deadline !== undefined) {
+    const ok = deadline instanceof Date ? !Number.isNaN(deadline.getTime()) : typeof deadline === "number" && Number.isFinite(deadline);
+    if (!ok) throw new TypeError(`options.deadline must be a valid Date or a finite number of milliseconds from now, got ${String(deadline)}`);
+  }
+  if (signal !== undefined && (typeof signal !== "object" || signal === null || typeof signal.addEventListener !== "function" || typeof signal.aborted !== "boolean")) {
+    throw new TypeError("options.signal must be an AbortSignal");
+  }
+}
+
+/** Fixes a relative deadline to an absolute one, so that the calls a method makes share one budget. */
+function absoluteDeadline<T extends CallOptions>(options: T | undefined): T | undefined {
+  if (typeof options?.deadline !== "number") return options;
+  return { ...options, deadline: new Date(Date.now() + options.deadline) };
+}
+
+function checkBytes(value: unknown, what: string): Uint8Array {
+  if (value === undefined) return EMPTY;
+  if (!(value instanceof Uint8Array)) throw new TypeError(`${what} must be a Uint8Array`);
+  return value;
+}
+
+function textOrBytes(value: Uint8Array | string | undefined, what: string): Uint8Array {
+  if (typeof value === "string") return Buffer.from(value, "utf8");
+  return checkBytes(value, what);
+}
+
+function checkFlightData(m: FlightDataInput, index: number): WireFlightData {
+  if (m === null || typeof m !== "object") throw new TypeError(`message ${index} must be a FlightData object`);
+  const dataHeader = checkBytes(m.dataHeader, `message ${index}: dataHeader`);
+  const dataBody = checkBytes(m.dataBody, `message ${index}: dataBody`);
+  const appMetadata = checkBytes(m.appMetadata, `message ${index}: appMetadata`);
+  const flightDescriptor = m.flightDescriptor === undefined ? undefined : normalizeDescriptor(m.flightDescriptor, `message ${index}: flightDescriptor`);
+  // A received message may carry its wire encoding (`wire`); it is left behind on purpose: a
+  // copy with a field changed (`{ ...m, appMetadata }`) would otherwise go out unchanged.
+  return { flightDescriptor, dataHeader, dataBody, appMetadata };
+}
+
+/**
+ * The messages of a DoPut or DoExchange, with the descriptor on the first one (Flight puts it
+ * there). If there are no messages, a descriptor-only message still goes out, so that the
+ * server learns what the call is about.
+ */
+async function* withDescriptor(descriptor: FlightDescriptor, messages: Source<FlightDataInput>): AsyncGenerator<WireFlightData> {
+  let index = 0;
+  for await (const m of messages) {
+    const msg = checkFlightData(m, index);
+    // The first message is re-encoded with the descriptor, so its `wire` must not be used.
+    yield index === 0 ? { flightDescriptor: descriptor, dataHeader: msg.dataHeader, dataBody: msg.dataBody, appMetadata: msg.appMetadata } : msg;
+    index++;
+  }
+  if (index === 0) yield { flightDescriptor: descriptor, dataHeader: EMPTY, dataBody: EMPTY, appMetadata: EMPTY };
+}
+
+/**
+ * Writes `source` to a streaming call, waiting for 'drain' whenever write() returns false, so
+ * that a producer faster than the network (or a slow server) is paused instead of buffered.
+ */
+async function writeAll<T>(call: grpc.ClientDuplexStream<T, unknown>, source: Source<T>, stopped: () => boolean, ended: Promise<void>): Promise<void> {
+  for await (const message of source) {
+    if (stopped()) return;
+    if (!call.write(message)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          call.off("drain", done);
+          call.off("close", done);
+          resolve();
+        };
+        call.on("drain", done);
+        call.on("close", done);
+        void ended.then(done);
+      });
+    }
+    if (stopped()) return;
+  }
+  if (!stopped()) call.end();
+}
+
+function normalizeTicket(t: TicketInput, what = "ticket"): Ticket {
+  if (typeof t === "string") return { ticket: Buffer.from(t, "utf8") };
+  if (t instanceof Uint8Array) return { ticket: t };
+  if (t !== null && typeof t === "object") {
+    const inner = (t as { ticket?: unknown }).ticket;
+    if (inner instanceof Uint8Array) return { ticket: inner };
+    // A FlightEndpoint: its ticket field is a Ticket message.
+    if (inner !== null && typeof inner === "object" && (inner as { ticket?: unknown }).ticket instanceof Uint8Array) return { ticket: (inner as Ticket).ticket };
+  }
+  throw new TypeError(`${what} must be a Ticket, a FlightEndpoint, a Uint8Array or a string`);
+}
+
+function isDescriptorInput(x: unknown): x is DescriptorInput {
+  return x !== null && typeof x === "object" && !(x instanceof Uint8Array) && !("ticket" in x) && ("path" in x || "cmd" in x || "type" in x);
+}
+
+function checkOptions(location: string, options: FlightClientOptions): void {
+  if (options === null || typeof options !== "object") throw new TypeError(`FlightClient options must be an object, got ${options === null ? "null" : typeof options}`);
+  const known = ["tls", "metadata", "signer", "maxMessageBytes", "flowControlWindow", "channelOptions"];
+  for (const k of Object.keys(options)) {
+    if (!known.includes(k)) throw new TypeError(`FlightClient: unknown option "${k}" (known: ${known.join(", ")})`);
+  }
+  const intIn = (name: string, v: unknown, min: number, max: number): void => {
+    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)) {
+      throw new TypeError(`FlightClient: ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
+    }
+  };
+  intIn("maxMessageBytes", options.maxMessageBytes, 1, MAX_INT32);
+  intIn("flowControlWindow", options.flowControlWindow, 65_535, MAX_INT32);
+  if (options.signer !== undefined && typeof options.signer !== "function") throw new TypeError("FlightClient: signer must be a function (a CallSigner)");
+  if (options.metadata !== undefined) {
+    if (options.metadata === null || typeof options.metadata !== "object") throw new TypeError("FlightClient: metadata must be an object of header names to strings");
+  }
+  if (options.channelOptions !== undefined) {
+    if (options.channelOptions === null || typeof options.channelOptions !== "object") throw new TypeError("FlightClient: channelOptions must be an object of grpc-js channel options");
+    for (const [k, v] of Object.entries(options.channelOptions)) {
+      if (v !== undefined && typeof v !== "string" && typeof v !== "number" && (typeof v !== "object" || v === null)) {
+        throw new TypeError(`FlightClient: channelOptions["${k}"] must be a string or a number`);
+      }
+    }
+  }
+  const tls = options.tls;
+  if (tls !== undefined) {
+    if (tls === null || typeof tls !== "object") throw new TypeError("FlightClient: tls must be an object ({ rootCerts?, cert?, key?, serverNameOverride? })");
+    for (const k of Object.keys(tls)) {
+      if (!["rootCerts", "cert", "key", "serverNameOverride"].includes(k)) throw new TypeError(`FlightClient: unknown tls option "${k}"`);
+    }
+    for (const k of ["rootCerts", "cert", "key"] as const) {
+      if (tls[k] !== undefined && !(tls[k] instanceof Uint8Array)) throw new TypeError(`FlightClient: tls.${k} must be a Buffer of PEM`);
+    }
+    if ((tls.cert === undefined) !== (tls.key === undefined)) throw new TypeError("FlightClient: tls.cert and tls.key go together (mutual TLS needs both)");
+    if (tls.serverNameOverride !== undefined && (typeof tls.serverNameOverride !== "string" || tls.serverNameOverride === "")) {
+      throw new TypeError("FlightClient: tls.serverNameOverride must be a non-empty string");
+    }
+    const scheme = parseLocation(location).scheme;
+    if (scheme === "grpc+tcp" || scheme === "grpc") {
+      throw new TypeError(`FlightClient: tls is set but the location ${JSON.stringify(location)} asks for plaintext (${scheme}://); use grpc+tls:// or host:port`);
+    }
+  }
+}
+
+/**
+ * An Arrow Flight client over one grpc-js channel, reused by every call. Each method maps to
+ * one Flight RPC; the `Raw` forms send and receive FlightData as it is, the others encode and
+ * decode Arrow record batches with the host app's apache-arrow (any copy or version of it is
+ * accepted as input). Every method takes {@link CallOptions} last (headers, deadline, abort
+ * signal) and fails with a {@link FlightError} carrying the gRPC status code.
+ *
+ * @example
+ * const client = new FlightClient("grpc+tcp://127.0.0.1:8815");
+ * try {
+ *   await client.putTable(pathDescriptor("sales", "2024"), table);
+ *   const copy = await client.getTable(pathDescriptor("sales", "2024"), { deadline: 10_000 });
+ * } finally {
+ *   client.close();
+ * }
+ */
+export class FlightClient {
+  /** The location given to the constructor. */
+  readonly location: string;
+  /** The grpc-js target (`host:port`). */
+  readonly target: string;
+  /** Whether the channel uses TLS. */
+  readonly secure: boolean;
+
+  private readonly client: grpc.Client;
+  private readonly baseMetadata: grpc.Metadata;
+  private readonly signer: CallSigner | undefined;
+  private closed = false;
+
+  constructor(location: string, options: FlightClientOptions = {}) {
+    const parsed = parseLocation(location);
+    checkOptions(location, options);
+    this.location = location;
+    this.target = parsed.target;
+    this.secure = parsed.tls || options.tls !== undefined;
+    this.signer = options.signer;
+    this.baseMetadata = new grpc.Metadata();
+    for (const [k, v] of Object.entries(options.metadata ?? {})) addMetadata(this.baseMetadata, k, v, "FlightClient: metadata");
+    const tls = options.tls ?? {};
+    const credentials = this.secure
+      ? grpc.credentials.createSsl(tls.rootCerts ?? null, tls.key ?? null, tls.cert ?? null)
+      : grpc.credentials.createInsecure();
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_CLIENT_MAX_MESSAGE_BYTES;
+    const channelOptions: grpc.ChannelOptions = {
+      "grpc.max_receive_message_length": maxMessageBytes,
+      "grpc.max_send_message_length": maxMessageBytes,
+      // Without this the HTTP/2 window is 64 KiB and a DoGet crawls; the server uses the same default.
+      "grpc-node.flow_control_window": options.flowControlWindow ?? DEFAULT_CLIENT_FLOW_CONTROL_WINDOW,
+      ...(tls.serverNameOverride ? { "grpc.ssl_target_name_override": tls.serverNameOverride, "grpc.default_authority": tls.serverNameOverride } : {}),
+      ...options.channelOptions,
+    };
+    this.client = new grpc.Client(parsed.target, credentials, channelOptions);
+  }
+
+  // ------------------------------------------------------------------ calls
+
+  /** Headers, deadline and signature of one call. */
+  private async prepare(signable: SignableCall, options: CallOptions | undefined): Promise<{ metadata: grpc.Metadata; callOptions: grpc.CallOptions; signal?: AbortSignal }> {
+    if (this.closed) throw new FlightError(StatusCode.FAILED_PRECONDITION, "FlightClient is closed");
+    checkCallOptions(options);
+    const signal = options?.signal;
+    if (signal?.aborted) throw cancelled(signal);
+    const metadata = this.baseMetadata.clone();
+    for (const [k, v] of Object.entries(options?.metadata ?? {})) {
+      for (const one of Array.isArray(v) ? v : [v]) addMetadata(metadata, k, one, "options.metadata");
+    }
+    if (this.signer) {
+      let headers: Record<string, string>;
+      try {
+        headers = await this.signer(signable);
+      } catch (err) {
+        if (err instanceof FlightError) throw err;
+        throw new FlightError(StatusCode.INTERNAL, `the call signer failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      }
+      // set, not add: a signature header must not sit beside a stale one from `metadata`.
+      for (const [k, v] of Object.entries(headers ?? {})) {
+        if (typeof v !== "string") throw new TypeError(`the call signer returned a non-string value for "${k}"`);
+        metadata.set(k, v);
+      }
+      if (signal?.aborted) throw cancelled(signal);
+    }
+    const deadline = options?.deadline;
+    const callOptions: grpc.CallOptions = deadline === undefined ? {} : { deadline: typeof deadline === "number" ? Date.now() + deadline : deadline };
+    return { metadata, callOptions, signal };
+  }
+
+  private async unary<Res>(method: Method, request: Uint8Array, options: CallOptions | undefined): Promise<Res> {
+    const def = flightServiceDefinition[method];
+    // Serialized once: the signer signs exactly the bytes that go out.
+    const bytes = toBuffer(request);
+    const { metadata, callOptions, signal } = await this.prepare({ path: def.path, message: bytes }, options);
+    return new Promise<Res>((resolve, reject) => {
+      let dispose = noop;
+      const call = this.client.makeUnaryRequest<Buffer, Res>(def.path, identity, def.responseDeserialize as (b: Buffer) => Res, bytes, metadata, callOptions, (err, res) => {
+        dispose();
+        if (err) reject(toFlightError(err));
+        else resolve(res as Res);
+      });
+      dispose = onAbort(signal, () => call.cancel());
+    });
+  }
+
+  private async *serverStream<Res>(method: Method, request: Uint8Array, options: CallOptions | undefined): AsyncGenerator<Res> {
+    const def = flightServiceDefinition[method];
+    const bytes = toBuffer(request);
+    const { metadata, callOptions, signal } = await this.prepare({ path: def.path, message: bytes }, options);
+    const call = this.client.makeServerStreamRequest<Buffer, Res>(def.path, identity, def.responseDeserialize as (b: Buffer) => Res, bytes, metadata, callOptions);
+    yield* readAll<Res>(call, signal);
+  }
+
+  private async *bidiStream<Req, Res>(method: Method, signable: SignableCall, source: Source<Req>, options: CallOptions | undefined): AsyncGenerator<Res> {
+    const def = flightServiceDefinition[method];
+    const { metadata, callOptions, signal } = await this.prepare(signable, options);
+    const call = this.client.makeBidiStreamRequest<Req, Res>(
+      def.path,
+      def.requestSerialize as (m: Req) => Buffer,
+      def.responseDeserialize as (b: Buffer) => Res,
+      metadata,
+      callOptions,
+    );
+    let finished = false;
+    const ended = new Promise<void>((resolve) => call.once("status", () => resolve()));
+    void ended.then(() => (finished = true));
+    let sourceFailed = false;
+    let sourceError: unknown;
+    // The requests go out concurrently with reading the responses: a server may answer
+    // before it has read everything (DoExchange, acks of DoPut), and waiting for it would
+    // deadlock once both directions' windows are full.
+    void writeAll(call, source, () => finished, ended).catch((err) => {
+      sourceFailed = true;
+      sourceError = err;
+      call.cancel();
+    });
+    try {
+      yield* readAll<Res>(call, signal);
+    } catch (err) {
+      // The call was cancelled because the requests failed: that failure is the one to report.
+      if (sourceFailed) throw sourceError;
+      throw err;
+    } finally {
+      finished = true;
+    }
+    if (sourceFailed) throw sourceError;
+  }
+
+  // ------------------------------------------------------------------ Handshake
+
+  /**
+   * Handshake: sends the requests and returns every response. Without an auth middleware a
+   * BlackIce server answers each request with an empty payload.
+   *
+   * @example
+   * const [reply] = await client.handshake([{ protocolVersion: 1, payload: Buffer.from("token") }]);
+   */
+  async handshake(requests: Source<Partial<HandshakeRequest>>, options?: CallOptions): Promise<HandshakeResponse[]> {
+    const out: HandshakeResponse[] = [];
+    for await (const r of this.handshakeStream(requests, options)) out.push(r);
+    return out;
+  }
+
+  /**
+   * Handshake as a stream, for exchanges where a request depends on an earlier response
+   * (pass an async generator that awaits them).
+   *
+   * @example
+   * for await (const reply of client.handshakeStream(challengeResponses())) onReply(reply);
+   */
+  handshakeStream(requests: Source<Partial<HandshakeRequest>>, options?: CallOptions): AsyncIterable<HandshakeResponse> {
+    const path = flightServiceDefinition.handshake.path;
+    async function* normalized(): AsyncGenerator<HandshakeRequest> {
+      for await (const r of requests) {
+        if (r === null || typeof r !== "object") throw new TypeError("each handshake request must be an object { protocolVersion?, payload? }");
+        yield { protocolVersion: r.protocolVersion ?? 0, payload: checkBytes(r.payload, "handshake request payload") };
+      }
+    }
+    return this.bidiStream<HandshakeRequest, HandshakeResponse>("handshake", { path }, normalized(), options);
+  }
+
+  // ------------------------------------------------------------------ flights
+
+  /**
+   * ListFlights. `criteria` is sent as the Criteria expression: a string as UTF-8 (a BlackIce
+   * server reads `"a/b"` as a path prefix), an array of path segments as its JSON, bytes as
+   * they are.
+   *
+   * @example
+   * for await (const info of client.listFlights(["telemetry"])) console.log(info.flightDescriptor?.path, info.totalRecords);
+   */
+  listFlights(criteria?: string | Uint8Array | string[], options?: CallOptions): AsyncIterable<FlightInfo> {
+    let expression: Uint8Array;
+    if (criteria === undefined) expression = EMPTY;
+    else if (typeof criteria === "string") expression = Buffer.from(criteria, "utf8");
+    else if (criteria instanceof Uint8Array) expression = criteria;
+    else if (Array.isArray(criteria) && criteria.every((s) => typeof s === "string")) expression = Buffer.from(JSON.stringify(criteria), "utf8");
+    else throw new TypeError("listFlights: criteria must be a string, a Uint8Array or an array of path segments");
+    return this.serverStream<FlightInfo>("listFlights", pb.Criteria.encode({ expression }).finish(), options);
+  }
+
+  /**
+   * GetFlightInfo: where and how to fetch a flight (schema, endpoints with tickets, counts).
+   *
+   * @example
+   * const info = await client.getFlightInfo(pathDescriptor("sales"));
+   * const batches = client.doGet(info.endpoint[0].ticket!);
+   */
+  async getFlightInfo(descriptor: DescriptorInput, options?: CallOptions): Promise<FlightInfo> {
+    return this.unary<FlightInfo>("getFlightInfo", pb.FlightDescriptor.encode(normalizeDescriptor(descriptor)).finish(), options);
+  }
+
+  /**
+   * PollFlightInfo: like GetFlightInfo, for flights that are still being produced.
+   *
+   * @example
+   * const poll = await client.pollFlightInfo(pathDescriptor("sales"));
+   * if (poll.flightDescriptor === undefined) console.log("complete", poll.info?.totalRecords);
+   */
+  async pollFlightInfo(descriptor: DescriptorInput, options?: CallOptions): Promise<PollInfo> {
+    return this.unary<PollInfo>("pollFlightInfo", pb.FlightDescriptor.encode(normalizeDescriptor(descriptor)).finish(), options);
+  }
+
+  /**
+   * GetSchema: the flight's IPC-encapsulated schema (decode it with `readArrowSchema`).
+   *
+   * @example
+   * const schema = readArrowSchema(await client.getSchema(pathDescriptor("sales")));
+   */
+  async getSchema(descriptor: DescriptorInput, options?: CallOptions): Promise<SchemaResult> {
+    return this.unary<SchemaResult>("getSchema", pb.FlightDescriptor.encode(normalizeDescriptor(descriptor)).finish(), options);
+  }
+
+  // ------------------------------------------------------------------ DoGet
+
+  /**
+   * DoGet, raw: the FlightData messages as received (schema, dictionaries, batches), with
+   * their app_metadata. Header and body are views into the received buffers, not copies.
+   *
+   * @example
+   * let messages = 0;
+   * for await (const m of client.doGetRaw(info.endpoint[0].ticket!)) messages++;
+   */
+  doGetRaw(ticket: TicketInput, options?: CallOptions): AsyncIterable<FlightData> {
+    const t = normalizeTicket(ticket);
+    return this.serverStream<FlightData>("doGet", pb.Ticket.encode(t).finish(), options);
+  }
+
+  /**
+   * DoGet, decoded: record batches, read incrementally as the messages arrive (the reader
+   * pulls the next message only when the next batch is asked for, so a slow consumer slows the
+   * server instead of filling memory). Dictionaries, including deltas, are applied by
+   * apache-arrow's reader. Breaking out of the loop cancels the call.
+   *
+   * @example
+   * for await (const batch of client.doGet(ticket)) total += batch.numRows;
+   */
+  doGet(ticket: TicketInput, options?: CallOptions): AsyncIterable<Arrow.RecordBatch> {
+    normalizeTicket(ticket);
+    return this.readBatches(ticket, options, {});
+  }
+
+  /**
+   * Reads a whole flight into a Table, keeping the batch boundaries. Given a descriptor, the
+   * ticket of the first endpoint of its FlightInfo is redeemed on this client's channel
+   * (a deadline given in milliseconds covers both calls).
+   *
+   * @example
+   * const table = await client.getTable(pathDescriptor("sales", "2024"));
+   * const sameThing = await client.getTable(info.endpoint[0]);
+   */
+  async getTable(target: TicketInput | DescriptorInput, options?: CallOptions): Promise<Arrow.Table> {
+    const arrow = loadArrow();
+    const opts = absoluteDeadline(options);
+    let ticket: TicketInput;
+    if (isDescriptorInput(target)) {
+      const info = await this.getFlightInfo(target, opts);
+      const endpoint = info.endpoint[0];
+      if (!endpoint?.ticket) throw new FlightError(StatusCode.NOT_FOUND, "the flight's FlightInfo has no endpoint with a ticket");
+      ticket = endpoint.ticket;
+    } else {
+      ticket = target as TicketInput;
+    }
+    const state: { schema?: Arrow.Schema } = {};
+    const batches: Arrow.RecordBatch[] = [];
+    for await (const batch of this.readBatches(ticket, opts, state)) batches.push(batch);
+    if (!state.schema) throw new FlightError(StatusCode.DATA_LOSS, "the DoGet stream carried no schema");
+    return new arrow.Table(state.schema, batches);
+  }
+
+  private async *readBatches(ticket: TicketInput, options: CallOptions | undefined, state: { schema?: Arrow.Schema }): AsyncGenerator<Arrow.RecordBatch> {
+    const arrow = loadArrow();
+    checkCallOptions(options);
+    // The call gets a child signal: when the consumer stops early the call is cancelled here,
+    // whether or not apache-arrow passes the early return down to its source.
+    const { controller, unlink } = childController(options?.signal);
+    const raw = this.doGetRaw(ticket, { ...options, signal: controller.signal });
+    const counts = { recordBatches: 0 };
+    let iterator: AsyncIterator<Arrow.RecordBatch> | undefined;
+    let done = false;
+    try {
+      const reader = await decodeStep(() => arrow.RecordBatchReader.from(ipcStreamBytes(raw, counts)));
+      iterator = reader[Symbol.asyncIterator]() as AsyncIterator<Arrow.RecordBatch>;
+      for (;;) {
+        const r = await decodeStep(() => iterator!.next());
+        if (state.schema === undefined && reader.schema) state.schema = reader.schema;
+        if (r.done) break;
+        // For a stream with a schema and no batches, apache-arrow's reader makes up one empty
+        // batch; the flight has none, so none is yielded.
+        if (counts.recordBatches === 0) continue;
+        yield r.value;
+      }
+      done = true;
+    } finally {
+      unlink();
+      if (!done) {
+        controller.abort();
+        void Promise.resolve(iterator?.return?.()).catch(noop);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ DoPut
+
+  /**
+   * DoPut, raw: sends `messages` (the first gets the descriptor) and gives the PutResults.
+   * Messages are taken from `messages` only as fast as the channel accepts them.
+   *
+   * @example
+   * const { results } = client.doPutRaw(pathDescriptor("raw"), messages);
+   * for await (const ack of results) console.log(Buffer.from(ack.appMetadata).toString());
+   */
+  doPutRaw(descriptor: DescriptorInput, messages: Source<FlightDataInput>, options?: CallOptions): DoPutCall {
+    const d = normalizeDescriptor(descriptor);
+    const path = flightServiceDefinition.doPut.path;
+    const signable = { path, descriptor: pb.FlightDescriptor.encode(d).finish() };
+    return { results: this.bidiStream<WireFlightData, PutResult>("doPut", signable, withDescriptor(d, messages), options) };
+  }
+
+  /**
+   * Uploads a table: the schema (with the descriptor), then for each record batch the
+   * dictionary batches it needs and the batch, encoded with the host's apache-arrow one batch
+   * at a time as the channel drains. The table may come from any copy of apache-arrow.
+   * `appMetadata(i)` gives the app_metadata of the i-th batch sent (a BlackIce server
+   * acknowledges each one with a PutResult of the same bytes); `maxBatchRows` splits longer
+   * batches. Resolves once the server ended the call, with every PutResult.
+   *
+   * @example
+   * const { acks } = await client.putTable(pathDescriptor("sales", "2024"), table, {
+   *   appMetadata: (i) => Buffer.from(`batch-${i}`),
+   *   metadata: { "x-blackice-ttl": "1h" },
+   * });
+   */
+  async putTable(descriptor: DescriptorInput, table: TableLike | RecordBatchLike | Arrow.Table | Arrow.RecordBatch, options: PutTableOptions = {}): Promise<{ acks: PutResult[] }> {
+    if (!isTableLike(table) && !isRecordBatchLike(table)) throw new TypeError("putTable: expected an Arrow Table or RecordBatch (with schema.fields and batches or data)");
+    const { appMetadata, maxBatchRows, ...callOptions } = options;
+    if (appMetadata !== undefined && typeof appMetadata !== "function") throw new TypeError("putTable: appMetadata must be a function of the batch index");
+    const arrow = loadArrow();
+    const messages = encodeTable(arrow, table, { appMetadata, maxBatchRows });
+    const acks: PutResult[] = [];
+    for await (const ack of this.doPutRaw(descriptor, messages, callOptions).results) acks.push(ack);
+    return { acks };
+  }
+
+  // ------------------------------------------------------------------ DoExchange
+
+  /**
+   * DoExchange, raw: sends `messages` (the first gets the descriptor, which names the
+   * exchange on a BlackIce server) and yields what the server sends back, as it arrives.
+   *
+   * @example
+   * for await (const m of client.doExchangeRaw(cmdDescriptor("echo"), messages)) handle(m);
+   */
+  doExchangeRaw(descriptor: DescriptorInput, messages: Source<FlightDataInput>, options?: CallOptions): AsyncIterable<FlightData> {
+    const d = normalizeDescriptor(descriptor);
+    const path = flightServiceDefinition.doExchange.path;
+    const signable = { path, descriptor: pb.FlightDescriptor.encode(d).finish() };
+    return this.bidiStream<WireFlightData, FlightData>("doExchange", signable, withDescriptor(d, messages), options);
+  }
+
+  // ------------------------------------------------------------------ actions
+
+  /**
+   * DoAction: runs an action and returns all its results. A text body is sent as UTF-8.
+   *
+   * @example
+   * const [pong] = await client.doAction("ping");
+   * const stats = JSON.parse(Buffer.from((await client.doAction("stats"))[0].body).toString());
+   * await client.doAction("delete", JSON.stringify({ path: ["sales", "2024"] }));
+   */
+  async doAction(type: string, body?: Uint8Array | string, options?: CallOptions): Promise<Result[]> {
+    const out: Result[] = [];
+    for await (const r of this.doActionStream(type, body, options)) out.push(r);
+    return out;
+  }
+
+  /**
+   * DoAction as a stream of results, for actions that return many.
+   *
+   * @example
+   * for await (const r of client.doActionStream("gc")) console.log(Buffer.from(r.body).toString());
+   */
+  doActionStream(type: string, body?: Uint8Array | string, options?: CallOptions): AsyncIterable<Result> {
+    // An empty type is legal on the wire (some clients send Action{} during auth); the server decides.
+    if (typeof type !== "string") throw new TypeError("doAction: the action type must be a string");
+    const request = pb.Action.encode({ type, body: textOrBytes(body, "doAction: body") }).finish();
+    return this.serverStream<Result>("doAction", request, options);
+  }
+
+  /**
+   * ListActions: the actions the server offers.
+   *
+   * @example
+   * const names = (await client.listActions()).map((a) => a.type);
+   */
+  async listActions(options?: CallOptions): Promise<ActionType[]> {
+    const out: ActionType[] = [];
+    for await (const a of this.serverStream<ActionType>("listActions", pb.Empty.encode({}).finish(), options)) out.push(a);
+    return out;
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /**
+   * Closes the channel. Calls already running are left to finish; new calls fail with
+   * FAILED_PRECONDITION. Idempotent.
+   *
+   * @example
+   * const client = new FlightClient("127.0.0.1:8815");
+   * try { await client.doAction("ping"); } finally { client.close(); }
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.client.close();
+  }
+}
+
+/**
+ * Reads a call's responses. Network failures are thrown as FlightError; an early stop by the
+ * consumer cancels the call. The no-op 'error' listener is there because grpc-js emits
+ * 'error' on the stream itself, and one that arrives after the consumer has stopped reading
+ * (the status of a call cancelled here) would otherwise be an unhandled 'error' event.
+ */
+async function* readAll<Res>(call: grpc.ClientReadableStream<Res> | grpc.ClientDuplexStream<unknown, Res>, signal: AbortSignal | undefined): AsyncGenerator<Res> {
+  call.on("error", noop);
+  const dispose = onAbort(signal, () => call.cancel());
+  const iterator = call[Symbol.asyncIterator]() as AsyncIterator<Res>;
+  let finished = false;
+  try {
+    for (;;) {
+      let r: IteratorResult<Res>;
+      try {
+        r = await iterator.next();
+      } catch (err) {
+        finished = true;
+        throw toFlightError(err);
+      }
+      if (r.done) {
+        finished = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    dispose();
+    if (!finished) {
+      call.cancel();
+      void Promise.resolve(iterator.return?.()).catch(noop);
+    }
+  }
+}
+
+/** Runs one step of apache-arrow's reader; its own errors become FlightError (DATA_LOSS), ours pass. */
+async function decodeStep<T>(step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof FlightError) throw err;
+    throw new FlightError(StatusCode.DATA_LOSS, `could not decode the DoGet stream: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+}
