@@ -35,35 +35,6 @@ interface KnownGap {
 
 export const KNOWN_GAPS: readonly KnownGap[] = [
   {
-    // The Go client writes each batch (the schema and dictionaries of the first batch carry the
-    // same app_metadata) and then waits for one PutResult per record batch.
-    applies: (c, f) => c.direction === "server" && c.scenario === "" && (f?.batches ?? 0) > 1,
-    gap:
-      "DoPut acknowledges the app_metadata of every message, schema and dictionary batches included " +
-      "(packages/flight/src/server/store-handler.ts, doPut); Arrow acknowledges record batches only " +
-      "(and metadata-only messages), so the Go client reads the schema's ack \"0\" where it expects batch 1's \"1\"",
-    match: /expected metadata value: \d+, but got: \d+/,
-    status: "fail",
-  },
-  {
-    applies: (c) => c.direction === "server" && c.scenario === "auth:basic_proto",
-    gap:
-      "basicTokenAuth accepts the token only as `authorization: Bearer <token>`; Arrow's Handshake " +
-      "auth (Go and C++ ClientAuthHandler, archery's auth:basic_proto) sends the token it got from " +
-      "the HandshakeResponse payload back as the `auth-token-bin` header",
-    match: /Unauthenticated/,
-    status: "fail",
-  },
-  {
-    applies: (c) => c.direction === "server" && c.scenario === "session_options",
-    gap:
-      "GetSessionOptions (and CloseSession) without a session cookie answer NOT_FOUND; Arrow's session " +
-      "middleware (Go, C++) creates a session on any call that has none and sends its cookie, so a new " +
-      "client's first GetSessionOptions gets an empty map",
-    match: /NotFound.*no session/,
-    status: "fail",
-  },
-  {
     applies: (c, _f, client) => c.direction === "client" && client === "FlightClient" && (c.scenario === "middleware" || c.scenario === "session_options"),
     gap:
       "FlightClient has no client middleware: the middleware scenario must add `x-middleware` to every call and read it back from the " +

@@ -52,6 +52,8 @@ type Reason = (typeof BASIC_AUTH_FAILURE_REASONS)[number];
 const TOKEN_VERSION = "bi1";
 const TOKEN_PATTERN = /^bi1\.([A-Za-z0-9_-]{1,6000})\.([A-Za-z0-9_-]{43})$/;
 const BEARER = /^bearer +(\S+)$/i;
+/** The binary header in which Arrow's reference clients return a Handshake token. */
+const LEGACY_TOKEN_HEADER = "auth-token-bin";
 const BASIC = /^basic +([A-Za-z0-9+/]+={0,2})$/i;
 const MAX_CREDENTIAL_BYTES = 4096;
 const MAX_TTL_MS = 366 * 24 * 3600 * 1000;
@@ -233,7 +235,15 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
         if (call.method === "handshake") return await handshake(call, next);
         if (publicMethods.has(call.method) || call.context.get(kIdentity) !== undefined) return await next(call);
         const header = singleTextHeader(call.headers, "authorization");
-        if (header === undefined) throw new AuthFailure("missing");
+        if (header === undefined) {
+          // Arrow's C++, Java and Go clients send the Handshake token back as `auth-token-bin`.
+          const legacy = call.headers.get(LEGACY_TOKEN_HEADER);
+          if (!legacy || legacy.length !== 1) throw new AuthFailure(legacy ? "malformed" : "missing");
+          const value = legacy[0]!;
+          call.context.set(kIdentity, identityFromToken(typeof value === "string" ? value : Buffer.from(value).toString("utf8")));
+          accepted++;
+          return next(call);
+        }
         const m = header === null ? null : BEARER.exec(header);
         if (!m) throw new AuthFailure("malformed");
         call.context.set(kIdentity, identityFromToken(m[1]!));

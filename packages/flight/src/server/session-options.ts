@@ -5,6 +5,7 @@ import {
   invalidArgument,
   notFound,
   onLifecycle,
+  resourceExhausted,
   type CallInfo,
   type FlightMiddleware,
   type ServerPart,
@@ -67,9 +68,9 @@ const ERROR_VALUES: Record<SessionOptionError, pb.SetSessionOptionsResult_ErrorV
 /**
  * Arrow Flight session options: the `SetSessionOptions`, `GetSessionOptions` and
  * `CloseSession` actions, with sessions riding the `arrow_flight_session_id` cookie.
- * SetSessionOptions creates a session when the call has none and answers with `set-cookie`;
- * a valueless option unsets it. Get and Close need a known session (NOT_FOUND otherwise);
- * after Close the id is gone. The session reaches handlers under {@link kSession}.
+ * Any call without a live session cookie gets a new session and a `set-cookie` header;
+ * a valueless option unsets it. CloseSession needs a known session (NOT_FOUND otherwise);
+ * after it the id is gone. The session reaches handlers under {@link kSession}.
  *
  * @example
  * createFlightServer(sessionOptions({ validate: (name) => (name.startsWith("x") ? undefined : "INVALID_NAME") }));
@@ -99,9 +100,21 @@ export function sessionOptions(config: SessionOptionsConfig = {}): ServerPart[] 
   };
   let timer: NodeJS.Timeout | undefined;
 
+  const open = (call: CallInfo): FlightSession => {
+    if (sessions.size >= maxSessions) sweep();
+    if (sessions.size >= maxSessions) throw resourceExhausted("too many open sessions; try again later");
+    const session: FlightSession = { id: randomBytes(16).toString("hex"), options: new Map(), lastUsed: Date.now() };
+    sessions.set(session.id, session);
+    call.responseHeaders.set("set-cookie", `${SESSION_COOKIE}=${session.id}`);
+    return session;
+  };
+
+  // As in the reference implementations, a call without a live session cookie gets a new
+  // session (and its cookie); CloseSession is the one call that never opens one.
   const middleware: FlightMiddleware = (next) =>
     async function sessionCookie(call) {
-      const session = live(cookieSessionId(call));
+      let session = live(cookieSessionId(call));
+      if (!session && !(call.method === "doAction" && call.request.type === "CloseSession")) session = open(call);
       if (session) call.context.set(kSession, session);
       return next(call);
     };
@@ -127,15 +140,7 @@ export function sessionOptions(config: SessionOptionsConfig = {}): ServerPart[] 
       "Sets session options by name. Body: SetSessionOptionsRequest. Returns SetSessionOptionsResult. Creates a session (set-cookie arrow_flight_session_id) when the call has none.",
       async (body, call) => {
         const request = decode("SetSessionOptions", pb.SetSessionOptionsRequest, body);
-        let session = call.context.get(kSession);
-        if (!session) {
-          if (sessions.size >= maxSessions) sweep();
-          if (sessions.size >= maxSessions) throw invalidArgument("SetSessionOptions: too many open sessions");
-          session = { id: randomBytes(16).toString("hex"), options: new Map(), lastUsed: Date.now() };
-          sessions.set(session.id, session);
-          call.context.set(kSession, session);
-          call.responseHeaders.set("set-cookie", `${SESSION_COOKIE}=${session.id}`);
-        }
+        const session = call.context.get(kSession) ?? open(call);
         const errors: Record<string, pb.SetSessionOptionsResult_Error> = {};
         for (const [name, value] of Object.entries(request.sessionOptions)) {
           if (isUnset(value)) {

@@ -1,6 +1,7 @@
 import {
   FlightError,
   IpcStreamValidator,
+  MessageKind,
   StatusCode,
   invalidArgument,
   notFound,
@@ -163,7 +164,8 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
     const tx = store.beginPut(head.flightDescriptor, toStoredMessage(head, schemaInfo), { ttlMs: ttlFromHeaders(call) });
     let committed = false;
     try {
-      if (head.appMetadata.length > 0) yield { appMetadata: head.appMetadata };
+      // Like the reference servers, acknowledge record batches and metadata-only messages,
+      // not the schema or dictionary batches (some writers copy a batch's metadata onto them).
       for (;;) {
         const next = await iterator.next();
         if (next.done) break;
@@ -175,7 +177,7 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
         }
         const info = validator.accept(m.dataHeader, m.dataBody);
         tx.append(toStoredMessage(m, info));
-        if (m.appMetadata.length > 0) yield { appMetadata: m.appMetadata };
+        if (m.appMetadata.length > 0 && info.kind === MessageKind.RECORD_BATCH) yield { appMetadata: m.appMetadata };
       }
       if (call.signal.aborted) throw call.signal.reason;
       tx.commit();
