@@ -32,7 +32,7 @@ export const DEFAULT_CLIENT_FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
 const MAX_INT32 = 2 ** 31 - 1;
 const EMPTY = new Uint8Array(0);
 
-/** A request header value: text, or bytes for a `-bin` header. */
+/** A request header value: text, or bytes for a `-bin` header (text given for a `-bin` header is sent as UTF-8). */
 export type MetadataValue = string | Uint8Array;
 
 /** Options of one call; every FlightClient method takes them last. */
@@ -182,7 +182,7 @@ function checkFlightData(m: FlightDataInput, index: number): WireFlightData {
   const dataHeader = checkBytes(m.dataHeader, `message ${index}: dataHeader`);
   const dataBody = checkBytes(m.dataBody, `message ${index}: dataBody`);
   const appMetadata = checkBytes(m.appMetadata, `message ${index}: appMetadata`);
-  const flightDescriptor = m.flightDescriptor === undefined ? undefined : normalizeDescriptor(m.flightDescriptor, `message ${index}: flightDescriptor`);
+  const flightDescriptor = m.flightDescriptor == null ? undefined : normalizeDescriptor(m.flightDescriptor, `message ${index}: flightDescriptor`);
   // A received message may carry its wire encoding (`wire`); it is left behind on purpose: a
   // copy with a field changed (`{ ...m, appMetadata }`) would otherwise go out unchanged.
   return { flightDescriptor, dataHeader, dataBody, appMetadata };
@@ -197,7 +197,6 @@ async function* withDescriptor(descriptor: FlightDescriptor, messages: Source<Fl
   let index = 0;
   for await (const m of messages) {
     const msg = checkFlightData(m, index);
-    // The first message is re-encoded with the descriptor, so its `wire` must not be used.
     yield index === 0 ? { flightDescriptor: descriptor, dataHeader: msg.dataHeader, dataBody: msg.dataBody, appMetadata: msg.appMetadata } : msg;
     index++;
   }
@@ -208,19 +207,21 @@ async function* withDescriptor(descriptor: FlightDescriptor, messages: Source<Fl
  * Writes `source` to a streaming call, waiting for 'drain' whenever write() returns false, so
  * that a producer faster than the network (or a slow server) is paused instead of buffered.
  */
-async function writeAll<T>(call: grpc.ClientDuplexStream<T, unknown>, source: Source<T>, stopped: () => boolean, ended: Promise<void>): Promise<void> {
+async function writeAll<T>(call: grpc.ClientDuplexStream<T, unknown>, source: Source<T>, stopped: () => boolean): Promise<void> {
   for await (const message of source) {
     if (stopped()) return;
     if (!call.write(message)) {
+      // 'status' too: a call that ended (failed, cancelled) never drains.
       await new Promise<void>((resolve) => {
         const done = (): void => {
           call.off("drain", done);
           call.off("close", done);
+          call.off("status", done);
           resolve();
         };
         call.on("drain", done);
         call.on("close", done);
-        void ended.then(done);
+        call.on("status", done);
       });
     }
     if (stopped()) return;
@@ -366,7 +367,8 @@ export class FlightClient {
       // set, not add: a signature header must not sit beside a stale one from `metadata`.
       for (const [k, v] of Object.entries(headers ?? {})) {
         if (typeof v !== "string") throw new TypeError(`the call signer returned a non-string value for "${k}"`);
-        metadata.set(k, v);
+        metadata.remove(k);
+        addMetadata(metadata, k, v, "the call signer's headers");
       }
       if (signal?.aborted) throw cancelled(signal);
     }
@@ -410,14 +412,16 @@ export class FlightClient {
       callOptions,
     );
     let finished = false;
-    const ended = new Promise<void>((resolve) => call.once("status", () => resolve()));
-    void ended.then(() => (finished = true));
+    call.once("status", () => (finished = true));
     let sourceFailed = false;
     let sourceError: unknown;
     // The requests go out concurrently with reading the responses: a server may answer
     // before it has read everything (DoExchange, acks of DoPut), and waiting for it would
     // deadlock once both directions' windows are full.
-    void writeAll(call, source, () => finished, ended).catch((err) => {
+    void writeAll(call, source, () => finished).catch((err) => {
+      // Once the call has ended, the server has had its say; a later failure of the source
+      // (it was being read for nothing) is not the call's outcome.
+      if (finished) return;
       sourceFailed = true;
       sourceError = err;
       call.cancel();
