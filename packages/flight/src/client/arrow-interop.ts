@@ -71,6 +71,7 @@ export interface RecordBatchLike {
   data: DataLike;
   numRows: number;
   metadata?: Map<string, string>;
+  slice?(begin?: number, end?: number): RecordBatchLike;
 }
 /** What is read from a foreign Arrow `Table`. */
 export interface TableLike {
@@ -183,11 +184,17 @@ export class ArrowRebuilder {
     if (known) return known;
     if (!isObject(d) || !isObject(d.type)) throw new TypeError("not an Arrow Data: expected {type, offset, length, buffers...}");
     const dictionary = d.dictionary ? this.vector(d.dictionary) : undefined;
+    // A slice's null count is "unknown" (-1) until computed from its validity bitmap, and
+    // apache-arrow's writer sends it as it is for data without a bitmap (a sliced Null or union
+    // column), which readers then refuse. Without a bitmap the count is known: all null for the
+    // Null type, none otherwise.
+    let nullCount = d.nullCount;
+    if (!(nullCount >= 0)) nullCount = d.type.typeId === T.Null ? d.length : 0;
     const made = new this.arrow.Data(
       this.type(d.type),
       d.offset,
       d.length,
-      d.nullCount,
+      nullCount,
       [d.valueOffsets, d.values, d.nullBitmap, d.typeIds] as never,
       (d.children ?? []).map((c) => this.data(c)),
       dictionary,
@@ -232,6 +239,10 @@ const EMPTY = new Uint8Array(0);
  * schema, then for each record batch the dictionary batches it needs and the batch itself.
  * Lazy: a batch is encoded only when the consumer asks for its messages, so a DoPut that
  * waits for 'drain' holds at most one encoded batch in memory.
+ *
+ * @example
+ * // Arrow data into a DoExchange (putTable does this for DoPut).
+ * const replies = client.doExchangeRaw(cmdDescriptor("echo"), encodeTable(arrow, table, { maxBatchRows: 10_000 }));
  */
 export function* encodeTable(
   arrow: ArrowModule,
@@ -275,9 +286,9 @@ export function* encodeTable(
     // apache-arrow stands an empty placeholder batch in for "no batches" (a Table read from a
     // schema-only stream); its own writer skips it, and so does this.
     if (foreign.numRows === 0 && (foreign as { constructor?: { name?: string } }).constructor?.name === "_InternalEmptyPlaceholderRecordBatch") continue;
-    const batch = rebuild.batch(foreign, schema);
-    for (const part of split(batch, maxBatchRows)) {
-      writer.write(part);
+    // Sliced before rebuilding, so that the slices' null counts are repaired by the rebuild too.
+    for (const part of split(foreign, maxBatchRows)) {
+      writer.write(rebuild.batch(part, schema));
       const messages = take();
       const meta = options.appMetadata?.(batchIndex);
       if (meta !== undefined) {
@@ -291,12 +302,13 @@ export function* encodeTable(
   }
 }
 
-function* split(batch: Arrow.RecordBatch, maxRows: number | undefined): Generator<Arrow.RecordBatch> {
+function* split(batch: RecordBatchLike, maxRows: number | undefined): Generator<RecordBatchLike> {
   const rows = batch.numRows;
   if (maxRows === undefined || rows <= maxRows) {
     yield batch;
     return;
   }
+  if (typeof batch.slice !== "function") throw new TypeError("maxBatchRows needs record batches with a slice() method");
   for (let start = 0; start < rows; start += maxRows) yield batch.slice(start, Math.min(start + maxRows, rows));
 }
 
@@ -308,7 +320,7 @@ function* split(batch: Arrow.RecordBatch, maxRows: number | undefined): Generato
  * otherwise misread everything after a short body. Messages with no header (metadata only)
  * carry no IPC data and are skipped.
  */
-export async function* ipcStreamBytes(messages: AsyncIterable<FlightData>, counts?: { recordBatches: number }): AsyncGenerator<Uint8Array> {
+async function* ipcStreamBytes(messages: AsyncIterable<FlightData>, counts?: { recordBatches: number }): AsyncGenerator<Uint8Array> {
   let index = 0;
   for await (const m of messages) {
     const header = m.dataHeader ?? EMPTY;
@@ -320,7 +332,7 @@ export async function* ipcStreamBytes(messages: AsyncIterable<FlightData>, count
     try {
       if (readMessageHeader(header, body).kind === MessageKind.RECORD_BATCH && counts) counts.recordBatches++;
     } catch (err) {
-      throw new FlightError(StatusCode.DATA_LOSS, `DoGet message ${index} is not a valid Arrow IPC message: ${(err as Error).message}`, { cause: err });
+      throw new FlightError(StatusCode.DATA_LOSS, `message ${index} of the stream is not a valid Arrow IPC message: ${(err as Error).message}`, { cause: err });
     }
     const padded = Math.ceil(header.byteLength / 8) * 8;
     const prefix = new Uint8Array(8 + padded);
@@ -331,6 +343,50 @@ export async function* ipcStreamBytes(messages: AsyncIterable<FlightData>, count
     yield prefix;
     if (body.byteLength > 0) yield body;
     index++;
+  }
+}
+
+/**
+ * Decodes Flight messages (of a DoGet or a DoExchange) into record batches of the host's
+ * apache-arrow, incrementally: a message is pulled only when the next batch is asked for.
+ * Dictionaries, replacements and deltas included, are applied by apache-arrow's reader.
+ * `state.schema` is set once the schema has been read (also for a stream without batches).
+ * A failing source's error passes through; apache-arrow's own errors become DATA_LOSS.
+ *
+ * @example
+ * const replies = client.doExchangeRaw(cmdDescriptor("project"), encodeTable(arrow, table));
+ * for await (const batch of decodeRecordBatches(replies)) console.log(batch.numRows);
+ */
+export async function* decodeRecordBatches(messages: AsyncIterable<FlightData>, state: { schema?: Arrow.Schema } = {}): AsyncGenerator<Arrow.RecordBatch> {
+  const arrow = loadArrow();
+  const counts = { recordBatches: 0 };
+  let iterator: AsyncIterator<Arrow.RecordBatch> | undefined;
+  let done = false;
+  try {
+    const reader = await decodeStep(() => arrow.RecordBatchReader.from(ipcStreamBytes(messages, counts)));
+    iterator = reader[Symbol.asyncIterator]() as AsyncIterator<Arrow.RecordBatch>;
+    for (;;) {
+      const r = await decodeStep(() => iterator!.next());
+      if (state.schema === undefined && reader.schema) state.schema = reader.schema;
+      if (r.done) break;
+      // For a stream with a schema and no batches, apache-arrow's reader makes up one empty
+      // batch; the stream has none, so none is yielded.
+      if (counts.recordBatches === 0) continue;
+      yield r.value;
+    }
+    done = true;
+  } finally {
+    if (!done) void Promise.resolve(iterator?.return?.()).catch(() => {});
+  }
+}
+
+/** Runs one step of apache-arrow's reader; its own errors become FlightError (DATA_LOSS), the source's pass. */
+async function decodeStep<T>(step: () => T | Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof FlightError) throw err;
+    throw new FlightError(StatusCode.DATA_LOSS, `could not decode the Arrow stream: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 }
 

@@ -17,7 +17,7 @@ import { createFlightServer, type FlightServer } from "../server/create-flight-s
 import * as pb from "../gen/Flight";
 import { FlightClient } from "./flight-client";
 import { cmdDescriptor, pathDescriptor } from "./descriptors";
-import { encodeTable, readArrowSchema } from "./arrow-interop";
+import { decodeRecordBatches, encodeTable, readArrowSchema } from "./arrow-interop";
 import { selfSignedCert } from "./test-tls";
 
 type ArrowModule = typeof arrow;
@@ -237,6 +237,15 @@ describe("FlightClient against a server", () => {
       expect(Buffer.compare(m.dataHeader, messages[i].dataHeader)).toBe(0);
       expect(Buffer.compare(m.dataBody, messages[i].dataBody)).toBe(0);
     });
+  });
+
+  it("decodes what DoExchange sends back", async () => {
+    const small = makeTable(arrow, [30, 0, 12]);
+    const state: { schema?: arrow.Schema } = {};
+    const batches = await collect(decodeRecordBatches(client.doExchangeRaw(cmdDescriptor("echo"), encodeTable(arrow, small)), state));
+    expect(batches.map((b) => b.numRows)).toEqual([30, 0, 12]);
+    expect(rowsOf(new arrow.Table(batches))).toEqual(rowsOf(small));
+    expect(fieldsOf(state.schema!)).toEqual(fieldsOf(small.schema));
   });
 
   it("relays received messages with new app_metadata (the received wire bytes are not reused)", async () => {

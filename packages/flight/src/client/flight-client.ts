@@ -20,7 +20,7 @@ import {
 import type { WireFlightData } from "../codec/flight-data-codec";
 import { flightServiceDefinition } from "../codec/service-definition";
 import * as pb from "../gen/Flight";
-import { encodeTable, ipcStreamBytes, isRecordBatchLike, isTableLike, loadArrow, type EncodeTableOptions, type RecordBatchLike, type TableLike } from "./arrow-interop";
+import { decodeRecordBatches, encodeTable, isRecordBatchLike, isTableLike, loadArrow, type EncodeTableOptions, type RecordBatchLike, type TableLike } from "./arrow-interop";
 import { normalizeDescriptor } from "./descriptors";
 import { parseLocation } from "./location";
 
@@ -581,34 +581,17 @@ export class FlightClient {
   }
 
   private async *readBatches(ticket: TicketInput, options: CallOptions | undefined, state: { schema?: Arrow.Schema }): AsyncGenerator<Arrow.RecordBatch> {
-    const arrow = loadArrow();
     checkCallOptions(options);
     // The call gets a child signal: when the consumer stops early the call is cancelled here,
     // whether or not apache-arrow passes the early return down to its source.
     const { controller, unlink } = childController(options?.signal);
-    const raw = this.doGetRaw(ticket, { ...options, signal: controller.signal });
-    const counts = { recordBatches: 0 };
-    let iterator: AsyncIterator<Arrow.RecordBatch> | undefined;
     let done = false;
     try {
-      const reader = await decodeStep(() => arrow.RecordBatchReader.from(ipcStreamBytes(raw, counts)));
-      iterator = reader[Symbol.asyncIterator]() as AsyncIterator<Arrow.RecordBatch>;
-      for (;;) {
-        const r = await decodeStep(() => iterator!.next());
-        if (state.schema === undefined && reader.schema) state.schema = reader.schema;
-        if (r.done) break;
-        // For a stream with a schema and no batches, apache-arrow's reader makes up one empty
-        // batch; the flight has none, so none is yielded.
-        if (counts.recordBatches === 0) continue;
-        yield r.value;
-      }
+      yield* decodeRecordBatches(this.doGetRaw(ticket, { ...options, signal: controller.signal }), state);
       done = true;
     } finally {
       unlink();
-      if (!done) {
-        controller.abort();
-        void Promise.resolve(iterator?.return?.()).catch(noop);
-      }
+      if (!done) controller.abort();
     }
   }
 
@@ -760,15 +743,5 @@ async function* readAll<Res>(call: grpc.ClientReadableStream<Res> | grpc.ClientD
       call.cancel();
       void Promise.resolve(iterator.return?.()).catch(noop);
     }
-  }
-}
-
-/** Runs one step of apache-arrow's reader; its own errors become FlightError (DATA_LOSS), ours pass. */
-async function decodeStep<T>(step: () => T | Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (err) {
-    if (err instanceof FlightError) throw err;
-    throw new FlightError(StatusCode.DATA_LOSS, `could not decode the DoGet stream: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
 }
