@@ -80,7 +80,7 @@ export type TicketInput = Ticket | Uint8Array | string | { ticket: Ticket | unde
 /** A FlightDescriptor, possibly partial (`{ path: [...] }`); see `pathDescriptor`/`cmdDescriptor`. */
 export type DescriptorInput = Partial<FlightDescriptor>;
 /** What a streaming request accepts. */
-export type Source<T> = AsyncIterable<T> | Iterable<T>;
+export type RequestSource<T> = AsyncIterable<T> | Iterable<T>;
 
 /** Options of {@link FlightClient.putTable}. */
 export interface PutTableOptions extends CallOptions, EncodeTableOptions {}
@@ -193,7 +193,7 @@ function checkFlightData(m: FlightDataInput, index: number): WireFlightData {
  * there). If there are no messages, a descriptor-only message still goes out, so that the
  * server learns what the call is about.
  */
-async function* withDescriptor(descriptor: FlightDescriptor, messages: Source<FlightDataInput>): AsyncGenerator<WireFlightData> {
+async function* withDescriptor(descriptor: FlightDescriptor, messages: RequestSource<FlightDataInput>): AsyncGenerator<WireFlightData> {
   let index = 0;
   for await (const m of messages) {
     const msg = checkFlightData(m, index);
@@ -207,7 +207,7 @@ async function* withDescriptor(descriptor: FlightDescriptor, messages: Source<Fl
  * Writes `source` to a streaming call, waiting for 'drain' whenever write() returns false, so
  * that a producer faster than the network (or a slow server) is paused instead of buffered.
  */
-async function writeAll<T>(call: grpc.ClientDuplexStream<T, unknown>, source: Source<T>, stopped: () => boolean): Promise<void> {
+async function writeAll<T>(call: grpc.ClientDuplexStream<T, unknown>, source: RequestSource<T>, stopped: () => boolean): Promise<void> {
   for await (const message of source) {
     if (stopped()) return;
     if (!call.write(message)) {
@@ -401,7 +401,7 @@ export class FlightClient {
     yield* readAll<Res>(call, signal);
   }
 
-  private async *bidiStream<Req, Res>(method: Method, signable: SignableCall, source: Source<Req>, options: CallOptions | undefined): AsyncGenerator<Res> {
+  private async *bidiStream<Req, Res>(method: Method, signable: SignableCall, source: RequestSource<Req>, options: CallOptions | undefined): AsyncGenerator<Res> {
     const def = flightServiceDefinition[method];
     const { metadata, callOptions, signal } = await this.prepare(signable, options);
     const call = this.client.makeBidiStreamRequest<Req, Res>(
@@ -447,7 +447,7 @@ export class FlightClient {
    * @example
    * const [reply] = await client.handshake([{ protocolVersion: 1, payload: Buffer.from("token") }]);
    */
-  async handshake(requests: Source<Partial<HandshakeRequest>>, options?: CallOptions): Promise<HandshakeResponse[]> {
+  async handshake(requests: RequestSource<Partial<HandshakeRequest>>, options?: CallOptions): Promise<HandshakeResponse[]> {
     const out: HandshakeResponse[] = [];
     for await (const r of this.handshakeStream(requests, options)) out.push(r);
     return out;
@@ -460,7 +460,7 @@ export class FlightClient {
    * @example
    * for await (const reply of client.handshakeStream(challengeResponses())) onReply(reply);
    */
-  handshakeStream(requests: Source<Partial<HandshakeRequest>>, options?: CallOptions): AsyncIterable<HandshakeResponse> {
+  handshakeStream(requests: RequestSource<Partial<HandshakeRequest>>, options?: CallOptions): AsyncIterable<HandshakeResponse> {
     const path = flightServiceDefinition.handshake.path;
     async function* normalized(): AsyncGenerator<HandshakeRequest> {
       for await (const r of requests) {
@@ -605,7 +605,7 @@ export class FlightClient {
    * const { results } = client.doPutRaw(pathDescriptor("raw"), messages);
    * for await (const ack of results) console.log(Buffer.from(ack.appMetadata).toString());
    */
-  doPutRaw(descriptor: DescriptorInput, messages: Source<FlightDataInput>, options?: CallOptions): DoPutCall {
+  doPutRaw(descriptor: DescriptorInput, messages: RequestSource<FlightDataInput>, options?: CallOptions): DoPutCall {
     const d = normalizeDescriptor(descriptor);
     const path = flightServiceDefinition.doPut.path;
     const signable = { path, descriptor: pb.FlightDescriptor.encode(d).finish() };
@@ -646,7 +646,7 @@ export class FlightClient {
    * @example
    * for await (const m of client.doExchangeRaw(cmdDescriptor("echo"), messages)) handle(m);
    */
-  doExchangeRaw(descriptor: DescriptorInput, messages: Source<FlightDataInput>, options?: CallOptions): AsyncIterable<FlightData> {
+  doExchangeRaw(descriptor: DescriptorInput, messages: RequestSource<FlightDataInput>, options?: CallOptions): AsyncIterable<FlightData> {
     const d = normalizeDescriptor(descriptor);
     const path = flightServiceDefinition.doExchange.path;
     const signable = { path, descriptor: pb.FlightDescriptor.encode(d).finish() };
