@@ -6,6 +6,24 @@ export type { FlightServer } from "./server/create-flight-server";
 export { TTL_HEADER } from "./server/store-handler";
 export { echoExchange } from "./server/builtin-exchanges";
 export { parseListCriteria } from "./server/list-criteria";
+export { FlightClient, DEFAULT_CLIENT_MAX_MESSAGE_BYTES, DEFAULT_CLIENT_FLOW_CONTROL_WINDOW } from "./client/flight-client";
+export type {
+  CallOptions,
+  DescriptorInput,
+  DoPutCall,
+  FlightClientOptions,
+  FlightClientTlsOptions,
+  FlightDataInput,
+  MetadataValue,
+  PutTableOptions,
+  RequestSource,
+  TicketInput,
+} from "./client/flight-client";
+export { pathDescriptor, cmdDescriptor } from "./client/descriptors";
+export { parseLocation } from "./client/location";
+export type { ParsedLocation } from "./client/location";
+export { decodeRecordBatches, encodeTable, readArrowSchema } from "./client/arrow-interop";
+export type { EncodeTableOptions, RecordBatchLike, TableLike, SchemaLike } from "./client/arrow-interop";
 export { parseCli, usage, UsageError, CLI_FLAGS } from "./cli-options";
 export type { CliSettings } from "./cli-options";
 
