@@ -4,7 +4,7 @@
 //   npm start &                                     # a server on 127.0.0.1:8815
 //   npx ts-node examples/telemetry/producer.ts --location grpc+tcp://127.0.0.1:8815 --batches 5
 import { parseArgs } from "node:util";
-import { Float64, Int32, Table, TimestampMillisecond, Utf8, Dictionary, vectorFromArray, makeTable } from "apache-arrow";
+import { Dictionary, Float64, Int32, Table, TimestampMillisecond, Utf8, vectorFromArray } from "apache-arrow";
 import { FlightClient, pathDescriptor } from "@blackice/flight";
 
 // One dictionary type for every batch: apache-arrow gives each new Dictionary type a new id,
@@ -14,12 +14,12 @@ const HOST_TYPE = new Dictionary(new Utf8(), new Int32());
 /** One batch of telemetry samples for a host. */
 export function telemetryBatch(host: string, rows: number, startMs: number): Table {
   const ts = Array.from({ length: rows }, (_, i) => startMs + i * 1000);
-  return makeTable({
-    ts: vectorFromArray(ts, new TimestampMillisecond()).data[0],
-    host: vectorFromArray(Array.from({ length: rows }, () => host), HOST_TYPE).data[0],
-    cpu: vectorFromArray(Array.from({ length: rows }, (_, i) => (Math.sin(i / 10) + 1) * 50), new Float64()).data[0],
-    memMiB: vectorFromArray(Array.from({ length: rows }, (_, i) => 2048 + (i % 128)), new Int32()).data[0],
-  } as never);
+  return new Table({
+    ts: vectorFromArray(ts, new TimestampMillisecond()),
+    host: vectorFromArray(Array.from({ length: rows }, () => host), HOST_TYPE),
+    cpu: vectorFromArray(Array.from({ length: rows }, (_, i) => (Math.sin(i / 10) + 1) * 50), new Float64()),
+    memMiB: vectorFromArray(Array.from({ length: rows }, (_, i) => 2048 + (i % 128)), new Int32()),
+  });
 }
 
 /**
