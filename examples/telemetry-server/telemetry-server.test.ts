@@ -1,0 +1,178 @@
+// Starts examples/telemetry-server/server.ts as its own process (ts-node) on port 0, does a
+// signed put and get with FlightClient, checks the Merkle root, authentication, admin access
+// and health, scrapes /metrics, and stops it with SIGTERM.
+import * as grpc from "@grpc/grpc-js";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { tableFromArrays } from "apache-arrow";
+import { service as healthService } from "grpc-health-check";
+import { StatusCode, type FlightData } from "@blackice/flight-core";
+import { FlightClient, pathDescriptor } from "@blackice/flight";
+import { hmacSigner, readMerkleMetadata, verifyFlightStream } from "@blackice/flight-security";
+
+const ROOT = path.resolve(__dirname, "../..");
+
+interface Started {
+  child: ChildProcess;
+  location: string;
+  metricsUrl: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Runs the example with ts-node and waits for its "listening" log line. */
+function start(args: string[]): Promise<Started> {
+  const tsNode = require.resolve("ts-node/dist/bin.js", { paths: [ROOT] });
+  const child = spawn(process.execPath, [tsNode, "examples/telemetry-server/server.ts", ...args], {
+    cwd: ROOT,
+    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "1" },
+  });
+  let out = "";
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`the example did not start within 30 s:\n${out}`));
+    }, 30_000);
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      for (const line of out.split("\n")) {
+        if (!line.startsWith("{")) continue;
+        const rec = JSON.parse(line) as { location?: string; metrics?: string };
+        if (rec.location && rec.metrics) {
+          clearTimeout(timer);
+          resolve({ child, location: rec.location, metricsUrl: rec.metrics, output: () => out, exited });
+          return;
+        }
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`the example exited with ${code} before it was ready:\n${out}`));
+    });
+  });
+}
+
+async function failure(p: Promise<unknown>): Promise<{ code: number }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as { code: number };
+  }
+  throw new Error("expected the call to fail");
+}
+
+/** The value of one sample in Prometheus text format, or undefined. */
+function sample(text: string, name: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
+
+describe("examples/telemetry-server", () => {
+  let dir: string;
+  let started: Started | undefined;
+  const clients: FlightClient[] = [];
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "telemetry-server-"));
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    if (started && started.child.exitCode === null && started.child.signalCode === null) {
+      started.child.kill("SIGKILL");
+      await started.exited;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves a signed put and get, Merkle roots, admin actions for admins only, health and /metrics; stops on SIGTERM", async () => {
+    const secret = (name: string): string => {
+      const file = path.join(dir, `${name}.secret`);
+      fs.writeFileSync(file, `${randomBytes(32).toString("hex")}\n`, { mode: 0o600 }); // as `openssl rand -hex 32 > file`
+      return file;
+    };
+    const ingestSecret = secret("ingest");
+    const opsSecret = secret("ops");
+    started = await start([
+      "--port", "0",
+      "--metrics-port", "0",
+      "--max-memory", "64MiB",
+      "--hmac-secret-file", `ingest:${ingestSecret}`,
+      "--hmac-secret-file", `ops:${opsSecret}`,
+      "--admin-key-id", "ops",
+    ]);
+    expect(started.location).toMatch(/^grpc\+tcp:\/\/127\.0\.0\.1:\d+$/);
+    const ingest = new FlightClient(started.location, { signer: hmacSigner({ keyId: "ingest", secretPath: ingestSecret }) });
+    const ops = new FlightClient(started.location, { signer: hmacSigner({ keyId: "ops", secretPath: opsSecret }) });
+    const anonymous = new FlightClient(started.location);
+    clients.push(ingest, ops, anonymous);
+
+    // One put and one get, signed.
+    const rows = 1000;
+    const table = tableFromArrays({
+      ts: Float64Array.from({ length: rows }, (_, i) => 1_700_000_000_000 + i * 1000),
+      cpu: Float64Array.from({ length: rows }, (_, i) => (i * 7) % 100),
+    });
+    const descriptor = pathDescriptor("telemetry", "edge-1");
+    await ingest.putTable(descriptor, table);
+    const info = await ingest.getFlightInfo(descriptor);
+    expect(Number(info.totalRecords)).toBe(rows);
+    const back = await ingest.getTable(descriptor);
+    expect(back.numRows).toBe(rows);
+    expect(Array.from(back.getChild("cpu")!.toArray() as Float64Array)).toEqual(Array.from(table.getChild("cpu")!.toArray() as Float64Array));
+
+    // The Merkle root of the FlightInfo covers exactly what DoGet streams.
+    const merkle = readMerkleMetadata(info);
+    expect(merkle).toBeDefined();
+    const verified: FlightData[] = [];
+    for await (const m of verifyFlightStream(ingest.doGetRaw(info.endpoint[0]!.ticket!), merkle!)) verified.push(m);
+    expect(verified.length).toBe(merkle!.leaves);
+
+    // Unsigned calls are refused; admin actions only for the admin key.
+    expect((await failure(anonymous.listActions())).code).toBe(StatusCode.UNAUTHENTICATED);
+    expect((await failure(ingest.doAction("admin.get"))).code).toBe(StatusCode.PERMISSION_DENIED);
+    const [adminGet] = await ops.doAction("admin.get");
+    const admin = JSON.parse(Buffer.from(adminGet!.body).toString("utf8"));
+    expect(admin).toMatchObject({ memoryLimitBytes: 64 * 2 ** 20, logLevel: "info", breakers: { store: "closed" } });
+
+    // grpc.health.v1.Health beside Flight.
+    const HealthClient = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, "Health");
+    const health = new HealthClient(started.location.replace("grpc+tcp://", ""), grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+      check(req: { service: string }, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void;
+    };
+    const status = await new Promise<string>((resolve, reject) => health.check({ service: "" }, (err, res) => (err ? reject(err) : resolve(res.status))));
+    health.close();
+    expect(status).toBe("SERVING");
+
+    // /metrics, from the registry the example serves over HTTP.
+    const res = await fetch(started.metricsUrl);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/plain/);
+    const text = await res.text();
+    expect(sample(text, 'blackice_flight_calls_total{method="doPut",code="OK"}')).toBe(1);
+    expect(sample(text, 'blackice_flight_calls_total{method="doGet",code="OK"}')).toBe(2);
+    expect(sample(text, 'blackice_flight_calls_total{method="listActions",code="UNAUTHENTICATED"}')).toBe(1);
+    expect(sample(text, 'blackice_flight_calls_total{method="doAction",code="PERMISSION_DENIED"}')).toBe(1);
+    expect(sample(text, 'blackice_flight_received_bytes_total{method="doPut"}')).toBeGreaterThan(rows * 16);
+    expect(sample(text, "blackice_flight_store_flights")).toBe(1);
+    expect(sample(text, "blackice_flight_store_rows")).toBe(rows);
+    expect(sample(text, "blackice_flight_store_memory_limit_bytes")).toBe(64 * 2 ** 20);
+    expect(sample(text, 'blackice_flight_breaker_state{breaker="store"}')).toBe(0);
+    expect(sample(text, 'blackice_flight_auth_failures_total{reason="missing"}')).toBe(1);
+    expect(text).toMatch(/^blackice_flight_call_duration_seconds_bucket\{le="[^"]+",method="doPut"\} 1$/m);
+
+    // SIGTERM: a graceful stop, exit code 0.
+    started.child.kill("SIGTERM");
+    expect(await started.exited).toBe(0);
+    const log = started.output();
+    expect(log).toMatch(/"signal":"SIGTERM","msg":"shutting down"/);
+    expect(log).toMatch(/"method":"doPut".*"code":"OK".*"msg":"call finished"/);
+    expect(log).toMatch(/"msg":"stopped"/);
+    for (const f of [ingestSecret, opsSecret]) expect(log).not.toContain(fs.readFileSync(f, "utf8").trim());
+  });
+});
