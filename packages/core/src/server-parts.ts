@@ -39,6 +39,12 @@ export interface FlightServerConfig {
   flowControlWindow?: number;
   /** The location advertised in FlightInfo endpoints; default `grpc+tcp://addr` (or `grpc+tls`). */
   location?: string;
+  /**
+   * Receives errors no caller should see: a handler or middleware that threw something other
+   * than a FlightError (the caller gets INTERNAL with a generic message), and failures of
+   * background work such as GC. Default: `process.emitWarning`.
+   */
+  onError?: (err: unknown, context: { method?: string }) => void;
 }
 
 /** `{ kind: "config" }`: see {@link FlightServerConfig}. Later settings override earlier ones. */

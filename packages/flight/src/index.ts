@@ -20,6 +20,8 @@ export type {
   TicketInput,
 } from "./client/flight-client";
 export { pathDescriptor, cmdDescriptor } from "./client/descriptors";
+export { cookieMiddleware } from "./client/client-middleware";
+export type { ClientCallInfo, ClientCallMiddleware, ClientCallStatus, ClientMiddleware, CookieMiddleware, OutgoingHeaders, ReceivedMetadata } from "./client/client-middleware";
 export { parseLocation } from "./client/location";
 export type { ParsedLocation } from "./client/location";
 export { decodeRecordBatches, encodeTable, readArrowSchema } from "./client/arrow-interop";

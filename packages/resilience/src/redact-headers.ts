@@ -8,7 +8,7 @@ export const REDACTED = "[REDACTED]";
  * keys and anything close. Deliberately broad: over-redacting a harmless header costs less
  * than one leaked token.
  */
-const SECRET_NAME = /auth|cookie|token|secret|sign|passw|pwd|credential|session|key|jwt|bearer|hmac|nonce|cert|private|x-amz-/i;
+const SECRET_NAME = /auth|cookie|token|secret|sign|passw|pwd|credential|session|key|jwt|bearer|hmac|nonce|cert|private|attest|evidence|x-amz-/i;
 
 /** Values that look like credentials whatever their header is called. */
 const SECRET_VALUE = [

@@ -355,3 +355,26 @@ describe("hmacSigner", () => {
     expect(() => sign({ path: METHOD_PATHS.doPut, message: new Uint8Array(1), descriptor: new Uint8Array(1) })).toThrow(/not both/);
   });
 });
+
+describe("hmacAuth: allowUnsigned", () => {
+  it("lets a call with no signature header through without an identity, for a later middleware", async () => {
+    const t = setup({ allowUnsigned: true });
+    const call = makeCall("doGet", { ticket: TICKET }, { rawRequest: RAW_TICKET });
+    await t.handler(call);
+    expect(t.state.handlerExecuted).toBe(true);
+    expect(call.context.get(kIdentity)).toBeUndefined();
+    expect((t.stats() as unknown as { unsigned: number }).unsigned).toBe(1);
+  });
+
+  it("still refuses a call with a bad signature", async () => {
+    const t = setup({ allowUnsigned: true });
+    const headers = handSigned({ path: METHOD_PATHS.doGet, timestamp: T0, nonce: "n".repeat(24), keyId: "k1", body: RAW_TICKET }, OTHER);
+    await expectUnauthenticated(t.handler(makeCall("doGet", { ticket: TICKET }, { headers, rawRequest: RAW_TICKET })));
+    expect(t.state.handlerExecuted).toBe(false);
+    expect(t.stats().rejected["bad-mac"]).toBe(1);
+  });
+
+  it("refuses a non-boolean when built", () => {
+    expect(() => hmacAuth({ keys: [{ keyId: "k1", secret: SECRET }], allowUnsigned: "yes" as never })).toThrow(TypeError);
+  });
+});

@@ -48,6 +48,12 @@ export interface HmacAuthOptions {
   maxNonces?: number;
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Let calls that carry no signature header at all through, unauthenticated by HMAC, so that
+   * a later middleware (for example basicTokenAuth) can authenticate them. A call with any
+   * signature header must still be valid. Default false: unsigned calls are refused.
+   */
+  allowUnsigned?: boolean;
 }
 
 /** Why a call failed HMAC authentication: the keys of the `hmac` stats section's `rejected`. */
@@ -182,6 +188,9 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
   const maxNonces = positiveInteger("maxNonces", options.maxNonces, 100_000);
   if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("hmacAuth: now must be a function");
   const now = options.now ?? Date.now;
+  if (options.allowUnsigned !== undefined && typeof options.allowUnsigned !== "boolean") throw new TypeError("hmacAuth: allowUnsigned must be a boolean");
+  const allowUnsigned = options.allowUnsigned ?? false;
+  let unsigned = 0;
   const nonces = new NonceCache(maxNonces, 2 * windowMs);
   const rejected = Object.fromEntries(HMAC_FAILURE_REASONS.map((r) => [r, 0])) as Record<HmacFailureReason, number>;
   let accepted = 0;
@@ -219,6 +228,10 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
 
   const middleware: FlightMiddleware = (next: FlightHandler) =>
     async function hmacAuthenticate(call) {
+      if (allowUnsigned && Object.values(HMAC_HEADERS).every((h) => !call.headers.has(h))) {
+        unsigned++;
+        return next(call);
+      }
       let forward: FlightCall = call;
       try {
         const { headers, secret } = precheck(call);
@@ -248,6 +261,7 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
     keys: [...keys.keys()],
     windowMs,
     accepted,
+    unsigned,
     rejected: { ...rejected },
     nonceCache: { size: nonces.size, capacity: maxNonces },
   }));

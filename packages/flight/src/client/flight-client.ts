@@ -15,12 +15,14 @@ import {
   type Result,
   type SchemaResult,
   type SignableCall,
+  type FlightMethod,
   type Ticket,
 } from "@blackice/flight-core";
 import type { WireFlightData } from "../codec/flight-data-codec";
 import { flightServiceDefinition } from "../codec/service-definition";
 import * as pb from "../gen/Flight";
 import { decodeRecordBatches, encodeTable, isRecordBatchLike, isTableLike, loadArrow, type EncodeTableOptions, type RecordBatchLike, type TableLike } from "./arrow-interop";
+import { checkMiddleware, StartedCall, type ClientMiddleware, type ReceivedMetadata } from "./client-middleware";
 import { normalizeDescriptor } from "./descriptors";
 import { parseLocation } from "./location";
 
@@ -43,6 +45,12 @@ export interface CallOptions {
   deadline?: Date | number;
   /** Aborting it cancels the call, which then fails with CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * Receives the call's response headers (for a call answered with trailers only, such as
+   * most failures, the trailers), once, before the call's result. Runs as the innermost
+   * {@link ClientMiddleware}'s `receivedHeaders`; it must not throw.
+   */
+  onResponseHeaders?: (headers: ReceivedMetadata) => void;
 }
 
 /** TLS settings of a {@link FlightClient}. */
@@ -65,6 +73,11 @@ export interface FlightClientOptions {
   metadata?: Record<string, string>;
   /** Called once per call; the headers it returns are added to the call (e.g. `hmacSigner` from `@blackice/flight-security`). */
   signer?: CallSigner;
+  /**
+   * Client middleware, run on every call (unary and streaming, failed ones included); the first
+   * is the outermost. See {@link ClientMiddleware}, and `cookieMiddleware()` for sessions.
+   */
+  middleware?: readonly ClientMiddleware[];
   /** Largest message sent or received, in bytes. Default {@link DEFAULT_CLIENT_MAX_MESSAGE_BYTES}. */
   maxMessageBytes?: number;
   /** HTTP/2 flow-control window in bytes. Default {@link DEFAULT_CLIENT_FLOW_CONTROL_WINDOW}. */
@@ -94,7 +107,7 @@ export interface DoPutCall {
   readonly results: AsyncIterable<PutResult>;
 }
 
-type Method = keyof typeof flightServiceDefinition;
+type Method = keyof typeof flightServiceDefinition & FlightMethod;
 
 const identity = (b: Buffer): Buffer => b;
 const noop = (): void => {};
@@ -149,7 +162,7 @@ function addMetadata(md: grpc.Metadata, key: string, value: MetadataValue, what:
 function checkCallOptions(options: CallOptions | undefined): void {
   if (options === undefined) return;
   if (options === null || typeof options !== "object") throw new TypeError(`call options must be an object, got ${options === null ? "null" : typeof options}`);
-  const { metadata, deadline, signal } = options;
+  const { metadata, deadline, signal, onResponseHeaders } = options;
   if (metadata !== undefined && (metadata === null || typeof metadata !== "object")) throw new TypeError("options.metadata must be an object of header values");
   if (deadline !== undefined) {
     const ok = deadline instanceof Date ? !Number.isNaN(deadline.getTime()) : typeof deadline === "number" && Number.isFinite(deadline);
@@ -158,6 +171,7 @@ function checkCallOptions(options: CallOptions | undefined): void {
   if (signal !== undefined && (typeof signal !== "object" || signal === null || typeof signal.addEventListener !== "function" || typeof signal.aborted !== "boolean")) {
     throw new TypeError("options.signal must be an AbortSignal");
   }
+  if (onResponseHeaders !== undefined && typeof onResponseHeaders !== "function") throw new TypeError("options.onResponseHeaders must be a function");
 }
 
 /** Fixes a relative deadline to an absolute one, so that the calls a method makes share one budget. */
@@ -247,7 +261,7 @@ function isDescriptorInput(x: unknown): x is DescriptorInput {
 
 function checkOptions(location: string, options: FlightClientOptions): void {
   if (options === null || typeof options !== "object") throw new TypeError(`FlightClient options must be an object, got ${options === null ? "null" : typeof options}`);
-  const known = ["tls", "metadata", "signer", "maxMessageBytes", "flowControlWindow", "channelOptions"];
+  const known = ["tls", "metadata", "signer", "middleware", "maxMessageBytes", "flowControlWindow", "channelOptions"];
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) throw new TypeError(`FlightClient: unknown option "${k}" (known: ${known.join(", ")})`);
   }
@@ -259,6 +273,7 @@ function checkOptions(location: string, options: FlightClientOptions): void {
   intIn("maxMessageBytes", options.maxMessageBytes, 1, MAX_INT32);
   intIn("flowControlWindow", options.flowControlWindow, 65_535, MAX_INT32);
   if (options.signer !== undefined && typeof options.signer !== "function") throw new TypeError("FlightClient: signer must be a function (a CallSigner)");
+  checkMiddleware(options.middleware);
   if (options.metadata !== undefined) {
     if (options.metadata === null || typeof options.metadata !== "object") throw new TypeError("FlightClient: metadata must be an object of header names to strings");
   }
@@ -317,6 +332,9 @@ export class FlightClient {
   private readonly client: grpc.Client;
   private readonly baseMetadata: grpc.Metadata;
   private readonly signer: CallSigner | undefined;
+  private readonly middleware: readonly ClientMiddleware[];
+  /** grpc-js interceptors given in `channelOptions`: per-call interceptors replace them, so the middleware's carries them along. */
+  private readonly channelInterceptors: { interceptors: grpc.Interceptor[]; providers: grpc.InterceptorProvider[] };
   private closed = false;
 
   constructor(location: string, options: FlightClientOptions = {}) {
@@ -326,6 +344,12 @@ export class FlightClient {
     this.target = parsed.target;
     this.secure = parsed.tls || options.tls !== undefined;
     this.signer = options.signer;
+    this.middleware = [...(options.middleware ?? [])];
+    const extra = (options.channelOptions ?? {}) as { interceptors?: unknown; interceptor_providers?: unknown };
+    this.channelInterceptors = {
+      interceptors: Array.isArray(extra.interceptors) ? extra.interceptors : [],
+      providers: Array.isArray(extra.interceptor_providers) ? extra.interceptor_providers : [],
+    };
     this.baseMetadata = new grpc.Metadata();
     for (const [k, v] of Object.entries(options.metadata ?? {})) addMetadata(this.baseMetadata, k, v, "FlightClient: metadata");
     const tls = options.tls ?? {};
@@ -346,8 +370,16 @@ export class FlightClient {
 
   // ------------------------------------------------------------------ calls
 
-  /** Headers, deadline and signature of one call. */
-  private async prepare(signable: SignableCall, options: CallOptions | undefined): Promise<{ metadata: grpc.Metadata; callOptions: grpc.CallOptions; signal?: AbortSignal }> {
+  /**
+   * Headers, deadline and signature of one call; then its middleware, started last, so that
+   * a call failing before this point reaches none. Once this returns, the call must be made
+   * with {@link open}, which completes the middleware if the call cannot be created.
+   */
+  private async prepare(
+    method: Method,
+    signable: SignableCall,
+    options: CallOptions | undefined,
+  ): Promise<{ metadata: grpc.Metadata; callOptions: grpc.CallOptions; signal?: AbortSignal; started?: StartedCall }> {
     if (this.closed) throw new FlightError(StatusCode.FAILED_PRECONDITION, "FlightClient is closed");
     checkCallOptions(options);
     const signal = options?.signal;
@@ -374,21 +406,45 @@ export class FlightClient {
     }
     const deadline = options?.deadline;
     const callOptions: grpc.CallOptions = deadline === undefined ? {} : { deadline: typeof deadline === "number" ? Date.now() + deadline : deadline };
-    return { metadata, callOptions, signal };
+    const onResponseHeaders = options?.onResponseHeaders;
+    const middleware = onResponseHeaders ? [...this.middleware, { startCall: () => ({ receivedHeaders: onResponseHeaders }) }] : this.middleware;
+    if (middleware.length === 0) return { metadata, callOptions, signal };
+    if (this.closed) throw new FlightError(StatusCode.FAILED_PRECONDITION, "FlightClient is closed");
+    const started = StartedCall.start(middleware, { method, path: flightServiceDefinition[method].path }, (k, v) => addMetadata(metadata, k, v, "a client middleware's headers"));
+    if (started.empty) return { metadata, callOptions, signal };
+    // Outermost, so that the middleware see what the application will see.
+    const mine = started.interceptor();
+    const { interceptors, providers } = this.channelInterceptors;
+    if (providers.length > 0) callOptions.interceptor_providers = [() => mine, ...providers];
+    else callOptions.interceptors = [mine, ...interceptors];
+    return { metadata, callOptions, signal, started };
+  }
+
+  /** Creates a call; if grpc-js refuses to (the channel was closed meanwhile), completes its middleware and throws a FlightError. */
+  private open<C>(started: StartedCall | undefined, create: () => C): C {
+    try {
+      return create();
+    } catch (err) {
+      const fe = this.closed ? new FlightError(StatusCode.FAILED_PRECONDITION, "FlightClient is closed", { cause: err }) : toFlightError(err);
+      started?.abandon(fe);
+      throw fe;
+    }
   }
 
   private async unary<Res>(method: Method, request: Uint8Array, options: CallOptions | undefined): Promise<Res> {
     const def = flightServiceDefinition[method];
     // Serialized once: the signer signs exactly the bytes that go out.
     const bytes = toBuffer(request);
-    const { metadata, callOptions, signal } = await this.prepare({ path: def.path, message: bytes }, options);
+    const { metadata, callOptions, signal, started } = await this.prepare(method, { path: def.path, message: bytes }, options);
     return new Promise<Res>((resolve, reject) => {
       let dispose = noop;
-      const call = this.client.makeUnaryRequest<Buffer, Res>(def.path, identity, def.responseDeserialize as (b: Buffer) => Res, bytes, metadata, callOptions, (err, res) => {
-        dispose();
-        if (err) reject(toFlightError(err));
-        else resolve(res as Res);
-      });
+      const call = this.open(started, () =>
+        this.client.makeUnaryRequest<Buffer, Res>(def.path, identity, def.responseDeserialize as (b: Buffer) => Res, bytes, metadata, callOptions, (err, res) => {
+          dispose();
+          if (err) reject(toFlightError(err));
+          else resolve(res as Res);
+        }),
+      );
       dispose = onAbort(signal, () => call.cancel());
     });
   }
@@ -396,20 +452,18 @@ export class FlightClient {
   private async *serverStream<Res>(method: Method, request: Uint8Array, options: CallOptions | undefined): AsyncGenerator<Res> {
     const def = flightServiceDefinition[method];
     const bytes = toBuffer(request);
-    const { metadata, callOptions, signal } = await this.prepare({ path: def.path, message: bytes }, options);
-    const call = this.client.makeServerStreamRequest<Buffer, Res>(def.path, identity, def.responseDeserialize as (b: Buffer) => Res, bytes, metadata, callOptions);
+    const { metadata, callOptions, signal, started } = await this.prepare(method, { path: def.path, message: bytes }, options);
+    const call = this.open(started, () =>
+      this.client.makeServerStreamRequest<Buffer, Res>(def.path, identity, def.responseDeserialize as (b: Buffer) => Res, bytes, metadata, callOptions),
+    );
     yield* readAll<Res>(call, signal);
   }
 
   private async *bidiStream<Req, Res>(method: Method, signable: SignableCall, source: RequestSource<Req>, options: CallOptions | undefined): AsyncGenerator<Res> {
     const def = flightServiceDefinition[method];
-    const { metadata, callOptions, signal } = await this.prepare(signable, options);
-    const call = this.client.makeBidiStreamRequest<Req, Res>(
-      def.path,
-      def.requestSerialize as (m: Req) => Buffer,
-      def.responseDeserialize as (b: Buffer) => Res,
-      metadata,
-      callOptions,
+    const { metadata, callOptions, signal, started } = await this.prepare(method, signable, options);
+    const call = this.open(started, () =>
+      this.client.makeBidiStreamRequest<Req, Res>(def.path, def.requestSerialize as (m: Req) => Buffer, def.responseDeserialize as (b: Buffer) => Res, metadata, callOptions),
     );
     let finished = false;
     call.once("status", () => (finished = true));

@@ -99,6 +99,32 @@ describe("createFlightServer", () => {
     await expect(unary(client, "getFlightInfo", path("bad", "order"))).rejects.toMatchObject({ code: grpc.status.NOT_FOUND });
   });
 
+  it("turns an unexpected error into INTERNAL with a generic message, and reports it to onError", async () => {
+    const seen: Array<[unknown, { method?: string }]> = [];
+    const s = createFlightServer(
+      serverConfig({ addr: "127.0.0.1:0", onError: (err, ctx) => seen.push([err, ctx]) }),
+      defineAction("boom", "a bug", async () => {
+        throw new Error("secret internal detail");
+      }),
+    );
+    await s.start();
+    const c = rawClient(s.port);
+    try {
+      const err = await serverStream(c, "doAction", { type: "boom", body: new Uint8Array(0) }).then(
+        () => undefined,
+        (e: grpc.ServiceError) => e,
+      );
+      expect(err?.code).toBe(grpc.status.INTERNAL);
+      expect(err?.details).toBe("internal error");
+      expect(seen).toHaveLength(1);
+      expect((seen[0][0] as Error).message).toBe("secret internal detail");
+      expect(seen[0][1].method).toBe("doAction");
+    } finally {
+      c.close();
+      await s.shutdown({ graceMs: 10 });
+    }
+  });
+
   it("refuses bad options when built, not on the first request", () => {
     expect(() => createFlightServer(serverConfig({ maxMessageBytes: 512 * 1024 * 1024 }))).toThrow(/maxMessageBytes/);
     expect(() => createFlightServer(serverConfig({ addr: "nope" }))).toThrow(/host:port/);

@@ -57,7 +57,7 @@ export interface FlightServer {
   /** The store the server serves from. */
   readonly store: FlightStore;
   /** The settled configuration. */
-  readonly config: Readonly<Required<Omit<FlightServerConfig, "location">>> & { location?: string };
+  readonly config: Readonly<Required<Omit<FlightServerConfig, "location" | "onError">>> & Pick<FlightServerConfig, "location" | "onError">;
   /** The same JSON as the `stats` action. */
   stats(): Record<string, unknown>;
   /** Whether `start()` succeeded and `shutdown()` has not begun. */
@@ -80,7 +80,7 @@ function splitAddr(addr: string): { host: string; port: number } {
   return { host: m[1] ?? m[2], port };
 }
 
-function checkConfig(c: Required<Omit<FlightServerConfig, "location">>): void {
+function checkConfig(c: Required<Omit<FlightServerConfig, "location" | "onError">>): void {
   const intIn = (name: string, v: number, min: number, max: number): void => {
     if (!Number.isInteger(v) || v < min || v > max) throw new TypeError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
   };
@@ -151,7 +151,12 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     }
   }
   const defined = Object.fromEntries(Object.entries(userConfig).filter(([, v]) => v !== undefined));
-  const config = { ...DEFAULT_CONFIG, ...defined } as Required<Omit<FlightServerConfig, "location">> & { location?: string };
+  const config = { ...DEFAULT_CONFIG, ...defined } as Required<Omit<FlightServerConfig, "location" | "onError">> & Pick<FlightServerConfig, "location" | "onError">;
+  if (config.onError !== undefined && typeof config.onError !== "function") throw new TypeError("onError must be a function");
+  const onError =
+    config.onError ??
+    ((err: unknown, context: { method?: string }) =>
+      process.emitWarning(`BlackIce Flight: unexpected error${context.method ? ` in ${context.method}` : ""}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
   checkConfig(config);
   const ownsStore = store === undefined;
   const theStore: FlightStore =
@@ -162,6 +167,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
       enableGC: config.enableGC,
       gcIntervalMs: config.gcInterval,
       schemasEqual: schemaDifference,
+      onError: (err) => onError(err, { method: "gc" }),
     });
 
   const { host } = splitAddr(config.addr);
@@ -220,6 +226,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     createGrpcImplementation({
       handler,
       shutdownSignal: shutdownController.signal,
+      onInternalError: (err, method) => onError(err, { method }),
       observe: (method, code) => {
         const c = calls[method];
         c.total++;
