@@ -1,0 +1,387 @@
+// Turns bench results into the console table, docs/benchmarks.md and docs/benchmarks.svg.
+"use strict";
+const { summarize } = require("./stats");
+const findings = require("../findings");
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const SERVERS = ["blackice", "pyarrow", "grpc", "tcp", "ts-raw", "ts-arrow"];
+const LABEL = {
+  blackice: "BlackIce (a)",
+  pyarrow: "pyarrow server (b)",
+  grpc: "raw grpc-js (c)",
+  tcp: "raw TCP (d)",
+  "ts-raw": "TS client raw → (a)",
+  "ts-arrow": "TS client arrow → (a)",
+};
+const COLOR = { blackice: "#1f6feb", pyarrow: "#d1242f", grpc: "#8250df", tcp: "#6e7781", "ts-raw": "#1a7f37", "ts-arrow": "#bf8700" };
+const OPS = [
+  { op: "doget", title: "DoGet, one stream" },
+  { op: "doget4", title: "4 concurrent DoGets (aggregate)" },
+  { op: "doput", title: "DoPut, one stream" },
+];
+const TABLES = ["fixed", "telemetry"];
+const TABLE_LABEL = { fixed: "fixed-width table", telemetry: "telemetry table" };
+
+const fmtSize = (b) => (b >= MiB ? `${b / MiB} MiB` : `${b / KiB} KiB`);
+const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : "–");
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : "–");
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "–");
+const f3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : "–");
+
+function tp(results, op, table, batchBytes, server) {
+  const row = results.throughput.find((r) => r.op === op && r.table === table && r.batchBytes === batchBytes && r.server === server);
+  return row ? summarize(row.values) : undefined;
+}
+
+function batchSizes(results) {
+  return [...new Set(results.throughput.map((r) => r.batchBytes))].sort((a, b) => a - b);
+}
+
+/** Every target with its measured ratio and PASS/MISS. */
+function evaluate(results) {
+  const rows = [];
+  const add = (id, target, measured, ratio, threshold, lowerIsBetter = false) => {
+    const pass = Number.isFinite(ratio) ? (lowerIsBetter ? ratio < threshold : ratio >= threshold) : undefined;
+    rows.push({ id, target, measured, ratio, threshold, pass, reason: pass === false ? findings.reasonFor(id) : undefined });
+  };
+  const opName = { doget: "DoGet", doget4: "4× DoGet", doput: "DoPut" };
+  for (const { op } of OPS) {
+    for (const table of TABLES) {
+      for (const b of batchSizes(results)) {
+        const a = tp(results, op, table, b, "blackice");
+        if (!a) continue;
+        const py = tp(results, op, table, b, "pyarrow");
+        const c = tp(results, op, table, b, "grpc");
+        const need = b >= MiB ? 1.0 : 0.8;
+        const where = `${opName[op]} ${table} ${fmtSize(b)}`;
+        if (py) add(`${op}-${table}-${b}-vs-pyarrow`, `${where}: a ≥ ${need.toFixed(1)}× b`, `${f0(a.median)} vs ${f0(py.median)} MiB/s`, a.median / py.median, need);
+        if (c) add(`${op}-${table}-${b}-vs-grpc`, `${where}: a ≥ 0.8× c`, `${f0(a.median)} vs ${f0(c.median)} MiB/s`, a.median / c.median, 0.8);
+      }
+    }
+  }
+  for (const kind of ["ping", "getflightinfo"]) {
+    const a = results.small.find((r) => r.kind === kind && r.callers === 32 && r.server === "blackice");
+    const py = results.small.find((r) => r.kind === kind && r.callers === 32 && r.server === "pyarrow");
+    if (a && py) {
+      add(`small-${kind}-32`, `${kind === "ping" ? "ping action" : "GetFlightInfo"}, 32 callers: a ≥ 1.0× b ops/s`, `${f0(a.ops.median)} vs ${f0(py.ops.median)} ops/s`, a.ops.median / py.ops.median, 1.0);
+    }
+  }
+  for (const m of results.memory.filter((m) => m.server === "blackice")) {
+    add(
+      `memory-${m.batchBytes}`,
+      `RSS ≤ 1.15× stored bytes (${fmtSize(m.batchBytes)} batches)`,
+      `${f0(m.rss / MiB)} MiB RSS / ${f0(m.storeMemory / MiB)} MiB stored`,
+      m.rss / m.storeMemory,
+      1.15,
+      true,
+    );
+  }
+  const s = results.scale;
+  if (s) {
+    const k = `${Math.round(s.flights / 1000)}k`;
+    add("scale-list", `ListFlights of ${k} flights < 1 s`, `${f3(s.listSeconds.median)} s`, s.listSeconds.median, 1, true);
+    if (s.gcAction) add("scale-gc-action-lag", `event-loop lag p99 < 50 ms, gc action on ${k} expired`, `p99 ${f1(s.gcAction.lag.p99Ms)} ms (gc ${f1(s.gcAction.durationMs)} ms)`, s.gcAction.lag.p99Ms, 50, true);
+    if (s.background) add("scale-bg-lag", `event-loop lag p99 < 50 ms, background GC of ${k} expired`, `p99 ${f1(s.background.lag.p99Ms)} ms`, s.background.lag.p99Ms, 50, true);
+  }
+  return rows;
+}
+
+const verdict = (r) => (r.pass === undefined ? "n/a" : r.pass ? "PASS" : "MISS");
+
+// ------------------------------------------------------------------ console
+
+function textTable(results, evaluation) {
+  const lines = [];
+  const pad = (s, n) => String(s).padEnd(n);
+  const lpad = (s, n) => String(s).padStart(n);
+  const servers = SERVERS.filter((s) => results.throughput.some((r) => r.server === s));
+  for (const { op, title } of OPS) {
+    if (!results.throughput.some((r) => r.op === op)) continue;
+    lines.push("", `${title} — MiB/s, median of ${results.meta.config.runs} runs`);
+    lines.push(pad("table", 11) + pad("batch", 9) + servers.map((s) => lpad(LABEL[s], 22)).join("") + lpad("a/b", 7) + lpad("a/c", 7));
+    for (const table of TABLES) {
+      for (const b of batchSizes(results)) {
+        const vals = servers.map((s) => tp(results, op, table, b, s));
+        if (!vals[0]) continue;
+        const cell = (v) => (v ? `${f0(v.median)} (${f0(v.min)}-${f0(v.max)})` : "–");
+        const a = tp(results, op, table, b, "blackice");
+        const py = tp(results, op, table, b, "pyarrow");
+        const c = tp(results, op, table, b, "grpc");
+        lines.push(pad(table, 11) + pad(fmtSize(b), 9) + vals.map((v) => lpad(cell(v), 22)).join("") + lpad(f2(a && py ? a.median / py.median : NaN), 7) + lpad(f2(a && c ? a.median / c.median : NaN), 7));
+      }
+    }
+  }
+  if (results.small.length) {
+    lines.push("", "Small calls — ops/s (median), p50 / p99 latency ms");
+    for (const r of results.small) {
+      lines.push(`${pad(r.kind, 14)} ${lpad(r.callers, 2)} callers  ${pad(LABEL[r.server], 20)} ${lpad(f0(r.ops.median), 8)} ops/s   p50 ${f2(r.p50.median)}  p99 ${f2(r.p99.median)}`);
+    }
+  }
+  if (results.memory.length) {
+    lines.push("", "Memory — RSS against stored bytes");
+    for (const m of results.memory) {
+      lines.push(`${pad(LABEL[m.server], 20)} ${pad(fmtSize(m.batchBytes), 7)} stored ${f0(m.storeMemory / MiB)} MiB  RSS ${f0(m.rss / MiB)} MiB (idle ${f0(m.rssIdle / MiB)} MiB)  ratio ${f3(m.ratio)}`);
+    }
+  }
+  if (results.scale) {
+    const s = results.scale;
+    lines.push("", `Scale — ${s.flights} flights`);
+    lines.push(`ListFlights ${f3(s.listSeconds.median)} s (min ${f3(s.listSeconds.min)}, max ${f3(s.listSeconds.max)})`);
+    if (s.gcAction) lines.push(`gc action: ${s.gcAction.flightsRemoved} removed in ${f1(s.gcAction.durationMs)} ms; lag p99 ${f1(s.gcAction.lag.p99Ms)} ms, max ${f1(s.gcAction.lag.maxMs)} ms`);
+    if (s.background) lines.push(`background GC: ${s.background.flightsRemoved} removed, store empty after ${f0(s.background.wallMsUntilEmpty)} ms; lag p99 ${f1(s.background.lag.p99Ms)} ms, max ${f1(s.background.lag.maxMs)} ms`);
+  }
+  lines.push("", "Targets");
+  for (const r of evaluation) lines.push(`${pad(verdict(r), 5)} ${pad(r.target, 62)} ${pad(f2(r.ratio), 7)} ${r.measured}`);
+  return lines.join("\n");
+}
+
+// ------------------------------------------------------------------ markdown
+
+function markdown(results, evaluation, svgName) {
+  const m = results.meta;
+  const c = m.config;
+  const out = [];
+  const push = (...l) => out.push(...l);
+  const servers = SERVERS.filter((s) => results.throughput.some((r) => r.server === s));
+  const pass = evaluation.filter((r) => r.pass === true).length;
+  const miss = evaluation.filter((r) => r.pass === false).length;
+
+  push(
+    "# Benchmarks",
+    "",
+    "<!-- Generated by `npm run bench` (bench/run.js). Do not edit by hand: edit bench/, then re-run. -->",
+    "",
+    `Run: **${m.mode}** mode, ${m.date.slice(0, 16).replace("T", " ")} UTC, commit \`${m.commit}\`, ${Math.round(m.seconds)} s. ` +
+      `Machine: ${m.cpus} × ${m.cpu}, ${m.memGiB} GiB RAM, Node ${m.node}, pyarrow ${m.pyarrow}. ` +
+      `Everything (servers, clients) ran on this one machine over loopback, so client and server share the ${m.cpus} cores.`,
+    "",
+    `Machine load (1-minute load average before → after each part; other work shared this machine): ` +
+      Object.entries(m.parts ?? {})
+        .map(([k, v]) => `${k} ${v.loadBefore[0] ?? "?"} → ${v.loadAfter[0] ?? "?"} (${Math.round(v.seconds)} s)`)
+        .join(", ") +
+      ".",
+    "",
+    `**${pass} targets pass, ${miss} miss.** Every miss is listed with the cause found by profiling.`,
+    "",
+    "## How to run",
+    "",
+    "```sh",
+    "npm run bench              # full run: writes docs/benchmarks.md and docs/benchmarks.svg",
+    "npm run bench -- --quick   # about a minute: everything shrunk, writes bench/out/ (CI runs this)",
+    "npm run bench -- --only=doget,small   # parts: doget, concurrent, doput, small, memory, scale",
+    "```",
+    "",
+    "Needs `.venv` with pyarrow (`python3 -m venv .venv && .venv/bin/pip install -r requirements-test.txt`) " +
+      "or `BENCH_PYTHON=/path/to/python`. Raw results go to `bench/out/results-<mode>.json`. " +
+      "Benchmarks are not tests: nothing in `npm test` asserts timings.",
+    "",
+    "## Setup",
+    "",
+    "Servers, each in its own process, started fresh for every run:",
+    "",
+    "- **(a) BlackIce Flight**: `createFlightServer(serverConfig({ addr: \"127.0.0.1:0\", maxMemoryBytes: 8 GiB, maxMessageBytes: 256 MiB, ttl: 0 }))` " +
+      "from the built packages (`bench/servers/blackice-server.js`).",
+    "- **(b) pyarrow's in-memory Flight server**: `pyarrow.flight.FlightServerBase` keeping tables in a dict; do_put stores `reader.read_all()`, " +
+      "do_get returns `RecordBatchStream(table)` (`bench/py/pyarrow_server.py`). What a user would pick instead.",
+    "- **(c) raw grpc-js ceiling**: the project's service definition and `TunedGrpcServer` (16 MiB windows) with identity serializers: " +
+      "DoPut keeps the FlightData buffers grpc-js hands over, DoGet writes the same buffers back, nothing else " +
+      "(`bench/servers/grpc-raw-server.js`). Same bytes, same message sizes, a valid Flight DoGet for pyarrow.",
+    "- **(d) raw TCP loopback**: a Node process writes the same byte volume in writes of the message size; the benchmark process reads " +
+      "(`bench/servers/tcp-source.js`). The floor under any protocol, shown for scale (same value for both directions).",
+    "",
+    "Client: **pyarrow's Flight client** (C++) in one Python driver process (`bench/py/driver.py`), the same for (a), (b), (c). " +
+      "DoGet = `do_get(ticket).read_all()` (rows checked); DoPut = `do_put(...)` + `write_table(table, max_chunksize=rows_per_batch)` + `close()`. " +
+      "The project's own TypeScript `FlightClient` is measured against (a) when it is in `packages/flight/dist`" +
+      (m.tsClient ? "." : " — **it was not there for this run, so its rows are missing**."),
+    "",
+    "Tables (`bench/py/tables.py`), each one record batch of about the batch size repeated (same bytes on the wire as distinct batches, no compression):",
+    "",
+    "- *fixed*: 4 × int64, 4 × float64 (64 B/row);",
+    "- *telemetry*: timestamp[us, UTC], 2 × float64, 2 × int64, int32 status, host name dictionary-encoded (200 names, int32 indices) — 48 B/row.",
+    "",
+    `Volumes: each stored table is ${c.tableBytes / MiB} MiB of IPC; one run of DoGet reads it ${c.getsPerRun} times in a row ` +
+      `(${(c.tableBytes * c.getsPerRun) / MiB} MiB per run), one run of DoPut writes it ${c.putsPerRun} times, ` +
+      `the concurrent case reads it on ${c.concurrentStreams} streams at once (each its own FlightClient and TCP connection). ` +
+      `Every figure is the **median of ${c.runs} runs** (min–max in brackets) after one warm-up run; servers are interleaved run by run, ` +
+      "rotating their order. Throughput = IPC stream bytes (schema, dictionary, batch messages) / wall time, in MiB/s. " +
+      `The TypeScript client moves the table ${c.tsTimes ?? 1} time(s) per run.`,
+    "",
+    `Batch size = Arrow body bytes per record batch; the message on the wire is ~480 B larger (the specs are in the JSON).`,
+    "",
+  );
+
+  push("## Targets", "", "| target | measured | ratio | result | reason for a miss (from profiling) |", "| --- | --- | --- | --- | --- |");
+  for (const r of evaluation) {
+    const reason = r.pass === false ? (r.reason ?? "not profiled yet") : "";
+    push(`| ${r.target} | ${r.measured} | ${f2(r.ratio)} | **${verdict(r)}** | ${reason} |`);
+  }
+  push("", "Ratios compare medians from the same run.", "");
+
+  push("## Throughput", "", `![throughput against batch size](${svgName})`, "");
+  for (const { op, title } of OPS) {
+    if (!results.throughput.some((r) => r.op === op)) continue;
+    push(`### ${title}`, "", `MiB/s, median (min–max) of ${c.runs} runs.`, "");
+    push(`| table | batch | ${servers.map((s) => LABEL[s]).join(" | ")} | a/b | a/c |`, `| --- | --- | ${servers.map(() => "---").join(" | ")} | --- | --- |`);
+    for (const table of TABLES) {
+      for (const b of batchSizes(results)) {
+        const a = tp(results, op, table, b, "blackice");
+        if (!a) continue;
+        const py = tp(results, op, table, b, "pyarrow");
+        const g = tp(results, op, table, b, "grpc");
+        const cells = servers.map((s) => {
+          const v = tp(results, op, table, b, s);
+          return v ? `${f0(v.median)} (${f0(v.min)}–${f0(v.max)})` : "–";
+        });
+        push(`| ${table} | ${fmtSize(b)} | ${cells.join(" | ")} | ${f2(py ? a.median / py.median : NaN)} | ${f2(g ? a.median / g.median : NaN)} |`);
+      }
+    }
+    push("");
+  }
+
+  if (results.small.length) {
+    push(
+      "## Small calls",
+      "",
+      `\`ping\` action (DoAction) and GetFlightInfo on a stored flight, closed loop, ${c.smallRuns} runs of ${c.smallSeconds} s each per server, interleaved. ` +
+        "1 caller = one thread; 32 callers = 4 Python processes × 8 threads (processes, so the GIL does not serialize the callers), " +
+        "each thread with its own FlightClient and TCP connection. Latency per call, from a histogram with 1 % buckets; p50/p99 are medians over the runs.",
+      "",
+      "| call | callers | server | ops/s | p50 ms | p99 ms |",
+      "| --- | --- | --- | --- | --- | --- |",
+    );
+    for (const r of results.small) {
+      push(`| ${r.kind === "ping" ? "ping" : "GetFlightInfo"} | ${r.callers} | ${LABEL[r.server]} | ${f0(r.ops.median)} (${f0(r.ops.min)}–${f0(r.ops.max)}) | ${f2(r.p50.median)} | ${f2(r.p99.median)} |`);
+    }
+    push("");
+  }
+
+  if (results.memory.length) {
+    push(
+      "## Memory",
+      "",
+      `A fresh server per row; ${results.memory[0].flights} flights of the fixed table put into it (${f0(c.memoryBytes / MiB)} MiB of IPC), ` +
+        "then 2 s idle, then VmRSS of the server process from /proc. *Stored* is the store's own accounting (`stats` → memory.used: the bytes its messages keep alive); " +
+        "for pyarrow it is the IPC bytes put.",
+      "",
+      "| server | batches | stored MiB | RSS idle before MiB | RSS MiB | RSS / stored |",
+      "| --- | --- | --- | --- | --- | --- |",
+    );
+    for (const x of results.memory) {
+      push(`| ${LABEL[x.server]} | ${fmtSize(x.batchBytes)} | ${f0(x.storeMemory / MiB)} | ${f0(x.rssIdle / MiB)} | ${f0(x.rss / MiB)} | ${f3(x.ratio)} |`);
+    }
+    push("");
+  }
+
+  if (results.scale) {
+    const s = results.scale;
+    push(
+      "## Scale",
+      "",
+      `${s.flights} small flights (schema + one 10-row batch each), put by 8 threads (${f0(s.putsPerSecond)} puts/s). ` +
+        `The server runs with \`--lag-monitor\`: \`perf_hooks.monitorEventLoopDelay\` (resolution ${s.gcAction?.lag.resolutionMs ?? 10} ms) read through the bench-only action \`bench.lag\`.`,
+      "",
+      "| measurement | value |",
+      "| --- | --- |",
+      `| ListFlights, all ${s.flights} (pyarrow client, ${c.listRuns} runs) | ${f3(s.listSeconds.median)} s (${f3(s.listSeconds.min)}–${f3(s.listSeconds.max)}) |`,
+    );
+    if (s.gcAction) {
+      push(
+        `| \`gc\` action on ${s.gcAction.flightsRemoved} expired flights (TTL ${s.ttlSeconds} s via \`x-blackice-ttl\`): durationMs | ${f1(s.gcAction.durationMs)} ms |`,
+        `| event-loop lag during it (reset before the call, read 300 ms after): p50 / p99 / max | ${f1(s.gcAction.lag.p50Ms)} / ${f1(s.gcAction.lag.p99Ms)} / ${f1(s.gcAction.lag.maxMs)} ms (${s.gcAction.lag.count} samples) |`,
+      );
+    }
+    if (s.background) {
+      push(
+        `| background GC (interval set to ${s.background.intervalMs} ms once all had expired): store empty after | ${f0(s.background.wallMsUntilEmpty)} ms (${s.background.flightsRemoved} removed) |`,
+        `| event-loop lag during it: p50 / p99 / max | ${f1(s.background.lag.p50Ms)} / ${f1(s.background.lag.p99Ms)} / ${f1(s.background.lag.maxMs)} ms (${s.background.lag.count} samples) |`,
+      );
+    }
+    push("");
+  }
+
+  push("## Profiling findings", "", findings.narrative.trim(), "");
+  push("## Notes and limits", "", findings.notes.trim(), "");
+  return out.join("\n");
+}
+
+// ------------------------------------------------------------------ svg
+
+function esc(s) {
+  return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function niceMax(v) {
+  const p = 10 ** Math.floor(Math.log10(v));
+  for (const k of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (k * p >= v) return k * p;
+  return 10 * p;
+}
+
+function svg(results) {
+  const sizes = batchSizes(results);
+  const ops = OPS.filter(({ op }) => results.throughput.some((r) => r.op === op));
+  const servers = SERVERS.filter((s) => results.throughput.some((r) => r.server === s));
+  const W = 1000;
+  const panelW = 430;
+  const panelH = 230;
+  const left = 70;
+  const gapX = 70;
+  const top = 70;
+  const gapY = 80;
+  const H = top + ops.length * (panelH + gapY) + 10;
+  const o = [];
+  o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  o.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
+  o.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">Throughput against batch size (MiB/s, median; bars: min–max) — ${esc(results.meta.mode)} run ${esc(results.meta.date.slice(0, 10))}</text>`);
+  // legend
+  let lx = 70;
+  for (const s of servers) {
+    o.push(`<line x1="${lx}" y1="44" x2="${lx + 24}" y2="44" stroke="${COLOR[s]}" stroke-width="2.5"${s === "tcp" ? ' stroke-dasharray="5 3"' : ""}/>`);
+    o.push(`<circle cx="${lx + 12}" cy="44" r="3.5" fill="${COLOR[s]}"/>`);
+    o.push(`<text x="${lx + 30}" y="48">${esc(LABEL[s])}</text>`);
+    lx += 30 + LABEL[s].length * 7 + 24;
+  }
+  const lg = (b) => Math.log2(b);
+  const xMin = lg(sizes[0]);
+  const xMax = lg(sizes[sizes.length - 1]);
+  ops.forEach(({ op, title }, row) => {
+    let yMaxRaw = 0;
+    for (const r of results.throughput) if (r.op === op) yMaxRaw = Math.max(yMaxRaw, ...r.values);
+    const yMax = niceMax(yMaxRaw || 1);
+    TABLES.forEach((table, col) => {
+      const px = left + col * (panelW + gapX);
+      const py = top + row * (panelH + gapY) + 20;
+      const X = (b) => px + 20 + ((lg(b) - xMin) / (xMax - xMin || 1)) * (panelW - 40);
+      const Y = (v) => py + panelH - (v / yMax) * panelH;
+      o.push(`<text x="${px + panelW / 2}" y="${py - 8}" text-anchor="middle" font-size="13" font-weight="bold">${esc(title)} — ${esc(TABLE_LABEL[table])}</text>`);
+      o.push(`<rect x="${px}" y="${py}" width="${panelW}" height="${panelH}" fill="none" stroke="#888"/>`);
+      for (let i = 0; i <= 5; i++) {
+        const v = (yMax * i) / 5;
+        const y = Y(v);
+        o.push(`<line x1="${px}" y1="${y}" x2="${px + panelW}" y2="${y}" stroke="#e5e5e5"/>`);
+        o.push(`<text x="${px - 6}" y="${y + 4}" text-anchor="end">${Math.round(v)}</text>`);
+      }
+      for (const b of sizes) {
+        o.push(`<line x1="${X(b)}" y1="${py + panelH}" x2="${X(b)}" y2="${py + panelH + 5}" stroke="#888"/>`);
+        o.push(`<text x="${X(b)}" y="${py + panelH + 18}" text-anchor="middle">${esc(fmtSize(b))}</text>`);
+      }
+      o.push(`<text x="${px + panelW / 2}" y="${py + panelH + 34}" text-anchor="middle" fill="#555">batch size (log scale)</text>`);
+      if (col === 0) o.push(`<text transform="translate(${px - 50} ${py + panelH / 2}) rotate(-90)" text-anchor="middle" fill="#555">MiB/s</text>`);
+      for (const s of servers) {
+        const pts = sizes.map((b) => [b, tp(results, op, table, b, s)]).filter(([, v]) => v);
+        if (pts.length === 0) continue;
+        const d = pts.map(([b, v], i) => `${i ? "L" : "M"}${X(b).toFixed(1)} ${Y(v.median).toFixed(1)}`).join(" ");
+        o.push(`<path d="${d}" fill="none" stroke="${COLOR[s]}" stroke-width="2"${s === "tcp" ? ' stroke-dasharray="5 3"' : ""}/>`);
+        for (const [b, v] of pts) {
+          const x = X(b).toFixed(1);
+          o.push(`<line x1="${x}" y1="${Y(v.min).toFixed(1)}" x2="${x}" y2="${Y(v.max).toFixed(1)}" stroke="${COLOR[s]}" stroke-width="1.2"/>`);
+          o.push(`<circle cx="${x}" cy="${Y(v.median).toFixed(1)}" r="3.5" fill="${COLOR[s]}"><title>${esc(LABEL[s])} ${esc(fmtSize(b))}: ${f0(v.median)} MiB/s (${f0(v.min)}–${f0(v.max)})</title></circle>`);
+        }
+      }
+    });
+  });
+  o.push("</svg>");
+  return o.join("\n") + "\n";
+}
+
+module.exports = { evaluate, textTable, markdown, svg, LABEL };

@@ -1,0 +1,213 @@
+"""The benchmark client: pyarrow's Flight client, the same for every server.
+
+Reads one JSON command per line on stdin and answers one JSON line on stdout
+({"ok": true, "result": ...} or {"ok": false, "error": "..."}). bench/run.js drives it, so
+that every server is measured by this same process, interleaved run by run.
+Exits when stdin closes.
+"""
+import base64
+import json
+import sys
+import threading
+import time
+
+import pyarrow as pa
+import pyarrow.flight as flight
+
+import tables
+
+TIMEOUT_S = 600.0
+_clients = {}
+
+
+def client(uri):
+    c = _clients.get(uri)
+    if c is None:
+        c = flight.FlightClient(uri)
+        c.wait_for_available(timeout=30)
+        _clients[uri] = c
+    return c
+
+
+def fresh_client(uri):
+    # A separate channel (and TCP connection) per concurrent stream.
+    return flight.FlightClient(uri, generic_options=[("grpc.use_local_subchannel_pool", 1)])
+
+
+def options(headers=None):
+    return flight.FlightCallOptions(timeout=TIMEOUT_S, headers=headers or [])
+
+
+def descriptor(path):
+    return flight.FlightDescriptor.for_path(*path)
+
+
+def ticket_for(uri, path):
+    info = client(uri).get_flight_info(descriptor(path), options())
+    return info.endpoints[0].ticket
+
+
+def put_table(c, path, table, rows_per_batch, headers=None):
+    writer, _ = c.do_put(descriptor(path), table.schema, options(headers))
+    writer.write_table(table, max_chunksize=rows_per_batch)
+    writer.close()
+
+
+def cmd_spec(a):
+    _, spec = tables.table_spec(a["table"], a["batch_bytes"], a["table_bytes"])
+    return spec
+
+
+def cmd_load(a):
+    table, spec = tables.table_spec(a["table"], a["batch_bytes"], a["table_bytes"])
+    t0 = time.perf_counter()
+    put_table(client(a["uri"]), a["path"], table, spec["rows_per_batch"])
+    seconds = time.perf_counter() - t0
+    ticket = ticket_for(a["uri"], a["path"])
+    return dict(spec, seconds=seconds, ticket=base64.b64encode(ticket.ticket).decode())
+
+
+def read_stream(c, ticket, expect_rows):
+    t = c.do_get(ticket, options()).read_all()
+    if t.num_rows != expect_rows:
+        raise RuntimeError("DoGet returned %d rows, expected %d" % (t.num_rows, expect_rows))
+    return t.num_rows
+
+
+def cmd_doget(a):
+    """`times` sequential DoGets of the stored table on each of `streams` concurrent streams."""
+    ticket = flight.Ticket(base64.b64decode(a["ticket"]))
+    streams = a.get("streams", 1)
+    times = a["times"]
+    rows = a["rows"]
+    if streams == 1:
+        c = client(a["uri"])
+        t0 = time.perf_counter()
+        for _ in range(times):
+            read_stream(c, ticket, rows)
+        return {"seconds": time.perf_counter() - t0}
+    clients = [fresh_client(a["uri"]) for _ in range(streams)]
+    for c in clients:
+        c.wait_for_available(timeout=30)
+    errors = []
+    barrier = threading.Barrier(streams + 1)
+
+    def work(c):
+        try:
+            barrier.wait()
+            for _ in range(times):
+                read_stream(c, ticket, rows)
+        except Exception as e:  # reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - t0
+    for c in clients:
+        c.close()
+    if errors:
+        raise RuntimeError(errors[0])
+    return {"seconds": seconds}
+
+
+def cmd_doput(a):
+    """`times` sequential DoPuts of the table, to path_prefix + [i]."""
+    table, spec = tables.table_spec(a["table"], a["batch_bytes"], a["table_bytes"])
+    c = client(a["uri"])
+    t0 = time.perf_counter()
+    for i in range(a["times"]):
+        put_table(c, a["path_prefix"] + [str(i)], table, spec["rows_per_batch"])
+    return {"seconds": time.perf_counter() - t0}
+
+
+def action(uri, typ, body=b""):
+    results = client(uri).do_action(flight.Action(typ, body), options())
+    return [r.body.to_pybytes().decode("utf8", "replace") for r in results]
+
+
+def cmd_action(a):
+    return action(a["uri"], a["type"], a.get("body", "").encode())
+
+
+def cmd_delete(a):
+    for p in a["paths"]:
+        try:
+            action(a["uri"], "delete", json.dumps({"path": p}).encode())
+        except flight.FlightError:
+            pass
+    return None
+
+
+def cmd_put_many(a):
+    """Puts `count` small flights (a 10-row batch each) from `threads` threads."""
+    schema = pa.schema([("id", pa.int64()), ("v", pa.float64())])
+    small = pa.Table.from_pydict({"id": list(range(10)), "v": [0.5] * 10}, schema=schema)
+    headers = [(b"x-blackice-ttl", a["ttl"].encode())] if a.get("ttl") else None
+    count, nthreads, prefix = a["count"], a.get("threads", 8), a["prefix"]
+    errors = []
+
+    def work(k):
+        try:
+            c = fresh_client(a["uri"])
+            for i in range(k, count, nthreads):
+                put_table(c, prefix + [str(i)], small, 10, headers)
+            c.close()
+        except Exception as e:
+            errors.append(repr(e))
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(nthreads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(errors[0])
+    return {"seconds": time.perf_counter() - t0, "last_put_at": time.time()}
+
+
+def cmd_list(a):
+    c = client(a["uri"])
+    t0 = time.perf_counter()
+    n = sum(1 for _ in c.list_flights(b"", options()))
+    return {"seconds": time.perf_counter() - t0, "count": n}
+
+
+def cmd_version(a):
+    return {"pyarrow": pa.__version__}
+
+
+COMMANDS = {
+    "version": cmd_version,
+    "spec": cmd_spec,
+    "load": cmd_load,
+    "doget": cmd_doget,
+    "doput": cmd_doput,
+    "action": cmd_action,
+    "delete": cmd_delete,
+    "put_many": cmd_put_many,
+    "list": cmd_list,
+}
+
+
+def main():
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            req = json.loads(line)
+            out = {"ok": True, "result": COMMANDS[req["cmd"]](req)}
+        except Exception as e:  # answered, never fatal
+            out = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,546 @@
+#!/usr/bin/env node
+// BlackIce Flight benchmarks. `npm run bench` (full) or `npm run bench -- --quick` (about a
+// minute). See docs/benchmarks.md for what is measured and how.
+//
+// Options:
+//   --quick          shrink every case (CI runs this once); writes bench/out/, not docs/
+//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale
+//   --docs / --no-docs   write docs/benchmarks.md and .svg (default: yes for full, no for quick)
+//   --out=DIR        where the JSON results and the quick report go (default bench/out)
+//   --tables=fixed,telemetry  --batches=64KiB,1MiB,4MiB,16MiB   subsets, for exploring
+//   --runs=N         override the number of measured runs
+"use strict";
+const fs = require("node:fs");
+const net = require("node:net");
+const os = require("node:os");
+const path = require("node:path");
+const { execFileSync } = require("node:child_process");
+
+const procs = require("./lib/procs");
+const { summarize, mergeHists, histPercentileMs } = require("./lib/stats");
+const report = require("./lib/report");
+
+const ROOT = path.resolve(__dirname, "..");
+const PYTHON = process.env.BENCH_PYTHON || path.join(ROOT, ".venv/bin/python");
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+const MODES = {
+  full: {
+    tableBytes: 256 * MiB, // one stored table per case
+    getsPerRun: 2, // sequential DoGets per run: 512 MiB per run, 2.5 GiB per case and server
+    putsPerRun: 2, // sequential DoPuts per run: 512 MiB per run, 2.5 GiB per case and server
+    concurrentStreams: 4, // case 3: 4 streams x 1 table = 1 GiB per run
+    runs: 5,
+    tsTimes: 1, // the TS client reads/writes the table once per run (1.25 GiB per case): its apache-arrow mode is slow
+    smallSeconds: 1,
+    smallRuns: 5,
+    memoryBytes: 2 * GiB,
+    scaleFlights: 100_000,
+    listRuns: 3,
+  },
+  quick: {
+    tableBytes: 8 * MiB,
+    getsPerRun: 1,
+    putsPerRun: 1,
+    concurrentStreams: 4,
+    runs: 3,
+    tsTimes: 1,
+    smallSeconds: 0.2,
+    smallRuns: 3,
+    memoryBytes: 128 * MiB,
+    scaleFlights: 2_000,
+    listRuns: 3,
+  },
+};
+const BATCH_SIZES = [64 * KiB, 1 * MiB, 4 * MiB, 16 * MiB];
+const TABLES = ["fixed", "telemetry"];
+const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale"];
+const TS_MODES = ["raw", "arrow"]; // FlightClient doGetRaw/doPutRaw, and getTable/putTable (apache-arrow)
+
+function parseArgs(argv) {
+  const out = { quick: false, only: new Set(PARTS), docs: undefined, out: path.join(ROOT, "bench/out"), tables: TABLES, batches: BATCH_SIZES };
+  const size = (t) => {
+    const m = /^(\d+)(KiB|MiB)?$/.exec(t);
+    if (!m) throw new Error(`bad size ${t} (e.g. 64KiB, 1MiB)`);
+    return Number(m[1]) * (m[2] === "MiB" ? MiB : m[2] === "KiB" ? KiB : 1);
+  };
+  for (const a of argv) {
+    if (a === "--quick") out.quick = true;
+    else if (a.startsWith("--only=")) out.only = new Set(a.slice(7).split(",").filter(Boolean));
+    else if (a === "--docs") out.docs = true;
+    else if (a === "--no-docs") out.docs = false;
+    else if (a.startsWith("--out=")) out.out = path.resolve(a.slice(6));
+    else if (a.startsWith("--tables=")) out.tables = a.slice(9).split(",");
+    else if (a.startsWith("--batches=")) out.batches = a.slice(10).split(",").map(size);
+    else if (a.startsWith("--runs=")) out.runs = Number(a.slice(7));
+    else if (a === "--help" || a === "-h") {
+      process.stdout.write(fs.readFileSync(__filename, "utf8").split("\n").slice(1, 10).join("\n").replace(/^\/\/ ?/gm, "") + "\n");
+      process.exit(0);
+    } else throw new Error(`unknown option ${a} (try --help)`);
+  }
+  for (const p of out.only) if (!PARTS.includes(p)) throw new Error(`--only: unknown part ${p}; parts: ${PARTS.join(", ")}`);
+  const subset = out.only.size !== PARTS.length || out.tables.length !== TABLES.length || out.batches.length !== BATCH_SIZES.length || out.runs;
+  out.docs ??= !out.quick && !subset;
+  return out;
+}
+
+const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const fmtSize = (b) => (b >= MiB ? `${b / MiB} MiB` : `${b / KiB} KiB`);
+const rotate = (list, k) => list.map((_, i) => list[(i + k) % list.length]);
+
+function loadAvg() {
+  try {
+    return fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function readRss(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+// ------------------------------------------------------------------ processes
+
+const node = process.execPath;
+const benchFile = (...p) => path.join(__dirname, ...p);
+
+function startBlackIce(name, extra = []) {
+  return procs.startServer(name, node, [benchFile("servers/blackice-server.js"), ...extra]);
+}
+function startPyarrow(name) {
+  return procs.startServer(name, PYTHON, [benchFile("py/pyarrow_server.py")]);
+}
+function startRawGrpc(name) {
+  return procs.startServer(name, node, [benchFile("servers/grpc-raw-server.js")]);
+}
+function startTcpSource(name) {
+  return procs.startServer(name, node, [benchFile("servers/tcp-source.js")]);
+}
+function startDriver() {
+  return procs.start("driver", PYTHON, [benchFile("py/driver.py")], { cwd: benchFile("py") });
+}
+
+/** Whether the project's TypeScript client is in dist (exported, or at least built). */
+function tsClientAvailable() {
+  try {
+    const flight = require(path.join(ROOT, "packages/flight/dist/index.js"));
+    return typeof flight.FlightClient === "function" || fs.existsSync(path.join(ROOT, "packages/flight/dist/client/flight-client.js"));
+  } catch {
+    return false;
+  }
+}
+function startTsDriver() {
+  return procs.start("ts-client", node, [benchFile("ts-client-driver.js")]);
+}
+
+/** Reads `total` bytes from the TCP source in chunks of `chunk`; resolves with seconds. */
+function tcpRead(port, chunk, total) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, "127.0.0.1");
+    let n = 0;
+    let t0 = 0;
+    sock.on("connect", () => {
+      t0 = performance.now();
+      sock.write(JSON.stringify({ chunk, total }) + "\n");
+    });
+    sock.on("data", (d) => (n += d.length));
+    sock.on("end", () => {
+      const s = (performance.now() - t0) / 1000;
+      sock.destroy();
+      if (n !== total) reject(new Error(`tcp: read ${n} of ${total} bytes`));
+      else resolve(s);
+    });
+    sock.on("error", reject);
+  });
+}
+
+// ------------------------------------------------------------------ throughput
+
+async function throughputCases(ctx) {
+  const { cfg, args, driver, servers, tcp, ts, results } = ctx;
+  const grpcServers = servers; // a, b, c: all read by the same pyarrow client
+  const record = (op, table, batchBytes, server, mibps) => {
+    let row = results.throughput.find((r) => r.op === op && r.table === table && r.batchBytes === batchBytes && r.server === server);
+    if (!row) results.throughput.push((row = { op, table, batchBytes, server, values: [] }));
+    row.values.push(mibps);
+  };
+  for (const table of args.tables) {
+    for (const batchBytes of args.batches) {
+      const tag = `${table} ${fmtSize(batchBytes)}`;
+      const spec = await driver.call({ cmd: "spec", table, batch_bytes: batchBytes, table_bytes: cfg.tableBytes });
+      results.specs[`${table}/${batchBytes}`] = spec;
+      const needGet = args.only.has("doget") || args.only.has("concurrent") || (ts && args.only.has("doput"));
+      const tsPrepared = Boolean(ts && needGet);
+      const loads = {};
+      const getPath = ["bench", "get", table, String(batchBytes)];
+      if (needGet) {
+        for (const s of grpcServers) {
+          loads[s.name] = await driver.call({ cmd: "load", uri: s.uri, table, batch_bytes: batchBytes, table_bytes: cfg.tableBytes, path: getPath });
+        }
+        if (ts) await ts.call({ cmd: "prepare", uri: servers[0].uri, ticket: loads.blackice.ticket, key: `${table}/${batchBytes}`, arrow: true });
+      }
+
+      if (args.only.has("doget")) {
+        const bytes = spec.ipc_bytes * cfg.getsPerRun;
+        for (let rep = -1; rep < cfg.runs; rep++) {
+          for (const s of rotate(grpcServers, rep + 1)) {
+            const r = await driver.call({ cmd: "doget", uri: s.uri, ticket: loads[s.name].ticket, rows: spec.rows, times: cfg.getsPerRun });
+            if (rep >= 0) record("doget", table, batchBytes, s.name, bytes / MiB / r.seconds);
+          }
+          for (const mode of ts ? TS_MODES : []) {
+            const r = await ts.call({ cmd: "doget", mode, uri: servers[0].uri, ticket: loads.blackice.ticket, rows: spec.rows, times: cfg.tsTimes });
+            if (rep >= 0) record("doget", table, batchBytes, `ts-${mode}`, (spec.ipc_bytes * cfg.tsTimes) / MiB / r.seconds);
+          }
+          const sec = await tcpRead(tcp.port, spec.message_bytes, bytes);
+          if (rep >= 0) record("doget", table, batchBytes, "tcp", bytes / MiB / sec);
+        }
+        log(`DoGet ${tag}: ${summaryLine(results, "doget", table, batchBytes)}`);
+      }
+
+      if (args.only.has("concurrent")) {
+        const streams = cfg.concurrentStreams;
+        const bytes = spec.ipc_bytes * streams;
+        for (let rep = -1; rep < cfg.runs; rep++) {
+          for (const s of rotate(grpcServers, rep + 1)) {
+            const r = await driver.call({ cmd: "doget", uri: s.uri, ticket: loads[s.name].ticket, rows: spec.rows, times: 1, streams });
+            if (rep >= 0) record("doget4", table, batchBytes, s.name, bytes / MiB / r.seconds);
+          }
+          const t0 = performance.now();
+          await Promise.all(Array.from({ length: streams }, () => tcpRead(tcp.port, spec.message_bytes, spec.ipc_bytes)));
+          if (rep >= 0) record("doget4", table, batchBytes, "tcp", bytes / MiB / ((performance.now() - t0) / 1000));
+        }
+        log(`4x DoGet ${tag}: ${summaryLine(results, "doget4", table, batchBytes)}`);
+      }
+
+      if (needGet) {
+        for (const s of grpcServers) await driver.call({ cmd: "delete", uri: s.uri, paths: [getPath] });
+      }
+
+      if (args.only.has("doput")) {
+        const bytes = spec.ipc_bytes * cfg.putsPerRun;
+        for (let rep = -1; rep < cfg.runs; rep++) {
+          const prefix = ["bench", "put", table, String(batchBytes), String(rep + 1)];
+          const paths = Array.from({ length: cfg.putsPerRun }, (_, i) => [...prefix, String(i)]);
+          for (const s of rotate(grpcServers, rep + 1)) {
+            const r = await driver.call({
+              cmd: "doput",
+              uri: s.uri,
+              table,
+              batch_bytes: batchBytes,
+              table_bytes: cfg.tableBytes,
+              path_prefix: prefix,
+              times: cfg.putsPerRun,
+            });
+            if (rep >= 0) record("doput", table, batchBytes, s.name, bytes / MiB / r.seconds);
+            await driver.call({ cmd: "delete", uri: s.uri, paths });
+          }
+          for (const mode of ts && tsPrepared ? TS_MODES : []) {
+            const tsPrefix = ["bench", "tsput", mode, table, String(batchBytes), String(rep + 1)];
+            const r = await ts.call({ cmd: "doput", mode, uri: servers[0].uri, key: `${table}/${batchBytes}`, path_prefix: tsPrefix, times: cfg.tsTimes });
+            if (rep >= 0) record("doput", table, batchBytes, `ts-${mode}`, (spec.ipc_bytes * cfg.tsTimes) / MiB / r.seconds);
+            const tsPaths = Array.from({ length: cfg.tsTimes }, (_, i) => [...tsPrefix, String(i)]);
+            await driver.call({ cmd: "delete", uri: servers[0].uri, paths: tsPaths });
+          }
+          const sec = await tcpRead(tcp.port, spec.message_bytes, bytes);
+          if (rep >= 0) record("doput", table, batchBytes, "tcp", bytes / MiB / sec);
+        }
+        log(`DoPut ${tag}: ${summaryLine(results, "doput", table, batchBytes)}`);
+      }
+      if (ts) await ts.call({ cmd: "forget", key: `${table}/${batchBytes}` });
+    }
+  }
+}
+
+function summaryLine(results, op, table, batchBytes) {
+  return results.throughput
+    .filter((r) => r.op === op && r.table === table && r.batchBytes === batchBytes)
+    .map((r) => `${r.server} ${summarize(r.values).median.toFixed(0)}`)
+    .join(", ") + " MiB/s";
+}
+
+// ------------------------------------------------------------------ small calls
+
+async function smallCalls(ctx) {
+  const { cfg, driver, servers, results } = ctx;
+  const smallPath = ["bench", "small"];
+  for (const s of servers) {
+    await driver.call({ cmd: "load", uri: s.uri, table: "fixed", batch_bytes: 64 * KiB, table_bytes: 64 * KiB, path: smallPath });
+  }
+  const setup = { servers: Object.fromEntries(servers.map((s) => [s.name, { uri: s.uri, path: smallPath }])) };
+  for (const callers of [1, 32]) {
+    // 32 callers: 4 processes x 8 threads (a GIL per process), each thread its own connection.
+    const nprocs = callers === 1 ? 1 : 4;
+    const threads = callers / nprocs;
+    const workers = Array.from({ length: nprocs }, (_, i) =>
+      procs.start(`small-${callers}-${i}`, PYTHON, [benchFile("py/small_calls.py"), String(threads)], { cwd: benchFile("py") }),
+    );
+    try {
+      for (const w of workers) w.send(setup);
+      for (const w of workers) {
+        const hello = await w.nextJson(120_000);
+        if (!hello.ready) throw new Error(`small-call worker not ready: ${JSON.stringify(hello)}`);
+      }
+      const phases = [];
+      let offset = 0;
+      const gap = 0.1;
+      // A short warm-up phase per server and kind, then the measured runs, interleaved.
+      for (let rep = -1; rep < cfg.smallRuns; rep++) {
+        for (const kind of ["ping", "getflightinfo"]) {
+          for (const s of rotate(servers, rep + 1)) {
+            const duration = rep < 0 ? Math.min(0.2, cfg.smallSeconds) : cfg.smallSeconds;
+            phases.push({ server: s.name, kind, rep, offset, duration });
+            offset += duration + gap;
+          }
+        }
+      }
+      const t0 = Date.now() / 1000 + 0.3;
+      for (const w of workers) w.send({ t0, phases });
+      const outs = [];
+      for (const w of workers) {
+        const out = await w.nextJson((offset + 60) * 1000);
+        if (out.error) throw new Error(`small-call worker: ${out.error}`);
+        outs.push(out.phases);
+      }
+      for (const kind of ["ping", "getflightinfo"]) {
+        for (const s of servers) {
+          const ops = [];
+          const p50 = [];
+          const p99 = [];
+          phases.forEach((ph, i) => {
+            if (ph.rep < 0 || ph.kind !== kind || ph.server !== s.name) return;
+            const count = outs.reduce((sum, o) => sum + o[i].count, 0);
+            const hist = mergeHists(outs.map((o) => o[i].hist));
+            ops.push(count / ph.duration);
+            p50.push(histPercentileMs(hist, 50));
+            p99.push(histPercentileMs(hist, 99));
+          });
+          results.small.push({ kind, callers, server: s.name, ops: summarize(ops), p50: summarize(p50), p99: summarize(p99) });
+        }
+        log(
+          `${kind} x${callers}: ` +
+            results.small
+              .filter((r) => r.kind === kind && r.callers === callers)
+              .map((r) => `${r.server} ${r.ops.median.toFixed(0)} ops/s p99 ${r.p99.median.toFixed(2)} ms`)
+              .join(", "),
+        );
+      }
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  }
+}
+
+// ------------------------------------------------------------------ memory
+
+async function memoryCase(ctx) {
+  const { cfg, driver, results } = ctx;
+  const flightBytes = Math.min(256 * MiB, cfg.memoryBytes);
+  const count = Math.round(cfg.memoryBytes / flightBytes);
+  const variants = [
+    { server: "blackice", batchBytes: 1 * MiB },
+    { server: "blackice", batchBytes: 64 * KiB },
+    { server: "pyarrow", batchBytes: 1 * MiB },
+  ];
+  for (const v of variants) {
+    const s =
+      v.server === "blackice"
+        ? await startBlackIce("blackice-mem", ["--max-memory", String(cfg.memoryBytes * 2)])
+        : await startPyarrow("pyarrow-mem");
+    try {
+      await sleep(500);
+      const rssIdle = readRss(s.pid);
+      let ipcBytes = 0;
+      for (let i = 0; i < count; i++) {
+        const r = await driver.call({ cmd: "load", uri: s.uri, table: "fixed", batch_bytes: v.batchBytes, table_bytes: flightBytes, path: ["mem", String(i)] });
+        ipcBytes += r.ipc_bytes;
+      }
+      await sleep(2000);
+      const rss = readRss(s.pid);
+      let storeBytes = ipcBytes;
+      let storeMemory = ipcBytes;
+      if (v.server === "blackice") {
+        const st = JSON.parse((await driver.call({ cmd: "action", uri: s.uri, type: "stats" }))[0]);
+        storeBytes = st.bytes;
+        storeMemory = st.memory.used;
+      }
+      const row = { ...v, flights: count, ipcBytes, storeBytes, storeMemory, rssIdle, rss, ratio: rss / storeMemory };
+      results.memory.push(row);
+      log(`memory ${v.server} ${fmtSize(v.batchBytes)} batches: RSS ${(rss / MiB).toFixed(0)} MiB for ${(storeMemory / MiB).toFixed(0)} MiB stored = ${row.ratio.toFixed(3)}x`);
+    } finally {
+      await s.proc.stop();
+    }
+  }
+}
+
+// ------------------------------------------------------------------ scale
+
+async function scaleCase(ctx) {
+  const { cfg, driver, results } = ctx;
+  const n = cfg.scaleFlights;
+  const ttlS = 2;
+  // Background GC is held off (1 h) until phase B turns it on.
+  const s = await startBlackIce("blackice-scale", ["--lag-monitor", "--gc-interval", "3600000"]);
+  const action = async (type, body = "") => (await driver.call({ cmd: "action", uri: s.uri, type, body }))[0];
+  const stats = async () => JSON.parse(await action("stats"));
+  const out = { flights: n, ttlSeconds: ttlS };
+  try {
+    // ListFlights over n live flights.
+    const put0 = await driver.call({ cmd: "put_many", uri: s.uri, count: n, prefix: ["scale", "list"], threads: 8 });
+    out.putsPerSecond = n / put0.seconds;
+    log(`scale: ${n} flights put in ${put0.seconds.toFixed(1)} s`);
+    const lists = [];
+    for (let i = 0; i < cfg.listRuns; i++) {
+      const r = await driver.call({ cmd: "list", uri: s.uri });
+      if (r.count !== n) throw new Error(`ListFlights returned ${r.count} flights, expected ${n}`);
+      lists.push(r.seconds);
+    }
+    out.listSeconds = summarize(lists);
+    log(`scale: ListFlights of ${n} flights: ${out.listSeconds.median.toFixed(3)} s`);
+    const paths = Array.from({ length: n }, (_, i) => ["scale", "list", String(i)]);
+    for (let i = 0; i < n; i += 10_000) {
+      await action("delete", JSON.stringify({ flights: paths.slice(i, i + 10_000).map((p) => ({ path: p })) }));
+    }
+
+    // Phase A: all n expired, the `gc` action collects them.
+    const putA = await driver.call({ cmd: "put_many", uri: s.uri, count: n, prefix: ["scale", "a"], ttl: `${ttlS}s`, threads: 8 });
+    await sleep(Math.max(0, putA.last_put_at * 1000 + ttlS * 1000 + 300 - Date.now()));
+    await action("bench.lag", "reset");
+    const gcReport = JSON.parse(await action("gc"));
+    await sleep(300); // include what the removal leaves to V8's collector
+    const lagA = JSON.parse(await action("bench.lag", "read"));
+    out.gcAction = { ...gcReport, lag: lagA };
+    log(`scale: gc action removed ${gcReport.flightsRemoved} in ${gcReport.durationMs.toFixed(1)} ms; lag p99 ${lagA.p99Ms.toFixed(1)} ms max ${lagA.maxMs.toFixed(1)} ms`);
+    if (gcReport.flightsRemoved !== n) throw new Error(`gc removed ${gcReport.flightsRemoved} flights, expected ${n}`);
+
+    // Phase B: all n expired, background GC (sliced) collects them.
+    const putB = await driver.call({ cmd: "put_many", uri: s.uri, count: n, prefix: ["scale", "b"], ttl: `${ttlS}s`, threads: 8 });
+    await sleep(Math.max(0, putB.last_put_at * 1000 + ttlS * 1000 + 300 - Date.now()));
+    const before = await stats();
+    await action("bench.lag", "reset");
+    const t0 = performance.now();
+    await action("bench.gc-interval", "100");
+    let st;
+    for (;;) {
+      st = await stats();
+      if (st.flights === 0 || performance.now() - t0 > 60_000) break;
+      await sleep(20);
+    }
+    const bgMs = performance.now() - t0;
+    await sleep(300);
+    const lagB = JSON.parse(await action("bench.lag", "read"));
+    await action("bench.gc-interval", "3600000");
+    out.background = {
+      flightsRemoved: st.gc.flightsRemoved - before.gc.flightsRemoved,
+      wallMsUntilEmpty: bgMs,
+      intervalMs: 100,
+      lag: lagB,
+    };
+    log(`scale: background GC emptied the store in ${bgMs.toFixed(0)} ms (incl. up to 100 ms interval); lag p99 ${lagB.p99Ms.toFixed(1)} ms max ${lagB.maxMs.toFixed(1)} ms`);
+  } finally {
+    await s.proc.stop();
+  }
+  results.scale = out;
+}
+
+// ------------------------------------------------------------------ main
+
+/** Runs one part, noting its duration and the machine's load average before and after. */
+async function part(results, name, fn) {
+  const t0 = Date.now();
+  const before = loadAvg();
+  await fn();
+  results.meta.parts[name] = { seconds: (Date.now() - t0) / 1000, loadBefore: before, loadAfter: loadAvg() };
+}
+
+function gitCommit() {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const mode = args.quick ? "quick" : "full";
+  const cfg = { ...MODES[mode], ...(args.runs ? { runs: args.runs, smallRuns: args.runs } : {}) };
+  const started = Date.now();
+  const results = {
+    meta: {
+      mode,
+      date: new Date().toISOString(),
+      commit: gitCommit(),
+      node: process.version,
+      cpu: os.cpus()[0]?.model ?? "unknown",
+      cpus: os.cpus().length,
+      memGiB: Math.round(os.totalmem() / GiB),
+      config: cfg,
+      only: [...args.only],
+      parts: {},
+    },
+    specs: {},
+    throughput: [],
+    small: [],
+    memory: [],
+    scale: undefined,
+  };
+  try {
+    const driver = startDriver();
+    results.meta.pyarrow = (await driver.call({ cmd: "version" })).pyarrow;
+    const needServers = ["doget", "concurrent", "doput", "small"].some((p) => args.only.has(p));
+    if (needServers) {
+      log(`starting servers (${mode} mode)`);
+      const servers = await Promise.all([startBlackIce("blackice"), startPyarrow("pyarrow"), startRawGrpc("grpc")]);
+      const tcp = await startTcpSource("tcp");
+      let ts;
+      if (tsClientAvailable()) {
+        ts = startTsDriver();
+        try {
+          results.meta.tsClient = (await ts.call({ cmd: "hello" }, 30_000)).from;
+        } catch (err) {
+          log(`the TypeScript FlightClient failed to start, its rows are skipped: ${err.message}`);
+          await ts.stop();
+          ts = undefined;
+          results.meta.tsClient = false;
+        }
+      } else {
+        results.meta.tsClient = false;
+        log("the TypeScript FlightClient is not in packages/flight/dist yet: its rows are skipped");
+      }
+      const ctx = { cfg, args, driver, servers, tcp, ts, results };
+      if (["doget", "concurrent", "doput"].some((p) => args.only.has(p))) await part(results, "throughput", () => throughputCases(ctx));
+      if (args.only.has("small")) await part(results, "small", () => smallCalls(ctx));
+      await Promise.all([...servers.map((s) => s.proc.stop()), tcp.proc.stop(), ts?.stop()]);
+    }
+    if (args.only.has("memory")) await part(results, "memory", () => memoryCase({ cfg, driver, results }));
+    if (args.only.has("scale")) await part(results, "scale", () => scaleCase({ cfg, driver, results }));
+    await driver.stop();
+  } finally {
+    await procs.stopAll();
+  }
+  results.meta.seconds = (Date.now() - started) / 1000;
+
+  fs.mkdirSync(args.out, { recursive: true });
+  fs.writeFileSync(path.join(args.out, `results-${mode}.json`), JSON.stringify(results, null, 1));
+  const evaluation = report.evaluate(results);
+  process.stdout.write(report.textTable(results, evaluation) + "\n");
+  const docsDir = args.docs ? path.join(ROOT, "docs") : args.out;
+  const mdName = args.docs ? "benchmarks.md" : `benchmarks-${mode}.md`;
+  const svgName = args.docs ? "benchmarks.svg" : `benchmarks-${mode}.svg`;
+  fs.writeFileSync(path.join(docsDir, svgName), report.svg(results));
+  fs.writeFileSync(path.join(docsDir, mdName), report.markdown(results, evaluation, svgName));
+  log(`wrote ${path.relative(ROOT, path.join(docsDir, mdName))} and ${svgName} in ${results.meta.seconds.toFixed(0)} s`);
+}
+
+main().catch((err) => {
+  procs.killAllSync();
+  process.stderr.write(`bench failed: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});
+

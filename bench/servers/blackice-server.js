@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+// Server (a): BlackIce Flight as a user would run it, from the built packages.
+//
+//   node bench/servers/blackice-server.js [--max-memory BYTES] [--max-message BYTES]
+//        [--gc-interval MS] [--lag-monitor] [--cpu-prof-dir DIR]
+//
+// Prints one JSON line {"port": N, "pid": P} once listening. Exits when stdin closes or on
+// SIGTERM/SIGINT, so it never outlives the benchmark that started it.
+//
+// --lag-monitor (opt-in) measures event-loop delay with perf_hooks.monitorEventLoopDelay and
+// adds two bench-only actions:
+//   bench.lag          body "reset" | "read" -> JSON {count, minMs, p50Ms, p99Ms, maxMs, meanMs}
+//   bench.gc-interval  body "<ms>" -> sets the store's background GC interval
+//
+// --profile-actions (opt-in) adds bench.profile.start / bench.profile.stop (body: the file to
+// write the .cpuprofile to): a CPU profile of just one phase, through node:inspector.
+"use strict";
+const path = require("node:path");
+const { monitorEventLoopDelay } = require("node:perf_hooks");
+
+const root = path.resolve(__dirname, "../..");
+// BENCH_FLIGHT_DIST (experiments only): load @blackice/flight from another build, e.g. a
+// patched copy outside the repository, to measure a proposed change before it is made.
+const { createFlightServer } = require(process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST, "index.js") : path.join(root, "packages/flight/dist/index.js"));
+const { serverConfig, defineAction, grpcOptions } = require(path.join(root, "packages/core/dist/index.js"));
+
+function parseArgs(argv) {
+  const out = { maxMemory: 8 * 2 ** 30, maxMessage: 256 * 2 ** 20, gcInterval: 30_000, lagMonitor: false, lagResolution: 10 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = () => Number(argv[++i]);
+    if (a === "--max-memory") out.maxMemory = num();
+    else if (a === "--max-message") out.maxMessage = num();
+    else if (a === "--gc-interval") out.gcInterval = num();
+    else if (a === "--lag-monitor") out.lagMonitor = true;
+    else if (a === "--lag-resolution") out.lagResolution = num();
+    else if (a === "--profile-actions") out.profileActions = true;
+    else if (a === "--grpc-option") {
+      // experiments only: --grpc-option grpc.enable_channelz=0
+      const [k, v] = argv[++i].split("=");
+      out.grpcOptions = { ...out.grpcOptions, [k]: Number.isNaN(Number(v)) ? v : Number(v) };
+    }
+    else throw new Error(`blackice-server: unknown argument ${a}`);
+  }
+  return out;
+}
+
+const json = (v) => ({ body: Buffer.from(JSON.stringify(v)) });
+const ns2ms = (ns) => ns / 1e6;
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const parts = [
+    serverConfig({
+      addr: "127.0.0.1:0",
+      maxMemoryBytes: args.maxMemory,
+      maxMessageBytes: args.maxMessage,
+      ttl: 0,
+      gcInterval: args.gcInterval,
+    }),
+  ];
+  if (args.grpcOptions) parts.push(grpcOptions(args.grpcOptions));
+  let server;
+  if (args.lagMonitor) {
+    const histogram = monitorEventLoopDelay({ resolution: args.lagResolution });
+    histogram.enable();
+    parts.push(
+      defineAction("bench.lag", 'Benchmark only. Body "reset" or "read": event-loop delay since the last reset, in ms.', async (body) => {
+        const cmd = Buffer.from(body).toString("utf8");
+        const snapshot = {
+          count: histogram.count,
+          minMs: histogram.count ? ns2ms(histogram.min) : 0,
+          p50Ms: histogram.count ? ns2ms(histogram.percentile(50)) : 0,
+          p99Ms: histogram.count ? ns2ms(histogram.percentile(99)) : 0,
+          maxMs: histogram.count ? ns2ms(histogram.max) : 0,
+          meanMs: histogram.count ? ns2ms(histogram.mean) : 0,
+          resolutionMs: args.lagResolution,
+        };
+        if (cmd === "reset") histogram.reset();
+        return json(snapshot);
+      }),
+      defineAction("bench.gc-interval", "Benchmark only. Body: milliseconds. Sets the background GC interval.", async (body) => {
+        const ms = Number(Buffer.from(body).toString("utf8"));
+        server.store.setGcInterval(ms);
+        return json({ gcIntervalMs: ms });
+      }),
+    );
+  }
+  if (args.profileActions) {
+    const inspector = require("node:inspector");
+    const fs = require("node:fs");
+    const session = new inspector.Session();
+    session.connect();
+    const post = (method, params) => new Promise((res, rej) => session.post(method, params, (err, r) => (err ? rej(err) : res(r))));
+    parts.push(
+      defineAction("bench.profile.start", "Benchmark only. Starts the CPU profiler.", async () => {
+        await post("Profiler.enable");
+        await post("Profiler.setSamplingInterval", { interval: 200 });
+        await post("Profiler.start");
+        return json({ started: true });
+      }),
+      defineAction("bench.profile.stop", "Benchmark only. Stops the CPU profiler; body: file to write.", async (body) => {
+        const { profile } = await post("Profiler.stop");
+        const file = Buffer.from(body).toString("utf8");
+        fs.writeFileSync(file, JSON.stringify(profile));
+        return json({ file });
+      }),
+    );
+  }
+  server = createFlightServer(...parts);
+  const { port } = await server.start();
+  process.stdout.write(JSON.stringify({ port, pid: process.pid }) + "\n");
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    server.shutdown({ graceMs: 200 }).finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.stdin.on("end", stop);
+  process.stdin.on("error", stop);
+  process.stdin.resume();
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+main().catch((err) => {
+  process.stderr.write(`blackice-server: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});
