@@ -137,3 +137,48 @@ def test_expired_flight_disappears(client):
         client.get_flight_info(descriptor)
     gc = json.loads(b"".join(r.body.to_pybytes() for r in client.do_action(flight.Action("gc", b""))))
     assert gc["flightsRemoved"] >= 1
+
+
+def _wrap_field1(payload: bytes) -> bytes:
+    """A protobuf message whose field 1 is the given embedded message."""
+    n, varint = len(payload), bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        varint.append(b | (0x80 if n else 0))
+        if not n:
+            break
+    return b"\x0a" + bytes(varint) + payload
+
+
+def test_every_listed_action_runs(client):
+    descriptor = flight.FlightDescriptor.for_path("pyarrow", "renewable")
+    put_batches(client, descriptor, make_batches()[:1], options=flight.FlightCallOptions(headers=[(b"x-blackice-ttl", b"1h")]))
+    info = client.get_flight_info(descriptor)
+    endpoint = info.endpoints[0]
+    bodies = {
+        "ping": b"",
+        "stats": b"",
+        "gc": b"",
+        "RenewFlightEndpoint": _wrap_field1(endpoint.serialize()),
+        "CancelFlightInfo": _wrap_field1(info.serialize()),
+        "delete": json.dumps({"ticket": endpoint.ticket.ticket.decode()}).encode(),
+    }
+    listed = [a.type for a in client.list_actions()]
+    assert sorted(listed) == sorted(bodies), listed
+    for action in listed:  # delete last: the others use the flight
+        if action == "delete":
+            continue
+        results = list(client.do_action(flight.Action(action, bodies[action])))
+        assert len(results) == 1, action
+        if action == "RenewFlightEndpoint":
+            renewed = flight.FlightEndpoint.deserialize(results[0].body.to_pybytes())
+            assert renewed.ticket == endpoint.ticket
+            assert renewed.expiration_time is not None
+            assert renewed.expiration_time.as_py() >= endpoint.expiration_time.as_py()
+        if action == "CancelFlightInfo":
+            assert results[0].body.to_pybytes() == b"\x08\x03"  # CANCEL_STATUS_NOT_CANCELLABLE: stored flights are complete
+    deleted = json.loads(b"".join(r.body.to_pybytes() for r in client.do_action(flight.Action("delete", bodies["delete"]))))
+    assert deleted["deleted"] == 1
+    with pytest.raises(pa.lib.ArrowKeyError):
+        client.get_flight_info(descriptor)

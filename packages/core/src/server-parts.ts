@@ -37,6 +37,14 @@ export interface FlightServerConfig {
   maxMessageBytes?: number;
   /** HTTP/2 flow-control window (per stream and per connection) in bytes. Default 16 MiB. */
   flowControlWindow?: number;
+  /** Interval of HTTP/2 keepalive pings to each client, in ms. Default 30 000. */
+  keepaliveTimeMs?: number;
+  /** A client that does not answer a keepalive ping within this many ms is dropped. Default 20 000. */
+  keepaliveTimeoutMs?: number;
+  /** Connections with no call for this long are closed, in ms; 0 = never. Default 900 000 (15 min). */
+  maxConnectionIdleMs?: number;
+  /** Connections older than this are drained (GOAWAY), in ms; 0 = never. Default 0. */
+  maxConnectionAgeMs?: number;
   /** The location advertised in FlightInfo endpoints; default `grpc+tcp://addr` (or `grpc+tls`). */
   location?: string;
   /**

@@ -36,6 +36,10 @@ export const DEFAULT_CONFIG = {
   gcInterval: 30_000,
   maxMessageBytes: 64 * 1024 * 1024,
   flowControlWindow: DEFAULT_FLOW_CONTROL_WINDOW,
+  keepaliveTimeMs: 30_000,
+  keepaliveTimeoutMs: 20_000,
+  maxConnectionIdleMs: 900_000,
+  maxConnectionAgeMs: 0,
 } as const;
 
 /** The largest message size a server may be configured with. */
@@ -89,6 +93,10 @@ function checkConfig(c: Required<Omit<FlightServerConfig, "location" | "onError"
   intIn("maxMemoryBytes", c.maxMemoryBytes, 1, Number.MAX_SAFE_INTEGER);
   intIn("gcInterval", c.gcInterval, 1, 2 ** 31 - 1);
   intIn("maxMessageBytes", c.maxMessageBytes, 1024, MAX_MESSAGE_BYTES_LIMIT);
+  intIn("keepaliveTimeMs", c.keepaliveTimeMs, 1000, 2 ** 31 - 1);
+  intIn("keepaliveTimeoutMs", c.keepaliveTimeoutMs, 1000, 2 ** 31 - 1);
+  intIn("maxConnectionIdleMs", c.maxConnectionIdleMs, 0, 2 ** 31 - 1);
+  intIn("maxConnectionAgeMs", c.maxConnectionAgeMs, 0, 2 ** 31 - 1);
   if (typeof c.enableGC !== "boolean") throw new TypeError(`enableGC must be a boolean, got ${typeof c.enableGC}`);
 }
 
@@ -209,6 +217,10 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     {
       "grpc.max_receive_message_length": config.maxMessageBytes,
       "grpc.max_send_message_length": config.maxMessageBytes,
+      "grpc.keepalive_time_ms": config.keepaliveTimeMs,
+      "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
+      ...(config.maxConnectionIdleMs > 0 ? { "grpc.max_connection_idle_ms": config.maxConnectionIdleMs } : {}),
+      ...(config.maxConnectionAgeMs > 0 ? { "grpc.max_connection_age_ms": config.maxConnectionAgeMs } : {}),
       ...extraGrpcOptions,
     },
     config.flowControlWindow,
