@@ -198,15 +198,16 @@ const authBasicProto: ClientScenario = async ({ address }) => {
 
 const middlewareScenario: ClientScenario = async ({ address }) => {
   let received: string | undefined;
-  const take = (md: Map<string, Array<string | Uint8Array>>): void => {
-    const v = md.get("x-middleware")?.[0];
-    if (v !== undefined) received = typeof v === "string" ? v : text(v);
-  };
+  // As arrow-go's testClientMiddleware: x-middleware on every call, read back from the response
+  // headers (of a failed call answered with trailers only, FlightClient passes the trailers).
   const mw: ClientMiddleware = {
-    outgoing: () => ({ "x-middleware": "expected value" }),
-    headers: (_m, md) => take(md),
-    // A failed call may answer trailers only: its headers arrive with the status.
-    trailers: (_m, md) => received ?? take(md),
+    startCall: () => ({
+      sendingHeaders: () => ({ "x-middleware": "expected value" }),
+      receivedHeaders(md) {
+        const v = md.get("x-middleware")?.[0];
+        if (v !== undefined) received = typeof v === "string" ? v : text(v);
+      },
+    }),
   };
   await withClient(address, [mw], async (client) => {
     await mustFail("GetFlightInfo of an unknown command", () => client.getFlightInfo(cmd("")));

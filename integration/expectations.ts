@@ -33,24 +33,9 @@ interface KnownGap {
   status: "fail" | "library-gap";
 }
 
-export const KNOWN_GAPS: readonly KnownGap[] = [
-  {
-    applies: (c, _f, client) => c.direction === "client" && client === "FlightClient" && (c.scenario === "middleware" || c.scenario === "session_options"),
-    gap:
-      "FlightClient has no client middleware: the middleware scenario must add `x-middleware` to every call and read it back from the " +
-      "response headers of a failing and of a passing call; session_options must keep the `arrow_flight_session_id` cookie from " +
-      "`set-cookie` (in headers or trailers) and send it as `cookie` on later calls. Proposed: `new FlightClient(location, { middleware: " +
-      "[{ outgoing?(method) → headers, headers?(method, md), trailers?(method, md, code) }] })`, plus a ready-made cookie middleware",
-    match: /no client middleware option/,
-    status: "library-gap",
-  },
-  {
-    applies: (c, _f, client) => c.direction === "client" && client === "FlightClient" && c.scenario === "auth:basic_proto",
-    gap: "FlightClient.doAction refuses an empty action type; arrow-go's auth:basic_proto server is called with `Action{}` (type \"\")",
-    match: /empty action type/,
-    status: "library-gap",
-  },
-];
+// None at present: the last ones (client middleware for the middleware and session_options
+// scenarios; Action{} with an empty type for auth:basic_proto) were closed in FlightClient.
+export const KNOWN_GAPS: readonly KnownGap[] = [];
 
 /** The expected outcome of a cell. */
 export function expectationFor(cell: Cell, facts: DatasetFacts | undefined, goKnows: ReadonlySet<string>, client: ClientImplementation): Expectation {

@@ -5,6 +5,10 @@
 // `flightServiceDefinition` (the same codecs the server uses) and grpc-js, for as long as
 // FlightClient is not exported. Delete it once it is. Where FlightClient lacks something a
 // scenario needs, the adapter throws a LibraryGapError naming it (docs/conformance.md).
+//
+// Client middleware is the library's (`ClientMiddleware`, `cookieMiddleware` from
+// @blackice/flight): FlightClient takes it as its `middleware` option; the stand-in runs it
+// from a grpc-js interceptor the same way.
 
 import * as grpc from "@grpc/grpc-js";
 import * as flight from "@blackice/flight";
@@ -23,20 +27,11 @@ import {
   type Result,
   type Ticket,
 } from "@blackice/flight-core";
+import type { ClientCallMiddleware, ClientMiddleware, ReceivedMetadata } from "@blackice/flight";
 import { LibraryGapError } from "./scenario-names";
 
-/** Request and response metadata: lower-case names; `-bin` names carry bytes. */
-export type Metadata = Map<string, Array<string | Uint8Array>>;
-
-/** A client middleware: adds request headers, sees response headers and trailers (also of failed calls). */
-export interface ClientMiddleware {
-  /** Headers to add to a call. */
-  outgoing?(method: string): Record<string, string | Uint8Array> | undefined;
-  /** The response headers, when they arrive. */
-  headers?(method: string, md: Metadata): void;
-  /** The trailers, with the call's final status code. */
-  trailers?(method: string, md: Metadata, code: number): void;
-}
+export { cookieMiddleware } from "@blackice/flight";
+export type { ClientMiddleware } from "@blackice/flight";
 
 /** An open DoPut: write messages, read acknowledgements as they come. */
 export interface PutStream {
@@ -69,30 +64,8 @@ export interface ScenarioClient {
   close(): void;
 }
 
-/** Cookies as a client middleware: stores `set-cookie` from headers and trailers, sends them back. */
-export function cookieMiddleware(): ClientMiddleware {
-  const jar = new Map<string, string>();
-  const take = (md: Metadata): void => {
-    for (const raw of md.get("set-cookie") ?? []) {
-      const text = typeof raw === "string" ? raw : Buffer.from(raw).toString("utf8");
-      const [pair, ...attrs] = text.split(";").map((s) => s.trim());
-      const eq = pair.indexOf("=");
-      if (eq <= 0) continue;
-      const name = pair.slice(0, eq);
-      const expired = attrs.some((a) => /^max-age=\s*(-\d+|0)$/i.test(a)) || attrs.some((a) => /^expires=/i.test(a) && Date.parse(a.slice(8)) < Date.now());
-      if (expired) jar.delete(name);
-      else jar.set(name, pair.slice(eq + 1));
-    }
-  };
-  return {
-    outgoing: () => (jar.size > 0 ? { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join("; ") } : undefined),
-    headers: (_m, md) => take(md),
-    trailers: (_m, md) => take(md),
-  };
-}
-
-function toMap(md: grpc.Metadata): Metadata {
-  const out: Metadata = new Map();
+function toMap(md: grpc.Metadata): ReceivedMetadata {
+  const out = new Map<string, Array<string | Uint8Array>>();
   for (const k of Object.keys(md.getMap())) out.set(k.toLowerCase(), md.get(k) as Array<string | Uint8Array>);
   return out;
 }
@@ -155,10 +128,9 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 }
 
 /**
- * The scenarios' client over FlightClient. Client middleware goes in the FlightClient option
- * it should have, `middleware` (same shape as ClientMiddleware here: headers to add per call,
- * and the response headers and trailers of every call, failed ones included); a FlightClient
- * without it makes the scenarios that need it (middleware, session_options) a library gap.
+ * The scenarios' client over FlightClient. Client middleware goes in FlightClient's
+ * `middleware` option; a FlightClient without it makes the scenarios that need it
+ * (middleware, session_options) a library gap.
  */
 export function flightClientAdapter(FC: FlightClientConstructor, address: string, middleware: ClientMiddleware[] = []): ScenarioClient {
   let client: FlightClientLike;
@@ -235,22 +207,37 @@ export function flightClientAdapter(FC: FlightClientConstructor, address: string
 // ------------------------------------------------------------------ the stand-in
 
 /** TODO(FlightClient): delete once FlightClient is exported. A client over grpc-js and the package's service definition. */
-export function standInClient(address: string, middleware: ClientMiddleware[] = []): ScenarioClient {  const interceptor: grpc.Interceptor = (options, nextCall) => {
-    const method = String(options.method_definition.path).split("/").pop() ?? "";
+export function standInClient(address: string, middleware: ClientMiddleware[] = []): ScenarioClient {
+  // The library's middleware, run as FlightClient runs it: started in order, told of headers
+  // (the trailers of a trailers-only answer) and completion in reverse order.
+  const interceptor: grpc.Interceptor = (options, nextCall) => {
+    const path = String(options.method_definition.path);
+    const name = path.split("/").pop() ?? "";
+    const method = (name.charAt(0).toLowerCase() + name.slice(1)) as Parameters<ClientMiddleware["startCall"]>[0]["method"];
+    const calls: ClientCallMiddleware[] = [];
+    let gotHeaders = false;
     return new grpc.InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
         for (const m of middleware) {
-          for (const [k, v] of Object.entries(m.outgoing?.(method) ?? {})) metadata.add(k, typeof v === "string" ? v : Buffer.from(v));
+          const call = m.startCall({ method, path });
+          if (!call) continue;
+          calls.push(call);
+          for (const [k, v] of Object.entries(call.sendingHeaders?.() ?? {})) {
+            for (const one of Array.isArray(v) ? v : [v]) metadata.add(k, typeof one === "string" ? one : Buffer.from(one));
+          }
         }
+        const reversed = [...calls].reverse();
         next(metadata, {
           onReceiveMetadata(md, nextMd) {
+            gotHeaders = true;
             const map = toMap(md);
-            for (const m of middleware) m.headers?.(method, map);
+            for (const c of reversed) c.receivedHeaders?.(map);
             nextMd(md);
           },
           onReceiveStatus(status, nextStatus) {
-            const map = toMap(status.metadata);
-            for (const m of middleware) m.trailers?.(method, map, status.code);
+            const trailers = toMap(status.metadata);
+            if (!gotHeaders) for (const c of reversed) c.receivedHeaders?.(trailers);
+            for (const c of reversed) c.callCompleted?.({ code: status.code as number as StatusCode, details: status.details, trailers });
             nextStatus(status);
           },
         });
