@@ -5,12 +5,12 @@
 import * as fs from "node:fs";
 import * as arrow from "apache-arrow";
 import { DescriptorType, MessageKind, StatusCode, FlightError, readMessageHeader, type FlightData, type FlightDescriptor, type FlightEndpoint } from "@blackice/flight-core";
-import { proto } from "@blackice/flight";
+import { cookieMiddleware, proto, type ClientMiddleware } from "@blackice/flight";
 import { diffBatches, plain } from "./compare";
 import { fromFlightData, toFlightData } from "./flight-data";
 import { parseIntegrationJson, readIntegrationJson, unsupportedTypes } from "./json-reader";
 import { LibraryGapError, type ScenarioName } from "./scenario-names";
-import { connect, cookieMiddleware, type ClientMiddleware, type ScenarioClient } from "./scenario-client";
+import { connect, type ScenarioClient } from "./scenario-client";
 
 /** A check of the scenario failed. */
 export class ScenarioFailure extends Error {

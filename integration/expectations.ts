@@ -22,11 +22,8 @@ export interface DatasetFacts {
   batches: number;
 }
 
-/** Which client ran the client direction (see integration/scenario-client.ts). */
-export type ClientImplementation = "FlightClient" | "stand-in";
-
 interface KnownGap {
-  applies(cell: Cell, facts: DatasetFacts | undefined, client: ClientImplementation): boolean;
+  applies(cell: Cell, facts: DatasetFacts | undefined): boolean;
   gap: string;
   match: RegExp;
   /** "fail" when the peer fails the cell; "library-gap" when our side reports the missing API itself. */
@@ -38,7 +35,7 @@ interface KnownGap {
 export const KNOWN_GAPS: readonly KnownGap[] = [];
 
 /** The expected outcome of a cell. */
-export function expectationFor(cell: Cell, facts: DatasetFacts | undefined, goKnows: ReadonlySet<string>, client: ClientImplementation): Expectation {
+export function expectationFor(cell: Cell, facts: DatasetFacts | undefined, goKnows: ReadonlySet<string>): Expectation {
   if (!goKnows.has(cell.scenario)) return { status: "not-applicable" };
   if (cell.direction === "client" && cell.dataset && /generated_list_view$/.test(cell.dataset)) {
     return { status: "unsupported", match: /^list_view: apache-arrow JS has no ListView type/ };
@@ -46,7 +43,7 @@ export function expectationFor(cell: Cell, facts: DatasetFacts | undefined, goKn
   if (cell.direction === "client" && cell.dataset && /generated_run_end_encoded$/.test(cell.dataset)) {
     return { status: "unsupported", match: /^run_end_encoded: apache-arrow JS has no RunEndEncoded type/ };
   }
-  const gap = KNOWN_GAPS.find((g) => g.applies(cell, facts, client));
+  const gap = KNOWN_GAPS.find((g) => g.applies(cell, facts));
   if (gap) return { status: gap.status, gap: gap.gap, match: gap.match };
   return { status: "pass" };
 }

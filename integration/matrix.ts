@@ -3,7 +3,7 @@
 // started processes on free ports. Used by test/integration-matrix.test.ts; also runnable on
 // its own: node .cache/integration-build/matrix.js [--only SUBSTRING] [--out FILE].
 
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -282,8 +282,6 @@ export async function runMatrix(
 
 export interface MatrixReport {
   peer: { module: string; version: string; scenarios: string[] };
-  /** The client that ran the client direction. */
-  client: "FlightClient" | "stand-in";
   node: string;
   apacheArrow: string;
   startedAt: string;
@@ -293,12 +291,6 @@ export interface MatrixReport {
   setupMs?: { installGoPeers: number; build: number };
   /** Each result, with what was expected (integration/expectations.ts) when known. */
   results: Array<CellResult & { expected?: Status; gap?: string; problem?: string }>;
-}
-
-/** Whether the built @blackice/flight exports FlightClient (the client direction then runs through it). */
-export function detectClientImplementation(): "FlightClient" | "stand-in" {
-  const out = execFileSync(process.execPath, ["-e", "process.stdout.write(String(typeof require('@blackice/flight').FlightClient))"], { cwd: ROOT, encoding: "utf8" });
-  return out.trim() === "function" ? "FlightClient" : "stand-in";
 }
 
 export function peerVersion(): string {
@@ -346,7 +338,6 @@ if (require.main === module) {
     .then((results) => {
       const report: MatrixReport = {
         peer: { module: "github.com/apache/arrow-go/v18", version: peerVersion(), scenarios: [...goKnows].sort() },
-        client: detectClientImplementation(),
         node: process.version,
         apacheArrow: apacheArrowVersion(),
         startedAt: new Date(started).toISOString(),

@@ -95,8 +95,6 @@ out(
 out();
 for (const [d, label] of DIRECTIONS) out(`- **${label}**: ${summary(d)}`);
 out();
-out(`Client under test in the client direction: ${report.client === "FlightClient" ? "the library's `FlightClient`" : "the stand-in client (`FlightClient` is not exported yet)"}.`);
-out();
 out(
   `Run ${report.startedAt} on Node ${report.node}, apache-arrow ${report.apacheArrow}; ` +
     `${results.length} cells, ${report.parallel} at a time, in ${(report.wallMs / 1000).toFixed(0)} s` +
@@ -170,13 +168,7 @@ if (unexpected.length > 0) {
 
 out("## Notes");
 out();
-out(
-  report.client === "FlightClient"
-    ? "- The client direction ran through the library's `FlightClient` (adapter in `integration/scenario-client.ts`)."
-    : "- The client direction ran through the stand-in client of `integration/scenario-client.ts` (over `@blackice/flight`'s public " +
-        "`flightServiceDefinition` and grpc-js), because `@blackice/flight` does not export `FlightClient` yet; it switches to " +
-        "`FlightClient` by itself once it is exported (TODO in that file).",
-);
+out("- The client direction runs through the library's `FlightClient`, imported from `@blackice/flight` (thin adapter in `integration/scenario-client.ts`).");
 out(
   "- Data is read from the integration JSON by `integration/json-reader.ts`; apache-arrow JS's own JSON loader misreads " +
     "decimal32/64/256 and interval[month_day_nano] values and invents a batch for files without any. The reader is checked " +

@@ -21,7 +21,6 @@ import {
   apacheArrowVersion,
   cells,
   datasets,
-  detectClientImplementation,
   killAll,
   peerVersion,
   probeGoScenarios,
@@ -88,14 +87,12 @@ describe("Flight integration matrix against arrow-go", () => {
       const facts = new Map<string, DatasetFacts>();
       for (const [name, file] of files) facts.set(name, { batches: (JSON.parse(fs.readFileSync(file, "utf8")) as { batches: unknown[] }).batches.length });
       const goKnows = await probeGoScenarios();
-      const client = detectClientImplementation();
-      for (const c of allCells) expectations.set(c.id, expectationFor(c, c.dataset ? facts.get(c.dataset) : undefined, goKnows, client));
+      for (const c of allCells) expectations.set(c.id, expectationFor(c, c.dataset ? facts.get(c.dataset) : undefined, goKnows));
       const started = Date.now();
       results = await runMatrix(allCells, (d) => files.get(d)!, { parallel: PARALLEL, goKnows });
       const wallMs = Date.now() - started;
       writeReport({
         peer: { module: "github.com/apache/arrow-go/v18", version: peerVersion(), scenarios: [...goKnows].sort() },
-        client,
         node: process.version,
         apacheArrow: apacheArrowVersion(),
         startedAt: new Date(started).toISOString(),
