@@ -60,6 +60,17 @@ const NONE = new Uint8Array(0);
 const PREFIX = "soak";
 const FlightClient = grpc.makeGenericClientConstructor(flightServiceDefinition, "FlightService");
 
+/** Child processes of the driver, SIGKILLed if it exits while they still run. */
+const children = new Set();
+process.on("exit", () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+});
+function track(child) {
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  return child;
+}
+
 function connect(port) {
   return new FlightClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
     "grpc.use_local_subchannel_pool": 1,
@@ -175,7 +186,7 @@ async function action(client, type, body = NONE, options) {
   return results.map((r) => Buffer.from(r.body));
 }
 
-const codeName = (code) => (typeof code === "number" ? grpc.status[code] ?? `CODE_${code}` : "NO_CODE");
+const codeName = (code) => (code === -1 ? "NO_STATUS" : typeof code === "number" ? grpc.status[code] ?? `CODE_${code}` : "NO_STATUS");
 
 // ---------------------------------------------------------------------------------------------
 // --serve: the server child. Composed the way a service would be, with every store operation
@@ -219,17 +230,21 @@ async function serve(options) {
 }
 
 // --kill-client: starts a DoPut, says "streaming" once the server acknowledged the first batch,
-// then keeps sending until it is killed.
+// then sends up to 64 MiB more and waits, the put still open, to be killed.
 function killClient(options) {
   const client = connect(options.port);
   const messages = makeFlight(1, 65_536, options.seed);
   const call = client.doPut(new grpc.Metadata());
-  call.on("error", () => undefined);
+  call.on("error", (err) => process.stdout.write(`error ${err.code}\n`));
   call.once("data", () => {
     process.stdout.write("streaming\n");
+    // Up to 64 MiB, then the stream stays open, idle, until the kill.
+    let sent = 0;
     const more = () => {
-      while (call.write(flightData(messages[1], undefined)));
-      call.once("drain", more);
+      while (sent < 64 * MiB) {
+        sent += messages[1].header.length + messages[1].body.length;
+        if (!call.write(flightData(messages[1], undefined))) return void call.once("drain", more);
+      }
     };
     more();
   });
@@ -257,7 +272,7 @@ function percentile(sorted, p) {
 }
 
 function startServer(maxMemoryBytes) {
-  const child = spawn(process.execPath, [__filename, "--serve", JSON.stringify({ maxMemoryBytes })], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = track(spawn(process.execPath, [__filename, "--serve", JSON.stringify({ maxMemoryBytes })], { stdio: ["ignore", "pipe", "pipe"] }));
   let out = "";
   let err = "";
   child.stderr.on("data", (d) => (err += d));
@@ -539,22 +554,33 @@ async function drive(opts) {
     mustNotExist.set(key, "client killed mid-DoPut");
     const t = performance.now();
     try {
-      const child = spawn(process.execPath, [__filename, "--kill-client", JSON.stringify({ port, path, seed: putCount })], { stdio: ["ignore", "pipe", "ignore"] });
+      const child = track(spawn(process.execPath, [__filename, "--kill-client", JSON.stringify({ port, path, seed: putCount })], { stdio: ["ignore", "pipe", "ignore"] }));
       const exited = new Promise((resolve) => child.on("exit", resolve));
-      const streaming = await new Promise((resolve) => {
-        const timer = setTimeout(() => resolve(false), 15_000);
+      // "streaming": the server acknowledged the first batch; "error <code>": the put failed first.
+      const outcome = await new Promise((resolve) => {
+        let out = "";
+        const timer = setTimeout(() => resolve({ streaming: false, code: -1 }), 15_000);
         child.stdout.on("data", (d) => {
-          if (String(d).includes("streaming")) {
+          out += d;
+          const failed = /error (\d+)/.exec(out);
+          const streamingAt = out.indexOf("streaming");
+          if (streamingAt >= 0 && (!failed || streamingAt < failed.index)) {
             clearTimeout(timer);
-            resolve(true);
+            resolve({ streaming: true, code: 0 });
+          } else if (failed) {
+            clearTimeout(timer);
+            resolve({ streaming: false, code: Number(failed[1]) });
           }
         });
-        child.on("exit", () => resolve(false));
+        child.on("exit", () => {
+          clearTimeout(timer);
+          resolve({ streaming: false, code: -1 });
+        });
       });
-      if (streaming) await new Promise((r) => setTimeout(r, Math.floor(rand() * 200)));
+      if (outcome.streaming) await new Promise((r) => setTimeout(r, Math.floor(rand() * 200)));
       child.kill("SIGKILL");
       await exited;
-      record("injected:killed-client", performance.now() - t, streaming ? 0 : -1, streaming);
+      record("injected:killed-client", performance.now() - t, outcome.code, outcome.streaming);
     } finally {
       killing = false;
     }
@@ -628,15 +654,19 @@ async function drive(opts) {
   let verification = { checked: 0, merkleChecked: 0, listed: 0 };
   if (serverDied === undefined) {
     await sample();
+    let last;
     const released = await (async () => {
       for (let i = 0; i < 100; i++) {
-        const s = JSON.parse((await action(control, "stats"))[0].toString());
-        if (s.memory.reserved === 0) return true;
+        last = JSON.parse((await action(control, "stats"))[0].toString());
+        if (last.memory.reserved === 0) return true;
         await new Promise((r) => setTimeout(r, 100));
       }
       return false;
     })();
-    if (!released) violate("leak", "", "memory.reserved did not return to 0 after the load stopped");
+    if (!released) {
+      const puts = last.concurrency?.byMethod?.doPut?.inFlight;
+      violate("leak", "memory.reserved", `${last.memory.reserved} bytes still reserved 10 s after the load stopped; DoPuts in flight: ${puts}; upload budget: ${JSON.stringify(last.putByteBudget)}`);
+    }
     const listed = new Map();
     for (const info of await serverStream(control, "listFlights", { expression: Buffer.from(PREFIX) }, deadlineIn(120_000))) listed.set(keyOf(info.flightDescriptor.path), info);
     verification.listed = listed.size;
