@@ -25,6 +25,7 @@ import { builtinExchanges } from "./builtin-exchanges";
 import { createGrpcImplementation } from "./grpc-adapter";
 import { createStoreHandler } from "./store-handler";
 import { serverCredentials } from "./tls-credentials";
+import { installPreframedResponses } from "./preframed-responses";
 import { DEFAULT_FLOW_CONTROL_WINDOW, TunedGrpcServer } from "./tuned-grpc-server";
 
 /** Defaults of {@link FlightServerConfig}. */
@@ -213,6 +214,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     createStoreHandler({ store: theStore, location, maxMessageBytes: config.maxMessageBytes, actions, exchanges }),
   );
   const shutdownController = new AbortController();
+  installPreframedResponses();
   const grpcServer = new TunedGrpcServer(
     {
       "grpc.max_receive_message_length": config.maxMessageBytes,

@@ -51,7 +51,10 @@ function callInfo(call: AnyCall, method: FlightMethod, shutdown: AbortSignal) {
   const abort = (reason: string): void => {
     if (!controller.signal.aborted) controller.abort(new FlightError(StatusCode.CANCELLED, reason));
   };
-  (call as unknown as NodeJS.EventEmitter).on("cancelled", () => abort("call cancelled by the client"));
+  // grpc-js also emits "cancelled" when a finished call's stream closes: unsubscribe on
+  // release so a completed call does not build an error and abort its signal afterwards.
+  const onCancelled = (): void => abort("call cancelled by the client");
+  (call as unknown as NodeJS.EventEmitter).on("cancelled", onCancelled);
   const onShutdown = (): void => abort("server shutting down");
   if (shutdown.aborted) onShutdown();
   else shutdown.addEventListener("abort", onShutdown, { once: true });
@@ -71,7 +74,10 @@ function callInfo(call: AnyCall, method: FlightMethod, shutdown: AbortSignal) {
       deadline: deadlineMs,
       rawRequest: raw,
     },
-    release: () => shutdown.removeEventListener("abort", onShutdown),
+    release: () => {
+      shutdown.removeEventListener("abort", onShutdown);
+      (call as unknown as NodeJS.EventEmitter).off("cancelled", onCancelled);
+    },
   };
 }
 
@@ -100,7 +106,8 @@ async function pump(
       beforeFirst();
       if (!call.write(next.value)) {
         // A slow reader: wait for grpc-js to drain instead of buffering the whole flight.
-        await Promise.race([once(call, "drain"), once(signal as unknown as NodeJS.EventEmitter, "abort")]).catch(() => undefined);
+        // once() with a signal removes both of its listeners, whichever comes first.
+        await once(call, "drain", { signal }).catch(() => undefined);
       }
     }
   } finally {

@@ -26,6 +26,7 @@ import {
 } from "@blackice/flight-core";
 import { decodeFlightData, type WireFlightData } from "../codec/flight-data-codec";
 import { encapsulateMessage } from "./ipc-encapsulate";
+import { PREFRAMED, type PreframedFlightData } from "./preframed-responses";
 import { parseListCriteria } from "./list-criteria";
 
 /** The metadata header a DoPut may carry to set the flight's time to live (`30s`, `1h`, `0` = never). */
@@ -62,8 +63,8 @@ export function toStoredMessage(data: WireFlightData, info: MessageHeaderInfo): 
   return { header, body, appMetadata, info, wire, byteSize };
 }
 
-function toFlightData(m: StoredMessage): WireFlightData {
-  return { flightDescriptor: undefined, dataHeader: m.header, dataBody: m.body, appMetadata: m.appMetadata, wire: m.wire };
+function toFlightData(m: StoredMessage): PreframedFlightData {
+  return { flightDescriptor: undefined, dataHeader: m.header, dataBody: m.body, appMetadata: m.appMetadata, wire: m.wire, [PREFRAMED]: true };
 }
 
 function ttlFromHeaders(call: CallInfo): number | undefined {

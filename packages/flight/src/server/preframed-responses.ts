@@ -1,0 +1,71 @@
+// grpc-js frames every outgoing message by copying it behind a 5-byte prefix
+// (BaseServerInterceptingCall.serializeMessage). For DoGet that copy undoes the zero-copy
+// codec and dominates the profile (docs/benchmarks.md, F1). A message stored from a DoPut
+// is a view at offset 5 of the buffer grpc-js built when it received it, so the prefix it
+// needs is usually already in memory, just before the view. This module, the second and
+// last place that reaches into grpc-js, lets such messages go out without the copy.
+//
+// Safety: only values carrying the PREFRAMED symbol are considered (set by the store
+// handler on stored messages, never by other grpc-js users in the process), the five bytes
+// are checked to be exactly [0, length as big-endian u32] — the frame grpc-js would write —
+// and stored messages are never mutated. Anything else takes grpc-js's own path.
+import type { WireFlightData } from "../codec/flight-data-codec";
+
+/** Marks a response whose `wire` bytes may be sent with the frame prefix found before them. */
+export const PREFRAMED: unique symbol = Symbol("blackice.preframed");
+
+/** A response message eligible for the pre-framed path. */
+export type PreframedFlightData = WireFlightData & { [PREFRAMED]?: true };
+
+interface SerializingCall {
+  serializeMessage(value: unknown): Buffer;
+}
+
+let installed: boolean | undefined;
+let hits = 0;
+
+/** The framed bytes of `value` without a copy, or undefined when the prefix is not in place. */
+export function preframedBytes(value: PreframedFlightData): Buffer | undefined {
+  const wire = value[PREFRAMED] && !value.flightDescriptor ? value.wire : undefined;
+  if (!wire || wire.byteOffset < 5) return undefined;
+  const len = wire.byteLength;
+  const prefix = new Uint8Array(wire.buffer, wire.byteOffset - 5, 5);
+  if (prefix[0] !== 0 || prefix[1] !== len >>> 24 || prefix[2] !== ((len >>> 16) & 0xff) || prefix[3] !== ((len >>> 8) & 0xff) || prefix[4] !== (len & 0xff)) {
+    return undefined;
+  }
+  return Buffer.from(wire.buffer, wire.byteOffset - 5, len + 5);
+}
+
+/**
+ * Installs the pre-framed path into grpc-js once per process. Returns false when this
+ * grpc-js version has no `BaseServerInterceptingCall.serializeMessage` (then every message
+ * takes the copying path; `preframed-responses.test.ts` fails so the upgrade is noticed).
+ */
+export function installPreframedResponses(): boolean {
+  if (installed !== undefined) return installed;
+  let proto: SerializingCall | undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    proto = require("@grpc/grpc-js/build/src/server-interceptors").BaseServerInterceptingCall?.prototype;
+  } catch {
+    proto = undefined;
+  }
+  if (!proto || typeof proto.serializeMessage !== "function") return (installed = false);
+  const copying = proto.serializeMessage;
+  proto.serializeMessage = function serializeMessagePreframed(this: unknown, value: unknown): Buffer {
+    if (value !== null && typeof value === "object" && (value as PreframedFlightData)[PREFRAMED]) {
+      const framed = preframedBytes(value as PreframedFlightData);
+      if (framed) {
+        hits++;
+        return framed;
+      }
+    }
+    return copying.call(this, value);
+  };
+  return (installed = true);
+}
+
+/** How many messages went out without the framing copy (for tests and benchmarks). */
+export function preframedHits(): number {
+  return hits;
+}
