@@ -127,7 +127,8 @@ export function telemetryServer(options: TelemetryServerOptions): TelemetryServe
 
   const registry = new Registry();
   const parts: ServerPart[] = [
-    serverConfig(c),
+    // Errors no caller sees (the caller gets INTERNAL): logged by name, since their messages may quote data.
+    serverConfig({ ...c, onError: (err, { method }) => logger.error({ method, error: err instanceof Error ? err.name : typeof err }, "internal error") }),
     withStore(store),
     storeBreaker.parts,
     // Middleware, outermost first: metrics and the call log see every call, refusals included.
