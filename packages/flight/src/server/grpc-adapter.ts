@@ -10,6 +10,7 @@ import {
   type FlightMethod,
 } from "@blackice/flight-core";
 import { flightServiceDefinition, RAW_REQUEST } from "../codec/service-definition";
+import { coalesceFramed, installPreframedResponses } from "./preframed-responses";
 
 /** Observes every finished call (for `stats`, metrics). */
 export type CallObserver = (method: FlightMethod, code: number, durationMs: number) => void;
@@ -172,7 +173,11 @@ export function createGrpcImplementation(opts: AdapterOptions): grpc.UntypedServ
       const sent = { done: false };
       const request = clientStreaming ? readAll(call as grpc.ServerDuplexStream<unknown, unknown>, info.signal) : (call as { request: unknown }).request;
       (async () => {
-        const response = (await handler({ ...info, request } as FlightCall)) as AsyncIterable<unknown>;
+        let response = (await handler({ ...info, request } as FlightCall)) as AsyncIterable<unknown>;
+        // Many small FlightInfos: one grpc-js write per ~64 KiB instead of one per flight.
+        if (method === "listFlights" && installPreframedResponses()) {
+          response = coalesceFramed(response, flightServiceDefinition.listFlights.responseSerialize);
+        }
         await pump(call, response, info.signal, () => sendHeaders(call, info.responseHeaders, sent));
       })()
         .then(() => {

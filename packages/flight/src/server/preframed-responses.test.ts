@@ -41,3 +41,33 @@ describe("pre-framed DoGet responses", () => {
     }
   });
 });
+
+describe("ListFlights in coalesced chunks", () => {
+  it("delivers every FlightInfo, in order, when thousands are stored", async () => {
+    const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }));
+    await server.start();
+    const client = rawClient(server.port);
+    try {
+      const [schema] = splitIpcStream(tableToIPC(tableFromArrays({ v: Int32Array.from([1]) }), "stream"));
+      for (let i = 0; i < 3000; i++) {
+        const tx = server.store.beginPut({ type: 1, cmd: new Uint8Array(0), path: ["many", String(i).padStart(5, "0")] }, {
+          header: schema.header,
+          body: schema.body,
+          appMetadata: new Uint8Array(0),
+          info: { kind: 1, version: 4, bodyLength: 0, rows: 0 },
+          byteSize: schema.header.byteLength,
+        });
+        tx.commit();
+      }
+      const before = preframedHits();
+      const infos = await serverStream<{ flightDescriptor: { path: string[] } }>(client, "listFlights", { expression: Buffer.from("many") });
+      expect(infos.map((f) => f.flightDescriptor.path[1])).toEqual(Array.from({ length: 3000 }, (_, i) => String(i).padStart(5, "0")));
+      const chunks = preframedHits() - before;
+      expect(chunks).toBeGreaterThan(1);
+      expect(chunks).toBeLessThan(100); // ~64 KiB per write, not one write per flight
+    } finally {
+      client.close();
+      await server.shutdown({ graceMs: 10 });
+    }
+  });
+});

@@ -81,10 +81,20 @@ function describe(d: FlightDescriptor): string {
   return d.path.length > 0 ? `path ${JSON.stringify(d.path)}` : `command of ${d.cmd.length} bytes`;
 }
 
+// The encapsulated schema of each stored schema message, built once: ListFlights over many
+// flights would otherwise allocate and copy every schema on every call.
+const encapsulatedSchemas = new WeakMap<StoredMessage, Uint8Array>();
+
+function encapsulatedSchema(schema: StoredMessage): Uint8Array {
+  let bytes = encapsulatedSchemas.get(schema);
+  if (!bytes) encapsulatedSchemas.set(schema, (bytes = encapsulateMessage(schema.header)));
+  return bytes;
+}
+
 /** Builds the FlightInfo of a stored flight, with one endpoint at the server's own location. */
 export function flightInfoOf(store: FlightStore, f: StoredFlight, location: string): FlightInfo {
   return {
-    schema: encapsulateMessage(f.schema.header),
+    schema: encapsulatedSchema(f.schema),
     flightDescriptor: f.descriptor,
     endpoint: [
       {
@@ -232,7 +242,7 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
         return { info, flightDescriptor: undefined, progress: 1, expirationTime: undefined };
       }
       case "getSchema":
-        return { schema: encapsulateMessage(lookup(call.request).schema.header) };
+        return { schema: encapsulatedSchema(lookup(call.request).schema) };
       case "doGet":
         return doGet(call);
       case "doPut":
