@@ -1,14 +1,12 @@
 // Fault: clients cancel DoPuts in the middle of the stream (grpc-js `call.cancel()`), against
 // a server in another process. Nothing of a cancelled put may become visible.
 //
-// KNOWN BUG (packages/flight), hence `it.failing`: Node's http2 `Http2Stream.close(code)`, which
-// grpc-js uses to cancel, ends the writable side first, so the wire carries END_STREAM (a
-// client half-close) and only then RST_STREAM(CANCEL). The server takes the END_STREAM for a
-// complete upload; the adapter waits one setImmediate after the half-close for a cancellation
-// (grpc-adapter.ts readAll), which is not enough when the RST_STREAM arrives in a later socket
-// read: the truncated put is committed. In process (client and server sharing one event loop)
-// it does not show; across processes, 5-75 % of such puts were committed. When this test
-// starts failing, the bug is fixed: change `it.failing` to `it`.
+// grpc-js cancels through Node's `Http2Stream.close(code)`, which ends the writable side
+// first: the wire carries END_STREAM (a client half-close) and only then RST_STREAM(CANCEL),
+// possibly in a later socket read. The server must not take the END_STREAM for a complete
+// upload: it waits for an HTTP/2 PING round trip before committing (grpc-adapter.ts readAll).
+// In process the race does not show; across processes, before that fix, 5-75 % of such puts
+// were committed.
 import * as grpc from "@grpc/grpc-js";
 import { connect, killHard, listPaths, makeFlight, spawnFixtureServer, stats, type ChildServer, type Client } from "./helpers";
 
@@ -24,7 +22,7 @@ describe("DoPuts cancelled by the client mid-stream", () => {
     await killHard(server);
   });
 
-  it.failing("are never committed (server in another process)", async () => {
+  it("are never committed (server in another process)", async () => {
     server = await spawnFixtureServer({ config: { enableGC: false } });
     const [schema, first] = makeFlight(1, 10_000, 3);
     const data = (m: { header: Uint8Array; body: Uint8Array }, path?: string[], appMetadata: Uint8Array = NONE) => ({

@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import { setMaxListeners } from "node:events";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import {
   FLIGHT_METHODS,
@@ -214,6 +215,8 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     createStoreHandler({ store: theStore, location, maxMessageBytes: config.maxMessageBytes, actions, exchanges }),
   );
   const shutdownController = new AbortController();
+  // Every open call listens on this signal: no MaxListenersExceededWarning past ten calls.
+  setMaxListeners(0, shutdownController.signal);
   installPreframedResponses();
   const grpcServer = new TunedGrpcServer(
     {
@@ -241,6 +244,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
       handler,
       shutdownSignal: shutdownController.signal,
       onInternalError: (err, method) => onError(err, { method }),
+      settlePeer: (peer) => grpcServer.pingPeer(peer),
       observe: (method, code) => {
         const c = calls[method];
         c.total++;

@@ -21,6 +21,11 @@ export interface AdapterOptions {
   observe: CallObserver;
   /** Aborted when the server shuts down: every call's signal follows it. */
   shutdownSignal: AbortSignal;
+  /**
+   * Resolves once everything the peer sent before now has been processed (an HTTP/2 PING
+   * round trip). Used before a client stream counts as complete; see readAll.
+   */
+  settlePeer?: (peer: string) => Promise<unknown>;
   /** Called for errors that are not a FlightError (bugs, transport errors); never with secrets. */
   onInternalError?: (err: unknown, method: FlightMethod) => void;
 }
@@ -56,7 +61,10 @@ function callInfo(call: AnyCall, method: FlightMethod, shutdown: AbortSignal) {
   // release so a completed call does not build an error and abort its signal afterwards.
   const onCancelled = (): void => abort("call cancelled by the client");
   (call as unknown as NodeJS.EventEmitter).on("cancelled", onCancelled);
-  const onShutdown = (): void => abort("server shutting down");
+  // UNAVAILABLE, not CANCELLED: the client did nothing wrong and may retry elsewhere.
+  const onShutdown = (): void => {
+    if (!controller.signal.aborted) controller.abort(new FlightError(StatusCode.UNAVAILABLE, "server shutting down"));
+  };
   if (shutdown.aborted) onShutdown();
   else shutdown.addEventListener("abort", onShutdown, { once: true });
   const deadline = call.getDeadline();
@@ -117,17 +125,23 @@ async function pump(
 }
 
 /** Turns an async iterable of client messages out of a readable grpc-js call. */
-async function* readAll<T>(call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, signal: AbortSignal): AsyncGenerator<T> {
+async function* readAll<T>(
+  call: grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  signal: AbortSignal,
+  settle: () => Promise<unknown>,
+): AsyncGenerator<T> {
   // destroyOnReturn: false: a plain `for await` destroys the Duplex when the client's side
   // ends, which would also kill the response side before the handler has answered.
   for await (const m of call.iterator({ destroyOnReturn: false }) as AsyncIterable<T>) {
     if (signal.aborted) throw signal.reason;
     yield m;
   }
-  // Node's http2 ends the readable side of a stream that the client reset, and grpc-js
-  // reports that as a half-close before it reports the cancellation. Wait one turn of the
-  // event loop so a cancelled DoPut is seen as cancelled, not as complete, before anything
-  // is committed.
+  // A grpc-js client cancels by ending its side (END_STREAM) and then resetting the stream
+  // (RST_STREAM), possibly in a later TCP segment; both look like a normal end here until
+  // the reset arrives. So before the stream counts as complete (and a DoPut commits), wait
+  // for a PING round trip: any reset the client sent before answering has been read by
+  // then. One more turn lets grpc-js turn the reset into "cancelled".
+  await settle();
   await new Promise<void>((resolve) => setImmediate(resolve));
   if (signal.aborted) throw signal.reason;
 }
@@ -171,7 +185,8 @@ export function createGrpcImplementation(opts: AdapterOptions): grpc.UntypedServ
       const started = performance.now();
       const { info, release } = callInfo(call, method, shutdownSignal);
       const sent = { done: false };
-      const request = clientStreaming ? readAll(call as grpc.ServerDuplexStream<unknown, unknown>, info.signal) : (call as { request: unknown }).request;
+      const settle = () => opts.settlePeer?.(info.peer) ?? Promise.resolve();
+      const request = clientStreaming ? readAll(call as grpc.ServerDuplexStream<unknown, unknown>, info.signal, settle) : (call as { request: unknown }).request;
       (async () => {
         let response = (await handler({ ...info, request } as FlightCall)) as AsyncIterable<unknown>;
         // Many small FlightInfos: one grpc-js write per ~64 KiB instead of one per flight.

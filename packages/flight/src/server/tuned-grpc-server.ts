@@ -18,6 +18,12 @@ interface GrpcServerInternals {
   _setupHandlers?: (server: http2.Http2Server | http2.Http2SecureServer | null, ...rest: unknown[]) => void;
 }
 
+function peerOf(session: http2.ServerHttp2Session): string | undefined {
+  const socket = session.socket;
+  if (!socket?.remoteAddress) return undefined;
+  return socket.remotePort ? `${socket.remoteAddress}:${socket.remotePort}` : socket.remoteAddress;
+}
+
 /**
  * A grpc-js Server whose HTTP/2 flow-control windows are set to `flowControlWindow` bytes.
  *
@@ -27,6 +33,26 @@ interface GrpcServerInternals {
 export class TunedGrpcServer extends grpc.Server {
   /** The window this server applies, in bytes. */
   readonly flowControlWindow: number;
+  /** Open HTTP/2 sessions by peer address, as grpc-js's `call.getPeer()` spells it. */
+  private readonly sessionsByPeer = new Map<string, http2.ServerHttp2Session>();
+
+  /**
+   * Resolves after an HTTP/2 PING to `peer` came back. Frames arrive in order on a
+   * connection, so everything the peer sent before it answered (a RST_STREAM that followed
+   * an END_STREAM, say) has been processed by then. Resolves false when there is no open
+   * session for the peer or the ping fails.
+   */
+  pingPeer(peer: string): Promise<boolean> {
+    const session = this.sessionsByPeer.get(peer);
+    if (!session || session.closed || session.destroyed) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      try {
+        if (!session.ping((err) => resolve(!err))) resolve(false);
+      } catch {
+        resolve(false);
+      }
+    });
+  }
 
   constructor(options: grpc.ServerOptions | undefined, flowControlWindow: number = DEFAULT_FLOW_CONTROL_WINDOW) {
     super(options);
@@ -41,9 +67,17 @@ export class TunedGrpcServer extends grpc.Server {
     const common = internals.commonServerOptions;
     common.settings = { ...common.settings, initialWindowSize: flowControlWindow };
     const setup = internals._setupHandlers;
+    const sessions = this.sessionsByPeer;
     internals._setupHandlers = function tunedSetupHandlers(this: unknown, server, ...rest) {
       setup.call(this, server, ...rest);
       server?.on("session", (session: http2.ServerHttp2Session) => {
+        const peer = peerOf(session);
+        if (peer) {
+          sessions.set(peer, session);
+          session.once("close", () => {
+            if (sessions.get(peer) === session) sessions.delete(peer);
+          });
+        }
         const apply = (): void => {
           try {
             session.setLocalWindowSize(flowControlWindow);
