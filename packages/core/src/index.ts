@@ -49,7 +49,7 @@ export type {
 } from "./server-parts";
 export { parseDuration, parseSize } from "./units";
 export { descriptorKey, descriptorFromKey, ticketFromKey, ticketToKey } from "./store/descriptor-key";
-export { MemoryStore, defaultSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS } from "./store/memory-store";
+export { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS } from "./store/memory-store";
 export type { MemoryStoreOptions, SchemaComparator } from "./store/memory-store";
 export type { FlightStore, GcReport, PutOptions, PutTransaction, StoreStats, StoredFlight } from "./store/flight-store";
 

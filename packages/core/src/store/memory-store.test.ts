@@ -3,7 +3,9 @@ import { DescriptorType, type FlightDescriptor } from "../flight-types";
 import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
 import { StatusCode } from "../status-code";
 import type { StoredFlight } from "./flight-store";
-import { MemoryStore, type MemoryStoreOptions } from "./memory-store";
+import { tableFromArrays, tableToIPC } from "apache-arrow";
+import { splitIpcStream } from "../ipc/ipc-stream";
+import { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, type MemoryStoreOptions } from "./memory-store";
 
 // ---------------------------------------------------------------- fakes
 
@@ -36,8 +38,10 @@ const cmdD = (text: string): FlightDescriptor => ({ type: DescriptorType.CMD, pa
 let clock = 1_000_000;
 const stores: MemoryStore[] = [];
 
+// The fake schema messages here are not flatbuffers, so these tests compare them by bytes;
+// the structural default is tested with real schemas at the end of this file.
 function makeStore(options: MemoryStoreOptions = {}): MemoryStore {
-  const store = new MemoryStore({ enableGC: false, now: () => clock, ...options });
+  const store = new MemoryStore({ enableGC: false, now: () => clock, schemasEqual: defaultSchemasEqual, ...options });
   stores.push(store);
   return store;
 }
@@ -633,5 +637,26 @@ describe("MemoryStore option validation", () => {
     store.setDefaultTtl(42);
     store.setMaxMemoryBytes(77);
     expect(store.stats()).toMatchObject({ defaultTtlMs: 42, maxMemoryBytes: 77 });
+  });
+});
+
+describe("structuralSchemasEqual (the default comparator)", () => {
+  const schemaOf = (columns: Record<string, Int32Array | Float64Array>): StoredMessage => {
+    const [m] = splitIpcStream(tableToIPC(tableFromArrays(columns), "stream"));
+    return { header: m.header, body: m.body, appMetadata: new Uint8Array(0), info: { kind: MessageKind.SCHEMA, version: 4, bodyLength: 0, rows: 0 }, byteSize: m.header.byteLength };
+  };
+
+  it("accepts the same schema and names the first difference of another", () => {
+    const a = schemaOf({ x: Int32Array.from([1]) });
+    expect(structuralSchemasEqual(a, schemaOf({ x: Int32Array.from([2]) }))).toBeUndefined();
+    expect(structuralSchemasEqual(a, schemaOf({ x: Float64Array.from([2]) }))).toMatch(/field "x"/);
+  });
+
+  it("is what a MemoryStore uses when none is given", () => {
+    const store = new MemoryStore({ enableGC: false });
+    stores.push(store);
+    const d = pathD("structural");
+    store.beginPut(d, schemaOf({ x: Int32Array.from([1]) })).commit();
+    expect(() => store.beginPut(d, schemaOf({ y: Int32Array.from([1]) }))).toThrow(/field/);
   });
 });

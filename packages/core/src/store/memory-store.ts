@@ -1,3 +1,4 @@
+import { describeSchemaDifference, readSchema } from "../ipc/schema-info";
 import { performance } from "node:perf_hooks";
 
 import { FlightError } from "../flight-error";
@@ -29,7 +30,7 @@ export interface MemoryStoreOptions {
   now?: () => number;
   /** Receives errors of background work, which has no caller to throw to. Default: a process warning. */
   onError?: (err: unknown) => void;
-  /** Schema comparison for appends. Default {@link defaultSchemasEqual}. */
+  /** Schema comparison for appends. Default {@link structuralSchemasEqual}. */
   schemasEqual?: SchemaComparator;
 }
 
@@ -65,6 +66,17 @@ export function defaultSchemasEqual(stored: StoredMessage, incoming: StoredMessa
     if (i === a.length) return undefined;
   }
   return "schema differs from the stored flight's schema";
+}
+
+/**
+ * The default comparison for appends: identical bytes pass at once; otherwise both schemas
+ * are read and compared field by field (names, types and their parameters, nullability,
+ * dictionary encoding), and the first difference is named. Schemas that differ only in how
+ * they were written (metadata order, padding) still append.
+ */
+export function structuralSchemasEqual(stored: StoredMessage, incoming: StoredMessage): string | undefined {
+  if (defaultSchemasEqual(stored, incoming) === undefined) return undefined;
+  return describeSchemaDifference(readSchema(stored.header), readSchema(incoming.header));
 }
 
 /** The store's mutable record of one flight; readers only ever see `snapshot`. */
@@ -244,7 +256,7 @@ export class MemoryStore implements FlightStore {
     this.onError =
       options.onError ??
       ((err: unknown) => process.emitWarning(`MemoryStore background GC failed: ${err instanceof Error ? err.message : String(err)}`));
-    this.schemasEqual = options.schemasEqual ?? defaultSchemasEqual;
+    this.schemasEqual = options.schemasEqual ?? structuralSchemasEqual;
     this.startTimer();
   }
 

@@ -5,8 +5,6 @@ import {
   FLIGHT_METHODS,
   MemoryStore,
   composeMiddleware,
-  describeSchemaDifference,
-  readSchema,
   splitServerParts,
   statusCodeName,
   type ActionSetting,
@@ -102,10 +100,6 @@ function checkConfig(c: Required<Omit<FlightServerConfig, "location" | "onError"
   if (typeof c.enableGC !== "boolean") throw new TypeError(`enableGC must be a boolean, got ${typeof c.enableGC}`);
 }
 
-/** Compares two schema messages by structure, naming the first difference. */
-function schemaDifference(a: StoredMessage, b: StoredMessage): string | undefined {
-  return describeSchemaDifference(readSchema(a.header), readSchema(b.header));
-}
 
 
 /**
@@ -176,7 +170,6 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
       maxMemoryBytes: config.maxMemoryBytes,
       enableGC: config.enableGC,
       gcIntervalMs: config.gcInterval,
-      schemasEqual: schemaDifference,
       onError: (err) => onError(err, { method: "gc" }),
     });
 
