@@ -95,3 +95,49 @@ describe("certificate reload", () => {
     }
   });
 });
+
+describe("the client certificate reaches middleware (attestation by certificate)", () => {
+  it("passes the mTLS client certificate to the verifier and refuses a certificate it does not trust", async () => {
+    const { attestation } = await import("@blackice/flight-security");
+    const { FlightClient } = await import("@blackice/flight");
+    const { X509Certificate } = await import("node:crypto");
+    const certs = makeTestCerts();
+    const trusted = new X509Certificate(fs.readFileSync(certs.clientCert)).fingerprint256;
+    const seen: string[] = [];
+    const serve = async (allow: string[]) => {
+      const server = createFlightServer(
+        serverConfig({ addr: "127.0.0.1:0" }),
+        tlsSetting(certs, true),
+        attestation({
+          source: "certificate",
+          required: true,
+          verify: async (evidence, call) => {
+            seen.push(call.peerCertificate?.subjectCN ?? "");
+            const fp = new X509Certificate(Buffer.from(evidence as Uint8Array)).fingerprint256;
+            return allow.includes(fp) ? { ok: true, trustScore: 1 } : { ok: false, reason: "unknown device" };
+          },
+        }),
+      );
+      await server.start();
+      return server;
+    };
+    const clientFor = (server: FlightServer) =>
+      new FlightClient(`grpc+tls://localhost:${server.port}`, {
+        tls: { rootCerts: fs.readFileSync(certs.caCert), cert: fs.readFileSync(certs.clientCert), key: fs.readFileSync(certs.clientKey) },
+      });
+    const open = await serve([trusted]);
+    const closed = await serve(["00:11"]);
+    const [a, b] = [clientFor(open), clientFor(closed)];
+    try {
+      expect((await a.doAction("ping")).map((r) => Buffer.from(r.body).toString())).toEqual(["pong"]);
+      await expect(b.doAction("ping")).rejects.toMatchObject({ code: 7 }); // PERMISSION_DENIED
+      expect(seen).toEqual(["telemetry-client", "telemetry-client"]);
+    } finally {
+      a.close();
+      b.close();
+      await open.shutdown({ graceMs: 10 });
+      await closed.shutdown({ graceMs: 10 });
+      fs.rmSync(certs.dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -67,6 +67,7 @@ export type {
   FlightRequests,
   FlightResponse,
   FlightResponses,
+  PeerCertificateInfo,
 } from "./middleware";
 export { MessageKind } from "./ipc/ipc-message";
 export { readMessageHeader, MetadataVersion, CompressionCodec } from "./ipc/message-header";

@@ -92,6 +92,18 @@ export interface CallInfo {
   readonly deadline: number | undefined;
   /** The serialized request of a unary or server-streaming call, as received. */
   readonly rawRequest: Uint8Array | undefined;
+  /** The client's certificate, when the call came over mutual TLS. */
+  readonly peerCertificate?: PeerCertificateInfo;
+}
+
+/** What a call carries of the client certificate it was made with (mutual TLS). */
+export interface PeerCertificateInfo {
+  /** The subject's common name, or "" when it has none. */
+  readonly subjectCN: string;
+  /** SHA-256 fingerprint, colon-separated upper-case hex as Node prints it. */
+  readonly fingerprint256: string;
+  /** The certificate, DER-encoded. */
+  readonly raw: Uint8Array;
 }
 
 /** One call, told apart by its literal `method` field. */

@@ -31,6 +31,12 @@ export interface AttestationOptions {
   verify: (evidence: string | Uint8Array, call: CallInfo) => Promise<AttestationVerdict>;
   /** The request header carrying the evidence. Default `x-blackice-attestation`. */
   header?: string;
+  /**
+   * Where the evidence comes from: the `header`, the client certificate of a mutual-TLS call
+   * (its DER bytes are passed to `verify`), or the header when present and else the
+   * certificate. Default "header".
+   */
+  source?: "header" | "certificate" | "header-or-certificate";
   /** Refuse calls without a passing verdict (PERMISSION_DENIED) instead of only publishing it. Default false. */
   required?: boolean;
   /** With `required`, also refuse verdicts whose trustScore is missing or below this. */
@@ -71,9 +77,14 @@ export function attestation(options: AttestationOptions): FlightMiddleware {
   const min = options.minTrustScore;
   if (min !== undefined && (typeof min !== "number" || !Number.isFinite(min))) throw new TypeError("attestation: minTrustScore must be a finite number");
   const verify = options.verify;
+  const source = options.source ?? "header";
+  if (!["header", "certificate", "header-or-certificate"].includes(source)) {
+    throw new TypeError(`attestation: source must be "header", "certificate" or "header-or-certificate", got ${JSON.stringify(source)}`);
+  }
 
   const judge = async (call: CallInfo): Promise<AttestationResult> => {
-    const evidence = singleHeader(call.headers, header);
+    const fromHeader = source === "certificate" ? undefined : singleHeader(call.headers, header);
+    const evidence = fromHeader === undefined && source !== "header" ? call.peerCertificate?.raw : fromHeader;
     if (evidence === undefined) return { ok: false, reason: "missing", evidencePresent: false };
     if (evidence === null) return { ok: false, reason: "malformed", evidencePresent: true };
     let v: AttestationVerdict;

@@ -70,6 +70,11 @@ function callInfo(call: AnyCall, method: FlightMethod, shutdown: AbortSignal) {
   const deadline = call.getDeadline();
   const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? Number(deadline) : undefined;
   const request = (call as { request?: unknown }).request;
+  const cert = call.getAuthContext?.()?.sslPeerCertificate;
+  const peerCertificate =
+    cert && typeof cert.fingerprint256 === "string" && cert.raw
+      ? { subjectCN: typeof cert.subject?.CN === "string" ? cert.subject.CN : "", fingerprint256: cert.fingerprint256, raw: new Uint8Array(cert.raw) }
+      : undefined;
   const raw = request && typeof request === "object" ? (request as Record<symbol, Uint8Array>)[RAW_REQUEST] : undefined;
   return {
     info: {
@@ -82,6 +87,7 @@ function callInfo(call: AnyCall, method: FlightMethod, shutdown: AbortSignal) {
       path: flightServiceDefinition[method].path,
       deadline: deadlineMs,
       rawRequest: raw,
+      peerCertificate,
     },
     release: () => {
       shutdown.removeEventListener("abort", onShutdown);
