@@ -11,6 +11,7 @@
 
 import type * as Arrow from "apache-arrow";
 import { FlightError, MessageKind, StatusCode, joinIpcStream, readMessageHeader, splitIpcStream, type FlightData } from "@blackice/flight-core";
+import { registerCompressionCodecs, type CompressionCodecsRegistration } from "./compression";
 
 export type ArrowModule = typeof Arrow;
 
@@ -30,6 +31,23 @@ export function loadArrow(): ArrowModule {
     }
   }
   return arrowModule;
+}
+
+export type { CodecRegistration, CompressionCodecsRegistration } from "./compression";
+
+/**
+ * Registers decoders for LZ4_FRAME- and ZSTD-compressed record batches with apache-arrow's
+ * `compressionRegistry` (apache-arrow >= 21), by default the host's copy, which the client
+ * does by itself the first time it decodes a compressed batch. For an app that decodes
+ * compressed IPC with apache-arrow directly (`tableFromIPC`, `RecordBatchReader`). A decoder
+ * the app registered stays; only decoders are registered, never encoders.
+ *
+ * @example
+ * registerArrowCompressionCodecs();
+ * const table = tableFromIPC(await readFile("lz4-compressed.arrows"));
+ */
+export function registerArrowCompressionCodecs(arrow: ArrowModule | object = loadArrow()): CompressionCodecsRegistration {
+  return registerCompressionCodecs(arrow);
 }
 
 /** What is read from a foreign Arrow `Field`. */
@@ -318,10 +336,12 @@ function* split(batch: RecordBatchLike, maxRows: number | undefined): Generator<
  * (one small buffer), then the body as received (no copy). Each header is checked against
  * its body first, since the reader trusts `bodyLength` to find the next message and would
  * otherwise misread everything after a short body. Messages with no header (metadata only)
- * carry no IPC data and are skipped.
+ * carry no IPC data and are skipped. The first compressed batch gets the LZ4_FRAME and ZSTD
+ * decoders registered with `arrow` (or a clear error when that apache-arrow has no codecs).
  */
-async function* ipcStreamBytes(messages: AsyncIterable<FlightData>, counts?: { recordBatches: number }): AsyncGenerator<Uint8Array> {
+async function* ipcStreamBytes(arrow: ArrowModule, messages: AsyncIterable<FlightData>, counts?: { recordBatches: number }): AsyncGenerator<Uint8Array> {
   let index = 0;
+  let codecsChecked = false;
   for await (const m of messages) {
     const header = m.dataHeader ?? EMPTY;
     const body = m.dataBody ?? EMPTY;
@@ -329,10 +349,25 @@ async function* ipcStreamBytes(messages: AsyncIterable<FlightData>, counts?: { r
       index++;
       continue;
     }
+    let info: ReturnType<typeof readMessageHeader>;
     try {
-      if (readMessageHeader(header, body).kind === MessageKind.RECORD_BATCH && counts) counts.recordBatches++;
+      info = readMessageHeader(header, body);
     } catch (err) {
       throw new FlightError(StatusCode.DATA_LOSS, `message ${index} of the stream is not a valid Arrow IPC message: ${(err as Error).message}`, { cause: err });
+    }
+    if (info.kind === MessageKind.RECORD_BATCH && counts) counts.recordBatches++;
+    if (info.compression !== undefined && !codecsChecked) {
+      // The first compressed batch of the stream: the decoders go into the host's
+      // apache-arrow now (an app's own stay), before its reader gets to this message.
+      codecsChecked = true;
+      const registration = registerCompressionCodecs(arrow);
+      if (registration.lz4Frame === "unavailable") {
+        const what = info.kind === MessageKind.RECORD_BATCH ? "a record batch" : "a dictionary batch";
+        throw new FlightError(
+          StatusCode.UNIMPLEMENTED,
+          `message ${index} of the stream is ${what} compressed with ${info.compression.toUpperCase()}, and the host's apache-arrow cannot decode compressed batches (it has no compressionRegistry); upgrade apache-arrow to >= 21`,
+        );
+      }
     }
     const padded = Math.ceil(header.byteLength / 8) * 8;
     const prefix = new Uint8Array(8 + padded);
@@ -350,6 +385,7 @@ async function* ipcStreamBytes(messages: AsyncIterable<FlightData>, counts?: { r
  * Decodes Flight messages (of a DoGet or a DoExchange) into record batches of the host's
  * apache-arrow, incrementally: a message is pulled only when the next batch is asked for.
  * Dictionaries, replacements and deltas included, are applied by apache-arrow's reader.
+ * Batches compressed with LZ4_FRAME or ZSTD are decompressed (see {@link registerArrowCompressionCodecs}).
  * `state.schema` is set once the schema has been read (also for a stream without batches).
  * A failing source's error passes through; apache-arrow's own errors become DATA_LOSS.
  *
@@ -363,7 +399,7 @@ export async function* decodeRecordBatches(messages: AsyncIterable<FlightData>, 
   let iterator: AsyncIterator<Arrow.RecordBatch> | undefined;
   let done = false;
   try {
-    const reader = await decodeStep(() => arrow.RecordBatchReader.from(ipcStreamBytes(messages, counts)));
+    const reader = await decodeStep(() => arrow.RecordBatchReader.from(ipcStreamBytes(arrow, messages, counts)));
     iterator = reader[Symbol.asyncIterator]() as AsyncIterator<Arrow.RecordBatch>;
     for (;;) {
       const r = await decodeStep(() => iterator!.next());
