@@ -24,8 +24,8 @@ export { cookieMiddleware } from "./client/client-middleware";
 export type { ClientCallInfo, ClientCallMiddleware, ClientCallStatus, ClientMiddleware, CookieMiddleware, OutgoingHeaders, ReceivedMetadata } from "./client/client-middleware";
 export { parseLocation } from "./client/location";
 export type { ParsedLocation } from "./client/location";
-export { decodeRecordBatches, encodeTable, readArrowSchema } from "./client/arrow-interop";
-export type { EncodeTableOptions, RecordBatchLike, TableLike, SchemaLike } from "./client/arrow-interop";
+export { decodeRecordBatches, encodeTable, readArrowSchema, registerArrowCompressionCodecs } from "./client/arrow-interop";
+export type { EncodeTableOptions, RecordBatchLike, TableLike, SchemaLike, CodecRegistration, CompressionCodecsRegistration } from "./client/arrow-interop";
 export { parseCli, usage, UsageError, CLI_FLAGS } from "./cli-options";
 export type { CliSettings } from "./cli-options";
 
