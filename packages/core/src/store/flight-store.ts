@@ -88,6 +88,8 @@ export interface FlightStore {
   renew(descriptor: FlightDescriptor, ttlMs?: number): StoredFlight | undefined;
   /** Removes expired flights now. */
   gc(): GcReport;
+  /** Optional: the same as `gc()` in slices that yield to the event loop (preferred by the `gc` action). */
+  gcInSlices?(): Promise<GcReport>;
   stats(): StoreStats;
   /** Stops background timers. The store stays readable. */
   close(): void;

@@ -660,3 +660,17 @@ describe("structuralSchemasEqual (the default comparator)", () => {
     expect(() => store.beginPut(d, schemaOf({ y: Int32Array.from([1]) }))).toThrow(/field/);
   });
 });
+
+describe("gcInSlices", () => {
+  it("removes every expired flight across several slices, yielding in between", async () => {
+    const store = makeStore({ defaultTtlMs: 10 });
+    for (let i = 0; i < 12_000; i++) putFlight(store, pathD(`s${i}`));
+    clock += 20;
+    let otherWorkRan = false;
+    setImmediate(() => (otherWorkRan = true)); // runs only if gcInSlices yields to the event loop
+    const report = await store.gcInSlices();
+    expect(report.flightsRemoved).toBe(12_000);
+    expect(store.stats().flights).toBe(0);
+    expect(otherWorkRan).toBe(true);
+  });
+});

@@ -596,6 +596,25 @@ export class MemoryStore implements FlightStore {
   }
 
   /**
+   * Like {@link gc}, but in slices separated by `setImmediate` (as background GC runs), so a
+   * collection of very many expired flights does not stall other calls. Used by the `gc` action.
+   */
+  async gcInSlices(): Promise<GcReport> {
+    const started = performance.now();
+    let flightsRemoved = 0;
+    let bytesFreed = 0;
+    for (;;) {
+      const { removed, freed, more } = this.collect(this.now(), GC_SLICE_MAX_FLIGHTS, GC_SLICE_MAX_MS);
+      flightsRemoved += removed;
+      bytesFreed += freed;
+      if (!more) break;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    this.gcRuns++;
+    return { flightsRemoved, bytesFreed, durationMs: performance.now() - started };
+  }
+
+  /**
    * Pops due heap entries, skipping stale ones, until none is due, `maxFlights` were removed,
    * the wall-clock `budgetMs` is spent, or `enough()` says so.
    */

@@ -63,7 +63,7 @@ export function builtinActions(deps: BuiltinActionDeps): ActionSetting[] {
       "Server statistics as JSON: flights, rows, bytes, memory use and limit, uptime, calls per method, and sections added by middleware.",
       async () => json(deps.stats()),
     ),
-    defineAction("gc", "Runs garbage collection now. Returns JSON {flightsRemoved, bytesFreed, durationMs}.", async () => json(store.gc())),
+    defineAction("gc", "Runs garbage collection now. Returns JSON {flightsRemoved, bytesFreed, durationMs}.", async () => json(store.gcInSlices ? await store.gcInSlices() : store.gc())),
     defineAction(
       "delete",
       'Deletes flights. Body: JSON {"path": [...]}, {"cmd": "<base64>"}, {"ticket": "<ticket>"}, a raw ticket, or {"flights": [ ...those ]} for many. NOT_FOUND if none exists. Returns JSON {deleted, missing}.',
