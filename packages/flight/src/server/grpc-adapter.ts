@@ -138,9 +138,16 @@ async function* readAll<T>(
 ): AsyncGenerator<T> {
   // destroyOnReturn: false: a plain `for await` destroys the Duplex when the client's side
   // ends, which would also kill the response side before the handler has answered.
-  for await (const m of call.iterator({ destroyOnReturn: false }) as AsyncIterable<T>) {
-    if (signal.aborted) throw signal.reason;
-    yield m;
+  try {
+    for await (const m of call.iterator({ destroyOnReturn: false }) as AsyncIterable<T>) {
+      if (signal.aborted) throw signal.reason;
+      yield m;
+    }
+  } catch (err) {
+    // A client that vanished (killed, connection reset) ends its stream early: that is a
+    // cancellation, not a server bug.
+    if ((err as { code?: unknown }).code === "ERR_STREAM_PREMATURE_CLOSE") throw new FlightError(StatusCode.CANCELLED, "the client closed the stream");
+    throw err;
   }
   // A grpc-js client cancels by ending its side (END_STREAM) and then resetting the stream
   // (RST_STREAM), possibly in a later TCP segment; both look like a normal end here until
