@@ -9,6 +9,10 @@
 //   --out=DIR        where the JSON results and the quick report go (default bench/out)
 //   --tables=fixed,telemetry  --batches=64KiB,1MiB,4MiB,16MiB   subsets, for exploring
 //   --runs=N         override the number of measured runs
+//   --report=FILE    only regenerate the table, docs/benchmarks.md and .svg from a results JSON
+//                    (e.g. bench/out/results-full.json) after editing bench/findings.js
+//   --proposed       also measure "(a') BlackIce with the proposed changes" (bench/experiments:
+//                    patched dist + grpc-js preloads); shown in the tables, never in the targets
 "use strict";
 const fs = require("node:fs");
 const net = require("node:net");
@@ -29,11 +33,12 @@ const GiB = 1024 * MiB;
 const MODES = {
   full: {
     tableBytes: 256 * MiB, // one stored table per case
-    getsPerRun: 2, // sequential DoGets per run: 512 MiB per run, 2.5 GiB per case and server
-    putsPerRun: 2, // sequential DoPuts per run: 512 MiB per run, 2.5 GiB per case and server
+    getsPerRun: 1, // DoGets per run: 256 MiB per run, 1.25 GiB per case and server over 5 runs
+    putsPerRun: 1, // DoPuts per run: the same
     concurrentStreams: 4, // case 3: 4 streams x 1 table = 1 GiB per run
     runs: 5,
-    tsTimes: 1, // the TS client reads/writes the table once per run (1.25 GiB per case): its apache-arrow mode is slow
+    tsTimes: 1, // the TS client reads/writes the table once per run
+    tsArrowRuns: 3, // its apache-arrow mode (~100 MiB/s) runs 3 times only: 0.75 GiB per case
     smallSeconds: 1,
     smallRuns: 5,
     memoryBytes: 2 * GiB,
@@ -47,6 +52,7 @@ const MODES = {
     concurrentStreams: 4,
     runs: 3,
     tsTimes: 1,
+    tsArrowRuns: 3,
     smallSeconds: 0.2,
     smallRuns: 3,
     memoryBytes: 128 * MiB,
@@ -75,13 +81,15 @@ function parseArgs(argv) {
     else if (a.startsWith("--tables=")) out.tables = a.slice(9).split(",");
     else if (a.startsWith("--batches=")) out.batches = a.slice(10).split(",").map(size);
     else if (a.startsWith("--runs=")) out.runs = Number(a.slice(7));
+    else if (a === "--proposed") out.proposed = true;
+    else if (a.startsWith("--report=")) out.report = path.resolve(a.slice(9));
     else if (a === "--help" || a === "-h") {
       process.stdout.write(fs.readFileSync(__filename, "utf8").split("\n").slice(1, 10).join("\n").replace(/^\/\/ ?/gm, "") + "\n");
       process.exit(0);
     } else throw new Error(`unknown option ${a} (try --help)`);
   }
   for (const p of out.only) if (!PARTS.includes(p)) throw new Error(`--only: unknown part ${p}; parts: ${PARTS.join(", ")}`);
-  const subset = out.only.size !== PARTS.length || out.tables.length !== TABLES.length || out.batches.length !== BATCH_SIZES.length || out.runs;
+  const subset = out.only.size !== PARTS.length || out.tables.length !== TABLES.length || out.batches.length !== BATCH_SIZES.length || out.runs || out.proposed;
   out.docs ??= !out.quick && !subset;
   return out;
 }
@@ -107,17 +115,48 @@ function readRss(pid) {
 
 // ------------------------------------------------------------------ processes
 
+/**
+ * Copies the built packages to bench/out/snapshot so that every process of this run loads the
+ * same code, even if the packages are rebuilt while it runs (others work in this repository).
+ * @blackice/flight-core goes to snapshot/node_modules, which the copied flight dist resolves
+ * before the workspace's symlink; everything else resolves from the repository's node_modules.
+ */
+function snapshotPackages(meta) {
+  const dir = path.join(ROOT, "bench/out/snapshot");
+  fs.rmSync(dir, { recursive: true, force: true });
+  const core = path.join(dir, "node_modules/@blackice/flight-core");
+  fs.cpSync(path.join(ROOT, "packages/flight/dist"), path.join(dir, "flight/dist"), { recursive: true });
+  fs.cpSync(path.join(ROOT, "packages/core/dist"), path.join(core, "dist"), { recursive: true });
+  fs.copyFileSync(path.join(ROOT, "packages/core/package.json"), path.join(core, "package.json"));
+  let dirty = "unknown";
+  try {
+    dirty = execFileSync("git", ["status", "--porcelain", "--", "packages/core/src", "packages/flight/src"], { cwd: ROOT, encoding: "utf8" }).trim();
+  } catch {
+    // not a git checkout
+  }
+  meta.packagesDirty = dirty === "" ? false : dirty;
+  snapshotEnv = { BENCH_FLIGHT_DIST: path.join(dir, "flight/dist"), BENCH_CORE_DIST: path.join(core, "dist") };
+}
+let snapshotEnv = {};
+
 const node = process.execPath;
 const benchFile = (...p) => path.join(__dirname, ...p);
 
 function startBlackIce(name, extra = []) {
-  return procs.startServer(name, node, [benchFile("servers/blackice-server.js"), ...extra]);
+  return procs.startServer(name, node, [benchFile("servers/blackice-server.js"), ...extra], { env: snapshotEnv });
+}
+function startProposed(name, extra = []) {
+  execFileSync(node, [benchFile("experiments/make-proposed-dist.js"), "--from=bench/out/snapshot"], { stdio: ["ignore", "ignore", "inherit"] });
+  const dir = path.join(ROOT, "bench/out/proposed-dist");
+  return procs.startServer(name, node, [benchFile("servers/blackice-server.js"), ...extra], {
+    env: { BENCH_FLIGHT_DIST: path.join(dir, "flight/dist"), BENCH_CORE_DIST: path.join(dir, "node_modules/@blackice/flight-core/dist") },
+  });
 }
 function startPyarrow(name) {
   return procs.startServer(name, PYTHON, [benchFile("py/pyarrow_server.py")]);
 }
 function startRawGrpc(name) {
-  return procs.startServer(name, node, [benchFile("servers/grpc-raw-server.js")]);
+  return procs.startServer(name, node, [benchFile("servers/grpc-raw-server.js")], { env: snapshotEnv });
 }
 function startTcpSource(name) {
   return procs.startServer(name, node, [benchFile("servers/tcp-source.js")]);
@@ -129,14 +168,14 @@ function startDriver() {
 /** Whether the project's TypeScript client is in dist (exported, or at least built). */
 function tsClientAvailable() {
   try {
-    const flight = require(path.join(ROOT, "packages/flight/dist/index.js"));
-    return typeof flight.FlightClient === "function" || fs.existsSync(path.join(ROOT, "packages/flight/dist/client/flight-client.js"));
+    const dist = snapshotEnv.BENCH_FLIGHT_DIST ?? path.join(ROOT, "packages/flight/dist");
+    return fs.existsSync(path.join(dist, "client/flight-client.js"));
   } catch {
     return false;
   }
 }
 function startTsDriver() {
-  return procs.start("ts-client", node, [benchFile("ts-client-driver.js")]);
+  return procs.start("ts-client", node, [benchFile("ts-client-driver.js")], { env: snapshotEnv });
 }
 
 /** Reads `total` bytes from the TCP source in chunks of `chunk`; resolves with seconds. */
@@ -194,6 +233,7 @@ async function throughputCases(ctx) {
             if (rep >= 0) record("doget", table, batchBytes, s.name, bytes / MiB / r.seconds);
           }
           for (const mode of ts ? TS_MODES : []) {
+            if (mode === "arrow" && rep >= cfg.tsArrowRuns) continue;
             const r = await ts.call({ cmd: "doget", mode, uri: servers[0].uri, ticket: loads.blackice.ticket, rows: spec.rows, times: cfg.tsTimes });
             if (rep >= 0) record("doget", table, batchBytes, `ts-${mode}`, (spec.ipc_bytes * cfg.tsTimes) / MiB / r.seconds);
           }
@@ -241,6 +281,7 @@ async function throughputCases(ctx) {
             await driver.call({ cmd: "delete", uri: s.uri, paths });
           }
           for (const mode of ts && tsPrepared ? TS_MODES : []) {
+            if (mode === "arrow" && rep >= cfg.tsArrowRuns) continue;
             const tsPrefix = ["bench", "tsput", mode, table, String(batchBytes), String(rep + 1)];
             const r = await ts.call({ cmd: "doput", mode, uri: servers[0].uri, key: `${table}/${batchBytes}`, path_prefix: tsPrefix, times: cfg.tsTimes });
             if (rep >= 0) record("doput", table, batchBytes, `ts-${mode}`, (spec.ipc_bytes * cfg.tsTimes) / MiB / r.seconds);
@@ -466,8 +507,27 @@ function gitCommit() {
   }
 }
 
+function writeReport(results, args, mode) {
+  const evaluation = report.evaluate(results);
+  process.stdout.write(report.textTable(results, evaluation) + "\n");
+  const docsDir = args.docs ? path.join(ROOT, "docs") : args.out;
+  const mdName = args.docs ? "benchmarks.md" : `benchmarks-${mode}.md`;
+  const svgName = args.docs ? "benchmarks.svg" : `benchmarks-${mode}.svg`;
+  fs.mkdirSync(docsDir, { recursive: true });
+  fs.writeFileSync(path.join(docsDir, svgName), report.svg(results));
+  fs.writeFileSync(path.join(docsDir, mdName), report.markdown(results, evaluation, svgName));
+  log(`wrote ${path.relative(ROOT, path.join(docsDir, mdName))} and ${svgName}`);
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args.report) {
+    const results = JSON.parse(fs.readFileSync(args.report, "utf8"));
+    const mode = results.meta.mode;
+    // Docs only from a full run, unless --no-docs.
+    writeReport(results, { ...args, docs: mode === "full" && !process.argv.includes("--no-docs") }, mode);
+    return;
+  }
   const mode = args.quick ? "quick" : "full";
   const cfg = { ...MODES[mode], ...(args.runs ? { runs: args.runs, smallRuns: args.runs } : {}) };
   const started = Date.now();
@@ -490,13 +550,20 @@ async function main() {
     memory: [],
     scale: undefined,
   };
+  snapshotPackages(results.meta);
+  if (results.meta.packagesDirty) log("note: packages/*/src has uncommitted changes; the run uses what is built in dist");
   try {
     const driver = startDriver();
     results.meta.pyarrow = (await driver.call({ cmd: "version" })).pyarrow;
     const needServers = ["doget", "concurrent", "doput", "small"].some((p) => args.only.has(p));
     if (needServers) {
       log(`starting servers (${mode} mode)`);
-      const servers = await Promise.all([startBlackIce("blackice"), startPyarrow("pyarrow"), startRawGrpc("grpc")]);
+      const servers = await Promise.all([
+        startBlackIce("blackice"),
+        startPyarrow("pyarrow"),
+        startRawGrpc("grpc"),
+        ...(args.proposed ? [startProposed("proposed")] : []),
+      ]);
       const tcp = await startTcpSource("tcp");
       let ts;
       if (tsClientAvailable()) {
@@ -528,14 +595,8 @@ async function main() {
 
   fs.mkdirSync(args.out, { recursive: true });
   fs.writeFileSync(path.join(args.out, `results-${mode}.json`), JSON.stringify(results, null, 1));
-  const evaluation = report.evaluate(results);
-  process.stdout.write(report.textTable(results, evaluation) + "\n");
-  const docsDir = args.docs ? path.join(ROOT, "docs") : args.out;
-  const mdName = args.docs ? "benchmarks.md" : `benchmarks-${mode}.md`;
-  const svgName = args.docs ? "benchmarks.svg" : `benchmarks-${mode}.svg`;
-  fs.writeFileSync(path.join(docsDir, svgName), report.svg(results));
-  fs.writeFileSync(path.join(docsDir, mdName), report.markdown(results, evaluation, svgName));
-  log(`wrote ${path.relative(ROOT, path.join(docsDir, mdName))} and ${svgName} in ${results.meta.seconds.toFixed(0)} s`);
+  writeReport(results, args, mode);
+  log(`done in ${results.meta.seconds.toFixed(0)} s`);
 }
 
 main().catch((err) => {

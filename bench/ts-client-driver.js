@@ -14,10 +14,12 @@ const readline = require("node:readline");
 const ROOT = path.resolve(__dirname, "..");
 
 function loadClient() {
-  const flight = require(path.join(ROOT, "packages/flight/dist/index.js"));
+  // BENCH_FLIGHT_DIST: run.js's snapshot of packages/flight/dist.
+  const dist = process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST) : path.join(ROOT, "packages/flight/dist");
+  const flight = require(path.join(dist, "index.js"));
   if (typeof flight.FlightClient === "function") return { FlightClient: flight.FlightClient, from: "@blackice/flight (dist/index.js)" };
   // Built but not exported yet.
-  const mod = require(path.join(ROOT, "packages/flight/dist/client/flight-client.js"));
+  const mod = require(path.join(dist, "client/flight-client.js"));
   return { FlightClient: mod.FlightClient, from: "dist/client/flight-client.js (not yet exported from the index)" };
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // A/B of server variants under the same pyarrow client, interleaved run by run.
 //
-//   node bench/experiments/ab.js --op=doget|doput|list|ping|getflightinfo --table=fixed --batches=64KiB,1MiB --runs=5 --mib=1024 \
-//        --variant='base:' --variant='reuse:-r ./bench/experiments/reuse-grpc-frame.js' [--variant='grpc:@raw']
+//   node bench/experiments/ab.js --op=doget|doput|list|ping|getflightinfo [--streams=4] --table=fixed --batches=64KiB,1MiB --runs=5 --mib=1024 \
+//        --variant='base:' --variant='maxframe:-r ./bench/experiments/max-frame-size.js' [--variant='grpc:@raw']
 //
 // A variant is name:node-args for bench/servers/blackice-server.js; "@raw" is the raw grpc-js
 // server and "@pyarrow" pyarrow's server. Node args may start with ENV=value settings
@@ -21,7 +21,7 @@ const size = (t) => {
 };
 
 async function main() {
-  const o = { op: "doget", table: "fixed", batches: "1MiB", runs: 5, mib: 1024, flights: 20000, seconds: 2, callers: 32, variants: [] };
+  const o = { op: "doget", streams: 1, table: "fixed", batches: "1MiB", runs: 5, mib: 1024, flights: 20000, seconds: 2, callers: 32, variants: [] };
   for (const a of process.argv.slice(2)) {
     const i = a.indexOf("=");
     const k = a.slice(2, i);
@@ -114,13 +114,13 @@ async function main() {
         for (let k = 0; k < servers.length; k++) {
           const s = servers[(k + rep + 1) % servers.length];
           let r;
-          if (o.op === "doget") r = await driver.call({ cmd: "doget", uri: s.uri, ticket: tickets[s.name], rows: spec.rows, times });
+          if (o.op === "doget") r = await driver.call({ cmd: "doget", uri: s.uri, ticket: tickets[s.name], rows: spec.rows, times, streams: o.streams });
           else {
             const prefix = ["abput", String(rep + 1)];
             r = await driver.call({ cmd: "doput", uri: s.uri, table: o.table, batch_bytes: b, table_bytes: tableBytes, path_prefix: prefix, times });
             await driver.call({ cmd: "delete", uri: s.uri, paths: Array.from({ length: times }, (_, i) => [...prefix, String(i)]) });
           }
-          if (rep >= 0) vals.get(s.name).push((spec.ipc_bytes * times) / MiB / r.seconds);
+          if (rep >= 0) vals.get(s.name).push((spec.ipc_bytes * times * (o.op === "doget" ? o.streams : 1)) / MiB / r.seconds);
         }
       }
       if (o.op === "doget") for (const s of servers) await driver.call({ cmd: "delete", uri: s.uri, paths: [["ab"]] });

@@ -5,7 +5,7 @@ const findings = require("../findings");
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const SERVERS = ["blackice", "pyarrow", "grpc", "tcp", "ts-raw", "ts-arrow"];
+const SERVERS = ["blackice", "pyarrow", "grpc", "tcp", "ts-raw", "ts-arrow", "proposed"];
 const LABEL = {
   blackice: "BlackIce (a)",
   pyarrow: "pyarrow server (b)",
@@ -13,8 +13,9 @@ const LABEL = {
   tcp: "raw TCP (d)",
   "ts-raw": "TS client raw → (a)",
   "ts-arrow": "TS client arrow → (a)",
+  proposed: "(a') proposed changes",
 };
-const COLOR = { blackice: "#1f6feb", pyarrow: "#d1242f", grpc: "#8250df", tcp: "#6e7781", "ts-raw": "#1a7f37", "ts-arrow": "#bf8700" };
+const COLOR = { blackice: "#1f6feb", pyarrow: "#d1242f", grpc: "#8250df", tcp: "#6e7781", "ts-raw": "#1a7f37", "ts-arrow": "#bf8700", proposed: "#0a3069" };
 const OPS = [
   { op: "doget", title: "DoGet, one stream" },
   { op: "doget4", title: "4 concurrent DoGets (aggregate)" },
@@ -23,6 +24,7 @@ const OPS = [
 const TABLES = ["fixed", "telemetry"];
 const TABLE_LABEL = { fixed: "fixed-width table", telemetry: "telemetry table" };
 
+const times = (n) => (n === 1 ? "once" : n === 2 ? "twice" : `${n} times`);
 const fmtSize = (b) => (b >= MiB ? `${b / MiB} MiB` : `${b / KiB} KiB`);
 const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : "–");
 const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : "–");
@@ -154,7 +156,12 @@ function markdown(results, evaluation, svgName) {
     "",
     `Run: **${m.mode}** mode, ${m.date.slice(0, 16).replace("T", " ")} UTC, commit \`${m.commit}\`, ${Math.round(m.seconds)} s. ` +
       `Machine: ${m.cpus} × ${m.cpu}, ${m.memGiB} GiB RAM, Node ${m.node}, pyarrow ${m.pyarrow}. ` +
-      `Everything (servers, clients) ran on this one machine over loopback, so client and server share the ${m.cpus} cores.`,
+      `Everything (servers, clients) ran on this one machine over loopback, so client and server share the ${m.cpus} cores. ` +
+      (m.packagesDirty === undefined
+        ? ""
+        : m.packagesDirty
+          ? "**packages/*/src had uncommitted changes**; the run used what was built in dist then."
+          : "packages/*/src had no uncommitted changes; every process loaded one snapshot of the built packages."),
     "",
     `Machine load (1-minute load average before → after each part; other work shared this machine): ` +
       Object.entries(m.parts ?? {})
@@ -192,20 +199,23 @@ function markdown(results, evaluation, svgName) {
     "",
     "Client: **pyarrow's Flight client** (C++) in one Python driver process (`bench/py/driver.py`), the same for (a), (b), (c). " +
       "DoGet = `do_get(ticket).read_all()` (rows checked); DoPut = `do_put(...)` + `write_table(table, max_chunksize=rows_per_batch)` + `close()`. " +
-      "The project's own TypeScript `FlightClient` is measured against (a) when it is in `packages/flight/dist`" +
-      (m.tsClient ? "." : " — **it was not there for this run, so its rows are missing**."),
+      "The project's own TypeScript `FlightClient` (`bench/ts-client-driver.js`, from `packages/flight/dist`) is measured against (a) in two ways: " +
+      "*raw* (`doGetRaw`/`doPutRaw`: FlightData bytes; its DoPut relays the messages it read from the server) and *arrow* " +
+      "(`getTable`/`putTable`: decoded to / encoded from apache-arrow JS tables)" +
+      (m.tsClient ? ` — loaded from ${m.tsClient}.` : " — **it was not in dist for this run, so its rows are missing**."),
     "",
     "Tables (`bench/py/tables.py`), each one record batch of about the batch size repeated (same bytes on the wire as distinct batches, no compression):",
     "",
     "- *fixed*: 4 × int64, 4 × float64 (64 B/row);",
     "- *telemetry*: timestamp[us, UTC], 2 × float64, 2 × int64, int32 status, host name dictionary-encoded (200 names, int32 indices) — 48 B/row.",
     "",
-    `Volumes: each stored table is ${c.tableBytes / MiB} MiB of IPC; one run of DoGet reads it ${c.getsPerRun} times in a row ` +
-      `(${(c.tableBytes * c.getsPerRun) / MiB} MiB per run), one run of DoPut writes it ${c.putsPerRun} times, ` +
+    `Volumes: each stored table is ${c.tableBytes / MiB} MiB of IPC; one run of DoGet reads it ${times(c.getsPerRun)} ` +
+      `(${(c.tableBytes * c.getsPerRun) / MiB} MiB per run), one run of DoPut writes it ${times(c.putsPerRun)}, ` +
+      `so each (a)/(b)/(c)/(d) figure rests on ${((c.tableBytes * c.getsPerRun * c.runs) / 1024 / MiB).toFixed(2)} GiB per case; ` +
       `the concurrent case reads it on ${c.concurrentStreams} streams at once (each its own FlightClient and TCP connection). ` +
       `Every figure is the **median of ${c.runs} runs** (min–max in brackets) after one warm-up run; servers are interleaved run by run, ` +
       "rotating their order. Throughput = IPC stream bytes (schema, dictionary, batch messages) / wall time, in MiB/s. " +
-      `The TypeScript client moves the table ${c.tsTimes ?? 1} time(s) per run.`,
+      `The TypeScript client moves the table ${times(c.tsTimes ?? 1)} per run; its apache-arrow mode, the slowest series, runs ${c.tsArrowRuns ?? c.runs} times only.`,
     "",
     `Batch size = Arrow body bytes per record batch; the message on the wire is ~480 B larger (the specs are in the JSON).`,
     "",
@@ -216,7 +226,12 @@ function markdown(results, evaluation, svgName) {
     const reason = r.pass === false ? (r.reason ?? "not profiled yet") : "";
     push(`| ${r.target} | ${r.measured} | ${f2(r.ratio)} | **${verdict(r)}** | ${reason} |`);
   }
-  push("", "Ratios compare medians from the same run.", "");
+  push(
+    "",
+    "Ratios compare medians from the same run. The 4 concurrent DoGets are held to the DoGet targets. " +
+      "The reasons name findings F1–F8, described under *Profiling findings* below.",
+    "",
+  );
 
   push("## Throughput", "", `![throughput against batch size](${svgName})`, "");
   for (const { op, title } of OPS) {
@@ -322,24 +337,30 @@ function svg(results) {
   const ops = OPS.filter(({ op }) => results.throughput.some((r) => r.op === op));
   const servers = SERVERS.filter((s) => results.throughput.some((r) => r.server === s));
   const W = 1000;
-  const panelW = 430;
+  const panelW = 420;
   const panelH = 230;
   const left = 70;
   const gapX = 70;
-  const top = 70;
+  const top = 84;
   const gapY = 80;
   const H = top + ops.length * (panelH + gapY) + 10;
   const o = [];
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
   o.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
   o.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">Throughput against batch size (MiB/s, median; bars: min–max) — ${esc(results.meta.mode)} run ${esc(results.meta.date.slice(0, 10))}</text>`);
-  // legend
+  // legend, wrapped onto a second row when it would run past the right edge
   let lx = 70;
+  let ly = 44;
   for (const s of servers) {
-    o.push(`<line x1="${lx}" y1="44" x2="${lx + 24}" y2="44" stroke="${COLOR[s]}" stroke-width="2.5"${s === "tcp" ? ' stroke-dasharray="5 3"' : ""}/>`);
-    o.push(`<circle cx="${lx + 12}" cy="44" r="3.5" fill="${COLOR[s]}"/>`);
-    o.push(`<text x="${lx + 30}" y="48">${esc(LABEL[s])}</text>`);
-    lx += 30 + LABEL[s].length * 7 + 24;
+    const width = 30 + LABEL[s].length * 7 + 24;
+    if (lx + width > W - 10) {
+      lx = 70;
+      ly += 18;
+    }
+    o.push(`<line x1="${lx}" y1="${ly}" x2="${lx + 24}" y2="${ly}" stroke="${COLOR[s]}" stroke-width="2.5"${s === "tcp" ? ' stroke-dasharray="5 3"' : ""}/>`);
+    o.push(`<circle cx="${lx + 12}" cy="${ly}" r="3.5" fill="${COLOR[s]}"/>`);
+    o.push(`<text x="${lx + 30}" y="${ly + 4}">${esc(LABEL[s])}</text>`);
+    lx += width;
   }
   const lg = (b) => Math.log2(b);
   const xMin = lg(sizes[0]);

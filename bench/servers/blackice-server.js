@@ -19,10 +19,12 @@ const path = require("node:path");
 const { monitorEventLoopDelay } = require("node:perf_hooks");
 
 const root = path.resolve(__dirname, "../..");
-// BENCH_FLIGHT_DIST (experiments only): load @blackice/flight from another build, e.g. a
-// patched copy outside the repository, to measure a proposed change before it is made.
-const { createFlightServer } = require(process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST, "index.js") : path.join(root, "packages/flight/dist/index.js"));
-const { serverConfig, defineAction, grpcOptions } = require(path.join(root, "packages/core/dist/index.js"));
+// BENCH_FLIGHT_DIST / BENCH_CORE_DIST: load the packages from another build: run.js's snapshot
+// of dist (so a rebuild during a run changes nothing), or a patched copy for an experiment.
+const flightDist = process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST) : path.join(root, "packages/flight/dist");
+const coreDist = process.env.BENCH_CORE_DIST ? path.resolve(process.env.BENCH_CORE_DIST) : path.join(root, "packages/core/dist");
+const { createFlightServer } = require(path.join(flightDist, "index.js"));
+const { serverConfig, defineAction, grpcOptions } = require(path.join(coreDist, "index.js"));
 
 function parseArgs(argv) {
   const out = { maxMemory: 8 * 2 ** 30, maxMessage: 256 * 2 ** 20, gcInterval: 30_000, lagMonitor: false, lagResolution: 10 };

@@ -15,7 +15,8 @@ const { once } = require("node:events");
 
 const root = path.resolve(__dirname, "../..");
 const grpc = require(require.resolve("@grpc/grpc-js", { paths: [path.join(root, "packages/flight")] }));
-const { flightServiceDefinition, TunedGrpcServer, proto } = require(path.join(root, "packages/flight/dist/index.js"));
+const flightDist = process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST) : path.join(root, "packages/flight/dist");
+const { flightServiceDefinition, TunedGrpcServer, proto } = require(path.join(flightDist, "index.js"));
 
 const MAX_MESSAGE = 256 * 2 ** 20;
 const FLOW_WINDOW = 16 * 2 ** 20;
