@@ -1,4 +1,3 @@
-import * as grpc from "@grpc/grpc-js";
 import { setMaxListeners } from "node:events";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import {
@@ -15,7 +14,6 @@ import {
   type LifecycleSetting,
   type ServerPart,
   type StatsSetting,
-  type StoredMessage,
   type TlsSetting,
 } from "@blackice/flight-core";
 import { FLIGHT_SERVICE_NAME, flightServiceDefinition } from "../codec/service-definition";
