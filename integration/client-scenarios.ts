@@ -4,7 +4,7 @@
 
 import * as fs from "node:fs";
 import * as arrow from "apache-arrow";
-import { DescriptorType, MessageKind, StatusCode, FlightError, readMessageHeader, type FlightData, type FlightDescriptor, type FlightEndpoint } from "@blackice/flight-core";
+import { DescriptorType, MessageKind, StatusCode, FlightError, contiguous, readMessageHeader, type Bytes, type FlightData, type FlightDescriptor, type FlightEndpoint } from "@blackice/flight-core";
 import { cookieMiddleware, proto, type ClientMiddleware } from "@blackice/flight";
 import { diffBatches, plain } from "./compare";
 import { fromFlightData, toFlightData } from "./flight-data";
@@ -388,7 +388,7 @@ const doExchangeEcho: ClientScenario = async ({ address }) =>
     const got = await client.doExchange(cmd("echo"), sent);
     check(got.length === sent.length, `echo returned ${got.length} messages, sent ${sent.length}`);
     got.forEach((m, i) => {
-      const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
+      const same = (a: Bytes, b: Bytes): boolean => Buffer.from(contiguous(a)).equals(Buffer.from(contiguous(b)));
       check(same(m.dataHeader, sent[i].dataHeader) && same(m.dataBody, sent[i].dataBody) && same(m.appMetadata, sent[i].appMetadata), `echoed message ${i} differs from the one sent`);
     });
   });

@@ -2,7 +2,7 @@
 // @blackice/flight-core (splitIpcStream / joinIpcStream / readMessageHeader).
 
 import * as arrow from "apache-arrow";
-import { MessageKind, joinIpcStream, readMessageHeader, splitIpcStream, type FlightData } from "@blackice/flight-core";
+import { MessageKind, joinIpcStream, readMessageHeader, splitIpcStream, type Bytes, type FlightData } from "@blackice/flight-core";
 import { encapsulateMessage } from "@blackice/flight";
 import { recordBatch } from "./json-reader";
 
@@ -56,7 +56,7 @@ export interface DecodedStream {
  * message headers, since apache-arrow's reader invents an empty batch for a schema-only stream.
  */
 export function fromFlightData(messages: readonly FlightData[]): DecodedStream {
-  const ipc: Array<{ header: Uint8Array; body: Uint8Array }> = [];
+  const ipc: Array<{ header: Uint8Array; body: Bytes }> = [];
   const appMetadata: Uint8Array[] = [];
   const metadataOnly: Uint8Array[] = [];
   for (const m of messages) {

@@ -73,7 +73,7 @@ const maxPutBytes =
       async function* counted(): AsyncGenerator<FlightData> {
         let bytes = 0;
         for await (const message of source) {
-          bytes += message.dataHeader.length + message.dataBody.length;
+          bytes += message.dataHeader.length + message.dataBody.byteLength;
           if (bytes > limit) throw resourceExhausted(`DoPut over ${limit} bytes`);
           yield message;
         }

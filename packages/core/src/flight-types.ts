@@ -1,3 +1,5 @@
+import type { Bytes } from "./byte-chunks";
+
 /**
  * The Flight protocol's messages as plain objects. They mirror the binding's generated
  * protobuf types field for field (camelCase), so the binding hands its decoded messages to
@@ -55,13 +57,15 @@ export interface PollInfo {
 
 /**
  * One Arrow IPC message with Flight framing. `dataHeader` is the flatbuffer `Message`
- * (no continuation marker, no length prefix); `dataBody` is its body.
+ * (no continuation marker, no length prefix); `dataBody` is its body, as one array or as the
+ * chunks it arrived in ({@link Bytes}: use `contiguous()` or `chunksOf()` to read it).
+ * A plain value: a middleware that returns `{ ...m, appMetadata }` sends exactly that.
  */
 export interface FlightData {
   flightDescriptor: FlightDescriptor | undefined;
   dataHeader: Uint8Array;
   appMetadata: Uint8Array;
-  dataBody: Uint8Array;
+  dataBody: Bytes;
 }
 
 /** Acknowledgement of a DoPut message. */

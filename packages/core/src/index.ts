@@ -26,7 +26,6 @@ export type {
 export {
   defineAction,
   defineExchange,
-  grpcOptions,
   onLifecycle,
   serverConfig,
   splitServerParts,
@@ -39,7 +38,6 @@ export type {
   ExchangeHandler,
   ExchangeSetting,
   FlightServerConfig,
-  GrpcOptionsSetting,
   LifecycleSetting,
   ServerPart,
   ServerSetting,
@@ -48,6 +46,8 @@ export type {
   TlsSetting,
 } from "./server-parts";
 export { parseDuration, parseSize } from "./units";
+export { ByteChunks, BytesReader, bytesFromChunks, chunksOf, contiguous, retainedBytes } from "./byte-chunks";
+export type { Bytes } from "./byte-chunks";
 export { descriptorKey, descriptorFromKey, ticketFromKey, ticketToKey } from "./store/descriptor-key";
 export { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS } from "./store/memory-store";
 export type { MemoryStoreOptions, SchemaComparator } from "./store/memory-store";

@@ -18,8 +18,7 @@ export type ServerSetting =
   | ActionSetting
   | ExchangeSetting
   | StatsSetting
-  | LifecycleSetting
-  | GrpcOptionsSetting;
+  | LifecycleSetting;
 
 /** Server configuration, mirroring the BlackIce server configuration. */
 export interface FlightServerConfig {
@@ -35,8 +34,33 @@ export interface FlightServerConfig {
   gcInterval?: number;
   /** Largest gRPC message accepted or sent, in bytes (≤ 256 MiB). Default 64 MiB. */
   maxMessageBytes?: number;
+  /** Largest FlightDescriptor (in GetFlightInfo, GetSchema, PollFlightInfo, ListFlights criteria, or a DoPut), bytes. Default 64 KiB. */
+  maxDescriptorBytes?: number;
+  /** Largest DoGet ticket message, bytes. Default 64 KiB + 64. */
+  maxTicketBytes?: number;
+  /**
+   * Largest first message of a call, bytes: what a caller may send before any middleware
+   * (authentication) has accepted the call. Unary requests and actions are first messages.
+   * Default 1 MiB.
+   */
+  maxFirstMessageBytes?: number;
+  /** Server-wide bytes of request messages being received or waiting for their handler. Default 256 MiB. */
+  maxInFlightBytes?: number;
+  /** Server-wide bytes of first messages of calls not yet accepted (pre-authentication budget). Default 32 MiB. */
+  maxPreAuthBytes?: number;
+  /** A call waiting this long for request data ends with DEADLINE_EXCEEDED, ms; 0 = never. Default 30 000. */
+  callIdleTimeoutMs?: number;
+  /** Concurrent calls (HTTP/2 streams) per connection. Default 256. */
+  maxConcurrentStreams?: number;
   /** HTTP/2 flow-control window (per stream and per connection) in bytes. Default 16 MiB. */
   flowControlWindow?: number;
+  /** Largest HTTP/2 DATA frame the server accepts, bytes (16 KiB to 16 MiB - 1). Default 16 KiB. */
+  maxFrameBytes?: number;
+  /**
+   * A client that pings more often than this three times in a row, with no response data in
+   * between, gets GOAWAY (ENHANCE_YOUR_CALM, "too_many_pings"), ms. Default 1000.
+   */
+  minPingIntervalMs?: number;
   /** Interval of HTTP/2 keepalive pings to each client, in ms. Default 30 000. */
   keepaliveTimeMs?: number;
   /** A client that does not answer a keepalive ping within this many ms is dropped. Default 20 000. */
@@ -117,12 +141,6 @@ export interface LifecycleSetting {
   readonly onShutdown?: () => void | Promise<void>;
 }
 
-/** Raw grpc-js channel options (for example keepalive), merged over the defaults. */
-export interface GrpcOptionsSetting {
-  readonly kind: "grpcOptions";
-  readonly options: Readonly<Record<string, number | string>>;
-}
-
 /** Flattens parts and splits them into middleware and settings, keeping order. */
 export function splitServerParts(parts: readonly ServerPart[]): { middleware: FlightMiddleware[]; settings: ServerSetting[] } {
   const middleware: FlightMiddleware[] = [];
@@ -191,9 +209,4 @@ export function statsSection(section: string, collect: () => unknown): StatsSett
 /** Runs hooks when the server starts and after it shuts down. */
 export function onLifecycle(hooks: Omit<LifecycleSetting, "kind">): LifecycleSetting {
   return { kind: "lifecycle", ...hooks };
-}
-
-/** Passes raw grpc-js options (keepalive, max_concurrent_streams, ...). */
-export function grpcOptions(options: Record<string, number | string>): GrpcOptionsSetting {
-  return { kind: "grpcOptions", options: { ...options } };
 }

@@ -1,8 +1,9 @@
-// @blackice/flight: Arrow Flight over @grpc/grpc-js.
+// @blackice/flight: the Arrow Flight server (gRPC on node:http2) and client (@grpc/grpc-js).
 
 // ---- for server users ----
-export { createFlightServer, DEFAULT_CONFIG, MAX_MESSAGE_BYTES_LIMIT } from "./server/create-flight-server";
-export type { FlightServer } from "./server/create-flight-server";
+export { createFlightServer, DEFAULT_CONFIG, DEFAULT_FLOW_CONTROL_WINDOW, MAX_MESSAGE_BYTES_LIMIT } from "./server/create-flight-server";
+export type { FlightServer, ServingStatus } from "./server/create-flight-server";
+export { MESSAGE_OVERHEAD_BYTES } from "./server/store-handler";
 export { TTL_HEADER } from "./server/store-handler";
 export { echoExchange } from "./server/builtin-exchanges";
 export { parseListCriteria } from "./server/list-criteria";
@@ -30,12 +31,16 @@ export { parseCli, usage, UsageError, CLI_FLAGS } from "./cli-options";
 export type { CliSettings } from "./cli-options";
 
 // ---- for middleware and transport authors ----
-export { decodeFlightData, encodeFlightData, FlightDataDecodeError } from "./codec/flight-data-codec";
-export type { WireFlightData } from "./codec/flight-data-codec";
+export { decodeFlightData, encodeFlightData, flightDataPieces, FlightDataDecodeError } from "./codec/flight-data-codec";
+export type { DecodeFlightDataOptions } from "./codec/flight-data-codec";
 export { flightServiceDefinition, FLIGHT_SERVICE_NAME } from "./codec/service-definition";
 export { encapsulateMessage } from "./server/ipc-encapsulate";
-export { TunedGrpcServer, DEFAULT_FLOW_CONTROL_WINDOW } from "./server/tuned-grpc-server";
-export * as proto from "./gen/Flight";
+export { Http2GrpcTransport } from "./transport/http2-grpc-transport";
+export type { TransportHooks } from "./transport/http2-grpc-transport";
+export type { ServerTransport, TransportCall, TransportLimits, TransportMethod, TransportSettings, TransportStats } from "./transport/transport";
+export { HealthService, HEALTH_SERVICE_NAME } from "./transport/health-service";
+export { flightServiceMethods } from "./server/flight-service";
+export type { FlightRequestLimits } from "./server/flight-service";export * as proto from "./gen/Flight";
 export { sessionOptions, kSession, SESSION_COOKIE } from "./server/session-options";
 export type { FlightSession, SessionOptionError, SessionOptionsConfig, SessionOptionValue } from "./server/session-options";
 export { projectExchange } from "./server/project-exchange";

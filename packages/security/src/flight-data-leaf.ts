@@ -1,13 +1,14 @@
 import { createHash } from "node:crypto";
+import { chunksOf, type Bytes } from "@blackice/flight-core";
 
 /** A message as a client receives it (FlightData) or as the store keeps it (StoredMessage). */
 export type LeafMessage =
-  | { readonly dataHeader: Uint8Array; readonly dataBody: Uint8Array; readonly appMetadata: Uint8Array }
-  | { readonly header: Uint8Array; readonly body: Uint8Array; readonly appMetadata: Uint8Array };
+  | { readonly dataHeader: Uint8Array; readonly dataBody: Bytes; readonly appMetadata: Uint8Array }
+  | { readonly header: Uint8Array; readonly body: Bytes; readonly appMetadata: Uint8Array };
 
 const MAX_U32 = 0xffffffff;
 
-function parts(msg: LeafMessage): [Uint8Array, Uint8Array, Uint8Array] {
+function parts(msg: LeafMessage): [Uint8Array, Bytes, Uint8Array] {
   if (msg === null || typeof msg !== "object") throw new TypeError("flightDataLeaf: expected a FlightData or a stored message");
   const header = "dataHeader" in msg ? msg.dataHeader : msg.header;
   const body = "dataHeader" in msg ? msg.dataBody : msg.body;
@@ -16,12 +17,12 @@ function parts(msg: LeafMessage): [Uint8Array, Uint8Array, Uint8Array] {
   return [header ?? empty, body ?? empty, meta ?? empty];
 }
 
-function lengths(header: Uint8Array, body: Uint8Array, meta: Uint8Array): [Buffer, Buffer, Buffer] {
+function lengths(header: Uint8Array, body: Bytes, meta: Uint8Array): [Buffer, Buffer, Buffer] {
   if (header.length > MAX_U32 || meta.length > MAX_U32) throw new RangeError("flightDataLeaf: header or app_metadata longer than 2^32 - 1 bytes");
   const h = Buffer.allocUnsafe(4);
   h.writeUInt32BE(header.length);
   const b = Buffer.allocUnsafe(8);
-  b.writeBigUInt64BE(BigInt(body.length));
+  b.writeBigUInt64BE(BigInt(body.byteLength));
   const m = Buffer.allocUnsafe(4);
   m.writeUInt32BE(meta.length);
   return [h, b, m];
@@ -45,7 +46,7 @@ function lengths(header: Uint8Array, body: Uint8Array, meta: Uint8Array): [Buffe
 export function flightDataLeaf(msg: LeafMessage): Buffer {
   const [header, body, meta] = parts(msg);
   const [h, b, m] = lengths(header, body, meta);
-  return Buffer.concat([h, header, b, body, m, meta]);
+  return Buffer.concat([h, header, b, ...chunksOf(body), m, meta]);
 }
 
 /**
@@ -58,5 +59,7 @@ export function flightDataLeaf(msg: LeafMessage): Buffer {
 export function flightDataLeafHash(msg: LeafMessage): Buffer {
   const [header, body, meta] = parts(msg);
   const [h, b, m] = lengths(header, body, meta);
-  return createHash("sha256").update(Buffer.of(0x00)).update(h).update(header).update(b).update(body).update(m).update(meta).digest();
+  const hash = createHash("sha256").update(Buffer.of(0x00)).update(h).update(header).update(b);
+  for (const c of chunksOf(body)) hash.update(c);
+  return hash.update(m).update(meta).digest();
 }

@@ -1,4 +1,5 @@
 import {
+  contiguous,
   FlightError,
   MemoryStore,
   MessageKind,
@@ -191,10 +192,10 @@ describe("verifyFlightStream", () => {
     let trials = 0;
     for (let m = 0; m < data.length; m++) {
       for (const part of ["dataHeader", "dataBody", "appMetadata"] as const) {
-        const len = data[m]![part].length;
+        const len = data[m]![part].byteLength;
         for (let pos = 0; pos < len; pos += Math.max(1, Math.floor(len / 9))) {
           const tampered = data.map((d) => ({ ...d }));
-          const bytes = Buffer.from(data[m]![part]);
+          const bytes = Buffer.from(contiguous(data[m]![part]));
           bytes[pos]! ^= 1 << (pos % 8);
           tampered[m] = { ...tampered[m]!, [part]: bytes };
           await dataLoss(collect(verifyFlightStream(fromArray(tampered), expected)));
@@ -211,7 +212,7 @@ describe("verifyFlightStream", () => {
     await dataLoss(collect(verifyFlightStream(fromArray([...data, data[1]!]), expected)));
     await dataLoss(collect(verifyFlightStream(fromArray([data[0]!, data[2]!, data[1]!, ...data.slice(3)]), expected)));
     const moved = data.map((d) => ({ ...d }));
-    moved[1] = { ...moved[1]!, dataHeader: Buffer.concat([moved[1]!.dataHeader, moved[1]!.dataBody.subarray(0, 1)]), dataBody: moved[1]!.dataBody.subarray(1) };
+    moved[1] = { ...moved[1]!, dataHeader: Buffer.concat([moved[1]!.dataHeader, contiguous(moved[1]!.dataBody).subarray(0, 1)]), dataBody: contiguous(moved[1]!.dataBody).subarray(1) };
     await dataLoss(collect(verifyFlightStream(fromArray(moved), expected)));
   });
 

@@ -53,7 +53,7 @@ async function computeTree(flight: StoredFlight): Promise<MerkleTree> {
   for (let i = 0; i < n; i++) {
     const m = i === 0 ? flight.schema : flight.messages[i - 1]!;
     flightDataLeafHash(m).copy(hashes, i * HASH_BYTES);
-    sinceYield += m.header.length + m.body.length + m.appMetadata.length;
+    sinceYield += m.header.length + m.body.byteLength + m.appMetadata.length;
     if (sinceYield >= BYTES_PER_SLICE) {
       sinceYield = 0;
       await new Promise<void>((resolve) => setImmediate(resolve));

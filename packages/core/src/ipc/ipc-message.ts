@@ -1,3 +1,5 @@
+import type { Bytes } from "../byte-chunks";
+
 /** The Arrow IPC `MessageHeader` union tag values this server distinguishes. */
 export const MessageKind = { SCHEMA: 1, DICTIONARY_BATCH: 2, RECORD_BATCH: 3 } as const;
 /** One of {@link MessageKind}. */
@@ -28,19 +30,19 @@ export interface MessageHeaderInfo {
 }
 
 /**
- * One stored IPC message, kept as received: the flatbuffer header bytes, the body bytes and
- * the Flight `app_metadata`, all views into the buffer they arrived in (no copy).
+ * One stored IPC message, kept as received: the flatbuffer header bytes, the body (one
+ * array or the chunks it arrived in, see {@link Bytes}) and the Flight `app_metadata`.
+ * The three parts are all there is: the binding frames them again on the way out, so
+ * nothing that was not validated is ever served.
  */
 export interface StoredMessage {
   readonly header: Uint8Array;
-  readonly body: Uint8Array;
+  readonly body: Bytes;
   readonly appMetadata: Uint8Array;
   readonly info: MessageHeaderInfo;
   /**
-   * The FlightData protobuf encoding of exactly this message (no descriptor), when the
-   * binding has it. Lets DoGet send the received bytes again without re-encoding. Opaque to core.
+   * Bytes this message keeps alive: every backing buffer its parts are views into, counted
+   * whole, plus a fixed per-message overhead (see `retainedBytes`).
    */
-  readonly wire?: Uint8Array;
-  /** Bytes this message holds in memory (the largest of the buffers it keeps alive). */
   readonly byteSize: number;
 }

@@ -1,5 +1,6 @@
 import { invalidArgument } from "../flight-error";
 import { parseMessageHeader } from "./message-header";
+import { chunksOf, type Bytes } from "../byte-chunks";
 
 /** One IPC message as framed in a stream: its flatbuffer header and its body. */
 export interface IpcMessageBytes {
@@ -68,8 +69,8 @@ export function splitIpcStream(bytes: Uint8Array, options?: { maxMessages?: numb
  * const bytes = joinIpcStream(storedMessages);
  * const table = tableFromIPC(bytes);
  */
-export function joinIpcStream(messages: Iterable<{ readonly header: Uint8Array; readonly body: Uint8Array }>): Uint8Array {
-  const list = Array.isArray(messages) ? (messages as ReadonlyArray<IpcMessageBytes>) : [...messages];
+export function joinIpcStream(messages: Iterable<{ readonly header: Uint8Array; readonly body: Bytes }>): Uint8Array {
+  const list = [...messages];
   let total = 8;
   for (const m of list) total += 8 + padded(m.header.byteLength) + m.body.byteLength;
   const out = new Uint8Array(total);
@@ -84,8 +85,10 @@ export function joinIpcStream(messages: Iterable<{ readonly header: Uint8Array; 
     view.setInt32(pos + 4, length, true);
     out.set(m.header, pos + 8);
     pos += 8 + length;
-    out.set(m.body, pos);
-    pos += m.body.byteLength;
+    for (const c of chunksOf(m.body)) {
+      out.set(c, pos);
+      pos += c.byteLength;
+    }
   }
   view.setUint32(pos, CONTINUATION, true);
   view.setInt32(pos + 4, 0, true);

@@ -1,6 +1,7 @@
 import { invalidArgument, resourceExhausted } from "../flight-error";
 import { FbTable, FbVector, FlatBufferReader } from "./flatbuffer-reader";
 import { MessageKind, type MessageHeaderInfo } from "./ipc-message";
+import type { Bytes } from "../byte-chunks";
 
 /** Arrow `MetadataVersion` values. Only V4 and V5 are accepted. */
 export const MetadataVersion = { V1: 0, V2: 1, V3: 2, V4: 3, V5: 4 } as const;
@@ -122,7 +123,7 @@ export interface ParsedMessageHeader {
  * const { info, batch } = parseMessageHeader(header, body);
  * if (batch) console.log(info.rows, batch.bufferCount);
  */
-export function parseMessageHeader(header: Uint8Array, body?: Uint8Array | number): ParsedMessageHeader {
+export function parseMessageHeader(header: Uint8Array, body?: Bytes | number): ParsedMessageHeader {
   const fb = new FlatBufferReader(header, HEADER_LABEL);
   const message = fb.root("Message");
 
@@ -202,7 +203,7 @@ export function parseMessageHeader(header: Uint8Array, body?: Uint8Array | numbe
  * const info = readMessageHeader(flightData.dataHeader, flightData.dataBody);
  * if (info.kind === MessageKind.RECORD_BATCH) rows += info.rows;
  */
-export function readMessageHeader(header: Uint8Array, body?: Uint8Array | number): MessageHeaderInfo {
+export function readMessageHeader(header: Uint8Array, body?: Bytes | number): MessageHeaderInfo {
   return parseMessageHeader(header, body).info;
 }
 

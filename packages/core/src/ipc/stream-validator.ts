@@ -1,5 +1,6 @@
 import { FlightError, invalidArgument, resourceExhausted } from "../flight-error";
 import { StatusCode } from "../status-code";
+import { BytesReader, type Bytes } from "../byte-chunks";
 import { MessageKind, type MessageHeaderInfo } from "./ipc-message";
 import { splitIpcStream } from "./ipc-stream";
 import { FlatBufferReader } from "./flatbuffer-reader";
@@ -23,7 +24,7 @@ export interface IpcStreamValidatorOptions {
   maxMessageBytes?: number;
 }
 
-const EMPTY_VIEW = new DataView(new ArrayBuffer(0));
+const EMPTY_VIEW = new BytesReader(new Uint8Array(0));
 const EMPTY_BATCH = new RecordBatchView(new FlatBufferReader(new Uint8Array(0)), 0, null, null, -1, []);
 
 // Body buffers must start on 8-byte boundaries: the IPC format pads every buffer to 8 bytes,
@@ -92,7 +93,7 @@ export class IpcStreamValidator {
    * (INVALID_ARGUMENT or RESOURCE_EXHAUSTED) without changing the validator's state when the
    * message is malformed or out of place.
    */
-  accept(header: Uint8Array, body: Uint8Array): MessageHeaderInfo {
+  accept(header: Uint8Array, body: Bytes): MessageHeaderInfo {
     checkSizeLimit(header.byteLength + body.byteLength, this.maxMessageBytes, "message");
     const parsed = parseMessageHeader(header, body);
     const info = parsed.info;
@@ -145,7 +146,7 @@ export class IpcStreamValidator {
  */
 class BatchChecker {
   private batch: RecordBatchView = EMPTY_BATCH;
-  private view: DataView = EMPTY_VIEW;
+  private view: BytesReader = EMPTY_VIEW;
   private littleEndian = true;
   private compressed = false;
   private max = 0;
@@ -162,7 +163,7 @@ class BatchChecker {
 
   check(
     batch: RecordBatchView,
-    body: Uint8Array,
+    body: Bytes,
     schema: SchemaInfo,
     columns: readonly ColumnLayout[],
     nodeCount: number,
@@ -185,7 +186,7 @@ class BatchChecker {
     }
 
     this.batch = batch;
-    this.view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    this.view = new BytesReader(body);
     this.littleEndian = schema.endianness === "little";
     this.compressed = batch.compression >= 0;
     this.max = validator.maxMessageBytes;

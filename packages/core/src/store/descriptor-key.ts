@@ -47,13 +47,26 @@ function invalid(message: string): FlightError {
   return new FlightError(StatusCode.INVALID_ARGUMENT, message);
 }
 
+const HEX_CODES = Uint8Array.from(HEX, (c) => c.charCodeAt(0));
+
+/**
+ * Linear in the input: the encoding is written into one byte array and turned into a string
+ * once (building it by `+=` per byte took seconds for a 16 MiB command).
+ */
 function percentEncode(bytes: Uint8Array): string {
-  let out = "";
+  const out = new Uint8Array(bytes.length * 3);
+  let n = 0;
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i]!;
-    out += UNRESERVED[b] ? String.fromCharCode(b) : "%" + HEX[b >> 4] + HEX[b & 15];
+    if (UNRESERVED[b]) {
+      out[n++] = b;
+    } else {
+      out[n++] = 37; // %
+      out[n++] = HEX_CODES[b >> 4]!;
+      out[n++] = HEX_CODES[b & 15]!;
+    }
   }
-  return out;
+  return Buffer.from(out.buffer, 0, n).toString("latin1");
 }
 
 function hexValue(code: number): number {
@@ -110,13 +123,13 @@ export function descriptorKey(d: FlightDescriptor): string {
       if (!Array.isArray(path) || path.length === 0) {
         throw invalid("empty PATH descriptor: at least one path segment is required");
       }
-      let key = PATH_PREFIX;
+      const parts = new Array<string>(path.length);
       for (let i = 0; i < path.length; i++) {
         const seg: unknown = path[i];
         if (typeof seg !== "string") throw invalid(`descriptor path segment ${i} is not a string`);
-        key += (i === 0 ? "" : "/") + encodeSegment(seg, i);
+        parts[i] = encodeSegment(seg, i);
       }
-      return key;
+      return PATH_PREFIX + parts.join("/");
     }
     case DescriptorType.CMD: {
       const cmd: unknown = d.cmd;

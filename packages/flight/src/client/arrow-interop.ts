@@ -10,7 +10,7 @@
 // buffers (no data is copied).
 
 import type * as Arrow from "apache-arrow";
-import { FlightError, MessageKind, StatusCode, joinIpcStream, readMessageHeader, splitIpcStream, type FlightData } from "@blackice/flight-core";
+import { FlightError, MessageKind, StatusCode, chunksOf, joinIpcStream, readMessageHeader, splitIpcStream, type FlightData } from "@blackice/flight-core";
 import { registerCompressionCodecs, type CompressionCodecsRegistration } from "./compression";
 
 export type ArrowModule = typeof Arrow;
@@ -376,7 +376,7 @@ async function* ipcStreamBytes(arrow: ArrowModule, messages: AsyncIterable<Fligh
     view.setInt32(4, padded, true);
     prefix.set(header, 8);
     yield prefix;
-    if (body.byteLength > 0) yield body;
+    yield* chunksOf(body);
     index++;
   }
 }

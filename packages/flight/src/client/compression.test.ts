@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as arrow from "apache-arrow";
-import { FlightError, MessageKind, StatusCode, readMessageHeader, serverConfig, splitIpcStream, type FlightData } from "@blackice/flight-core";
+import { FlightError, MessageKind, StatusCode, readMessageHeader, serverConfig, splitIpcStream, type FlightData, contiguous } from "@blackice/flight-core";
 import { createFlightServer, type FlightServer } from "../server/create-flight-server";
 import { FlightClient } from "./flight-client";
 import { pathDescriptor } from "./descriptors";
@@ -154,7 +154,7 @@ describe("compressed record batches (conformance corpus 2.0.0-compression)", () 
     // Bodies at odd byte offsets, as they may arrive from the network.
     const shifted = messages.map((m) => {
       const body = Buffer.alloc(m.dataBody.byteLength + 1);
-      body.set(m.dataBody, 1);
+      body.set(contiguous(m.dataBody), 1);
       return { ...m, dataBody: body.subarray(1) };
     });
     const state: { schema?: arrow.Schema } = {};
@@ -165,7 +165,7 @@ describe("compressed record batches (conformance corpus 2.0.0-compression)", () 
   it("a corrupt LZ4 frame is DATA_LOSS", async () => {
     const { messages } = loadDataset("generated_lz4");
     const index = messages.findIndex((m) => readMessageHeader(m.dataHeader, m.dataBody).kind === MessageKind.RECORD_BATCH);
-    const body = Uint8Array.from(messages[index].dataBody);
+    const body = Uint8Array.from(contiguous(messages[index].dataBody));
     const magic = Buffer.from(body).indexOf(Buffer.from([0x04, 0x22, 0x4d, 0x18]));
     // The first frame's first block size (the 4 bytes after the 7-byte frame header) made larger than its maximum.
     body[magic + 9] ^= 0x01;

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type * as Arrow from "apache-arrow";
 import {
+  ByteChunks,
   FlightError,
   StatusCode,
   type ActionType,
@@ -18,7 +19,6 @@ import {
   type FlightMethod,
   type Ticket,
 } from "@blackice/flight-core";
-import type { WireFlightData } from "../codec/flight-data-codec";
 import { flightServiceDefinition } from "../codec/service-definition";
 import * as pb from "../gen/Flight";
 import { decodeRecordBatches, encodeTable, isRecordBatchLike, isTableLike, loadArrow, type EncodeTableOptions, type RecordBatchLike, type TableLike } from "./arrow-interop";
@@ -191,14 +191,12 @@ function textOrBytes(value: Uint8Array | string | undefined, what: string): Uint
   return checkBytes(value, what);
 }
 
-function checkFlightData(m: FlightDataInput, index: number): WireFlightData {
+function checkFlightData(m: FlightDataInput, index: number): FlightData {
   if (m === null || typeof m !== "object") throw new TypeError(`message ${index} must be a FlightData object`);
   const dataHeader = checkBytes(m.dataHeader, `message ${index}: dataHeader`);
-  const dataBody = checkBytes(m.dataBody, `message ${index}: dataBody`);
+  const dataBody = m.dataBody instanceof ByteChunks ? m.dataBody : checkBytes(m.dataBody ?? new Uint8Array(0), `message ${index}: dataBody`);
   const appMetadata = checkBytes(m.appMetadata, `message ${index}: appMetadata`);
   const flightDescriptor = m.flightDescriptor == null ? undefined : normalizeDescriptor(m.flightDescriptor, `message ${index}: flightDescriptor`);
-  // A received message may carry its wire encoding (`wire`); it is left behind on purpose: a
-  // copy with a field changed (`{ ...m, appMetadata }`) would otherwise go out unchanged.
   return { flightDescriptor, dataHeader, dataBody, appMetadata };
 }
 
@@ -207,7 +205,7 @@ function checkFlightData(m: FlightDataInput, index: number): WireFlightData {
  * there). If there are no messages, a descriptor-only message still goes out, so that the
  * server learns what the call is about.
  */
-async function* withDescriptor(descriptor: FlightDescriptor, messages: RequestSource<FlightDataInput>): AsyncGenerator<WireFlightData> {
+async function* withDescriptor(descriptor: FlightDescriptor, messages: RequestSource<FlightDataInput>): AsyncGenerator<FlightData> {
   let index = 0;
   for await (const m of messages) {
     const msg = checkFlightData(m, index);
@@ -663,7 +661,7 @@ export class FlightClient {
     const d = normalizeDescriptor(descriptor);
     const path = flightServiceDefinition.doPut.path;
     const signable = { path, descriptor: pb.FlightDescriptor.encode(d).finish() };
-    return { results: this.bidiStream<WireFlightData, PutResult>("doPut", signable, withDescriptor(d, messages), options) };
+    return { results: this.bidiStream<FlightData, PutResult>("doPut", signable, withDescriptor(d, messages), options) };
   }
 
   /**
@@ -704,7 +702,7 @@ export class FlightClient {
     const d = normalizeDescriptor(descriptor);
     const path = flightServiceDefinition.doExchange.path;
     const signable = { path, descriptor: pb.FlightDescriptor.encode(d).finish() };
-    return this.bidiStream<WireFlightData, FlightData>("doExchange", signable, withDescriptor(d, messages), options);
+    return this.bidiStream<FlightData, FlightData>("doExchange", signable, withDescriptor(d, messages), options);
   }
 
   // ------------------------------------------------------------------ actions

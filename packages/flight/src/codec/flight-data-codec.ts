@@ -1,13 +1,7 @@
-import type { FlightData } from "@blackice/flight-core";
+import { FlightError, StatusCode, bytesFromChunks, chunksOf, resourceExhausted, type Bytes, type FlightData } from "@blackice/flight-core";
 import { FlightDescriptor as FlightDescriptorCodec } from "../gen/Flight";
 
-/**
- * A FlightData that may carry its own protobuf encoding (`wire`, without descriptor). The
- * codec sends `wire` as it is, so a stored message goes out without being re-encoded.
- */
-export type WireFlightData = FlightData & { wire?: Uint8Array };
-
-// Field tags of FlightData (field << 3 | wire type 2).
+// The four fields of FlightData, all length-delimited (field << 3 | wire type 2).
 const TAG_DESCRIPTOR = 0x0a; // field 1
 const TAG_HEADER = 0x12; // field 2
 const TAG_APP_METADATA = 0x1a; // field 3
@@ -15,88 +9,125 @@ const TAG_BODY = 8002; // field 1000, varint 0xC2 0x3E
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
-/** Thrown by {@link decodeFlightData} on bytes that are not a FlightData message. */
-export class FlightDataDecodeError extends Error {
-  override readonly name = "FlightDataDecodeError";
+/** Thrown by {@link decodeFlightData} on bytes that are not a FlightData message the server accepts (INVALID_ARGUMENT). */
+export class FlightDataDecodeError extends FlightError {
+  constructor(message: string) {
+    super(StatusCode.INVALID_ARGUMENT, message);
+  }
 }
 
-function readVarint(buf: Uint8Array, pos: number): [value: number, next: number] {
-  let result = 0;
-  let shift = 0;
-  for (let i = 0; i < 10; i++) {
-    if (pos >= buf.length) throw new FlightDataDecodeError("truncated varint in FlightData");
-    const b = buf[pos++];
-    if (shift < 49) result += (b & 0x7f) * 2 ** shift;
-    else if (b & 0x7f) throw new FlightDataDecodeError("varint too large in FlightData");
-    if ((b & 0x80) === 0) return [result, pos];
-    shift += 7;
+/** Options of {@link decodeFlightData}. */
+export interface DecodeFlightDataOptions {
+  /** Largest FlightDescriptor accepted, bytes; more is RESOURCE_EXHAUSTED. Default: no limit. */
+  maxDescriptorBytes?: number;
+}
+
+/** Reads protobuf across the chunks of one message without joining them. */
+class ChunkCursor {
+  private index = 0;
+  private offset = 0;
+  remaining: number;
+
+  constructor(private readonly chunks: readonly Uint8Array[], total: number) {
+    this.remaining = total;
   }
-  throw new FlightDataDecodeError("malformed varint in FlightData");
+
+  private byte(): number {
+    if (this.remaining === 0) throw new FlightDataDecodeError("truncated FlightData");
+    let c = this.chunks[this.index]!;
+    while (this.offset >= c.byteLength) {
+      this.index++;
+      this.offset = 0;
+      c = this.chunks[this.index]!;
+    }
+    this.remaining--;
+    return c[this.offset++]!;
+  }
+
+  varint(): number {
+    let result = 0;
+    for (let i = 0, shift = 0; i < 8; i++, shift += 7) {
+      const b = this.byte();
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+    }
+    // 8 varint bytes hold 56 bits, more than any length a message can have.
+    throw new FlightDataDecodeError("varint too long in FlightData");
+  }
+
+  /** The next `n` bytes as views into the chunks. */
+  take(n: number): Uint8Array[] {
+    if (n > this.remaining) throw new FlightDataDecodeError("FlightData field length past end of message");
+    const out: Uint8Array[] = [];
+    let left = n;
+    while (left > 0) {
+      const c = this.chunks[this.index]!;
+      const avail = c.byteLength - this.offset;
+      if (avail === 0) {
+        this.index++;
+        this.offset = 0;
+        continue;
+      }
+      const k = Math.min(avail, left);
+      out.push(c.subarray(this.offset, this.offset + k));
+      this.offset += k;
+      left -= k;
+    }
+    this.remaining -= n;
+    return out;
+  }
+}
+
+/** Pieces in one array: the piece itself when there is one, otherwise a copy (small fields only). */
+function joined(pieces: Uint8Array[]): Uint8Array {
+  if (pieces.length === 0) return EMPTY;
+  if (pieces.length === 1) return pieces[0]!;
+  return Buffer.concat(pieces);
 }
 
 /**
- * Decodes a FlightData message without copying: header, body and app_metadata are views
- * into `buf`. When the message has no descriptor, or the descriptor is its first field,
- * `wire` is set to the bytes after the descriptor, a valid descriptor-free encoding.
+ * Decodes a FlightData message strictly. The message may be one buffer or the chunks it
+ * arrived in; the body stays in those chunks (no copy), the header and app_metadata are
+ * joined when they span chunks (they are small).
+ *
+ * Only the four FlightData fields are accepted, each length-delimited and at most once:
+ * field 0, unknown fields, wrong wire types and repeated fields are refused. The server
+ * frames what it serves from the parsed parts, so nothing it did not parse can reach a
+ * reader; refusing the rest keeps every reader seeing the message the server validated.
  */
-export function decodeFlightData(buf: Uint8Array): WireFlightData {
-  let pos = 0;
-  let header: Uint8Array = EMPTY;
-  let body: Uint8Array = EMPTY;
-  let appMetadata: Uint8Array = EMPTY;
-  let descriptorBytes: Uint8Array | undefined;
-  let descriptorEnd = -1;
-  let descriptorFirst = false;
-  while (pos < buf.length) {
-    const tagStart = pos;
-    let tag: number;
-    [tag, pos] = readVarint(buf, pos);
-    const wireType = tag & 7;
-    if (wireType === 2) {
-      let len: number;
-      [len, pos] = readVarint(buf, pos);
-      if (len > buf.length - pos) throw new FlightDataDecodeError("FlightData field length past end of message");
-      const value = buf.subarray(pos, pos + len);
-      pos += len;
-      switch (tag) {
-        case TAG_HEADER:
-          header = value;
-          break;
-        case TAG_BODY:
-          body = value;
-          break;
-        case TAG_APP_METADATA:
-          appMetadata = value;
-          break;
-        case TAG_DESCRIPTOR:
-          descriptorBytes = value;
-          descriptorEnd = pos;
-          descriptorFirst = tagStart === 0;
-          break;
-        default:
-          break; // unknown length-delimited field: skipped, as protobuf requires
-      }
-    } else if (wireType === 0) {
-      [, pos] = readVarint(buf, pos);
-    } else if (wireType === 1) {
-      pos += 8;
-    } else if (wireType === 5) {
-      pos += 4;
-    } else {
-      throw new FlightDataDecodeError(`unsupported protobuf wire type ${wireType} in FlightData`);
+export function decodeFlightData(input: Bytes, options: DecodeFlightDataOptions = {}): FlightData {
+  const maxDescriptor = options.maxDescriptorBytes ?? Number.MAX_SAFE_INTEGER;
+  const cursor = new ChunkCursor(chunksOf(input), input.byteLength);
+  let header: Uint8Array | undefined;
+  let body: Bytes | undefined;
+  let appMetadata: Uint8Array | undefined;
+  let descriptor: Uint8Array | undefined;
+  while (cursor.remaining > 0) {
+    const tag = cursor.varint();
+    if (tag !== TAG_DESCRIPTOR && tag !== TAG_HEADER && tag !== TAG_APP_METADATA && tag !== TAG_BODY) {
+      throw new FlightDataDecodeError(`FlightData has field ${Math.floor(tag / 8)} with wire type ${tag & 7}; only fields 1, 2, 3 and 1000 (bytes) are accepted`);
     }
-    if (pos > buf.length) throw new FlightDataDecodeError("truncated FlightData");
+    const len = cursor.varint();
+    if (tag === TAG_DESCRIPTOR && len > maxDescriptor) {
+      throw resourceExhausted(`FlightDescriptor of ${len} bytes is over the limit of ${maxDescriptor} bytes`);
+    }
+    const pieces = cursor.take(len);
+    const seen = tag === TAG_DESCRIPTOR ? descriptor : tag === TAG_HEADER ? header : tag === TAG_APP_METADATA ? appMetadata : body;
+    if (seen !== undefined) throw new FlightDataDecodeError(`FlightData repeats field ${Math.floor(tag / 8)}`);
+    if (tag === TAG_BODY) body = bytesFromChunks(pieces);
+    else if (tag === TAG_HEADER) header = joined(pieces);
+    else if (tag === TAG_APP_METADATA) appMetadata = joined(pieces);
+    else descriptor = joined(pieces);
   }
   let flightDescriptor: FlightData["flightDescriptor"];
-  if (descriptorBytes) {
+  if (descriptor) {
     try {
-      flightDescriptor = FlightDescriptorCodec.decode(descriptorBytes);
+      flightDescriptor = FlightDescriptorCodec.decode(descriptor);
     } catch {
       throw new FlightDataDecodeError("malformed FlightDescriptor in FlightData");
     }
   }
-  const wire = descriptorBytes === undefined ? buf : descriptorFirst ? buf.subarray(descriptorEnd) : undefined;
-  return { flightDescriptor, dataHeader: header, dataBody: body, appMetadata, wire };
+  return { flightDescriptor, dataHeader: header ?? EMPTY, dataBody: body ?? EMPTY, appMetadata: appMetadata ?? EMPTY };
 }
 
 function varintSize(n: number): number {
@@ -129,31 +160,51 @@ function writeField(out: Uint8Array, pos: number, tag: number, value: Uint8Array
   return pos + value.length;
 }
 
+/** Largest message a gRPC frame can carry (its length prefix is a u32). */
+const MAX_FRAME_MESSAGE = 0xffffffff;
+
 /**
- * Encodes a FlightData. A message with `wire` and no descriptor is returned as it is (no
- * copy); otherwise the fields are written into one buffer of exactly the right size.
+ * A FlightData as the pieces of its encoding: first one buffer with (optionally) the 5-byte
+ * gRPC frame prefix, the descriptor, header and app_metadata fields and the body's tag and
+ * length; then the body's own chunks, uncopied. Written with one vectored write, the pieces
+ * are exactly one gRPC message.
  */
-export function encodeFlightData(msg: WireFlightData): Buffer {
-  if (msg.wire && !msg.flightDescriptor) {
-    return Buffer.from(msg.wire.buffer, msg.wire.byteOffset, msg.wire.byteLength);
-  }
+export function flightDataPieces(msg: FlightData, grpcPrefix: boolean): Uint8Array[] {
   const descriptor = msg.flightDescriptor ? FlightDescriptorCodec.encode(msg.flightDescriptor).finish() : EMPTY;
   const header = msg.dataHeader ?? EMPTY;
   const meta = msg.appMetadata ?? EMPTY;
   const body = msg.dataBody ?? EMPTY;
+  const bodyLength = body.byteLength;
   // An empty descriptor message still has to be sent so that the peer sees the field.
   const descSize = msg.flightDescriptor ? 1 + varintSize(descriptor.length) + descriptor.length : 0;
-  const size = descSize + fieldSize(1, header.length) + fieldSize(1, meta.length) + fieldSize(2, body.length);
-  const out = Buffer.allocUnsafe(size);
+  const bodyFieldHead = bodyLength === 0 ? 0 : 2 + varintSize(bodyLength);
+  const messageSize = descSize + fieldSize(1, header.length) + fieldSize(1, meta.length) + bodyFieldHead + bodyLength;
+  if (messageSize > MAX_FRAME_MESSAGE) throw new RangeError(`FlightData of ${messageSize} bytes does not fit a gRPC frame`);
+  const prefix = grpcPrefix ? 5 : 0;
+  const head = Buffer.allocUnsafe(prefix + messageSize - bodyLength);
   let pos = 0;
+  if (grpcPrefix) {
+    head[0] = 0;
+    head.writeUInt32BE(messageSize, 1);
+    pos = 5;
+  }
   if (msg.flightDescriptor) {
-    out[pos++] = TAG_DESCRIPTOR;
-    pos = writeVarint(out, pos, descriptor.length);
-    out.set(descriptor, pos);
+    head[pos++] = TAG_DESCRIPTOR;
+    pos = writeVarint(head, pos, descriptor.length);
+    head.set(descriptor, pos);
     pos += descriptor.length;
   }
-  pos = writeField(out, pos, TAG_HEADER, header);
-  pos = writeField(out, pos, TAG_APP_METADATA, meta);
-  pos = writeField(out, pos, TAG_BODY, body);
-  return out;
+  pos = writeField(head, pos, TAG_HEADER, header);
+  pos = writeField(head, pos, TAG_APP_METADATA, meta);
+  if (bodyLength > 0) {
+    pos = writeVarint(head, pos, TAG_BODY);
+    writeVarint(head, pos, bodyLength);
+  }
+  return [head, ...chunksOf(body)];
+}
+
+/** Encodes a FlightData into one buffer (the client's path; the server writes {@link flightDataPieces}). */
+export function encodeFlightData(msg: FlightData): Buffer {
+  const pieces = flightDataPieces(msg, false);
+  return pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
 }

@@ -1,12 +1,10 @@
 import type { ServiceDefinition } from "@grpc/grpc-js";
 import * as pb from "../gen/Flight";
-import { decodeFlightData, encodeFlightData, type WireFlightData } from "./flight-data-codec";
+import type { FlightData } from "@blackice/flight-core";
+import { decodeFlightData, encodeFlightData } from "./flight-data-codec";
 
 /** The fully qualified gRPC service name of Arrow Flight. */
 export const FLIGHT_SERVICE_NAME = "arrow.flight.protocol.FlightService";
-
-/** Hidden property under which a deserialized request keeps the bytes it came from. */
-export const RAW_REQUEST: unique symbol = Symbol("blackice.rawRequest");
 
 interface Codec<T> {
   encode(message: T): { finish(): Uint8Array };
@@ -19,17 +17,13 @@ function serializer<T>(codec: Codec<T>) {
   return (value: T): Buffer => toBuffer(codec.encode(value).finish());
 }
 
-function deserializer<T>(codec: Codec<T>, keepRaw: boolean) {
-  return (buf: Buffer): T => {
-    const value = codec.decode(buf);
-    if (keepRaw) Object.defineProperty(value, RAW_REQUEST, { value: buf, enumerable: false });
-    return value;
-  };
+function deserializer<T>(codec: Codec<T>) {
+  return (buf: Buffer): T => codec.decode(buf);
 }
 
 const flightDataCodec = {
-  serialize: (m: WireFlightData): Buffer => encodeFlightData(m),
-  deserialize: (b: Buffer): WireFlightData => decodeFlightData(b),
+  serialize: (m: FlightData): Buffer => encodeFlightData(m),
+  deserialize: (b: Buffer): FlightData => decodeFlightData(b),
 };
 
 function method<Req, Res>(
@@ -47,15 +41,16 @@ function method<Req, Res>(
     requestStream,
     responseStream,
     requestSerialize: reqIsData ? flightDataCodec.serialize : serializer(req as Codec<Req>),
-    requestDeserialize: reqIsData ? flightDataCodec.deserialize : deserializer(req as Codec<Req>, !requestStream),
+    requestDeserialize: reqIsData ? flightDataCodec.deserialize : deserializer(req as Codec<Req>),
     responseSerialize: resIsData ? flightDataCodec.serialize : serializer(res as Codec<Res>),
-    responseDeserialize: resIsData ? flightDataCodec.deserialize : deserializer(res as Codec<Res>, false),
+    responseDeserialize: resIsData ? flightDataCodec.deserialize : deserializer(res as Codec<Res>),
   };
 }
 
 /**
- * The grpc-js service definition of Arrow Flight. FlightData uses the zero-copy codec;
- * every other message uses the ts-proto code generated from proto/Flight.proto.
+ * The grpc-js service definition of Arrow Flight, used by FlightClient (the server has its
+ * own transport, see src/transport). FlightData uses the strict codec; every other message
+ * uses the ts-proto code generated from proto/Flight.proto.
  */
 export const flightServiceDefinition = {
   handshake: method("Handshake", true, true, pb.HandshakeRequest, pb.HandshakeResponse),

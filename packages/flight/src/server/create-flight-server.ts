@@ -1,5 +1,3 @@
-import { setMaxListeners } from "node:events";
-import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import {
   FLIGHT_METHODS,
   MemoryStore,
@@ -16,14 +14,16 @@ import {
   type StatsSetting,
   type TlsSetting,
 } from "@blackice/flight-core";
-import { FLIGHT_SERVICE_NAME, flightServiceDefinition } from "../codec/service-definition";
+import { FLIGHT_SERVICE_NAME } from "../codec/service-definition";
+import { HealthService, type ServingStatus } from "../transport/health-service";
+import { Http2GrpcTransport } from "../transport/http2-grpc-transport";
 import { builtinActions } from "./builtin-actions";
 import { builtinExchanges } from "./builtin-exchanges";
-import { createGrpcImplementation } from "./grpc-adapter";
+import { flightServiceMethods } from "./flight-service";
 import { createStoreHandler } from "./store-handler";
-import { serverCredentials } from "./tls-credentials";
-import { installPreframedResponses } from "./preframed-responses";
-import { DEFAULT_FLOW_CONTROL_WINDOW, TunedGrpcServer } from "./tuned-grpc-server";
+
+/** Default HTTP/2 flow-control window: 16 MiB per stream and per connection. */
+export const DEFAULT_FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
 
 /** Defaults of {@link FlightServerConfig}. */
 export const DEFAULT_CONFIG = {
@@ -33,9 +33,18 @@ export const DEFAULT_CONFIG = {
   enableGC: true,
   gcInterval: 30_000,
   maxMessageBytes: 64 * 1024 * 1024,
+  maxDescriptorBytes: 64 * 1024,
+  maxTicketBytes: 64 * 1024 + 64,
+  maxFirstMessageBytes: 1024 * 1024,
+  maxInFlightBytes: 256 * 1024 * 1024,
+  maxPreAuthBytes: 32 * 1024 * 1024,
+  callIdleTimeoutMs: 30_000,
+  maxConcurrentStreams: 256,
   flowControlWindow: DEFAULT_FLOW_CONTROL_WINDOW,
+  maxFrameBytes: 16 * 1024,
   keepaliveTimeMs: 30_000,
   keepaliveTimeoutMs: 20_000,
+  minPingIntervalMs: 1000,
   maxConnectionIdleMs: 900_000,
   maxConnectionAgeMs: 0,
 } as const;
@@ -91,6 +100,16 @@ function checkConfig(c: Required<Omit<FlightServerConfig, "location" | "onError"
   intIn("maxMemoryBytes", c.maxMemoryBytes, 1, Number.MAX_SAFE_INTEGER);
   intIn("gcInterval", c.gcInterval, 1, 2 ** 31 - 1);
   intIn("maxMessageBytes", c.maxMessageBytes, 1024, MAX_MESSAGE_BYTES_LIMIT);
+  intIn("maxDescriptorBytes", c.maxDescriptorBytes, 64, c.maxMessageBytes);
+  intIn("maxTicketBytes", c.maxTicketBytes, 64, c.maxMessageBytes);
+  intIn("maxFirstMessageBytes", c.maxFirstMessageBytes, 1024, c.maxMessageBytes);
+  intIn("maxInFlightBytes", c.maxInFlightBytes, c.maxMessageBytes, Number.MAX_SAFE_INTEGER);
+  intIn("maxPreAuthBytes", c.maxPreAuthBytes, c.maxFirstMessageBytes, Number.MAX_SAFE_INTEGER);
+  intIn("callIdleTimeoutMs", c.callIdleTimeoutMs, 0, 2 ** 31 - 1);
+  intIn("maxConcurrentStreams", c.maxConcurrentStreams, 1, 2 ** 31 - 1);
+  intIn("flowControlWindow", c.flowControlWindow, 65_535, 2 ** 31 - 1);
+  intIn("maxFrameBytes", c.maxFrameBytes, 16_384, 16_777_215);
+  intIn("minPingIntervalMs", c.minPingIntervalMs, 0, 2 ** 31 - 1);
   intIn("keepaliveTimeMs", c.keepaliveTimeMs, 1000, 2 ** 31 - 1);
   intIn("keepaliveTimeoutMs", c.keepaliveTimeoutMs, 1000, 2 ** 31 - 1);
   intIn("maxConnectionIdleMs", c.maxConnectionIdleMs, 0, 2 ** 31 - 1);
@@ -121,7 +140,6 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
   const exchanges = new Map<string, ExchangeHandler>(builtinExchanges());
   const statsSections: StatsSetting[] = [];
   const lifecycle: LifecycleSetting[] = [];
-  let extraGrpcOptions: Record<string, number | string> = {};
   for (const s of settings) {
     switch (s.kind) {
       case "config":
@@ -144,9 +162,6 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
         break;
       case "lifecycle":
         lifecycle.push(s);
-        break;
-      case "grpcOptions":
-        extraGrpcOptions = { ...extraGrpcOptions, ...s.options };
         break;
       default:
         throw new TypeError(`createFlightServer: unknown setting kind ${JSON.stringify((s as { kind: unknown }).kind)}`);
@@ -192,6 +207,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
       defaultTtlMs: s.defaultTtlMs,
       gc: { runs: s.gcRuns, flightsRemoved: s.gcFlightsRemoved, bytesFreed: s.gcBytesFreed },
       uptimeMs: Date.now() - startedAt,
+      transport: transport.stats(),
       calls,
     };
     for (const section of statsSections) out[section.section] = section.collect();
@@ -205,48 +221,32 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     middleware,
     createStoreHandler({ store: theStore, location, maxMessageBytes: config.maxMessageBytes, actions, exchanges }),
   );
-  const shutdownController = new AbortController();
-  // Every open call listens on this signal: no MaxListenersExceededWarning past ten calls.
-  setMaxListeners(0, shutdownController.signal);
-  installPreframedResponses();
-  const grpcServer = new TunedGrpcServer(
-    {
-      "grpc.max_receive_message_length": config.maxMessageBytes,
-      "grpc.max_send_message_length": config.maxMessageBytes,
-      "grpc.keepalive_time_ms": config.keepaliveTimeMs,
-      "grpc.keepalive_timeout_ms": config.keepaliveTimeoutMs,
-      ...(config.maxConnectionIdleMs > 0 ? { "grpc.max_connection_idle_ms": config.maxConnectionIdleMs } : {}),
-      ...(config.maxConnectionAgeMs > 0 ? { "grpc.max_connection_age_ms": config.maxConnectionAgeMs } : {}),
-      ...extraGrpcOptions,
-    },
-    config.flowControlWindow,
-  );
   // grpc.health.v1.Health next to Flight: NOT_SERVING until start(), and again from the
   // moment shutdown begins, so load balancers drain the server first.
-  const health = new HealthImplementation({ "": "NOT_SERVING", [FLIGHT_SERVICE_NAME]: "NOT_SERVING" });
+  const health = new HealthService({ "": "NOT_SERVING", [FLIGHT_SERVICE_NAME]: "NOT_SERVING" });
   const setHealth = (status: ServingStatus): void => {
     health.setStatus("", status);
     health.setStatus(FLIGHT_SERVICE_NAME, status);
   };
-  health.addToServer(grpcServer);
-  grpcServer.addService(
-    flightServiceDefinition,
-    createGrpcImplementation({
-      handler,
-      shutdownSignal: shutdownController.signal,
-      onInternalError: (err, method) => onError(err, { method }),
-      settlePeer: (peer) => grpcServer.pingPeer(peer),
-      observe: (method, code) => {
+  const flightPaths = new Map<string, FlightMethod>(FLIGHT_METHODS.map((m) => [`/${FLIGHT_SERVICE_NAME}/${m[0]!.toUpperCase()}${m.slice(1)}`, m]));
+  const methods = new Map([...flightServiceMethods(handler, config), ...health.methods()]);
+  const transport = new Http2GrpcTransport(
+    { ...config, host, port: splitAddr(config.addr).port, tls },
+    methods,
+    {
+      onInternalError: (err, path) => onError(err, { method: flightPaths.get(path) ?? path }),
+      observe: (path, code) => {
+        const method = flightPaths.get(path);
+        if (!method) return;
         const c = calls[method];
         c.total++;
         const name = statusCodeName(code);
         c.byCode[name] = (c.byCode[name] ?? 0) + 1;
       },
-    }),
+    },
   );
 
   let shuttingDown: Promise<void> | undefined;
-  let stopTlsWatch = (): void => undefined;
   return {
     get port() {
       return port;
@@ -263,13 +263,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     setHealth,
     async start() {
       if (serving) throw new Error("FlightServer.start: already started");
-      const { credentials: creds, stop } = serverCredentials(tls);
-      stopTlsWatch = stop;
-      port = await new Promise<number>((resolve, reject) =>
-        grpcServer.bindAsync(config.addr, creds, (err, p) =>
-          err ? reject(new Error(`cannot listen on ${config.addr}: ${err.message}`, { cause: err })) : resolve(p),
-        ),
-      );
+      ({ port } = await transport.listen());
       serving = true;
       setHealth("SERVING");
       for (const l of lifecycle) await l.onStart?.({ address: host, port });
@@ -277,24 +271,9 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     },
     shutdown(options = {}) {
       shuttingDown ??= (async () => {
-        const graceMs = options.graceMs ?? 5000;
         serving = false;
         setHealth("NOT_SERVING");
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            // Grace is over: cancel what is left, then tear the transport down.
-            shutdownController.abort();
-            grpcServer.forceShutdown();
-            resolve();
-          }, graceMs);
-          timer.unref();
-          grpcServer.tryShutdown(() => {
-            clearTimeout(timer);
-            resolve();
-          });
-        });
-        shutdownController.abort();
-        stopTlsWatch();
+        await transport.shutdown(options.graceMs ?? 5000);
         if (ownsStore) theStore.close();
         for (const l of lifecycle) await l.onShutdown?.();
       })();

@@ -23,18 +23,25 @@ import {
   type StoredFlight,
   type StoredMessage,
   type MessageHeaderInfo,
+  bytesFromChunks,
+  chunksOf,
+  retainedBytes,
 } from "@blackice/flight-core";
-import { decodeFlightData, type WireFlightData } from "../codec/flight-data-codec";
 import { encapsulateMessage } from "./ipc-encapsulate";
-import { PREFRAMED, type PreframedFlightData } from "./preframed-responses";
 import { parseListCriteria } from "./list-criteria";
 
 /** The metadata header a DoPut may carry to set the flight's time to live (`30s`, `1h`, `0` = never). */
 export const TTL_HEADER = "x-blackice-ttl";
 
-// Messages under this size are copied out of the receive buffer: grpc-js builds small
-// messages in shared 8 KiB pool slabs, and keeping a view would pin the whole slab.
-const SMALL_MESSAGE = 4096;
+/**
+ * Bytes counted for every stored message besides the buffers it keeps alive: the message
+ * object, its header facts and the store's bookkeeping (documented in docs/operations.md).
+ */
+export const MESSAGE_OVERHEAD_BYTES = 256;
+
+// Messages up to this size are copied into one buffer of their own: they would otherwise
+// keep whole receive buffers (64 KiB socket reads, 8 KiB pool slabs) alive for a few bytes.
+const SMALL_MESSAGE = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
@@ -48,23 +55,62 @@ export interface StoreHandlerOptions {
   exchanges: ReadonlyMap<string, ExchangeHandler>;
 }
 
-/** Turns a received FlightData into a message the store keeps, without copying large bodies. */
-export function toStoredMessage(data: WireFlightData, info: MessageHeaderInfo): StoredMessage {
-  let wire = data.wire;
-  let { dataHeader: header, dataBody: body, appMetadata } = data;
-  if (wire && wire.byteLength < SMALL_MESSAGE) {
-    wire = new Uint8Array(wire); // own the bytes; see SMALL_MESSAGE
-    const again = decodeFlightData(wire);
-    header = again.dataHeader;
-    body = again.dataBody;
-    appMetadata = again.appMetadata;
+/** Copies pieces into one new buffer and returns a view of each. */
+function copyTogether(pieces: readonly Uint8Array[]): Uint8Array[] {
+  let total = 0;
+  for (const p of pieces) total += p.byteLength;
+  const own = new Uint8Array(total);
+  const out: Uint8Array[] = [];
+  let pos = 0;
+  for (const p of pieces) {
+    own.set(p, pos);
+    out.push(own.subarray(pos, pos + p.byteLength));
+    pos += p.byteLength;
   }
-  const byteSize = wire ? wire.byteLength : header.byteLength + body.byteLength + appMetadata.byteLength;
-  return { header, body, appMetadata, info, wire, byteSize };
+  return out;
 }
 
-function toFlightData(m: StoredMessage): PreframedFlightData {
-  return { flightDescriptor: undefined, dataHeader: m.header, dataBody: m.body, appMetadata: m.appMetadata, wire: m.wire, [PREFRAMED]: true };
+/**
+ * Turns a received FlightData into the message the store keeps, and counts what it retains.
+ * Large bodies stay in the chunks they arrived in; a piece is copied only when the message
+ * uses less than half of the buffer it is a view into (the tail of one message and the head
+ * of the next share a socket read), so no stored message pins mostly foreign bytes. Its
+ * `byteSize` counts every buffer it keeps alive, whole, plus {@link MESSAGE_OVERHEAD_BYTES}.
+ */
+export function toStoredMessage(data: FlightData, info: MessageHeaderInfo): StoredMessage {
+  const header = data.dataHeader ?? EMPTY;
+  const meta = data.appMetadata ?? EMPTY;
+  const bodyChunks = chunksOf(data.dataBody ?? EMPTY);
+  const total = header.byteLength + meta.byteLength + (data.dataBody?.byteLength ?? 0);
+  if (total <= SMALL_MESSAGE) {
+    const [h, m, ...b] = copyTogether([header, meta, ...bodyChunks]);
+    return { header: h!, appMetadata: m!, body: bytesFromChunks(b), info, byteSize: total + MESSAGE_OVERHEAD_BYTES };
+  }
+  const used = new Map<ArrayBufferLike, number>();
+  for (const p of [header, meta, ...bodyChunks]) used.set(p.buffer, (used.get(p.buffer) ?? 0) + p.byteLength);
+  const mostlyForeign = (p: Uint8Array): boolean => p.byteLength > 0 && used.get(p.buffer)! * 2 < p.buffer.byteLength;
+  const keptHeader = mostlyForeign(header) ? new Uint8Array(header) : header;
+  const keptMeta = mostlyForeign(meta) ? new Uint8Array(meta) : meta;
+  const kept: Uint8Array[] = [];
+  let run: Uint8Array[] = [];
+  const flush = (): void => {
+    if (run.length > 0) kept.push(...copyTogether(run));
+    run = [];
+  };
+  for (const c of bodyChunks) {
+    if (mostlyForeign(c)) run.push(c);
+    else {
+      flush();
+      kept.push(c);
+    }
+  }
+  flush();
+  const byteSize = retainedBytes([keptHeader, keptMeta, ...kept]) + MESSAGE_OVERHEAD_BYTES;
+  return { header: keptHeader, appMetadata: keptMeta, body: bytesFromChunks(kept), info, byteSize };
+}
+
+function toFlightData(m: StoredMessage): FlightData {
+  return { flightDescriptor: undefined, dataHeader: m.header, dataBody: m.body, appMetadata: m.appMetadata };
 }
 
 function ttlFromHeaders(call: CallInfo): number | undefined {
@@ -156,7 +202,7 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
     }
   }
 
-  async function* doGet(call: FlightCall<"doGet">): AsyncGenerator<WireFlightData> {
+  async function* doGet(call: FlightCall<"doGet">): AsyncGenerator<FlightData> {
     const f = store.getByTicket(call.request.ticket);
     if (!f) throw notFound("no flight for this ticket (it may have expired or been deleted)");
     yield toFlightData(f.schema);
@@ -167,7 +213,7 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
     const iterator = call.request[Symbol.asyncIterator]();
     const first = await iterator.next();
     if (first.done) throw invalidArgument("DoPut received no message: the first must carry a FlightDescriptor and the schema");
-    const head = first.value as WireFlightData;
+    const head = first.value as FlightData;
     if (!head.flightDescriptor) throw invalidArgument("the first DoPut message must carry a FlightDescriptor");
     const validator = new IpcStreamValidator({ maxMessageBytes: opts.maxMessageBytes });
     if (head.dataHeader.length === 0) throw invalidArgument("the first DoPut message must carry the schema");
@@ -180,7 +226,7 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
       for (;;) {
         const next = await iterator.next();
         if (next.done) break;
-        const m = next.value as WireFlightData;
+        const m = next.value as FlightData;
         if (m.dataHeader.length === 0) {
           // A metadata-only message (e.g. a writer's WriteMetadata): acknowledged, not stored.
           if (m.appMetadata.length > 0) yield { appMetadata: m.appMetadata };
