@@ -116,7 +116,10 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
     if (!headersSent) {
       headersSent = true;
       // Trailers-only: the status rides on the only HEADERS frame.
-      stream.respond({ ":status": 200, "content-type": "application/grpc", ...metadataToHeaders(responseHeaders), ...trailers }, { endStream: true });
+      stream.respond(
+        { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity", ...metadataToHeaders(responseHeaders), ...trailers },
+        { endStream: true },
+      );
     } else {
       stream.end();
     }
@@ -158,7 +161,6 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
     return;
   }
   if (encoding !== undefined && encoding !== "identity") {
-    responseHeaders.set("grpc-accept-encoding", "identity");
     finish(new FlightError(StatusCode.UNIMPLEMENTED, `grpc-encoding ${String(encoding)} is not supported; this server accepts identity`));
     return;
   }
