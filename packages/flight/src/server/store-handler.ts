@@ -218,6 +218,9 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
     const validator = new IpcStreamValidator({ maxMessageBytes: opts.maxMessageBytes });
     if (head.dataHeader.length === 0) throw invalidArgument("the first DoPut message must carry the schema");
     const schemaInfo = validator.accept(head.dataHeader, head.dataBody);
+    // A flight's row count must stay a safe integer: FlightInfo.total_records of every caller's
+    // ListFlights is built from it.
+    let rows = store.get(head.flightDescriptor)?.totalRecords ?? 0;
     const tx = store.beginPut(head.flightDescriptor, toStoredMessage(head, schemaInfo), { ttlMs: ttlFromHeaders(call) });
     let committed = false;
     try {
@@ -233,6 +236,10 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
           continue;
         }
         const info = validator.accept(m.dataHeader, m.dataBody);
+        if (info.kind === MessageKind.RECORD_BATCH) {
+          rows += info.rows;
+          if (rows > Number.MAX_SAFE_INTEGER) throw invalidArgument(`the flight would hold more than ${Number.MAX_SAFE_INTEGER} rows (2^53 - 1)`);
+        }
         tx.append(toStoredMessage(m, info));
         if (m.appMetadata.length > 0 && info.kind === MessageKind.RECORD_BATCH) yield { appMetadata: m.appMetadata };
       }

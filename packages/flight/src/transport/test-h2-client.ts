@@ -36,7 +36,8 @@ export interface RawCallOptions {
 
 /** Opens a session to 127.0.0.1:port. */
 export function connect(port: number): http2.ClientHttp2Session {
-  const s = http2.connect(`http://127.0.0.1:${port}`);
+  // A large maxSessionMemory: Node would otherwise reset a stream with a big unsent request body.
+  const s = http2.connect(`http://127.0.0.1:${port}`, { maxSessionMemory: 1024 });
   s.on("error", () => undefined);
   return s;
 }
