@@ -3,7 +3,7 @@
 // security package's kIdentity, where authorize() and every later middleware find it.
 import { timingSafeEqual } from "node:crypto";
 import { FlightError, StatusCode, statsSection, type FlightMiddleware, type ServerPart } from "@blackice/flight-core";
-import { kIdentity } from "@blackice/flight-security";
+import { kAuthenticationConfigured, kIdentity } from "@blackice/flight-security";
 
 /** Options of {@link apiKeyAuth}. */
 export interface ApiKeyAuthOptions {
@@ -84,6 +84,8 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): ServerPart[] {
 
   const middleware: FlightMiddleware = (next) =>
     async function apiKeyAuthenticate(call) {
+      // Marks the call as one on a server with authentication, before anything can let it through.
+      call.context.set(kAuthenticationConfigured, true);
       const values = call.headers.get(header);
       if (values === undefined || values.length === 0) return refuse("missing");
       // Two values would be ambiguous; bytes mean a -bin header.

@@ -2,16 +2,18 @@
 // only. Outermost first:
 //
 //   metrics (prom-client, /metrics over HTTP) → call log (pino) → deadlines →
-//   HMAC request authentication → concurrency limit → per-connection upload budget →
+//   HMAC request authentication → authorization (each producer key writes and deletes only
+//   telemetry/<its key id>) → concurrency limit → per-connection upload budget →
 //   memory pressure guard → Merkle roots in FlightInfo → the store, behind a circuit breaker
 //
-// plus admin actions for the HMAC keys named with --admin-key-id, TLS when certificate files
+// plus the admin role (admin actions, gc, the full stats, any flight) for the HMAC keys named
+// with --admin-key-id, TLS when certificate files
 // are given, grpc.health.v1 (NOT_SERVING while the store's circuit is open and once shutdown
 // begins) and a graceful shutdown on SIGTERM/SIGINT.
 //
 //   npm run build
 //   npx ts-node examples/telemetry-server/server.ts --port 8815 --metrics-port 9464 \
-//     --hmac-secret-file ingest:ingest.secret --hmac-secret-file ops:ops.secret --admin-key-id ops
+//     --hmac-secret-file edge-1:edge-1.secret --hmac-secret-file ops:ops.secret --admin-key-id ops
 //
 // Every flag of the blackice-flight CLI works (and falls back to its BLACKICE_* environment
 // variable); README.md in this folder lists them and the three flags of this example.
@@ -19,10 +21,13 @@ import * as http from "node:http";
 import pino, { type Logger } from "pino";
 import { Registry } from "prom-client";
 import {
+  ADMIN_ROLE,
   DEFAULT_GC_INTERVAL_MS,
   DEFAULT_MAX_MEMORY_BYTES,
   MemoryStore,
   describeSchemaDifference,
+  hasRole,
+  identityOf,
   parseDuration,
   parseSize,
   readSchema,
@@ -45,9 +50,45 @@ import {
   metrics,
   putByteBudget,
 } from "@blackice/flight-resilience";
-import { hmacAuth, identityOf, merkleIntegrity, tls } from "@blackice/flight-security";
+import { authorize, hmacAuth, isPathDescriptor, merkleIntegrity, tls, type AccessRequest } from "@blackice/flight-security";
 
 const MiB = 1024 * 1024;
+
+/** The first path segment of the telemetry flights: producer `K` writes `telemetry/K` and below. */
+export const TELEMETRY_PREFIX = "telemetry";
+
+/**
+ * Who may do what once calls are signed. Admin keys (role `admin`, from --admin-key-id): all.
+ * Any other key: read and list every flight under `telemetry/`; write (put, append, renew) and
+ * delete only its own, `telemetry/<key id>` and below, so one producer cannot overwrite or
+ * delete another's flights. Actions and exchanges are open to every key: `gc`, the full
+ * `stats` and the `admin.*` actions check the admin role themselves, and exchanges only
+ * transform what the caller sends.
+ *
+ * @example
+ * authorize(telemetryPolicy); // after hmacAuth
+ */
+export function telemetryPolicy(request: AccessRequest): boolean {
+  const who = request.identity;
+  if (who === undefined) return false;
+  if (hasRole(who, ADMIN_ROLE)) return true;
+  const path = isPathDescriptor(request.descriptor) ? request.descriptor.path : undefined;
+  const telemetry = path !== undefined && path[0] === TELEMETRY_PREFIX;
+  switch (request.operation) {
+    case "meta":
+    case "action":
+    case "exchange":
+      return true;
+    case "read":
+    case "list":
+      return telemetry;
+    case "write":
+    case "delete":
+      return telemetry && path!.length >= 2 && path![1] === who.subject;
+    default:
+      return false;
+  }
+}
 
 /** Everything the server needs; {@link parseOptions} makes it from flags and the environment. */
 export interface TelemetryServerOptions {
@@ -114,16 +155,18 @@ export function telemetryServer(options: TelemetryServerOptions): TelemetryServe
   const storeBreaker = circuitBreaker({ name: "store", logger });
   const store = guardedStore(memory, storeBreaker);
 
-  // HMAC request authentication, when secret files are given (KEYID:PATH, or PATH for key "default").
-  const hmacParts = cli.hmacSecretFiles.length > 0 ? hmacAuth({ keys: cli.hmacSecretFiles.map((f) => ({ keyId: f.keyId ?? "default", secretPath: f.path })) }) : [];
+  // HMAC request authentication, when secret files are given (KEYID:PATH, or PATH for key
+  // "default"); the --admin-key-id keys get the admin role.
+  const adminKeyIds = new Set(options.adminKeyIds);
+  const hmacKeys = cli.hmacSecretFiles.map((f) => {
+    const keyId = f.keyId ?? "default";
+    return { keyId, secretPath: f.path, ...(adminKeyIds.has(keyId) ? { roles: [ADMIN_ROLE] } : {}) };
+  });
+  const hmacParts = hmacKeys.length > 0 ? hmacAuth({ keys: hmacKeys }) : [];
   const hmacStats = hmacParts.find((p): p is StatsSetting => typeof p === "object" && !Array.isArray(p) && (p as StatsSetting).kind === "stats");
   const authFailures = hmacStats ? () => (hmacStats.collect() as { rejected: Record<string, number> }).rejected : undefined;
 
-  const adminKeyIds = new Set(options.adminKeyIds);
-  const isAdmin = (call: CallInfo): boolean => {
-    const who = identityOf(call);
-    return who !== undefined && who.method === "hmac" && adminKeyIds.has(who.subject);
-  };
+  const isAdmin = (call: CallInfo): boolean => hasRole(identityOf(call), ADMIN_ROLE);
 
   const registry = new Registry();
   const parts: ServerPart[] = [
@@ -136,6 +179,8 @@ export function telemetryServer(options: TelemetryServerOptions): TelemetryServe
     callLogger({ logger }),
     deadlines({ defaultMs: 60_000, maxMs: 10 * 60_000 }),
     hmacParts,
+    // Authorization needs an identity, so it comes with authentication only.
+    hmacParts.length > 0 ? authorize(telemetryPolicy) : [],
     concurrencyLimit({ global: 256, perMethod: { doPut: 32, doExchange: 16 } }),
     putByteBudget({ perConnectionBytes: Math.min(512 * MiB, maxMemoryBytes) }),
     memoryPressureGuard({ maxRssBytes: options.maxRssBytes ?? maxMemoryBytes + 512 * MiB }),

@@ -44,11 +44,13 @@ describe("hmacAuth on a real server", () => {
   const SECRET = "real-server-hmac-secret-0123456789abcdef";
   let server: FlightServer;
   let client: RawClient;
+  const OPS_SECRET = "real-server-hmac-ops-secret-0123456789abcdef";
   const sign = hmacSigner({ keyId: "ci", secret: SECRET });
+  const signOps = hmacSigner({ keyId: "ops", secret: OPS_SECRET });
   const signed = async (p: string, body: { message?: Uint8Array; descriptor?: Uint8Array }) => metadata(await sign({ path: p, ...body }));
 
   beforeAll(async () => {
-    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), hmacAuth({ keys: [{ keyId: "ci", secret: SECRET }] }));
+    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), hmacAuth({ keys: [{ keyId: "ci", secret: SECRET }, { keyId: "ops", secret: OPS_SECRET, roles: ["admin"] }] }));
     await server.start();
     client = rawClient(server.port);
   });
@@ -84,9 +86,17 @@ describe("hmacAuth on a real server", () => {
     const md2 = await signed(PATHS.doPut, { descriptor: proto.FlightDescriptor.encode(pathD("signed")).finish() });
     await expect(bidi(client, "doPut", ipcRequests(pathD("other"), 5), md2)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
     expect(server.store.get(pathD("other"))).toBeUndefined();
-    const statsMd = await signed(PATHS.doAction, { message: proto.Action.encode({ type: "stats", body: new Uint8Array(0) }).finish() });
-    const [stats] = await serverStream<{ body: Uint8Array }>(client, "doAction", { type: "stats", body: new Uint8Array(0) }, statsMd);
+    // The full stats (with the hmac section) are for the admin role; "ci" sees only its own calls.
+    const statsAction = { type: "stats", body: new Uint8Array(0) };
+    const statsMessage = proto.Action.encode(statsAction).finish();
+    const [own] = await serverStream<{ body: Uint8Array }>(client, "doAction", statsAction, await signed(PATHS.doAction, { message: statsMessage }));
+    const ownStats = JSON.parse(Buffer.from(own!.body).toString());
+    expect(Object.keys(ownStats).sort()).toEqual(["calls", "identity"]);
+    expect(ownStats.identity).toBe("ci");
+    const opsMd = metadata(await signOps({ path: PATHS.doAction, message: statsMessage }));
+    const [stats] = await serverStream<{ body: Uint8Array }>(client, "doAction", statsAction, opsMd);
     const hmac = JSON.parse(Buffer.from(stats!.body).toString()).hmac;
+    expect(hmac.keys).toEqual(["ci", "ops"]);
     expect(hmac.rejected.replayed).toBeGreaterThanOrEqual(1);
     expect(hmac.rejected["bad-mac"]).toBeGreaterThanOrEqual(2);
     expect(hmac.rejected.missing).toBeGreaterThanOrEqual(1);
@@ -94,6 +104,32 @@ describe("hmacAuth on a real server", () => {
 
   it("the signed header names are the documented ones", async () => {
     expect(Object.keys(await sign({ path: PATHS.handshake })).sort()).toEqual(Object.values(HMAC_HEADERS).sort());
+  });
+});
+
+describe("hmacAuth with allowUnsigned on a real server", () => {
+  const SECRET = "real-server-hmac-secret-0123456789abcdef";
+  let server: FlightServer;
+  let client: RawClient;
+  beforeAll(async () => {
+    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), hmacAuth({ keys: [{ keyId: "ops", secret: SECRET, roles: ["admin"] }], allowUnsigned: true }));
+    await server.start();
+    client = rawClient(server.port);
+  });
+  afterAll(async () => {
+    client?.close();
+    await server?.shutdown({ graceMs: 100 });
+  });
+
+  it("an unsigned call is anonymous: no gc, no server figures; the admin key still gets both", async () => {
+    const stats = { type: "stats", body: new Uint8Array(0) };
+    const [anon] = await serverStream<{ body: Uint8Array }>(client, "doAction", stats);
+    expect(JSON.parse(Buffer.from(anon!.body).toString())).toEqual({ identity: null, calls: {} });
+    await expect(serverStream(client, "doAction", { type: "gc", body: new Uint8Array(0) })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    const sign = hmacSigner({ keyId: "ops", secret: SECRET });
+    const md = metadata(await sign({ path: PATHS.doAction, message: proto.Action.encode(stats).finish() }));
+    const [full] = await serverStream<{ body: Uint8Array }>(client, "doAction", stats, md);
+    expect(JSON.parse(Buffer.from(full!.body).toString())).toHaveProperty("memory.rss");
   });
 });
 

@@ -46,6 +46,8 @@ export type {
   TlsSetting,
 } from "./server-parts";
 export { parseDuration, parseSize } from "./units";
+export { ADMIN_ROLE, hasRole, identityOf, isOperator, kAuthenticationConfigured, kIdentity } from "./identity";
+export type { Identity, IdentityClaims } from "./identity";
 export { ByteChunks, BytesReader, bytesFromChunks, chunksOf, contiguous, retainedBytes } from "./byte-chunks";
 export type { Bytes } from "./byte-chunks";
 export { descriptorKey, descriptorFromKey, ticketFromKey, ticketToKey } from "./store/descriptor-key";

@@ -1,7 +1,7 @@
 // @blackice/flight: the Arrow Flight server (gRPC on node:http2) and client (@grpc/grpc-js).
 
 // ---- for server users ----
-export { createFlightServer, DEFAULT_CONFIG, DEFAULT_FLOW_CONTROL_WINDOW, MAX_MESSAGE_BYTES_LIMIT } from "./server/create-flight-server";
+export { createFlightServer, DEFAULT_CONFIG, DEFAULT_FLOW_CONTROL_WINDOW, MAX_COUNTED_SUBJECTS, MAX_MESSAGE_BYTES_LIMIT } from "./server/create-flight-server";
 export type { FlightServer, ServingStatus } from "./server/create-flight-server";
 export { MESSAGE_OVERHEAD_BYTES } from "./server/store-handler";
 export { TTL_HEADER } from "./server/store-handler";

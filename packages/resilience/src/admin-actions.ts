@@ -121,7 +121,7 @@ function field(action: string, body: Record<string, unknown>, name: string, exam
  * const store = new MemoryStore({ gcIntervalMs: 30_000 });
  * createFlightServer(
  *   withStore(store),
- *   adminActions({ store, logger, breakers: [storeBreaker], gcIntervalMs: 30_000, isAdmin: (call) => identityOf(call.context)?.roles.includes("admin") === true }),
+ *   adminActions({ store, logger, breakers: [storeBreaker], gcIntervalMs: 30_000, isAdmin: (call) => hasRole(identityOf(call), ADMIN_ROLE) }),
  * );
  * // client: doAction({ type: "admin.set-memory-limit", body: '{"bytes":"8GiB"}' })
  */

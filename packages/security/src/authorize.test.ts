@@ -59,21 +59,19 @@ describe("authorize: what the policy is asked", () => {
     expect(asked.every((r) => r.identity?.subject === "alice")).toBe(true);
   });
 
-  it("asks about every flight a delete names: path, cmd, ticket, raw ticket, batch", async () => {
+  it("asks about every flight a delete names, as a write and as a delete: path, cmd, ticket, raw ticket, batch", async () => {
     const ctx = as("alice");
     await handler(makeCall("doAction", action("delete", '{"path":["x","y"]}'), { context: ctx }));
     await handler(makeCall("doAction", action("delete", `{"cmd":"${Buffer.from("Q").toString("base64")}"}`), { context: ctx }));
     await handler(makeCall("doAction", action("delete", '{"ticket":"p:t"}'), { context: ctx }));
     await handler(makeCall("doAction", action("delete", "p:raw"), { context: ctx }));
     await handler(makeCall("doAction", action("delete", '{"flights":[{"path":["a"]},{"path":["b"]}]}'), { context: ctx }));
-    expect(asked.map((r) => [r.operation, r.descriptor?.path.join("/") || Buffer.from(r.descriptor?.cmd ?? []).toString()])).toEqual([
-      ["delete", "x/y"],
-      ["delete", "Q"],
-      ["delete", "t"],
-      ["delete", "raw"],
-      ["delete", "a"],
-      ["delete", "b"],
-    ]);
+    expect(asked.map((r) => [r.operation, r.descriptor?.path.join("/") || Buffer.from(r.descriptor?.cmd ?? []).toString(), r.actionType])).toEqual(
+      ["x/y", "Q", "t", "raw", "a", "b"].flatMap((f) => [
+        ["write", f, "delete"],
+        ["delete", f, "delete"],
+      ]),
+    );
   });
 
   it("reads the ticket inside a RenewFlightEndpoint request", async () => {
@@ -100,6 +98,8 @@ describe("authorize with pathPrefixPolicy", () => {
     {
       alice: ["telemetry", "reports/alice"],
       sensor: { write: ["telemetry/site-a"] },
+      janitor: { delete: ["telemetry"] },
+      owner: { write: ["telemetry/site-a"], delete: ["telemetry"] },
       admin: ["*"],
     },
     { actions: ["ping"] },
@@ -163,6 +163,34 @@ describe("authorize with pathPrefixPolicy", () => {
     );
     expect(await codeOf(t.handler(makeCall("doAction", action("delete", "not json {"), { context: t.context })))).toBe(StatusCode.PERMISSION_DENIED);
     expect(t.state.handlerExecuted).toBe(false);
+  });
+
+  it("delete is a write: a policy must grant both for the flight, or nothing is deleted", async () => {
+    const deleteOf = (path: string[]) => action("delete", JSON.stringify({ path }));
+    // A delete grant without the matching write grant no longer deletes.
+    const janitor = run("janitor");
+    expect(await codeOf(janitor.handler(makeCall("doAction", deleteOf(["telemetry", "old"]), { context: janitor.context })))).toBe(StatusCode.PERMISSION_DENIED);
+    expect(janitor.state.handlerExecuted).toBe(false);
+    // A write grant alone does not delete either.
+    const sensor = run("sensor");
+    expect(await codeOf(sensor.handler(makeCall("doAction", deleteOf(["telemetry", "site-a", "cpu"]), { context: sensor.context })))).toBe(StatusCode.PERMISSION_DENIED);
+    expect(sensor.state.handlerExecuted).toBe(false);
+    // Both: allowed where both cover the flight, refused where only delete does.
+    const owner = run("owner");
+    expect(await codeOf(owner.handler(makeCall("doAction", deleteOf(["telemetry", "site-b"]), { context: owner.context })))).toBe(StatusCode.PERMISSION_DENIED);
+    expect(owner.state.handlerExecuted).toBe(false);
+    expect(await codeOf(owner.handler(makeCall("doAction", deleteOf(["telemetry", "site-a", "cpu"]), { context: owner.context })))).toBeUndefined();
+    expect(owner.state.handlerExecuted).toBe(true);
+  });
+
+  it("delete is a write for any policy: one that allows delete but refuses write stops the handler", async () => {
+    const terminal = fakeTerminal();
+    const h = compose(
+      authorize((r) => r.operation !== "write"),
+      terminal.handler,
+    );
+    expect(await codeOf(h(makeCall("doAction", action("delete", '{"path":["x"]}'), { context: as("alice") })))).toBe(StatusCode.PERMISSION_DENIED);
+    expect(terminal.state.handlerExecuted).toBe(false);
   });
 
   it("actions: only the listed ones; ListActions for any granted subject; admin's * covers CMD", async () => {

@@ -23,7 +23,8 @@ import { lastBytesField, readProtobufFields } from "./read-protobuf-fields";
  * - `read`: GetFlightInfo, PollFlightInfo, GetSchema, DoGet, the `merkle-proof` action;
  * - `list`: one flight of a ListFlights answer (flights the policy refuses are left out);
  * - `write`: DoPut (create, append: overwrite), the `RenewFlightEndpoint` action;
- * - `delete`: the `delete` action, once per flight it names;
+ * - `delete`: the `delete` action, once per flight it names; each of those flights must also be
+ *   allowed as `write` (a delete is a write), so a policy must grant both;
  * - `exchange`: DoExchange, with the first message's descriptor;
  * - `action`: any other action (`actionType` says which), with no descriptor;
  * - `meta`: ListActions.
@@ -102,7 +103,8 @@ function renewTicket(body: Uint8Array): Uint8Array | undefined {
  * Authorization: asks `policy` about every call, after authentication (put it after the auth
  * middleware). A refusal is PERMISSION_DENIED, or UNAUTHENTICATED when the call has no
  * identity; the handler does not run. ListFlights answers are filtered flight by flight
- * (`list`); a `delete` action must be allowed for every flight it names. Handshake is never
+ * (`list`); a `delete` action must be allowed as `write` and as `delete` for every flight it
+ * names. Handshake is never
  * checked. See {@link AccessOperation} for what each method maps to; a flight that cannot be
  * resolved is passed as `descriptor: undefined`, which a policy should refuse.
  *
@@ -161,7 +163,11 @@ export function authorize(policy: AccessPolicy, options: AuthorizeOptions = {}):
           const { type, body } = call.request;
           if (type === "delete") {
             const targets = deleteTargets(body, resolveRef, safeResolveTicket);
-            for (const d of targets) await require(call, "delete", d, type);
+            // A delete is a write: a key that may not overwrite a flight may not remove it either.
+            for (const d of targets) {
+              await require(call, "write", d, type);
+              await require(call, "delete", d, type);
+            }
           } else if (type === MERKLE_PROOF_ACTION) {
             let d: FlightDescriptor | undefined;
             try {

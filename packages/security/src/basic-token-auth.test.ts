@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { CallContext, FlightError, StatusCode, splitServerParts, type CallInfo, type HandshakeResponse, type StatsSetting } from "@blackice/flight-core";
 import { basicTokenAuth, type BasicTokenAuthOptions } from "./basic-token-auth";
 import { kIdentity } from "./identity-of";
@@ -156,6 +157,40 @@ describe("basicTokenAuth: bearer calls", () => {
     expect(call.context.get(kIdentity)).toEqual({ subject: "bob", method: "basic" });
   });
 
+  it("carries validate's roles inside the signed token and publishes them, on the handshake and on every bearer call", async () => {
+    const t = setup({ validate: async (user) => ({ subject: user, roles: ["admin", "ops"] }) });
+    const hs = makeCall("handshake", fromArray([]), { headers: { authorization: basicHeader("root", "x") } });
+    await collect((await t.handler(hs)) as AsyncIterable<HandshakeResponse>);
+    expect(hs.context.get(kIdentity)).toEqual({ subject: "root", method: "basic", roles: ["admin", "ops"] });
+    const token = hs.responseHeaders.get("authorization")!.replace(/^Bearer /, "");
+    expect(JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8"))).toMatchObject({ sub: "root", roles: ["admin", "ops"] });
+    const call = makeCall("listActions", {}, { headers: { authorization: `Bearer ${token}` } });
+    await t.handler(call);
+    expect(call.context.get(kIdentity)).toEqual({ subject: "root", method: "basic", roles: ["admin", "ops"] });
+    // A user without roles gets none (and no roles field in its token).
+    const plain = setup();
+    const plainToken = await login(plain);
+    expect(JSON.parse(Buffer.from(plainToken.split(".")[1]!, "base64url").toString("utf8"))).not.toHaveProperty("roles");
+  });
+
+  it("refuses (bad-token) a correctly signed token whose roles are not strings", async () => {
+    const t = setup();
+    const key = createHmac("sha256", SECRET).update("blackice-bearer-token-v1").digest();
+    const forge = (payload: object): string => {
+      const signed = `bi1.${Buffer.from(JSON.stringify(payload)).toString("base64url")}`;
+      return `${signed}.${createHmac("sha256", key).update(signed).digest("base64url")}`;
+    };
+    const base = { v: 1, sub: "mallory", iat: T0, exp: T0 + 60_000, jti: "x" };
+    await t.handler(makeCall("listActions", {}, { headers: { authorization: `Bearer ${forge({ ...base, roles: ["reader"] })}` } }));
+    expect(t.state.handlerExecuted).toBe(true);
+    t.state.handlerExecuted = false;
+    for (const roles of ["admin", [1], [""], {}]) {
+      await refused(t.handler(makeCall("listActions", {}, { headers: { authorization: `Bearer ${forge({ ...base, roles })}` } })));
+    }
+    expect(t.stats().rejected["bad-token"]).toBe(4);
+    expect(t.state.handlerExecuted).toBe(false);
+  });
+
   it("accepts a token from another instance with the same secret (replicas)", async () => {
     const a = setup();
     const b = setup();
@@ -189,6 +224,13 @@ describe("basicTokenAuth: build time", () => {
     await expect(t.handler(makeCall("handshake", fromArray([]), { headers: { authorization: basicHeader("a", "b") } }))).rejects.toThrow(TypeError);
     const bad = setup({ validate: async () => ({ subject: "x", claims: { nested: {} as never } }) });
     await expect(bad.handler(makeCall("handshake", fromArray([]), { headers: { authorization: basicHeader("a", "b") } }))).rejects.toThrow(/claim/);
+    for (const roles of ["admin", [""], [7]] as never[]) {
+      const badRoles = setup({ validate: async () => ({ subject: "x", roles }) });
+      await expect(badRoles.handler(makeCall("handshake", fromArray([]), { headers: { authorization: basicHeader("a", "b") } }))).rejects.toThrow(
+        /basicTokenAuth: validate: roles must be an array of non-empty strings/,
+      );
+      expect(badRoles.stats().issued).toBe(0);
+    }
     const info: CallInfo[] = [];
     const seesCall = setup({ validate: async (_u, _p, call) => (info.push(call), undefined) });
     await refused(seesCall.handler(makeCall("handshake", fromArray([]), { headers: { authorization: basicHeader("a", "b") } })));

@@ -13,7 +13,8 @@ import {
   type ServerPart,
 } from "@blackice/flight-core";
 import { singleTextHeader } from "./call-headers";
-import { kIdentity, type Identity, type IdentityClaims } from "./identity-of";
+import { checkRoles } from "./check-roles";
+import { kAuthenticationConfigured, kIdentity, type Identity, type IdentityClaims } from "./identity-of";
 import { peekFirst } from "./peek-first";
 import { readProtobufFields, lastBytesField } from "./read-protobuf-fields";
 import { secretFromValue, type SecretValue } from "./secret-bytes";
@@ -24,6 +25,12 @@ export interface ValidatedUser {
   readonly subject: string;
   /** Facts carried in the token and published with the identity. They are signed, not encrypted: the client can read them. */
   readonly claims?: IdentityClaims;
+  /**
+   * Roles carried in the token like the claims (signed, readable by the client) and published
+   * as `Identity.roles`: an array of non-empty strings. `["admin"]` opens the built-in `gc` and
+   * the full `stats`.
+   */
+  readonly roles?: readonly string[];
   /** Ignored (the identity's method is always `"basic"`); lets an `Identity` be returned as it is. */
   readonly method?: string;
 }
@@ -101,6 +108,11 @@ function basicAuthFromHeader(value: string): { username: string; password: strin
   return { username: text!.slice(0, colon), password: text!.slice(colon + 1) };
 }
 
+/** The identity of a user, with claims and roles only when there are some. */
+function basicIdentity(subject: string, claims: IdentityClaims | undefined, roles: readonly string[] | undefined): Identity {
+  return { subject, method: "basic", ...(claims !== undefined ? { claims } : {}), ...(roles !== undefined ? { roles } : {}) };
+}
+
 function checkClaims(claims: unknown): IdentityClaims | undefined {
   if (claims === undefined) return undefined;
   if (claims === null || typeof claims !== "object" || Array.isArray(claims)) throw new TypeError("basicTokenAuth: validate returned claims that are not an object");
@@ -120,17 +132,17 @@ function checkClaims(claims: unknown): IdentityClaims | undefined {
  * token is sent in the response header `authorization: Bearer <token>` (what pyarrow reads)
  * and as the payload of the HandshakeResponse (one per HandshakeRequest with the header
  * form, which needs no message; one for the payload form). Every other call must carry
- * `authorization: Bearer <token>` and gets `{ subject, method: "basic", claims }` under
+ * `authorization: Bearer <token>` and gets `{ subject, method: "basic", claims, roles }` under
  * `kIdentity`. A call already authenticated by an earlier middleware (e.g. `hmacAuth`) passes
  * as it is. Missing, malformed, refused or expired credentials: UNAUTHENTICATED, one message.
  *
- * Tokens are stateless and HMAC-signed: `bi1.<base64url(JSON {v, sub, iat, exp, jti, claims})>.<base64url(HMAC-SHA256)>`,
+ * Tokens are stateless and HMAC-signed: `bi1.<base64url(JSON {v, sub, iat, exp, jti, claims, roles})>.<base64url(HMAC-SHA256)>`,
  * with a key derived from `secret`. They cannot be revoked one by one: keep `tokenTtlMs`
  * short, and change `secret` to revoke all.
  *
  * @example
  * createFlightServer(
- *   basicTokenAuth({ validate: async (user, pass) => (await users.check(user, pass) ? { subject: user, claims: { role: "reader" } } : undefined) }),
+ *   basicTokenAuth({ validate: async (user, pass) => (await users.check(user, pass) ? { subject: user, roles: users.rolesOf(user) } : undefined) }),
  * );
  * // pyarrow: client.authenticate_basic_token("alice", "s3cret") → (b"authorization", b"Bearer ...")
  */
@@ -154,7 +166,15 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
 
   const issue = (user: ValidatedUser): string => {
     const iat = now();
-    const payload = { v: 1, sub: user.subject, iat, exp: iat + ttl, jti: randomBytes(12).toString("base64url"), ...(user.claims ? { claims: user.claims } : {}) };
+    const payload = {
+      v: 1,
+      sub: user.subject,
+      iat,
+      exp: iat + ttl,
+      jti: randomBytes(12).toString("base64url"),
+      ...(user.claims ? { claims: user.claims } : {}),
+      ...(user.roles ? { roles: user.roles } : {}),
+    };
     const signed = `${TOKEN_VERSION}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}`;
     issued++;
     return `${signed}.${mac(signed).toString("base64url")}`;
@@ -166,15 +186,17 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
     const given = Buffer.from(m[2]!, "base64url");
     const expected = mac(`${TOKEN_VERSION}.${m[1]}`);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new AuthFailure("bad-token");
-    let p: { v?: unknown; sub?: unknown; exp?: unknown; claims?: unknown };
+    let p: { v?: unknown; sub?: unknown; exp?: unknown; claims?: unknown; roles?: unknown };
     try {
       p = JSON.parse(Buffer.from(m[1]!, "base64url").toString("utf8"));
     } catch {
       throw new AuthFailure("bad-token");
     }
     if (p.v !== 1 || typeof p.sub !== "string" || typeof p.exp !== "number") throw new AuthFailure("bad-token");
+    // Signed by us, so well-formed unless the secret leaked; checked anyway, roles decide access.
+    if (p.roles !== undefined && !(Array.isArray(p.roles) && p.roles.every((r) => typeof r === "string" && r.length > 0))) throw new AuthFailure("bad-token");
     if (!(now() < p.exp)) throw new AuthFailure("expired");
-    return p.claims === undefined ? { subject: p.sub, method: "basic" } : { subject: p.sub, method: "basic", claims: p.claims as IdentityClaims };
+    return basicIdentity(p.sub, p.claims as IdentityClaims | undefined, p.roles as readonly string[] | undefined);
   };
 
   const login = async (creds: { username: string; password: string } | undefined, call: CallInfo): Promise<{ token: string; identity: Identity }> => {
@@ -185,11 +207,11 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
     const user = await validate(creds.username, creds.password, call);
     if (user === undefined || user === null) throw new AuthFailure("bad-credentials");
     if (typeof user !== "object" || typeof user.subject !== "string" || user.subject.length === 0) {
-      throw new TypeError("basicTokenAuth: validate must resolve to { subject: string, claims? } or undefined");
+      throw new TypeError("basicTokenAuth: validate must resolve to { subject: string, claims?, roles? } or undefined");
     }
     const claims = checkClaims(user.claims);
-    const identity: Identity = claims ? { subject: user.subject, method: "basic", claims } : { subject: user.subject, method: "basic" };
-    return { token: issue({ subject: user.subject, claims }), identity };
+    const roles = user.roles === undefined ? undefined : checkRoles("basicTokenAuth: validate", user.roles);
+    return { token: issue({ subject: user.subject, claims, roles }), identity: basicIdentity(user.subject, claims, roles) };
   };
 
   const grant = (call: CallInfo, token: string, identity: Identity): Uint8Array => {
@@ -231,6 +253,7 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
 
   const middleware: FlightMiddleware = (next) =>
     async function basicTokenAuthenticate(call) {
+      call.context.set(kAuthenticationConfigured, true);
       try {
         if (call.method === "handshake") return await handshake(call, next);
         if (publicMethods.has(call.method) || call.context.get(kIdentity) !== undefined) return await next(call);

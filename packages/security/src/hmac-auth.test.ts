@@ -70,6 +70,20 @@ describe("hmacAuth: accepted calls", () => {
     expect(t.stats().accepted).toBe(1);
   });
 
+  it("publishes a key's roles with its identity, and none for a key without roles", async () => {
+    const t = setup({ keys: [{ keyId: "ops", secret: SECRET, roles: ["admin", "ops", "admin"] }, { keyId: "k2", secret: OTHER }] });
+    const signedBy = async (keyId: string, secret: string) => {
+      const headers = await hmacSigner({ keyId, secret, now: () => T0 })({ path: METHOD_PATHS.getFlightInfo, message: RAW_TICKET });
+      const call = makeCall("getFlightInfo", pathDescriptor("x"), { headers, rawRequest: RAW_TICKET });
+      await t.handler(call);
+      return call.context.get(kIdentity);
+    };
+    const ops = await signedBy("ops", SECRET);
+    expect(ops).toEqual({ subject: "ops", method: "hmac", roles: ["admin", "ops"] });
+    expect(Object.isFrozen(ops!.roles)).toBe(true);
+    expect(await signedBy("k2", OTHER)).toEqual({ subject: "k2", method: "hmac" });
+  });
+
   it("accepts DoGet, DoAction, ListFlights, ListActions with their raw request hashed", async () => {
     const t = setup();
     const cases = [
@@ -315,6 +329,13 @@ describe("hmacAuth: build-time checks", () => {
     expect(() => hmacAuth({ hmacSecret: SECRET, windowMs: 0 })).toThrow(/windowMs/);
     expect(() => hmacAuth({ hmacSecret: SECRET, maxNonces: 1.5 })).toThrow(/maxNonces/);
     expect(() => hmacAuth({ enableHMAC: "no" as never })).toThrow(/enableHMAC/);
+  });
+
+  it("refuses roles that are not an array of non-empty strings, naming the key", () => {
+    for (const roles of ["admin", [""], [1], [null], {}] as never[]) {
+      expect(() => hmacAuth({ keys: [{ keyId: "ops", secret: SECRET, roles }] })).toThrow(/hmacAuth: key "ops": roles must be an array of non-empty strings/);
+    }
+    expect(() => hmacAuth({ keys: [{ keyId: "ops", secret: SECRET, roles: [] }] })).not.toThrow();
   });
 
   it("enableHMAC: false is a pass-through that needs no key", async () => {

@@ -22,13 +22,20 @@ import {
   hmacCanonicalString,
   sha256Hex,
 } from "./hmac-canonical-string";
-import { kIdentity } from "./identity-of";
+import { checkRoles } from "./check-roles";
+import { kAuthenticationConfigured, kIdentity, type Identity } from "./identity-of";
 import { NonceCache } from "./nonce-cache";
 import { peekFirst } from "./peek-first";
 import { secretFromFile, secretFromValue, type SecretValue } from "./secret-bytes";
 
-/** One HMAC key: an id and its secret, given as a value or as a file to read at build time. */
-export type HmacKey = { readonly keyId: string; readonly secret: SecretValue } | { readonly keyId: string; readonly secretPath: string };
+/**
+ * One HMAC key: an id and its secret, given as a value or as a file to read at build time, and
+ * optionally the roles its callers get (published as `Identity.roles`; `["admin"]` opens the
+ * built-in `gc` and the full `stats`).
+ */
+export type HmacKey = ({ readonly keyId: string; readonly secret: SecretValue } | { readonly keyId: string; readonly secretPath: string }) & {
+  readonly roles?: readonly string[];
+};
 
 /** Options of {@link hmacAuth}. */
 export interface HmacAuthOptions {
@@ -75,14 +82,23 @@ export type HmacFailureReason = (typeof HMAC_FAILURE_REASONS)[number];
 const FAILURE_MESSAGE = "request authentication failed";
 const DEFAULT_KEY_ID = "default";
 
-function loadKeys(options: HmacAuthOptions): Map<string, Buffer> {
-  const keys = new Map<string, Buffer>();
-  const add = (keyId: unknown, secret: () => Buffer): void => {
+/** A loaded key: its secret and the identity its callers get. */
+interface LoadedKey {
+  readonly secret: Buffer;
+  readonly identity: Identity;
+}
+
+function loadKeys(options: HmacAuthOptions): Map<string, LoadedKey> {
+  const keys = new Map<string, LoadedKey>();
+  const add = (keyId: unknown, secret: () => Buffer, roles?: unknown): void => {
     if (typeof keyId !== "string" || !KEY_ID_PATTERN.test(keyId)) {
       throw new TypeError(`hmacAuth: key id ${JSON.stringify(keyId)} must be 1-128 characters of A-Z a-z 0-9 . _ -`);
     }
     if (keys.has(keyId)) throw new TypeError(`hmacAuth: key id ${JSON.stringify(keyId)} is given more than once`);
-    keys.set(keyId, secret());
+    const checked = roles === undefined ? undefined : checkRoles(`hmacAuth: key ${JSON.stringify(keyId)}`, roles);
+    // One frozen identity per key, shared by its calls.
+    const identity: Identity = Object.freeze(checked ? { subject: keyId, method: "hmac", roles: checked } : { subject: keyId, method: "hmac" });
+    keys.set(keyId, { secret: secret(), identity });
   };
   const singleId = options.keyId ?? DEFAULT_KEY_ID;
   if (options.hmacSecretPath !== undefined && options.hmacSecret !== undefined) {
@@ -91,14 +107,14 @@ function loadKeys(options: HmacAuthOptions): Map<string, Buffer> {
   if (options.hmacSecretPath !== undefined) add(singleId, () => secretFromFile(`hmacAuth: key ${JSON.stringify(singleId)}`, options.hmacSecretPath));
   if (options.hmacSecret !== undefined) add(singleId, () => secretFromValue(`hmacAuth: key ${JSON.stringify(singleId)}`, options.hmacSecret));
   if (options.keys !== undefined) {
-    if (!Array.isArray(options.keys)) throw new TypeError("hmacAuth: keys must be an array of {keyId, secret} or {keyId, secretPath}");
+    if (!Array.isArray(options.keys)) throw new TypeError("hmacAuth: keys must be an array of {keyId, secret, roles?} or {keyId, secretPath, roles?}");
     for (const k of options.keys as readonly HmacKey[]) {
       if (k === null || typeof k !== "object") throw new TypeError("hmacAuth: each key must be {keyId, secret} or {keyId, secretPath}");
       const what = `hmacAuth: key ${JSON.stringify(k.keyId)}`;
       const hasSecret = "secret" in k && k.secret !== undefined;
       const hasPath = "secretPath" in k && k.secretPath !== undefined;
       if (hasSecret === hasPath) throw new TypeError(`${what}: give exactly one of secret and secretPath`);
-      add(k.keyId, () => (hasSecret ? secretFromValue(what, (k as { secret: SecretValue }).secret) : secretFromFile(what, (k as { secretPath: string }).secretPath)));
+      add(k.keyId, () => (hasSecret ? secretFromValue(what, (k as { secret: SecretValue }).secret) : secretFromFile(what, (k as { secretPath: string }).secretPath)), k.roles);
     }
   }
   if (keys.size === 0) throw new TypeError("hmacAuth: no key: give hmacSecretPath, hmacSecret or keys (or enableHMAC: false)");
@@ -163,11 +179,12 @@ function readSignatureHeaders(call: FlightCall): SignatureHeaders {
  * so forged calls cannot fill the cache; when `maxNonces` are held, new calls are refused
  * (`nonce-cache-full`) rather than old nonces forgotten. Every failure is UNAUTHENTICATED with
  * the same message; the reason is counted in the `hmac` section of the `stats` action.
- * A call that passes gets `{ subject: keyId, method: "hmac" }` under `kIdentity`.
+ * A call that passes gets `{ subject: keyId, method: "hmac" }` under `kIdentity`, with the
+ * key's `roles` when it has some (`roles: ["admin"]` opens the built-in `gc` and full `stats`).
  *
  * Secrets are read at build time, from `hmacSecretPath` (the BlackIce setting), `hmacSecret`
- * or `keys` (several at once, for rotation); a secret shorter than 32 bytes, a missing file or
- * a duplicate key id is a TypeError then. `enableHMAC: false` gives a pass-through.
+ * or `keys` (several at once, for rotation); a secret shorter than 32 bytes, a missing file,
+ * a duplicate key id or `roles` that are not an array of non-empty strings is a TypeError then. `enableHMAC: false` gives a pass-through.
  *
  * @example
  * createFlightServer(
@@ -196,13 +213,13 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
   let accepted = 0;
 
   /** Header checks that need no body: run before a DoPut's first message is awaited. */
-  const precheck = (call: FlightCall): { headers: SignatureHeaders; secret: Buffer } => {
+  const precheck = (call: FlightCall): { headers: SignatureHeaders; key: LoadedKey } => {
     const headers = readSignatureHeaders(call);
-    const secret = keys.get(headers.keyId);
-    if (secret === undefined) throw new HmacFailure("unknown-key");
+    const key = keys.get(headers.keyId);
+    if (key === undefined) throw new HmacFailure("unknown-key");
     const skew = Math.abs(now() - Number(headers.timestamp));
     if (!(skew <= windowMs)) throw new HmacFailure("expired");
-    return { headers, secret };
+    return { headers, key };
   };
 
   /** MAC and nonce, synchronously, so that no other call interleaves between check and record. */
@@ -228,13 +245,14 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
 
   const middleware: FlightMiddleware = (next: FlightHandler) =>
     async function hmacAuthenticate(call) {
+      call.context.set(kAuthenticationConfigured, true);
       if (allowUnsigned && Object.values(HMAC_HEADERS).every((h) => !call.headers.has(h))) {
         unsigned++;
         return next(call);
       }
       let forward: FlightCall = call;
       try {
-        const { headers, secret } = precheck(call);
+        const { headers, key } = precheck(call);
         let bodySha256: string;
         if (call.method === "doPut" || call.method === "doExchange") {
           const { first, stream } = await peekFirst<FlightData>(call.request);
@@ -247,8 +265,8 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
           if (!(call.rawRequest instanceof Uint8Array)) throw new HmacFailure("unverifiable");
           bodySha256 = sha256Hex(call.rawRequest);
         }
-        verify(call, headers, secret, bodySha256);
-        call.context.set(kIdentity, { subject: headers.keyId, method: "hmac" });
+        verify(call, headers, key.secret, bodySha256);
+        call.context.set(kIdentity, key.identity);
       } catch (err) {
         fail(err);
       }

@@ -15,7 +15,7 @@ export { verifyFlightStream, verifyBatchProof } from "./verify-flight-stream";
 export type { MerkleExpectation, VerifyFlightStreamOptions } from "./verify-flight-stream";
 export { basicTokenAuth, BASIC_AUTH_FAILURE_REASONS } from "./basic-token-auth";
 export type { BasicTokenAuthOptions, ValidatedUser } from "./basic-token-auth";
-export { kIdentity, identityOf } from "./identity-of";
+export { ADMIN_ROLE, hasRole, isOperator, kAuthenticationConfigured, kIdentity, identityOf } from "./identity-of";
 export type { Identity, IdentityClaims } from "./identity-of";
 export { authorize } from "./authorize";
 export type { AccessOperation, AccessPolicy, AccessRequest, AuthorizeOptions } from "./authorize";

@@ -7,7 +7,10 @@ export interface PathGrants {
   readonly read?: readonly string[];
   /** DoPut (create, append), RenewFlightEndpoint, DoExchange. */
   readonly write?: readonly string[];
-  /** The `delete` action. */
+  /**
+   * The `delete` action. authorize() also asks for `write` on the same flight, so a prefix
+   * here deletes only where `write` covers it too: `{ delete: ["x"] }` alone allows no delete.
+   */
   readonly delete?: readonly string[];
 }
 
@@ -39,13 +42,15 @@ function matches(prefixes: readonly Prefix[], path: readonly string[] | undefine
  * An example {@link AccessPolicy}: each subject (HMAC key id or user name) may touch the flights
  * whose PATH starts with one of its prefixes, segment by segment (`telemetry` covers
  * `telemetry/cpu`, not `telemetry2`). A list of prefixes grants read, list, write (overwrite,
- * append) and delete; an object grants them separately. Only `*` covers CMD descriptors.
+ * append) and delete; an object grants them separately. A delete needs both the `write` and
+ * the `delete` grant for the flight (authorize() asks for both), so an object with `delete`
+ * but no matching `write` no longer allows it. Only `*` covers CMD descriptors.
  * ListActions is open to any granted subject, other actions only when listed in `actions`;
  * unknown subjects and unauthenticated calls get nothing.
  *
  * @example
  * authorize(pathPrefixPolicy({
- *   "sensor-key-1": { write: ["telemetry/site-a"] },
+ *   "sensor-key-1": { read: ["telemetry"], write: ["telemetry/site-a"], delete: ["telemetry/site-a"] },
  *   alice: ["telemetry", "reports/alice"],
  *   admin: ["*"],
  * }, { actions: ["ping", "stats"] }));

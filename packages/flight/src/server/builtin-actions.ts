@@ -1,6 +1,11 @@
 import {
+  ADMIN_ROLE,
   DescriptorType,
+  FlightError,
+  StatusCode,
   defineAction,
+  identityOf,
+  isOperator,
   invalidArgument,
   notFound,
   type ActionSetting,
@@ -47,12 +52,27 @@ function parseDeleteBody(store: FlightStore, body: Uint8Array): { refs: Array<Fl
 export interface BuiltinActionDeps {
   store: FlightStore;
   location: () => string;
+  /** The full `stats` JSON. */
   stats: () => Record<string, unknown>;
+  /** The calls one subject made, per method (`{ total, byCode }`): what a non-admin's `stats` shows. */
+  callsOf: (subject: string) => Record<string, unknown>;
 }
 
 /**
  * The standard actions every BlackIce Flight server offers: `ping`, `stats`, `gc`, `delete`,
  * and Arrow's `RenewFlightEndpoint` and `CancelFlightInfo`.
+ *
+ * Access, decided by the identity an authentication middleware published (`kIdentity`):
+ * - no authentication configured (no middleware set `kAuthenticationConfigured`): everything
+ *   is open;
+ * - a call without identity on a server with authentication (let through by `allowUnsigned`
+ *   or `publicMethods`): `gc` is UNAUTHENTICATED and `stats` answers `{ identity: null, calls: {} }`;
+ * - `gc` requires {@link ADMIN_ROLE} (PERMISSION_DENIED otherwise);
+ * - `stats` answers the full JSON to admins, and `{ identity, calls }` (the caller's own calls)
+ *   to anyone else, so key ids of others, RSS and the like stay with operators;
+ * - `delete` is a write: `authorize()` asks its policy for `write` and `delete` on every flight
+ *   named. Without `authorize()` there is no policy to ask, so every authenticated caller may
+ *   write, and therefore delete, every flight.
  */
 export function builtinActions(deps: BuiltinActionDeps): ActionSetting[] {
   const { store } = deps;
@@ -60,13 +80,31 @@ export function builtinActions(deps: BuiltinActionDeps): ActionSetting[] {
     defineAction("ping", "Liveness check. Returns \"pong\".", async () => ({ body: Buffer.from("pong") })),
     defineAction(
       "stats",
-      "Server statistics as JSON: flights, rows, bytes, memory use and limit, uptime, calls per method, and sections added by middleware.",
-      async () => json(deps.stats()),
+      "Server statistics as JSON: flights, rows, bytes, memory use and limit, uptime, calls per method, and sections added by middleware. With authentication, only admins get all of it; others get {identity, calls}: their own calls.",
+      async (_body, call) => {
+        if (isOperator(call)) return json(deps.stats());
+        const who = identityOf(call);
+        // An anonymous call on a server with authentication (let through by allowUnsigned or
+        // publicMethods) has no figures of its own.
+        return json({ identity: who?.subject ?? null, calls: who ? deps.callsOf(who.subject) : {} });
+      },
     ),
-    defineAction("gc", "Runs garbage collection now. Returns JSON {flightsRemoved, bytesFreed, durationMs}.", async () => json(store.gcInSlices ? await store.gcInSlices() : store.gc())),
+    defineAction(
+      "gc",
+      "Runs garbage collection now. Returns JSON {flightsRemoved, bytesFreed, durationMs}. With authentication, admins only.",
+      async (_body, call) => {
+        if (!isOperator(call)) {
+          if (identityOf(call) === undefined) throw new FlightError(StatusCode.UNAUTHENTICATED, `gc requires an authenticated caller with the ${ADMIN_ROLE} role`);
+          throw new FlightError(StatusCode.PERMISSION_DENIED, `gc requires the ${ADMIN_ROLE} role`);
+        }
+        return json(store.gcInSlices ? await store.gcInSlices() : store.gc());
+      },
+    ),
     defineAction(
       "delete",
-      'Deletes flights. Body: JSON {"path": [...]}, {"cmd": "<base64>"}, {"ticket": "<ticket>"}, a raw ticket, or {"flights": [ ...those ]} for many. NOT_FOUND if none exists. Returns JSON {deleted, missing}.',
+      'Deletes flights. Body: JSON {"path": [...]}, {"cmd": "<base64>"}, {"ticket": "<ticket>"}, a raw ticket, or {"flights": [ ...those ]} for many. NOT_FOUND if none exists. Returns JSON {deleted, missing}. A delete is a write: authorize() checks it as one.',
+      // No check here: with authorize() the policy has allowed `write` and `delete` for every
+      // flight named; without it, any caller that passed authentication may write, so delete.
       async (body) => {
         const { refs, batch } = parseDeleteBody(store, body);
         let deleted = 0;

@@ -1,11 +1,15 @@
 import {
   FLIGHT_METHODS,
+  FlightError,
   MemoryStore,
+  StatusCode,
   composeMiddleware,
+  identityOf,
   splitServerParts,
   statusCodeName,
   type ActionSetting,
   type ExchangeHandler,
+  type FlightHandler,
   type FlightMethod,
   type FlightServerConfig,
   type FlightStore,
@@ -52,6 +56,120 @@ export const DEFAULT_CONFIG = {
 /** The largest message size a server may be configured with. */
 export const MAX_MESSAGE_BYTES_LIMIT = 256 * 1024 * 1024;
 
+/**
+ * How many callers (identity subjects) have their own call counts kept for the `stats` action.
+ * Past it, the subject counted least recently is dropped; if it calls again it starts from zero.
+ */
+export const MAX_COUNTED_SUBJECTS = 10_000;
+
+/** Calls per method: `{ total, byCode: { OK: n, NOT_FOUND: n, ... } }`. */
+type CallCounts = Record<FlightMethod, { total: number; byCode: Record<string, number> }>;
+
+const emptyCallCounts = (): CallCounts =>
+  Object.fromEntries(FLIGHT_METHODS.map((m) => [m, { total: 0, byCode: {} as Record<string, number> }])) as CallCounts;
+
+function countCall(counts: CallCounts, method: FlightMethod, code: number): void {
+  const c = counts[method];
+  c.total++;
+  const name = statusCodeName(code);
+  c.byCode[name] = (c.byCode[name] ?? 0) + 1;
+}
+
+/**
+ * Call counts per identity subject, for the `stats` answer of non-admins, keeping at most `max`
+ * subjects. A Map keeps insertion order: each count moves its subject to the end, so the first
+ * key is the one counted least recently, and the one dropped. Exported for tests.
+ */
+export function callCountsBySubject(max: number): {
+  count(subject: string, method: FlightMethod, code: number): void;
+  of(subject: string): CallCounts;
+  readonly size: number;
+} {
+  const bySubject = new Map<string, CallCounts>();
+  return {
+    count(subject, method, code) {
+      let counts = bySubject.get(subject);
+      if (counts === undefined) {
+        if (bySubject.size >= max) bySubject.delete(bySubject.keys().next().value!);
+        counts = emptyCallCounts();
+      } else {
+        bySubject.delete(subject);
+      }
+      bySubject.set(subject, counts);
+      countCall(counts, method, code);
+    },
+    of: (subject) => bySubject.get(subject) ?? emptyCallCounts(),
+    get size() {
+      return bySubject.size;
+    },
+  };
+}
+
+/** Calls `end` once, with the code the stream ended with: OK, the error's code, or CANCELLED if the reader stopped early. */
+function onStreamEnd<T>(source: AsyncIterable<T>, end: (code: StatusCode) => void): AsyncIterable<T> {
+  let ended = false;
+  const finish = (code: StatusCode): void => {
+    if (ended) return;
+    ended = true;
+    end(code);
+  };
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<T> {
+      const it = source[Symbol.asyncIterator]();
+      // A plain delegating iterator rather than an async generator: one await per message, and
+      // return()/throw() reach the source at once.
+      return {
+        async next() {
+          try {
+            const r = await it.next();
+            if (r.done) finish(StatusCode.OK);
+            return r;
+          } catch (err) {
+            finish(FlightError.from(err).code);
+            throw err;
+          }
+        },
+        async return(value?: unknown) {
+          finish(StatusCode.CANCELLED);
+          return it.return ? it.return(value) : { done: true, value: value as T };
+        },
+        async throw(err?: unknown) {
+          finish(FlightError.from(err).code);
+          if (it.throw) return it.throw(err);
+          throw err;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Counts, per identity subject, the calls that reached `handler` (the store handler, after all
+ * middleware): unary calls when they return or fail, streaming responses when the stream ends
+ * (OK), fails (its code) or is abandoned by the caller (CANCELLED). Calls without an identity
+ * are not counted here (the server-wide `calls` counts every call).
+ */
+function countCallsBySubject(handler: FlightHandler, count: (subject: string, method: FlightMethod, code: number) => void): FlightHandler {
+  return async function countedHandler(call) {
+    const who = identityOf(call);
+    if (who === undefined) return handler(call);
+    const { subject } = who;
+    const { method } = call;
+    let response;
+    try {
+      response = await handler(call);
+    } catch (err) {
+      count(subject, method, FlightError.from(err).code);
+      throw err;
+    }
+    if (response !== null && typeof response === "object" && Symbol.asyncIterator in response) {
+      return onStreamEnd(response as AsyncIterable<unknown>, (code) => count(subject, method, code)) as typeof response;
+    }
+    count(subject, method, StatusCode.OK);
+    return response;
+  };
+}
+
 /** A running (or startable) Flight server. */
 export interface FlightServer {
   /** Binds and starts serving. Resolves once listening; rejects with a clear error if the address is taken. */
@@ -69,7 +187,7 @@ export interface FlightServer {
   readonly store: FlightStore;
   /** The settled configuration. */
   readonly config: Readonly<Required<Omit<FlightServerConfig, "location" | "onError">>> & Pick<FlightServerConfig, "location" | "onError">;
-  /** The same JSON as the `stats` action. */
+  /** The full JSON of the `stats` action (what callers without identity and admins get). */
   stats(): Record<string, unknown>;
   /** Whether `start()` succeeded and `shutdown()` has not begun. */
   readonly serving: boolean;
@@ -193,10 +311,8 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
   const scheme = tls ? "grpc+tls" : "grpc+tcp";
   const location = (): string => config.location ?? `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
-  const calls = Object.fromEntries(FLIGHT_METHODS.map((m) => [m, { total: 0, byCode: {} as Record<string, number> }])) as Record<
-    FlightMethod,
-    { total: number; byCode: Record<string, number> }
-  >;
+  const calls = emptyCallCounts();
+  const bySubject = callCountsBySubject(MAX_COUNTED_SUBJECTS);
   const stats = (): Record<string, unknown> => {
     const s = theStore.stats();
     const out: Record<string, unknown> = {
@@ -215,11 +331,11 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
   };
 
   const actions = new Map<string, ActionSetting>();
-  for (const a of [...builtinActions({ store: theStore, location, stats }), ...customActions]) actions.set(a.type, a);
+  for (const a of [...builtinActions({ store: theStore, location, stats, callsOf: bySubject.of }), ...customActions]) actions.set(a.type, a);
 
   const handler = composeMiddleware(
     middleware,
-    createStoreHandler({ store: theStore, location, maxMessageBytes: config.maxMessageBytes, actions, exchanges }),
+    countCallsBySubject(createStoreHandler({ store: theStore, location, maxMessageBytes: config.maxMessageBytes, actions, exchanges }), bySubject.count),
   );
   // grpc.health.v1.Health next to Flight: NOT_SERVING until start(), and again from the
   // moment shutdown begins, so load balancers drain the server first.
@@ -237,11 +353,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
       onInternalError: (err, path) => onError(err, { method: flightPaths.get(path) ?? path }),
       observe: (path, code) => {
         const method = flightPaths.get(path);
-        if (!method) return;
-        const c = calls[method];
-        c.total++;
-        const name = statusCodeName(code);
-        c.byCode[name] = (c.byCode[name] ?? 0) + 1;
+        if (method) countCall(calls, method, code);
       },
     },
   );
