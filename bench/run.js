@@ -11,8 +11,6 @@
 //   --runs=N         override the number of measured runs
 //   --report=FILE    only regenerate the table, docs/benchmarks.md and .svg from a results JSON
 //                    (e.g. bench/out/results-full.json) after editing bench/findings.js
-//   --proposed       also measure "(a') BlackIce with the proposed changes" (bench/experiments:
-//                    patched dist + grpc-js preloads); shown in the tables, never in the targets
 "use strict";
 const fs = require("node:fs");
 const net = require("node:net");
@@ -42,6 +40,7 @@ const MODES = {
     smallSeconds: 1,
     smallRuns: 5,
     memoryBytes: 2 * GiB,
+    floodCapBytes: 256 * MiB,
     scaleFlights: 100_000,
     listRuns: 3,
   },
@@ -56,6 +55,7 @@ const MODES = {
     smallSeconds: 0.2,
     smallRuns: 3,
     memoryBytes: 128 * MiB,
+    floodCapBytes: 32 * MiB,
     scaleFlights: 2_000,
     listRuns: 3,
   },
@@ -81,7 +81,6 @@ function parseArgs(argv) {
     else if (a.startsWith("--tables=")) out.tables = a.slice(9).split(",");
     else if (a.startsWith("--batches=")) out.batches = a.slice(10).split(",").map(size);
     else if (a.startsWith("--runs=")) out.runs = Number(a.slice(7));
-    else if (a === "--proposed") out.proposed = true;
     else if (a.startsWith("--report=")) out.report = path.resolve(a.slice(9));
     else if (a === "--help" || a === "-h") {
       process.stdout.write(fs.readFileSync(__filename, "utf8").split("\n").slice(1, 10).join("\n").replace(/^\/\/ ?/gm, "") + "\n");
@@ -89,7 +88,7 @@ function parseArgs(argv) {
     } else throw new Error(`unknown option ${a} (try --help)`);
   }
   for (const p of out.only) if (!PARTS.includes(p)) throw new Error(`--only: unknown part ${p}; parts: ${PARTS.join(", ")}`);
-  const subset = out.only.size !== PARTS.length || out.tables.length !== TABLES.length || out.batches.length !== BATCH_SIZES.length || out.runs || out.proposed;
+  const subset = out.only.size !== PARTS.length || out.tables.length !== TABLES.length || out.batches.length !== BATCH_SIZES.length || out.runs;
   out.docs ??= !out.quick && !subset;
   return out;
 }
@@ -144,13 +143,6 @@ const benchFile = (...p) => path.join(__dirname, ...p);
 
 function startBlackIce(name, extra = []) {
   return procs.startServer(name, node, [benchFile("servers/blackice-server.js"), ...extra], { env: snapshotEnv });
-}
-function startProposed(name, extra = []) {
-  execFileSync(node, [benchFile("experiments/make-proposed-dist.js"), "--from=bench/out/snapshot"], { stdio: ["ignore", "ignore", "inherit"] });
-  const dir = path.join(ROOT, "bench/out/proposed-dist");
-  return procs.startServer(name, node, [benchFile("servers/blackice-server.js"), ...extra], {
-    env: { BENCH_FLIGHT_DIST: path.join(dir, "flight/dist"), BENCH_CORE_DIST: path.join(dir, "node_modules/@blackice/flight-core/dist") },
-  });
 }
 function startPyarrow(name) {
   return procs.startServer(name, PYTHON, [benchFile("py/pyarrow_server.py")]);
@@ -419,6 +411,73 @@ async function memoryCase(ctx) {
   }
 }
 
+/**
+ * Put flood: 16 clients at once, each putting its own flight, together twice the server's
+ * memory cap. Peak RSS (sampled every 20 ms) against the RSS before the flood: what a flood can
+ * make the server hold beyond what it stores.
+ */
+async function floodCase(ctx) {
+  const { cfg, driver, results } = ctx;
+  const cap = cfg.floodCapBytes;
+  const clients = 16;
+  const s = await startBlackIce("blackice-flood", ["--max-memory", String(cap)]);
+  try {
+    const cfgOut = JSON.parse((await driver.call({ cmd: "action", uri: s.uri, type: "stats" }))[0]);
+    await sleep(500);
+    const rssBefore = readRss(s.pid);
+    let peak = rssBefore;
+    const timer = setInterval(() => {
+      const r = readRss(s.pid);
+      if (r > peak) peak = r;
+    }, 20);
+    let r;
+    try {
+      r = await driver.call({ cmd: "flood", uri: s.uri, clients, table: "fixed", batch_bytes: MiB, table_bytes: Math.round((2 * cap) / clients), path_prefix: ["flood"] });
+    } finally {
+      clearInterval(timer);
+    }
+    const after = readRss(s.pid);
+    if (after > peak) peak = after;
+    const st = JSON.parse((await driver.call({ cmd: "action", uri: s.uri, type: "stats" }))[0]);
+    const row = {
+      capBytes: cap,
+      clients,
+      offeredBytes: 2 * cap,
+      inFlightLimitBytes: cfgOut.transport?.inFlight?.limit ?? null,
+      ok: r.ok,
+      refused: r.refused,
+      storedBytes: st.memory.used,
+      rssBefore,
+      rssPeak: peak,
+      growth: peak - rssBefore,
+    };
+    results.flood = row;
+    log(`flood: ${r.ok} stored, ${r.refused} refused; RSS +${(row.growth / MiB).toFixed(0)} MiB at peak for a ${(cap / MiB).toFixed(0)} MiB cap (${(st.memory.used / MiB).toFixed(0)} MiB stored)`);
+  } finally {
+    await s.proc.stop();
+  }
+}
+
+/** Many tiny flights: RSS growth against the store's own count (`stats` memory.used). */
+async function tinyFlightsCase(ctx) {
+  const { cfg, driver, results } = ctx;
+  const n = cfg.scaleFlights;
+  const s = await startBlackIce("blackice-tiny");
+  try {
+    await sleep(500);
+    const rssBefore = readRss(s.pid);
+    await driver.call({ cmd: "put_many", uri: s.uri, count: n, prefix: ["tiny"], threads: 8 });
+    await sleep(2000);
+    const rss = readRss(s.pid);
+    const st = JSON.parse((await driver.call({ cmd: "action", uri: s.uri, type: "stats" }))[0]);
+    const row = { flights: n, storeMemory: st.memory.used, rssBefore, rss, growth: rss - rssBefore, ratio: (rss - rssBefore) / st.memory.used };
+    results.tiny = row;
+    log(`tiny flights: ${n} flights, RSS +${(row.growth / MiB).toFixed(0)} MiB for ${(row.storeMemory / MiB).toFixed(1)} MiB counted = ${row.ratio.toFixed(2)}x`);
+  } finally {
+    await s.proc.stop();
+  }
+}
+
 // ------------------------------------------------------------------ scale
 
 async function scaleCase(ctx) {
@@ -562,7 +621,6 @@ async function main() {
         startBlackIce("blackice"),
         startPyarrow("pyarrow"),
         startRawGrpc("grpc"),
-        ...(args.proposed ? [startProposed("proposed")] : []),
       ]);
       const tcp = await startTcpSource("tcp");
       let ts;
@@ -585,7 +643,11 @@ async function main() {
       if (args.only.has("small")) await part(results, "small", () => smallCalls(ctx));
       await Promise.all([...servers.map((s) => s.proc.stop()), tcp.proc.stop(), ts?.stop()]);
     }
-    if (args.only.has("memory")) await part(results, "memory", () => memoryCase({ cfg, driver, results }));
+    if (args.only.has("memory")) {
+      await part(results, "memory", () => memoryCase({ cfg, driver, results }));
+      await part(results, "flood", () => floodCase({ cfg, driver, results }));
+      await part(results, "tiny", () => tinyFlightsCase({ cfg, driver, results }));
+    }
     if (args.only.has("scale")) await part(results, "scale", () => scaleCase({ cfg, driver, results }));
     await driver.stop();
   } finally {

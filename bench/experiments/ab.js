@@ -2,11 +2,12 @@
 // A/B of server variants under the same pyarrow client, interleaved run by run.
 //
 //   node bench/experiments/ab.js --op=doget|doput|list|ping|getflightinfo [--streams=4] --table=fixed --batches=64KiB,1MiB --runs=5 --mib=1024 \
-//        --variant='base:' --variant='maxframe:-r ./bench/experiments/max-frame-size.js' [--variant='grpc:@raw']
+//        --variant='base:' --variant='bigframes:--config=maxFrameBytes=1048576' [--variant='grpc:@raw']
 //
 // A variant is name:node-args for bench/servers/blackice-server.js; "@raw" is the raw grpc-js
 // server and "@pyarrow" pyarrow's server. Node args may start with ENV=value settings
-// (e.g. BENCH_FLIGHT_DIST=/tmp/patched/dist to load a patched build).
+// (e.g. BENCH_FLIGHT_DIST=/tmp/patched/dist to load a patched build); --config=KEY=VALUE words
+// set serverConfig fields of the BlackIce server.
 "use strict";
 const path = require("node:path");
 const procs = require("../lib/procs");
@@ -39,9 +40,9 @@ async function main() {
     else {
       const words = spec.split(/\s+/).filter(Boolean);
       const env = Object.fromEntries(words.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => w.split(/=(.*)/s).slice(0, 2)));
-      const nodeArgs = words.filter((w) => !/^[A-Z_]+=/.test(w) && !w.startsWith("--grpc-option="));
+      const nodeArgs = words.filter((w) => !/^[A-Z_]+=/.test(w) && !w.startsWith("--config="));
       if (env.BENCH_FLIGHT_DIST) env.NODE_PATH = path.join(ROOT, "node_modules");
-      const serverArgs = words.filter((w) => w.startsWith("--grpc-option=")).flatMap((w) => ["--grpc-option", w.slice(14)]);
+      const serverArgs = words.filter((w) => w.startsWith("--config=")).flatMap((w) => ["--config", w.slice(9)]);
       if (o.op === "gc") serverArgs.push("--lag-monitor", "--gc-interval", "3600000");
       s = await procs.startServer(name, process.execPath, [...nodeArgs, path.join(ROOT, "bench/servers/blackice-server.js"), ...serverArgs], { cwd: ROOT, env, echoStderr: true });
     }

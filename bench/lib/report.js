@@ -5,7 +5,7 @@ const findings = require("../findings");
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const SERVERS = ["blackice", "pyarrow", "grpc", "tcp", "ts-raw", "ts-arrow", "proposed"];
+const SERVERS = ["blackice", "pyarrow", "grpc", "tcp", "ts-raw", "ts-arrow"];
 const LABEL = {
   blackice: "BlackIce (a)",
   pyarrow: "pyarrow server (b)",
@@ -13,9 +13,8 @@ const LABEL = {
   tcp: "raw TCP (d)",
   "ts-raw": "TS client raw → (a)",
   "ts-arrow": "TS client arrow → (a)",
-  proposed: "(a') proposed changes",
 };
-const COLOR = { blackice: "#1f6feb", pyarrow: "#d1242f", grpc: "#8250df", tcp: "#6e7781", "ts-raw": "#1a7f37", "ts-arrow": "#bf8700", proposed: "#0a3069" };
+const COLOR = { blackice: "#1f6feb", pyarrow: "#d1242f", grpc: "#8250df", tcp: "#6e7781", "ts-raw": "#1a7f37", "ts-arrow": "#bf8700" };
 const OPS = [
   { op: "doget", title: "DoGet, one stream" },
   { op: "doget4", title: "4 concurrent DoGets (aggregate)" },

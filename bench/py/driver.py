@@ -171,6 +171,50 @@ def cmd_put_many(a):
     return {"seconds": time.perf_counter() - t0, "last_put_at": time.time()}
 
 
+def cmd_flood(a):
+    """`clients` concurrent DoPuts, each of its own table_bytes flight: a put flood.
+
+    Puts refused with RESOURCE_EXHAUSTED (over the server's memory cap) are counted, not
+    raised; any other failure is."""
+    table, spec = tables.table_spec(a["table"], a["batch_bytes"], a["table_bytes"])
+    n = a["clients"]
+    clients = [fresh_client(a["uri"]) for _ in range(n)]
+    for c in clients:
+        c.wait_for_available(timeout=30)
+    results = {"ok": 0, "refused": 0}
+    errors = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(n + 1)
+
+    def work(k, c):
+        try:
+            barrier.wait()
+            put_table(c, a["path_prefix"] + [str(k)], table, spec["rows_per_batch"])
+            with lock:
+                results["ok"] += 1
+        except Exception as e:
+            # pyarrow has no class of its own for RESOURCE_EXHAUSTED; its text names the code.
+            if "resource exhausted" in str(e).lower() or "resource_exhausted" in str(e).lower():
+                with lock:
+                    results["refused"] += 1
+            else:
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(k, c)) for k, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - t0
+    for c in clients:
+        c.close()
+    if errors:
+        raise RuntimeError(errors[0])
+    return dict(results, seconds=seconds)
+
+
 def cmd_list(a):
     c = client(a["uri"])
     t0 = time.perf_counter()
@@ -191,6 +235,7 @@ COMMANDS = {
     "action": cmd_action,
     "delete": cmd_delete,
     "put_many": cmd_put_many,
+    "flood": cmd_flood,
     "list": cmd_list,
 }
 

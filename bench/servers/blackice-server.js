@@ -2,7 +2,7 @@
 // Server (a): BlackIce Flight as a user would run it, from the built packages.
 //
 //   node bench/servers/blackice-server.js [--max-memory BYTES] [--max-message BYTES]
-//        [--gc-interval MS] [--lag-monitor] [--cpu-prof-dir DIR]
+//        [--gc-interval MS] [--lag-monitor] [--profile-actions] [--config KEY=VALUE ...]
 //
 // Prints one JSON line {"port": N, "pid": P} once listening. Exits when stdin closes or on
 // SIGTERM/SIGINT, so it never outlives the benchmark that started it.
@@ -24,7 +24,7 @@ const root = path.resolve(__dirname, "../..");
 const flightDist = process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST) : path.join(root, "packages/flight/dist");
 const coreDist = process.env.BENCH_CORE_DIST ? path.resolve(process.env.BENCH_CORE_DIST) : path.join(root, "packages/core/dist");
 const { createFlightServer } = require(path.join(flightDist, "index.js"));
-const { serverConfig, defineAction, grpcOptions } = require(path.join(coreDist, "index.js"));
+const { serverConfig, defineAction } = require(path.join(coreDist, "index.js"));
 
 function parseArgs(argv) {
   const out = { maxMemory: 8 * 2 ** 30, maxMessage: 256 * 2 ** 20, gcInterval: 30_000, lagMonitor: false, lagResolution: 10 };
@@ -37,10 +37,10 @@ function parseArgs(argv) {
     else if (a === "--lag-monitor") out.lagMonitor = true;
     else if (a === "--lag-resolution") out.lagResolution = num();
     else if (a === "--profile-actions") out.profileActions = true;
-    else if (a === "--grpc-option") {
-      // experiments only: --grpc-option grpc.enable_channelz=0
-      const [k, v] = argv[++i].split("=");
-      out.grpcOptions = { ...out.grpcOptions, [k]: Number.isNaN(Number(v)) ? v : Number(v) };
+    else if (a === "--config") {
+      // experiments only: --config maxFrameBytes=1048576 sets one serverConfig field
+      const [k, v] = argv[++i].split(/=(.*)/s);
+      out.config = { ...out.config, [k]: Number.isNaN(Number(v)) ? v : Number(v) };
     }
     else throw new Error(`blackice-server: unknown argument ${a}`);
   }
@@ -59,9 +59,12 @@ async function main() {
       maxMessageBytes: args.maxMessage,
       ttl: 0,
       gcInterval: args.gcInterval,
+      // Bytes being received at once, server-wide: at least one largest message (the default is
+      // 256 MiB, which equals this benchmark's 256 MiB message limit).
+      maxInFlightBytes: Math.max(256 * 2 ** 20, args.maxMessage),
+      ...args.config,
     }),
   ];
-  if (args.grpcOptions) parts.push(grpcOptions(args.grpcOptions));
   let server;
   if (args.lagMonitor) {
     const histogram = monitorEventLoopDelay({ resolution: args.lagResolution });

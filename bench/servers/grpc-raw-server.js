@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Server (c): the raw grpc-js ceiling. A bytes-only Flight server on @grpc/grpc-js with the
-// project's service definition (paths and the non-data codecs, from dist) and the same tuned
-// HTTP/2 windows (TunedGrpcServer), but nothing else: no middleware, no validation, no store.
+// Server (c): raw grpc-js, the transport BlackIce replaced (a7a5d1a). A bytes-only Flight server
+// on @grpc/grpc-js's public Server API with the project's service definition (paths and the
+// non-data codecs, from dist), but nothing else: no middleware, no validation, no store. It
+// shows what grpc-js's own receive and send paths allow, next to BlackIce's node:http2 transport.
 //
 // DoPut keeps each received FlightData message as the Buffer grpc-js hands over (only the
 // first message's descriptor is cut off); DoGet writes those same buffers back, so the bytes
@@ -16,10 +17,9 @@ const { once } = require("node:events");
 const root = path.resolve(__dirname, "../..");
 const grpc = require(require.resolve("@grpc/grpc-js", { paths: [path.join(root, "packages/flight")] }));
 const flightDist = process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST) : path.join(root, "packages/flight/dist");
-const { flightServiceDefinition, TunedGrpcServer, proto } = require(path.join(flightDist, "index.js"));
+const { flightServiceDefinition, proto } = require(path.join(flightDist, "index.js"));
 
 const MAX_MESSAGE = 256 * 2 ** 20;
-const FLOW_WINDOW = 16 * 2 ** 20;
 const identity = (b) => b;
 
 // FlightData messages pass through as Buffers in both directions.
@@ -129,7 +129,7 @@ const implementation = {
 };
 
 async function main() {
-  const server = new TunedGrpcServer({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE }, FLOW_WINDOW);
+  const server = new grpc.Server({ "grpc.max_receive_message_length": MAX_MESSAGE, "grpc.max_send_message_length": MAX_MESSAGE });
   server.addService(definition, implementation);
   const port = await new Promise((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
