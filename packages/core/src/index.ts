@@ -51,7 +51,7 @@ export type { Identity, IdentityClaims } from "./identity";
 export { ByteChunks, BytesReader, bytesFromChunks, chunksOf, contiguous, retainedBytes } from "./byte-chunks";
 export type { Bytes } from "./byte-chunks";
 export { descriptorKey, descriptorFromKey, ticketFromKey, ticketToKey } from "./store/descriptor-key";
-export { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS } from "./store/memory-store";
+export { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS, FLIGHT_OVERHEAD_BYTES, flightOverheadBytes } from "./store/memory-store";
 export type { MemoryStoreOptions, SchemaComparator } from "./store/memory-store";
 export type { FlightStore, GcReport, PutOptions, PutTransaction, StoreStats, StoredFlight } from "./store/flight-store";
 

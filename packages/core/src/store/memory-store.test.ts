@@ -5,7 +5,8 @@ import { StatusCode } from "../status-code";
 import type { StoredFlight } from "./flight-store";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { splitIpcStream } from "../ipc/ipc-stream";
-import { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, type MemoryStoreOptions } from "./memory-store";
+import { FLIGHT_OVERHEAD_BYTES, MemoryStore, defaultSchemasEqual, flightOverheadBytes, structuralSchemasEqual, type MemoryStoreOptions } from "./memory-store";
+import { descriptorKey } from "./descriptor-key";
 
 // ---------------------------------------------------------------- fakes
 
@@ -72,6 +73,11 @@ beforeEach(() => {
   clock = 1_000_000;
 });
 
+/** Bytes a flight's identity (descriptor, key, bookkeeping) is counted for. */
+function idBytes(d: FlightDescriptor): number {
+  return flightOverheadBytes(descriptorKey(d), d);
+}
+
 afterEach(() => {
   while (stores.length > 0) stores.pop()!.close();
   jest.useRealTimers();
@@ -90,7 +96,7 @@ describe("MemoryStore puts and reads", () => {
     expect(flight.messages).toHaveLength(3);
     expect(flight.totalRecords).toBe(12); // dictionary rows do not count
     expect(flight.totalBytes).toBe(4 + 3 * (2 + 8)); // schema header + 3 × (header + body)
-    expect(flight.memoryBytes).toBe(10 + 250);
+    expect(flight.memoryBytes).toBe(10 + 250 + idBytes(d));
     expect(flight.createdAt).toBe(clock);
     expect(flight.expiresAt).toBeUndefined();
 
@@ -103,7 +109,7 @@ describe("MemoryStore puts and reads", () => {
     expect(errorOf(() => store.getByTicket(new Uint8Array([0xff, 0]))).code).toBe(StatusCode.INVALID_ARGUMENT);
 
     const s = store.stats();
-    expect(s).toMatchObject({ flights: 1, rows: 12, bytes: flight.totalBytes, memoryBytes: 260, reservedBytes: 0 });
+    expect(s).toMatchObject({ flights: 1, rows: 12, bytes: flight.totalBytes, memoryBytes: 260 + idBytes(d), reservedBytes: 0 });
   });
 
   it("stores CMD flights too", () => {
@@ -128,7 +134,7 @@ describe("MemoryStore puts and reads", () => {
     tx.append(batchMsg(1));
     expect(store.get(pathD("a"))).toBeUndefined();
     expect([...store.list()]).toHaveLength(0);
-    expect(store.stats().reservedBytes).toBe(110);
+    expect(store.stats().reservedBytes).toBe(110 + idBytes(pathD("a")));
     tx.commit();
     expect(store.get(pathD("a"))?.totalRecords).toBe(1);
   });
@@ -137,7 +143,7 @@ describe("MemoryStore puts and reads", () => {
     const store = makeStore();
     const tx = store.beginPut(pathD("a"), schemaMsg());
     tx.append(batchMsg(1, 500));
-    expect(store.stats().reservedBytes).toBe(510);
+    expect(store.stats().reservedBytes).toBe(510 + idBytes(pathD("a")));
     tx.abort();
     tx.abort(); // safe twice
     expect(store.get(pathD("a"))).toBeUndefined();
@@ -190,12 +196,12 @@ describe("MemoryStore appends", () => {
     const second = putFlight(store, d, [batchMsg(7), batchMsg(1)]);
     expect(second.messages).toHaveLength(3);
     expect(second.totalRecords).toBe(13);
-    expect(second.memoryBytes).toBe(10 + 300); // one schema only
+    expect(second.memoryBytes).toBe(10 + 300 + idBytes(d)); // one schema and one identity only
     expect(second.totalBytes).toBe(4 + 3 * 10);
     expect(second.createdAt).toBe(first.createdAt);
     expect(second.updatedAt).toBe(clock);
     expect(second.schema).toBe(first.schema);
-    expect(store.stats()).toMatchObject({ flights: 1, rows: 13, memoryBytes: 310, reservedBytes: 0 });
+    expect(store.stats()).toMatchObject({ flights: 1, rows: 13, memoryBytes: 310 + idBytes(d), reservedBytes: 0 });
   });
 
   it("refuses a different schema at beginPut with INVALID_ARGUMENT and leaves the flight unchanged", () => {
@@ -260,14 +266,28 @@ describe("MemoryStore appends", () => {
 });
 
 describe("MemoryStore memory limit", () => {
+  it("counts a flight's descriptor and key, so huge descriptors cannot hide from the limit", () => {
+    const store = makeStore({ maxMemoryBytes: 64 * 1024 });
+    const segment = "x".repeat(20_000);
+    const d = pathD(segment);
+    // 2 bytes per path character, the key's percent-encoded characters, the fixed overhead
+    expect(idBytes(d)).toBe(FLIGHT_OVERHEAD_BYTES + 2 * 20_000 + 16 + descriptorKey(d).length);
+    const flight = putFlight(store, d, []);
+    expect(flight.memoryBytes).toBe(10 + idBytes(d));
+    const cmd = cmdD("y".repeat(30_000));
+    expect(errorOf(() => store.beginPut(cmd, schemaMsg())).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
+    expect(store.stats()).toMatchObject({ flights: 1, reservedBytes: 0, memoryBytes: flight.memoryBytes });
+  });
+
   it("refuses an append over the limit with RESOURCE_EXHAUSTED before storing anything", () => {
-    const store = makeStore({ maxMemoryBytes: 1000 });
-    const tx = store.beginPut(pathD("big"), schemaMsg()); // 10
+    const limit = 1000 + idBytes(pathD("big"));
+    const store = makeStore({ maxMemoryBytes: limit });
+    const tx = store.beginPut(pathD("big"), schemaMsg()); // 10 + identity
     tx.append(batchMsg(1, 400));
     tx.append(batchMsg(1, 400));
     const err = errorOf(() => tx.append(batchMsg(1, 400)));
     expect(err.code).toBe(StatusCode.RESOURCE_EXHAUSTED);
-    expect(err.message).toMatch(/^memory limit of 1000 bytes reached: /);
+    expect(err.message).toMatch(new RegExp(`^memory limit of ${limit} bytes reached: `));
     // The put is doomed: only abort is allowed, and its reservation is already released.
     expect(store.stats().reservedBytes).toBe(0);
     expect(errorOf(() => tx.append(batchMsg(1, 1))).code).toBe(StatusCode.FAILED_PRECONDITION);
@@ -278,41 +298,42 @@ describe("MemoryStore memory limit", () => {
   });
 
   it("counts the reservations of concurrent open puts", () => {
-    const store = makeStore({ maxMemoryBytes: 1000 });
+    const ids = idBytes(pathD("one")) + idBytes(pathD("two"));
+    const store = makeStore({ maxMemoryBytes: 1000 + ids });
     const tx1 = store.beginPut(pathD("one"), schemaMsg());
     const tx2 = store.beginPut(pathD("two"), schemaMsg());
     tx1.append(batchMsg(1, 600));
-    // 600 + 10 + 10 reserved: 400 more would pass 1000 although nothing is stored yet.
-    expect(store.stats()).toMatchObject({ memoryBytes: 0, reservedBytes: 620 });
+    // 600 + 10 + 10 (+ both identities) reserved: 400 more would pass the limit although nothing is stored yet.
+    expect(store.stats()).toMatchObject({ memoryBytes: 0, reservedBytes: 620 + ids });
     expect(errorOf(() => tx2.append(batchMsg(1, 400))).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
     tx1.abort();
     const tx3 = store.beginPut(pathD("three"), schemaMsg());
     tx3.append(batchMsg(1, 400));
-    expect(tx3.commit().memoryBytes).toBe(410);
+    expect(tx3.commit().memoryBytes).toBe(410 + idBytes(pathD("three")));
   });
 
   it("counts stored flights against the limit", () => {
-    const store = makeStore({ maxMemoryBytes: 1000 });
+    const store = makeStore({ maxMemoryBytes: 1000 + idBytes(pathD("a")) + idBytes(pathD("b")) });
     putFlight(store, pathD("a"), [batchMsg(1, 800)]);
     const tx = store.beginPut(pathD("b"), schemaMsg());
     expect(errorOf(() => tx.append(batchMsg(1, 300))).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
     store.delete(pathD("a"));
     const tx2 = store.beginPut(pathD("b"), schemaMsg());
     tx2.append(batchMsg(1, 300));
-    expect(tx2.commit().memoryBytes).toBe(310);
+    expect(tx2.commit().memoryBytes).toBe(310 + idBytes(pathD("b")));
   });
 
   it("frees expired flights to make room instead of refusing", () => {
-    const store = makeStore({ maxMemoryBytes: 1000 });
+    const store = makeStore({ maxMemoryBytes: 1000 + idBytes(pathD("old")) });
     putFlight(store, pathD("old"), [batchMsg(1, 800)], { ttlMs: 100 });
     clock += 100;
     const flight = putFlight(store, pathD("new"), [batchMsg(1, 500)]);
-    expect(flight.memoryBytes).toBe(510);
-    expect(store.stats()).toMatchObject({ flights: 1, memoryBytes: 510 });
+    expect(flight.memoryBytes).toBe(510 + idBytes(pathD("new")));
+    expect(store.stats()).toMatchObject({ flights: 1, memoryBytes: 510 + idBytes(pathD("new")) });
   });
 
   it("applies a lowered limit to new reservations only", () => {
-    const store = makeStore({ maxMemoryBytes: 1000 });
+    const store = makeStore({ maxMemoryBytes: 1000 + idBytes(pathD("a")) });
     const kept = putFlight(store, pathD("a"), [batchMsg(1, 500)]);
     store.setMaxMemoryBytes(100);
     expect(store.get(pathD("a"))).toBe(kept);
@@ -338,9 +359,9 @@ describe("MemoryStore TTL", () => {
 
     const report = store.gc();
     expect(report.flightsRemoved).toBe(1);
-    expect(report.bytesFreed).toBe(110);
+    expect(report.bytesFreed).toBe(110 + idBytes(d));
     expect(report.durationMs).toBeGreaterThanOrEqual(0);
-    expect(store.stats()).toMatchObject({ flights: 0, memoryBytes: 0, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 });
+    expect(store.stats()).toMatchObject({ flights: 0, memoryBytes: 0, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 + idBytes(d) });
     expect(store.gc().flightsRemoved).toBe(0);
   });
 
@@ -514,7 +535,9 @@ describe("MemoryStore gc", () => {
     scans.forEach((spy) => spy.mockRestore());
     expect(scanCalls).toBe(0);
     expect(report.flightsRemoved).toBe(10);
-    expect(report.bytesFreed).toBe(10 * 110);
+    let dead = 0;
+    for (let i = 0; i < 10; i++) dead += 110 + idBytes(pathD("dead", String(i)));
+    expect(report.bytesFreed).toBe(dead);
     expect(store.stats().flights).toBe(100_000);
     expect([...store.list(["dead"])]).toHaveLength(0);
     expect(store.gc().flightsRemoved).toBe(0);
@@ -528,7 +551,7 @@ describe("MemoryStore gc", () => {
     clock += 500;
     expect(store.stats().flights).toBe(2);
     jest.advanceTimersByTime(1000);
-    expect(store.stats()).toMatchObject({ flights: 1, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 });
+    expect(store.stats()).toMatchObject({ flights: 1, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 + idBytes(pathD("a")) });
     expect(store.get(pathD("b"))).toBeDefined();
   });
 
