@@ -12,6 +12,8 @@ import {
 } from "@blackice/flight-core";
 import { FlightClient, createFlightServer, flightDataPieces, type FlightServer } from "@blackice/flight";
 import { grpcFrame, rawGrpcCall } from "../packages/flight/src/transport/test-h2-client";
+import { batchMessage, recordBatch } from "../packages/core/src/ipc/test-flatbuffer-builder";
+import { lz4Stored, prefixed, zstdFrame } from "../packages/core/src/ipc/test-compressed-frames";
 import { run, venvPython } from "./helpers/python";
 
 const DO_PUT = "/arrow.flight.protocol.FlightService/DoPut";
@@ -147,6 +149,45 @@ describe("data plane: every byte counted, only validated bytes served", () => {
     for await (const info of client.listFlights()) listed.push(info.flightDescriptor!.path.join("/"));
     expect(listed).toContain("good");
     await expectUnchanged();
+  });
+
+  describe("compressed bodies are checked at put time (defect 10)", () => {
+    const values = new Uint8Array(Int32Array.from([1, 2, 3]).buffer);
+    /** A 3-row batch of the `v: int32` schema whose values buffer is `buffer`, under `codec` (0 LZ4_FRAME, 1 ZSTD). */
+    function compressedBatch(codec: number, buffer: Uint8Array) {
+      const body = new Uint8Array(Math.ceil(buffer.length / 8) * 8);
+      body.set(buffer);
+      const header = batchMessage(recordBatch({ length: 3, nodes: [[3, 0]], buffers: [[0, 0], [0, buffer.length]], codec }), body.length);
+      return { header, body };
+    }
+    const put = (d: FlightDescriptor, b: { header: Uint8Array; body: Uint8Array }) =>
+      rawPut(server.port, [flightData({ descriptor: d, header: schema!.header }), flightData(b)]);
+
+    const garbage = Uint8Array.from({ length: 40 }, (_, i) => (i * 73 + 5) & 0xff);
+    it.each([
+      ["a garbage LZ4-flagged body", 0, prefixed(12, garbage), /compressed buffer 1 does not start with an LZ4 frame/],
+      ["a garbage ZSTD-flagged body", 1, prefixed(12, garbage), /compressed buffer 1 does not start with a Zstandard frame/],
+      ["a ZSTD frame whose content size is not the declared length", 1, prefixed(12, zstdFrame([{ type: "raw", bytes: values }], { contentSize: 13 })), /declares 13 content bytes/],
+      ["an LZ4 frame cut short", 0, prefixed(12, lz4Stored(values).subarray(0, 20)), /ends inside an LZ4 block/],
+    ])("refuses %s: INVALID_ARGUMENT, nothing stored", async (what, codec, buffer, message) => {
+      const d = pathOf("compressed", what);
+      const out = await put(d, compressedBatch(codec, buffer));
+      expect({ status: out.status, message: out.message }).toEqual({ status: StatusCode.INVALID_ARGUMENT, message: expect.stringMatching(message) });
+      await expect(client.getFlightInfo(d)).rejects.toMatchObject({ code: StatusCode.NOT_FOUND });
+      await expectUnchanged();
+    });
+
+    it.each([
+      ["LZ4", 0, prefixed(12, lz4Stored(values))],
+      ["ZSTD", 1, prefixed(12, zstdFrame([{ type: "raw", bytes: values }], { contentSize: 12 }))],
+    ])("stores a well-formed %s body as sent, and a client decodes it", async (what, codec, buffer) => {
+      const d = pathOf("compressed", "good", what);
+      const batch = compressedBatch(codec, buffer);
+      expect((await put(d, batch)).status).toBe(StatusCode.OK);
+      expect((await read(d))[1]).toEqual(Buffer.concat([batch.header, batch.body]));
+      const table = await client.getTable(d);
+      expect(Array.from(table.getChild("v")!.toArray() as Int32Array)).toEqual([1, 2, 3]);
+    });
   });
 });
 

@@ -78,6 +78,7 @@ export type { SchemaInfo, FieldInfo, ArrowTypeInfo, ArrowUnit, DictionaryEncodin
 export { IpcStreamValidator, readSchemaFrom, DEFAULT_MAX_MESSAGE_BYTES } from "./ipc/stream-validator";
 export type { IpcStreamValidatorOptions } from "./ipc/stream-validator";
 export { splitIpcStream, joinIpcStream } from "./ipc/ipc-stream";
+export { xxh32 } from "./ipc/xxh32";
 export type { IpcMessageBytes } from "./ipc/ipc-stream";
 export type { MessageHeaderInfo, StoredMessage } from "./ipc/ipc-message";
 export type { CallSigner, SignableCall } from "./call-signer";

@@ -22,6 +22,7 @@ import {
   utf8Field,
   type Fb,
 } from "./test-flatbuffer-builder";
+import { lz4Stored, prefixed, zstdFrame } from "./test-compressed-frames";
 import { flightErrorOf, requireConformance } from "./test-helpers";
 
 type Pair = [number, number];
@@ -235,15 +236,10 @@ describe("IpcStreamValidator: buffer placement and sizes", () => {
 
   it("reads the length prefix of compressed buffers", () => {
     const v = withSchema([int32Field("x")], { maxMessageBytes: 1 << 20 });
-    const prefixed = (declared: number, payload: Uint8Array) => {
-      const out = new Uint8Array(8 + payload.length);
-      new DataView(out.buffer).setBigInt64(0, BigInt(declared), true);
-      out.set(payload, 8);
-      return out;
-    };
     // Declared uncompressed length stands in for the buffer's size.
-    sendBatch(v, 4, [[4, 0]], [none, prefixed(16, new Uint8Array(5))], { codec: 0 });
-    refused(() => sendBatch(v, 4, [[4, 0]], [none, prefixed(12, new Uint8Array(5))], { codec: 0 }), /values buffer 1 has 12 bytes, needs at least 16/);
+    sendBatch(v, 4, [[4, 0]], [none, prefixed(16, lz4Stored(int32s(1, 2, 3, 4)))], { codec: 0 });
+    sendBatch(v, 4, [[4, 0]], [none, prefixed(16, zstdFrame([{ type: "rle", byte: 0, size: 16 }], { contentSize: 16 }))], { codec: 1 });
+    refused(() => sendBatch(v, 4, [[4, 0]], [none, prefixed(12, lz4Stored(int32s(1, 2, 3)))], { codec: 0 }), /values buffer 1 has 12 bytes, needs at least 16/);
     // -1: stored uncompressed after the prefix.
     sendBatch(v, 2, [[2, 0]], [none, prefixed(-1, int32s(1, 2))], { codec: 1 });
     refused(() => sendBatch(v, 2, [[2, 0]], [none, prefixed(-1, int32s(1))], { codec: 1 }), /has 4 bytes, needs at least 8/);
@@ -254,6 +250,19 @@ describe("IpcStreamValidator: buffer placement and sizes", () => {
       /uncompressed buffer 1 \(1073741824 bytes\) is over the limit/,
       StatusCode.RESOURCE_EXHAUSTED,
     );
+  });
+
+  it("refuses compressed buffers that are not a frame of the codec, nothing else changed", () => {
+    const v = withSchema([int32Field("x")]);
+    const garbage = Uint8Array.from({ length: 24 }, (_, i) => (i * 37 + 11) & 0xff);
+    refused(() => sendBatch(v, 4, [[4, 0]], [none, prefixed(16, garbage)], { codec: 0 }), /^record batch: compressed buffer 1 does not start with an LZ4 frame/);
+    refused(() => sendBatch(v, 4, [[4, 0]], [none, prefixed(16, garbage)], { codec: 1 }), /^record batch: compressed buffer 1 does not start with a Zstandard frame/);
+    // The right frame for the other codec is garbage too.
+    refused(() => sendBatch(v, 4, [[4, 0]], [none, prefixed(16, lz4Stored(int32s(1, 2, 3, 4)))], { codec: 1 }), /not start with a Zstandard frame/);
+    // The validity bitmap is checked as well as the values.
+    refused(() => sendBatch(v, 4, [[4, 1]], [prefixed(1, garbage), prefixed(16, lz4Stored(int32s(1, 2, 3, 4)))], { codec: 0 }), /compressed buffer 0 does not start/);
+    // The refusals left the validator as it was.
+    sendBatch(v, 4, [[4, 0]], [none, prefixed(16, lz4Stored(int32s(1, 2, 3, 4)))], { codec: 0 });
   });
 });
 

@@ -1,6 +1,7 @@
-import { FlightError, invalidArgument, resourceExhausted } from "../flight-error";
+import { FlightError, invalidArgument } from "../flight-error";
 import { StatusCode } from "../status-code";
 import { BytesReader, type Bytes } from "../byte-chunks";
+import { CompressedBodyChecker } from "./compressed-body-checker";
 import { MessageKind, type MessageHeaderInfo } from "./ipc-message";
 import { splitIpcStream } from "./ipc-stream";
 import { FlatBufferReader } from "./flatbuffer-reader";
@@ -32,7 +33,6 @@ const EMPTY_BATCH = new RecordBatchView(new FlatBufferReader(new Uint8Array(0)),
 // Arrow C++ refuses other offsets when reading. Empty buffers are not checked: nothing is read.
 const BUFFER_ALIGNMENT = 8;
 const VIEW_BYTES = 16;
-const UNCOMPRESSED = -1;
 
 /**
  * Checks a sequence of IPC messages the way a Flight DoPut receives them, before they are
@@ -50,8 +50,10 @@ const UNCOMPRESSED = -1;
  *   codes and offsets; where it costs O(1) reads, the first and last offsets of variable-size
  *   binaries and lists are checked against their data or child, run ends against the length;
  * - in compressed bodies every non-empty buffer carries its int64 uncompressed length, which
- *   stands in for the buffer's size in the checks above (the data itself cannot be checked
- *   without decompressing it), and declared sizes over the limit are RESOURCE_EXHAUSTED.
+ *   stands in for the buffer's size in the checks above, followed by one well-formed frame of
+ *   the codec that can decode to that length (see `CompressedBodyChecker`: frame header,
+ *   block headers, declared content size; the compressed data itself is not decompressed),
+ *   and declared sizes over the limit are RESOURCE_EXHAUSTED.
  *
  * Failures are {@link FlightError}s with INVALID_ARGUMENT (or RESOURCE_EXHAUSTED for sizes
  * over `maxMessageBytes`) whose message says what is wrong, never which bytes. A refused
@@ -149,13 +151,13 @@ class BatchChecker {
   private view: BytesReader = EMPTY_VIEW;
   private littleEndian = true;
   private compressed = false;
-  private max = 0;
   private what = "";
   private validator!: IpcStreamValidator;
   private node = 0;
   private buffer = 0;
   private variadic = 0;
-  private declaredTotal = 0;
+  /** Checks each buffer's length prefix and frame when the body is compressed. */
+  private readonly frames = new CompressedBodyChecker();
   /** Size (uncompressed) of the buffer taken last. */
   private size = 0;
   /** Where the buffer taken last can be read in the body, or -1 when it is compressed or empty. */
@@ -189,13 +191,12 @@ class BatchChecker {
     this.view = new BytesReader(body);
     this.littleEndian = schema.endianness === "little";
     this.compressed = batch.compression >= 0;
-    this.max = validator.maxMessageBytes;
+    if (this.compressed) this.frames.begin(body, batch.compression, validator.maxMessageBytes, what);
     this.validator = validator;
     this.what = what;
     this.node = 0;
     this.buffer = 0;
     this.variadic = 0;
-    this.declaredTotal = 0;
 
     try {
       this.checkPlacement();
@@ -209,6 +210,7 @@ class BatchChecker {
       // Drop references to the message so that the validator does not keep its buffers alive.
       this.batch = EMPTY_BATCH;
       this.view = EMPTY_VIEW;
+      if (this.compressed) this.frames.end();
     }
   }
 
@@ -249,29 +251,13 @@ class BatchChecker {
     const i = this.buffer++;
     const length = this.batch.bufferLength(i);
     const offset = this.batch.bufferOffset(i);
-    if (!this.compressed || length === 0) {
-      this.size = length;
-      this.data = length === 0 ? -1 : offset;
+    if (this.compressed) {
+      this.size = this.frames.buffer(i, offset, length);
+      this.data = this.frames.dataStart;
       return;
     }
-    if (length < 8) throw invalidArgument(`${this.what}: compressed buffer ${i} is shorter than its 8-byte length prefix`);
-    // The prefix is little-endian whatever the schema's endianness (format spec).
-    const declared = this.view.getInt32(offset + 4, true) * 4294967296 + this.view.getUint32(offset, true);
-    if (declared === UNCOMPRESSED) {
-      this.size = length - 8;
-      this.data = offset + 8;
-    } else {
-      if (declared < 0 || !Number.isSafeInteger(declared)) {
-        throw invalidArgument(`${this.what}: compressed buffer ${i} declares an invalid uncompressed length`);
-      }
-      checkSizeLimit(declared, this.max, `${this.what}: uncompressed buffer ${i}`);
-      this.size = declared;
-      this.data = -1;
-    }
-    this.declaredTotal += this.size;
-    if (this.declaredTotal > this.max) {
-      throw resourceExhausted(`${this.what}: uncompressed body (over ${this.declaredTotal} bytes) is over the limit of ${this.max} bytes`);
-    }
+    this.size = length;
+    this.data = length === 0 ? -1 : offset;
   }
 
   private fail(column: ColumnLayout, message: string): never {

@@ -11,6 +11,8 @@
 // allocated once at its exact size: the first pass walks the sequences without copying a
 // byte (that is where every check happens), the second copies.
 
+import { xxh32 } from "@blackice/flight-core";
+
 const FRAME_MAGIC = 0x184d2204;
 /** Skippable frames: magic numbers 0x184D2A50 to 0x184D2A5F. */
 const SKIPPABLE_MASK = 0xfffffff0;
@@ -29,42 +31,9 @@ export class Lz4FrameError extends Error {
 
 const u32 = (b: Uint8Array, at: number): number => (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
 
-// ---- xxHash32 (https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md) ----
-
-const P1 = 0x9e3779b1;
-const P2 = 0x85ebca77;
-const P3 = 0xc2b2ae3d;
-const P4 = 0x27d4eb2f;
-const P5 = 0x165667b1;
-const rotl = (x: number, r: number): number => (x << r) | (x >>> (32 - r));
-const round = (acc: number, lane: number): number => Math.imul(rotl((acc + Math.imul(lane, P2)) | 0, 13), P1);
-
-/** xxHash32 of `bytes[start, end)` (unsigned). */
-export function xxh32(bytes: Uint8Array, start = 0, end = bytes.length, seed = 0): number {
-  let p = start;
-  let h: number;
-  if (end - p >= 16) {
-    let v1 = (seed + P1 + P2) | 0;
-    let v2 = (seed + P2) | 0;
-    let v3 = seed | 0;
-    let v4 = (seed - P1) | 0;
-    for (const limit = end - 16; p <= limit; p += 16) {
-      v1 = round(v1, u32(bytes, p));
-      v2 = round(v2, u32(bytes, p + 4));
-      v3 = round(v3, u32(bytes, p + 8));
-      v4 = round(v4, u32(bytes, p + 12));
-    }
-    h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18)) | 0;
-  } else {
-    h = (seed + P5) | 0;
-  }
-  h = (h + (end - start)) | 0;
-  for (; p + 4 <= end; p += 4) h = Math.imul(rotl((h + Math.imul(u32(bytes, p), P3)) | 0, 17), P4);
-  for (; p < end; p++) h = Math.imul(rotl((h + Math.imul(bytes[p], P5)) | 0, 11), P1);
-  h = Math.imul(h ^ (h >>> 15), P2);
-  h = Math.imul(h ^ (h >>> 13), P3);
-  return (h ^ (h >>> 16)) >>> 0;
-}
+// xxHash32 (header, block and content checksums) comes from core, where the put-time frame
+// check uses it too; re-exported for this module's tests.
+export { xxh32 };
 
 // ---- the decoder ----
 
