@@ -38,7 +38,7 @@ import {
   type StatsSetting,
   type StoredMessage,
 } from "@blackice/flight-core";
-import { UsageError, createFlightServer, parseCli, usage, type CliSettings, type FlightServer } from "@blackice/flight";
+import { UsageError, createFlightServer, parseCli, projectExchange, usage, type CliSettings, type FlightServer } from "@blackice/flight";
 import {
   adminActions,
   callLogger,
@@ -189,6 +189,7 @@ export function telemetryServer(options: TelemetryServerOptions): TelemetryServe
     adminActions({ store: memory, logger, breakers: [storeBreaker], gcIntervalMs, isAdmin }),
   ];
   if (cli.tls) parts.push(tls({ certFile: cli.tls.certFile, keyFile: cli.tls.keyFile, clientCaFile: cli.tls.clientCaFile, watch: true }));
+  if (cli.projectExchange) parts.push(projectExchange());
   const server = createFlightServer(...parts);
 
   // Load balancers drain this server while its store fails.

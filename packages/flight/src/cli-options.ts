@@ -20,7 +20,11 @@ export const CLI_FLAGS = [
   { flag: "hmac-secret-file", env: "BLACKICE_HMAC_SECRET_FILE", help: "HMAC secret file, or KEYID:PATH; repeatable (env: comma-separated)" },
   { flag: "metrics-port", env: "BLACKICE_METRICS_PORT", help: "serve Prometheus metrics on this port at /metrics" },
   { flag: "log-level", env: "BLACKICE_LOG_LEVEL", help: "log level: silent, error, warn, info, debug (default info)" },
+  { flag: "project-exchange", env: "BLACKICE_PROJECT_EXCHANGE", help: "serve the `project` DoExchange on a bounded worker pool; a switch, env 1/true (default off)" },
 ] as const;
+
+/** The flags that take no value (switches); their environment variables take 1/true/yes/on or 0/false/no/off. */
+const SWITCHES: ReadonlySet<string> = new Set(["project-exchange"]);
 
 /** The settled CLI settings. */
 export interface CliSettings {
@@ -29,6 +33,8 @@ export interface CliSettings {
   hmacSecretFiles: Array<{ keyId?: string; path: string }>;
   metricsPort?: number;
   logLevel: string;
+  /** Serve the `project` DoExchange (`projectExchange()`): `--project-exchange`. */
+  projectExchange: boolean;
   help: boolean;
 }
 
@@ -55,8 +61,8 @@ function wrap<T>(fn: () => T): T {
  */
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
   const options = Object.fromEntries(
-    CLI_FLAGS.map((f) => [f.flag, { type: "string" as const, multiple: f.flag === "hmac-secret-file" }]),
-  ) as Record<string, { type: "string"; multiple: boolean }>;
+    CLI_FLAGS.map((f) => [f.flag, { type: SWITCHES.has(f.flag) ? ("boolean" as const) : ("string" as const), multiple: f.flag === "hmac-secret-file" }]),
+  ) as Record<string, { type: "string" | "boolean"; multiple: boolean }>;
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }));
@@ -68,6 +74,14 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     if (Array.isArray(v)) return v.length > 0 ? v.join(",") : undefined;
     if (typeof v === "string") return v;
     return env[CLI_FLAGS.find((f) => f.flag === flag)!.env] || undefined;
+  };
+  const on = (flag: (typeof CLI_FLAGS)[number]["flag"]): boolean => {
+    if (values[flag] === true) return true;
+    const name = CLI_FLAGS.find((f) => f.flag === flag)!.env;
+    const text = (env[name] ?? "").trim().toLowerCase();
+    if (["1", "true", "yes", "on"].includes(text)) return true;
+    if (["", "0", "false", "no", "off"].includes(text)) return false;
+    throw new UsageError(`${name} must be 1, true, yes, on, 0, false, no or off; got ${JSON.stringify(env[name])}`);
   };
   const host = get("host") ?? "127.0.0.1";
   const port = intIn("--port", get("port") ?? "8815", 0, 65535);
@@ -113,6 +127,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     hmacSecretFiles,
     metricsPort: metrics === undefined ? undefined : intIn("--metrics-port", metrics, 0, 65535),
     logLevel,
+    projectExchange: on("project-exchange"),
     help: values.help === true,
   };
 }

@@ -6,6 +6,7 @@ import { hmacAuth, tls } from "@blackice/flight-security";
 import pino from "pino";
 import { Registry } from "prom-client";
 import { createFlightServer } from "./server/create-flight-server";
+import { projectExchange } from "./server/project-exchange";
 import { parseCli, usage, UsageError, type CliSettings } from "./cli-options";
 
 /** The server parts the CLI settings ask for, in middleware order. */
@@ -17,6 +18,7 @@ function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry
   if (settings.hmacSecretFiles.length > 0) {
     parts.push(hmacAuth({ keys: settings.hmacSecretFiles.map((f, i) => ({ keyId: f.keyId ?? (i === 0 ? "default" : `key-${i + 1}`), secretPath: f.path })) }));
   }
+  if (settings.projectExchange) parts.push(projectExchange());
   return parts;
 }
 

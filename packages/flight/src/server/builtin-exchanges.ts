@@ -1,5 +1,4 @@
 import type { ExchangeHandler, FlightData } from "@blackice/flight-core";
-import { projectExchange } from "./project-exchange";
 
 /** `echo`: sends every message back as it came. */
 export const echoExchange: ExchangeHandler = async function* echo(input: AsyncIterable<FlightData>, first: FlightData) {
@@ -7,10 +6,11 @@ export const echoExchange: ExchangeHandler = async function* echo(input: AsyncIt
   for await (const m of input) yield m;
 };
 
-/** The DoExchange handlers every server has, by command. */
+/**
+ * The DoExchange handlers every server has, by command: only `echo`, which holds nothing.
+ * `project` decodes Arrow data in worker threads, so a host adds it deliberately
+ * (`projectExchange()`, or the CLI's `--project-exchange`).
+ */
 export function builtinExchanges(): Array<[string, ExchangeHandler]> {
-  return [
-    ["echo", echoExchange],
-    ["project", projectExchange()],
-  ];
+  return [["echo", echoExchange]];
 }

@@ -1,48 +1,62 @@
-import { Worker } from "node:worker_threads";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import type { ResourceLimits } from "node:worker_threads";
 import {
-  FlightError,
   MessageKind,
-  StatusCode,
+  defineExchange,
   invalidArgument,
   joinIpcStream,
+  onLifecycle,
   readMessageHeader,
   splitIpcStream,
+  statsSection,
   type ExchangeHandler,
   type FlightData,
+  type ServerSetting,
 } from "@blackice/flight-core";
+import type { ProjectWorkerAnswer, ProjectWorkerRequest } from "./project-worker";
+import { WorkerPool } from "./worker-pool";
 
-// The projection decodes Arrow data, and apache-arrow can hang or throw deep inside on
-// corrupt input. So it never runs on the server's main thread: each exchange gets a worker,
-// and a message that takes longer than `timeoutMs` terminates it.
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require("node:worker_threads");
-const arrow = require(workerData.arrowPath);
-const columns = workerData.columns;
-const EOS = Buffer.from([255, 255, 255, 255, 0, 0, 0, 0]);
-// The schema and every dictionary message so far: replayed before each batch, so each batch
-// decodes on its own (dictionaries are small next to the batches they serve).
-const prefix = [];
-parentPort.on("message", ({ bytes, expect }) => {
-  try {
-    if (!expect) { prefix.push(Buffer.from(bytes)); parentPort.postMessage({ ok: true, bytes: null }); return; }
-    const table = arrow.tableFromIPC(Buffer.concat([...prefix, Buffer.from(bytes), EOS]));
-    const missing = columns.filter((c) => !table.schema.fields.some((f) => f.name === c));
-    if (missing.length) throw new Error("no such column: " + missing.join(", ") + "; the columns are " + table.schema.fields.map((f) => f.name).join(", "));
-    parentPort.postMessage({ ok: true, bytes: arrow.tableToIPC(table.select(columns), "stream") });
-  } catch (err) {
-    parentPort.postMessage({ ok: false, error: String((err && err.message) || err) });
-  }
-});
-`;
+// The projection decodes Arrow data, and apache-arrow can hang, throw or allocate without end
+// deep inside on corrupt input. So it never runs on the server's main thread: it runs in a
+// bounded pool of worker threads, each with a heap limit, and a message that takes longer
+// than `timeoutMs` terminates its worker (see worker-pool.ts).
 
 /** Options of {@link projectExchange}. */
 export interface ProjectExchangeOptions {
-  /** Longest time one message may take to project before the exchange fails. Default 5000 ms. */
+  /** The descriptor command (or path[0]) that selects the exchange. Default `"project"`. */
+  command?: string;
+  /** Longest time one message may take to project before the exchange fails with INVALID_ARGUMENT, ms. Default 5000. */
   timeoutMs?: number;
+  /** Worker threads at most, 1 to `os.availableParallelism()`. Default min(2, that). */
+  size?: number;
+  /** Exchanges that may wait for a worker; the next one gets RESOURCE_EXHAUSTED. Default 16. */
+  maxQueue?: number;
+  /**
+   * V8 limits of each worker. An exchange whose input needs more fails with RESOURCE_EXHAUSTED,
+   * and the worker is replaced. Default `{ maxOldGenerationSizeMb: 256 }`.
+   */
+  resourceLimits?: ResourceLimits;
 }
 
-function columnsOf(cmd: Uint8Array, path: string[]): string[] {
-  if (path.length > 1) return path.slice(1);
+/**
+ * Where the worker's compiled JavaScript is. From dist, tsc wrote `project-worker.js` beside
+ * this file. Under ts-jest or ts-node this module runs from `src`, where only
+ * `project-worker.ts` exists, and a worker thread cannot load TypeScript; there the package's
+ * own build output (`dist/server/project-worker.js`, written by `tsc -b`, which `npm test`
+ * runs first) is used. Compiling the worker in the thread instead (ts-node in `execArgv`)
+ * would take seconds per worker start and make ts-node a run-time dependency.
+ */
+function projectWorkerScript(): string {
+  const beside = path.join(__dirname, "project-worker.js");
+  if (fs.existsSync(beside)) return beside;
+  const built = path.resolve(__dirname, "../../dist/server/project-worker.js");
+  if (fs.existsSync(path.join(__dirname, "project-worker.ts")) && fs.existsSync(built)) return built;
+  throw new TypeError(`projectExchange: the worker script ${beside} is missing; build the package (tsc -b)`);
+}
+
+function columnsOf(cmd: Uint8Array, segments: string[]): string[] {
+  if (segments.length > 1) return segments.slice(1);
   const text = Buffer.from(cmd).toString("utf8");
   let parsed: { columns?: unknown } | undefined;
   try {
@@ -58,59 +72,85 @@ function columnsOf(cmd: Uint8Array, path: string[]): string[] {
 }
 
 /**
- * A DoExchange handler that projects record batches onto some columns: the client sends an
- * IPC stream and gets back one projected batch per batch sent. Columns come from the
- * descriptor: cmd `{"command":"project","columns":["a","b"]}`, cmd `project:a,b`, or path
- * `["project","a","b"]`. Decoding runs in a worker thread with a timeout (see above).
+ * The `project` DoExchange, which servers do not have unless they add it: projects record
+ * batches onto some columns. The client sends an IPC stream and gets back one projected batch
+ * per batch sent. Columns come from the descriptor: cmd `{"command":"project","columns":["a","b"]}`,
+ * cmd `project:a,b`, or path `["project","a","b"]`.
+ *
+ * Decoding runs in a bounded pool of worker threads (`size`, default min(2, cores)), started
+ * when first needed. An exchange holds one worker from its first message to its end; up to
+ * `maxQueue` exchanges wait for one, in order, and the next gets RESOURCE_EXHAUSTED. A message
+ * that takes over `timeoutMs` fails the exchange with INVALID_ARGUMENT, one that needs more
+ * than the worker's `resourceLimits` with RESOURCE_EXHAUSTED; either way the worker is
+ * replaced. Returns the exchange, a `stats` section (`exchange:project`) and a shutdown hook
+ * that terminates the workers. Options are checked here (TypeError), and apache-arrow must be
+ * installed.
  *
  * @example
- * createFlightServer(defineExchange("project", projectExchange()));
+ * createFlightServer(serverConfig({ addr: "127.0.0.1:8815" }), projectExchange({ size: 2, maxQueue: 16 }));
  */
-export function projectExchange(options: ProjectExchangeOptions = {}): ExchangeHandler {
-  const timeoutMs = options.timeoutMs ?? 5000;
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new TypeError(`projectExchange: timeoutMs must be a positive integer, got ${timeoutMs}`);
-  const arrowPath = require.resolve("apache-arrow");
-  return async function* project(input, first, call) {
+export function projectExchange(options: ProjectExchangeOptions = {}): readonly ServerSetting[] {
+  if (options === null || typeof options !== "object") throw new TypeError("projectExchange: expected an options object");
+  const known = ["command", "timeoutMs", "size", "maxQueue", "resourceLimits"];
+  for (const k of Object.keys(options)) {
+    if (!known.includes(k)) throw new TypeError(`projectExchange: unknown option ${JSON.stringify(k)}; the options are ${known.join(", ")}`);
+  }
+  const command = options.command ?? "project";
+  if (typeof command !== "string" || command.length === 0) throw new TypeError("projectExchange: command must be a non-empty string");
+  try {
+    require.resolve("apache-arrow");
+  } catch {
+    throw new TypeError("projectExchange needs apache-arrow (a peer dependency of @blackice/flight): npm install apache-arrow");
+  }
+  const pool = new WorkerPool({
+    script: projectWorkerScript(),
+    name: command,
+    size: options.size,
+    maxQueue: options.maxQueue,
+    timeoutMs: options.timeoutMs,
+    resourceLimits: options.resourceLimits,
+  });
+  const project: ExchangeHandler = async function* project(input, first, call) {
     const columns = columnsOf(call.descriptor.cmd, call.descriptor.path);
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { arrowPath, columns } });
-    worker.unref();
-    const ask = (bytes: Uint8Array, expect: boolean): Promise<Uint8Array | null> =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(invalidArgument(`project: a message took over ${timeoutMs} ms to decode; refused`)), timeoutMs);
-        worker.once("message", (m: { ok: boolean; bytes?: Uint8Array | null; error?: string }) => {
-          clearTimeout(timer);
-          if (m.ok) resolve(m.bytes ?? null);
-          else reject(invalidArgument(`project: ${m.error}`));
-        });
-        worker.once("error", (e) => {
-          clearTimeout(timer);
-          reject(new FlightError(StatusCode.INVALID_ARGUMENT, `project: cannot decode the input (${e.message})`));
-        });
-        worker.postMessage({ bytes, expect });
-      });
-    let sentSchema = false;
-    const handle = async function* (m: FlightData) {
-      if (m.dataHeader.length === 0) return;
-      const kind = readMessageHeader(m.dataHeader, m.dataBody).kind;
-      const framed = joinIpcStream([{ header: m.dataHeader, body: m.dataBody }]);
-      const out = await ask(framed.subarray(0, framed.length - 8), kind === MessageKind.RECORD_BATCH);
-      if (!out) return;
-      // tableToIPC writes schema, dictionaries and the batch: the schema goes out once;
-      // dictionaries go out each time as replacements, which the stream format allows.
-      for (const msg of splitIpcStream(out)) {
-        if (readMessageHeader(msg.header, msg.body).kind === MessageKind.SCHEMA) {
-          if (sentSchema) continue;
-          sentSchema = true;
-        }
-        const isBatch = readMessageHeader(msg.header, msg.body).kind === MessageKind.RECORD_BATCH;
-        yield { flightDescriptor: undefined, dataHeader: msg.header, dataBody: msg.body, appMetadata: isBatch ? m.appMetadata : new Uint8Array(0) } as FlightData;
-      }
-    };
+    const lease = await pool.acquire(call.signal);
     try {
+      let sentSchema = false;
+      const handle = async function* (m: FlightData): AsyncGenerator<FlightData> {
+        if (m.dataHeader.length === 0) return;
+        const isBatch = readMessageHeader(m.dataHeader, m.dataBody).kind === MessageKind.RECORD_BATCH;
+        // joinIpcStream writes into a new buffer of its own, so it can be moved to the worker.
+        const framed = joinIpcStream([{ header: m.dataHeader, body: m.dataBody }]);
+        const bytes = framed.subarray(0, framed.length - 8);
+        const request: ProjectWorkerRequest = isBatch ? { kind: "batch", bytes, columns } : { kind: "prefix", bytes };
+        const out = (await lease.request(request, [framed.buffer as ArrayBuffer])) as ProjectWorkerAnswer;
+        if (!out) return;
+        // tableToIPC writes schema, dictionaries and the batch: the schema goes out once;
+        // dictionaries go out each time as replacements, which the stream format allows.
+        for (const msg of splitIpcStream(out)) {
+          const kind = readMessageHeader(msg.header, msg.body).kind;
+          if (kind === MessageKind.SCHEMA) {
+            if (sentSchema) continue;
+            sentSchema = true;
+          }
+          const appMetadata = kind === MessageKind.RECORD_BATCH ? m.appMetadata : new Uint8Array(0);
+          yield { flightDescriptor: undefined, dataHeader: msg.header, dataBody: msg.body, appMetadata };
+        }
+      };
       yield* handle(first);
       for await (const m of input) yield* handle(m);
     } finally {
-      await worker.terminate();
+      lease.release();
     }
   };
+  return Object.freeze([
+    defineExchange(command, project),
+    statsSection(`exchange:${command}`, function collectProjectWorkerStats() {
+      return pool.stats();
+    }),
+    onLifecycle({
+      onShutdown: function closeProjectWorkers() {
+        return pool.close();
+      },
+    }),
+  ]);
 }
