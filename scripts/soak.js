@@ -40,7 +40,7 @@ const { parseArgs } = require("node:util");
 const grpc = require("@grpc/grpc-js");
 const { tableFromArrays, tableToIPC } = require("apache-arrow");
 const { createFlightServer, flightServiceDefinition } = require("@blackice/flight");
-const { MemoryStore, parseSize, serverConfig, splitIpcStream, withStore } = require("@blackice/flight-core");
+const { parseSize, serverConfig, splitIpcStream } = require("@blackice/flight-core");
 const resilience = require("@blackice/flight-resilience");
 
 /** The security package, if it is built and offers Merkle integrity. */
@@ -194,19 +194,18 @@ const codeName = (code) => (code === -1 ? "NO_STATUS" : typeof code === "number"
 
 async function serve(options) {
   const maxMemoryBytes = options.maxMemoryBytes;
-  const memory = new MemoryStore({ maxMemoryBytes, enableGC: true, gcIntervalMs: 30_000 });
+  // The server's own MemoryStore, configured by serverConfig, wrapped by the breaker.
   const breaker = resilience.circuitBreaker({ name: "store" });
-  const store = resilience.guardedStore(memory, breaker);
   const parts = [
-    serverConfig({ addr: "127.0.0.1:0", maxMessageBytes: 16 * MiB }),
-    withStore(store),
+    serverConfig({ addr: "127.0.0.1:0", maxMessageBytes: 16 * MiB, maxMemoryBytes, enableGC: true, gcInterval: 30_000 }),
+    resilience.guardedStore(breaker),
     breaker.parts,
     resilience.deadlines({ defaultMs: 60_000, maxMs: 600_000 }),
     resilience.concurrencyLimit({ global: 1024, perMethod: { doPut: 256 } }),
     resilience.putByteBudget({ perConnectionBytes: 512 * MiB }),
     resilience.memoryPressureGuard({ maxRssBytes: 8 * 1024 * MiB }),
   ];
-  if (security) parts.push(security.merkleIntegrity({ store }));
+  if (security) parts.push(security.merkleIntegrity());
   const server = createFlightServer(...parts);
   const { port } = await server.start();
   let stopping = false;
@@ -215,7 +214,6 @@ async function serve(options) {
     stopping = true;
     server.shutdown({ graceMs: 5000 }).then(
       () => {
-        memory.close();
         process.exit(0);
       },
       (err) => {

@@ -9,12 +9,21 @@ import {
   splitIpcStream,
   type FlightDescriptor,
   type FlightMiddleware,
+  type StoredFlight,
+  type StoredMessage,
 } from "@blackice/flight-core";
 import { FlightClient, createFlightServer, flightDataPieces, type FlightServer } from "@blackice/flight";
 import { grpcFrame, rawGrpcCall } from "../packages/flight/src/transport/test-h2-client";
 import { batchMessage, recordBatch } from "../packages/core/src/ipc/test-flatbuffer-builder";
 import { lz4Stored, prefixed, zstdFrame } from "../packages/core/src/ipc/test-compressed-frames";
 import { run, venvPython } from "./helpers/python";
+
+/** A stored flight's messages, read through the store's stream. */
+async function drainMessages(flight: StoredFlight): Promise<StoredMessage[]> {
+  const out: StoredMessage[] = [];
+  for await (const m of flight.messages()) out.push(m);
+  return out;
+}
 
 const DO_PUT = "/arrow.flight.protocol.FlightService/DoPut";
 const pathOf = (...p: string[]): FlightDescriptor => ({ type: DescriptorType.PATH, cmd: new Uint8Array(0), path: p });
@@ -222,8 +231,9 @@ describe("middleware sees plain messages, and its edits go out on the wire", () 
     try {
       const d = pathOf("edited");
       await client.putTable(d, tableFromArrays({ v: Int32Array.from([1, 2, 3]) }));
-      const stored = server.store.get(d)!;
-      expect(Buffer.from(stored.messages[0]!.appMetadata).toString()).toBe("stamped on put");
+      const stored = (await server.store.get(d))!;
+      const [first] = await drainMessages(stored);
+      expect(Buffer.from(first!.appMetadata).toString()).toBe("stamped on put");
       const info = await client.getFlightInfo(d);
       const metas: string[] = [];
       for await (const m of client.doGetRaw(info.endpoint[0]!.ticket!)) metas.push(Buffer.from(m.appMetadata).toString());

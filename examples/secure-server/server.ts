@@ -145,7 +145,7 @@ export function secureServerParts(options: SecureServerOptions): { parts: Server
     ...token.settings,
     attest, // after authentication: the verifier checks the evidence names the caller
     authorize(policy),
-    merkleIntegrity({ store }),
+    merkleIntegrity(), // reads flights from the server's store (call.store)
     statsSection("attestation", () => ({ minWriteTrust, verdicts: { ...verdicts } })),
   ];
   return { parts, store };

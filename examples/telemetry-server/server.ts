@@ -22,7 +22,6 @@ import pino, { type Logger } from "pino";
 import { Registry } from "prom-client";
 import {
   ADMIN_ROLE,
-  DEFAULT_GC_INTERVAL_MS,
   DEFAULT_MAX_MEMORY_BYTES,
   MemoryStore,
   describeSchemaDifference,
@@ -139,21 +138,17 @@ export function telemetryServer(options: TelemetryServerOptions): TelemetryServe
   const logger = options.logger ?? pino({ level: cli.logLevel, base: { service: "telemetry-server" } });
   const c = cli.config;
   const maxMemoryBytes = c.maxMemoryBytes ?? DEFAULT_MAX_MEMORY_BYTES;
-  const gcIntervalMs = c.gcInterval ?? DEFAULT_GC_INTERVAL_MS;
   const graceMs = options.graceMs ?? 10_000;
 
-  // The store the server serves from. withStore() hands the server a store of our own, so the
-  // limits of serverConfig do not reach it: they are given to the store here.
+  // The store the server serves from: a MemoryStore of our own for its schema comparison and
+  // its error log. serverConfig's limits (ttl, maxMemoryBytes, gcInterval, enableGC) reach it
+  // through withStore, and guardedStore wraps it in the store breaker. Middleware and actions
+  // (metrics, merkleIntegrity, adminActions) read it from the call or the server's setup.
   const memory = new MemoryStore({
-    defaultTtlMs: c.ttl ?? 0,
-    maxMemoryBytes,
-    enableGC: c.enableGC ?? true,
-    gcIntervalMs,
     schemasEqual: schemaDifference,
     onError: (err) => logger.error({ error: err instanceof Error ? err.name : typeof err }, "store background work failed"),
   });
   const storeBreaker = circuitBreaker({ name: "store", logger });
-  const store = guardedStore(memory, storeBreaker);
 
   // HMAC request authentication, when secret files are given (KEYID:PATH, or PATH for key
   // "default"); the --admin-key-id keys get the admin role.
@@ -172,10 +167,11 @@ export function telemetryServer(options: TelemetryServerOptions): TelemetryServe
   const parts: ServerPart[] = [
     // Errors no caller sees (the caller gets INTERNAL): logged by name, since their messages may quote data.
     serverConfig({ ...c, onError: (err, { method }) => logger.error({ method, error: err instanceof Error ? err.name : typeof err }, "internal error") }),
-    withStore(store),
+    withStore(memory),
+    guardedStore(storeBreaker),
     storeBreaker.parts,
     // Middleware, outermost first: metrics and the call log see every call, refusals included.
-    metrics({ registry, storeStats: () => memory.stats(), breakers: [storeBreaker], authFailures }),
+    metrics({ registry, breakers: [storeBreaker], authFailures }),
     callLogger({ logger }),
     deadlines({ defaultMs: 60_000, maxMs: 10 * 60_000 }),
     hmacParts,
@@ -184,9 +180,10 @@ export function telemetryServer(options: TelemetryServerOptions): TelemetryServe
     concurrencyLimit({ global: 256, perMethod: { doPut: 32, doExchange: 16 } }),
     putByteBudget({ perConnectionBytes: Math.min(512 * MiB, maxMemoryBytes) }),
     memoryPressureGuard({ maxRssBytes: options.maxRssBytes ?? maxMemoryBytes + 512 * MiB }),
-    merkleIntegrity({ store }),
-    // Admin actions act on the store itself, not through the breaker: they must work during an incident.
-    adminActions({ store: memory, logger, breakers: [storeBreaker], gcIntervalMs, isAdmin }),
+    merkleIntegrity(),
+    // Admin actions change the store's settings, which the breaker passes through unguarded:
+    // they work during an incident.
+    adminActions({ logger, breakers: [storeBreaker], isAdmin }),
   ];
   if (cli.tls) parts.push(tls({ certFile: cli.tls.certFile, keyFile: cli.tls.keyFile, clientCaFile: cli.tls.clientCaFile, watch: true }));
   if (cli.projectExchange) parts.push(projectExchange());
@@ -253,7 +250,7 @@ export function telemetryServer(options: TelemetryServerOptions): TelemetryServe
       // Flight first: health goes NOT_SERVING, new calls are refused, calls in flight get the
       // grace time; then the metrics endpoint, so the shutdown can still be scraped.
       await server.shutdown({ graceMs });
-      memory.close();
+      await memory.close();
       if (metricsServer) {
         const m = metricsServer;
         await new Promise<void>((resolve) => m.close(() => resolve()));

@@ -49,7 +49,7 @@ describe("a failing store behind a circuit breaker", () => {
   const info = () => unary<FlightInfoLike>(client, "getFlightInfo", pathDescriptor("kept"), { deadline: Date.now() + 10_000 });
 
   beforeAll(async () => {
-    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), withStore(guardedStore(store, breaker)), breaker.parts);
+    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), withStore(store), guardedStore(breaker), breaker.parts);
     await server.start();
     client = connect(server.port);
     await put(client, ["kept"], makeFlight(2, 1000));

@@ -7,6 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import {
   CallContext,
+  MemoryStore,
   StatusCode,
   composeMiddleware,
   splitServerParts,
@@ -85,7 +86,7 @@ describe("examples/custom-auth: API keys + authorize(pathPrefixPolicy), through 
     await expect(client.handshake([{ payload: new Uint8Array(0) }])).rejects.toMatchObject(UNAUTHENTICATED);
     const anon = pathDescriptor("tenants", "anon");
     await expect(drain(client.doPutRaw(anon, tableMessages(anon, 5)).results)).rejects.toMatchObject(UNAUTHENTICATED);
-    expect(server.store.get(anon)).toBeUndefined();
+    expect((await server.store.get(anon))).toBeUndefined();
     // The refusals are counted by reason, and the stats never show a key.
     const stats = JSON.stringify(server.stats());
     // The server keeps each value of a repeated header apart, so the "two keys" case (once per
@@ -127,28 +128,28 @@ describe("examples/custom-auth: API keys + authorize(pathPrefixPolicy), through 
     await expect(client.doAction("delete", json({ path: BOB_SECRETS.path }), as("alice"))).rejects.toMatchObject(DENIED);
     await expect(client.doAction("delete", "p:tenants/bob/secrets", as("alice"))).rejects.toMatchObject(DENIED);
     await expect(client.doAction("delete", json({ flights: [{ path: ALICE_CPU.path }, { path: BOB_SECRETS.path }] }), as("alice"))).rejects.toMatchObject(DENIED);
-    expect(server.store.get(BOB_SECRETS)).toBeDefined();
-    expect(server.store.get(ALICE_CPU)).toBeDefined(); // the whole batch was refused
+    expect((await server.store.get(BOB_SECRETS))).toBeDefined();
+    expect((await server.store.get(ALICE_CPU))).toBeDefined(); // the whole batch was refused
     // Its own: allowed.
     const scratch = pathDescriptor("tenants", "alice", "scratch");
     await put("alice", scratch, 5);
     const [res] = await client.doAction("delete", json({ path: scratch.path }), as("alice"));
     expect(JSON.parse(Buffer.from(res!.body).toString())).toMatchObject({ deleted: 1 });
-    expect(server.store.get(scratch)).toBeUndefined();
+    expect((await server.store.get(scratch))).toBeUndefined();
   });
 
   it("a caller cannot overwrite or append to another's flight, nor write beside its prefix", async () => {
-    const before = server.store.get(BOB_SECRETS)!;
-    const messagesBefore = before.messages.length;
+    const before = (await server.store.get(BOB_SECRETS))!;
+    const messagesBefore = before.messageCount;
     await expect(put("alice", BOB_SECRETS, 10)).rejects.toMatchObject(DENIED);
     await expect(put("alice", pathDescriptor("tenants", "bob"), 10)).rejects.toMatchObject(DENIED);
     // Prefixes match whole segments: tenants/alice does not cover tenants/alice2.
     await expect(put("alice", pathDescriptor("tenants", "alice2", "x"), 10)).rejects.toMatchObject(DENIED);
     // A CMD descriptor is covered by no path prefix.
     await expect(put("alice", cmdDescriptor("SELECT 1"), 5)).rejects.toMatchObject(DENIED);
-    expect(server.store.get(pathDescriptor("tenants", "alice2", "x"))).toBeUndefined();
-    const after = server.store.get(BOB_SECRETS)!;
-    expect(after.messages.length).toBe(messagesBefore);
+    expect((await server.store.get(pathDescriptor("tenants", "alice2", "x")))).toBeUndefined();
+    const after = (await server.store.get(BOB_SECRETS))!;
+    expect(after.messageCount).toBe(messagesBefore);
     expect(after.updatedAt).toBe(before.updatedAt);
     expect((await info("bob", BOB_SECRETS)).totalRecords).toBe(80);
   });
@@ -166,7 +167,7 @@ describe("examples/custom-auth: API keys + authorize(pathPrefixPolicy), through 
 
 describe("apiKeyAuth in memory", () => {
   const call = (headers: Record<string, string[]>): FlightCall =>
-    ({ method: "listActions", request: {}, headers: new Map(Object.entries(headers)), context: new CallContext(), responseHeaders: new Map(), signal: new AbortController().signal, peer: "test", path: "/arrow.flight.protocol.FlightService/ListActions", deadline: undefined, rawRequest: undefined }) as FlightCall;
+    ({ method: "listActions", request: {}, headers: new Map(Object.entries(headers)), context: new CallContext(), responseHeaders: new Map(), signal: new AbortController().signal, peer: "test", path: "/arrow.flight.protocol.FlightService/ListActions", deadline: undefined, rawRequest: undefined, store: new MemoryStore({ enableGC: false }) }) as FlightCall;
 
   it("publishes the identity under kIdentity for the handler", async () => {
     const { middleware, settings } = splitServerParts(apiKeyAuth({ keys: new Map([["svc", KEYS.alice]]) }));

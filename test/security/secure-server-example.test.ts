@@ -203,7 +203,7 @@ describe("examples/secure-server: TLS + mTLS, HMAC, bearer tokens, attestation, 
     const unknownKey = client({ signer: hmacSigner({ keyId: "mallory", secret: randomBytes(32) }) });
     expect(await failure(unknownKey.getFlightInfo(pathDescriptor("telemetry", "edge-7", "cpu")))).toEqual(hmacFailed);
     expect(await failure(ingest(() => Date.now() - 600_000).listActions())).toEqual(hmacFailed);
-    expect(server.store.get(pathDescriptor("telemetry", "forged"))).toBeUndefined();
+    expect((await server.store.get(pathDescriptor("telemetry", "forged")))).toBeUndefined();
 
     // Bearer tokens. An expired one: a replica with the same token secret issues tokens that live 1 ms.
     const replica = await main(flags(s, ["--tls-client-ca", s.certs.caCert, "--token-ttl", "1ms"]), {});
@@ -274,7 +274,7 @@ describe("examples/secure-server: TLS + mTLS, HMAC, bearer tokens, attestation, 
     for (const [what, md] of refusals) {
       expect({ what, ...(await failure(put(c, d, messages, md))) }).toEqual({ what, ...denied });
     }
-    expect(server.store.get(d)).toBeUndefined();
+    expect((await server.store.get(d))).toBeUndefined();
     expect((server.stats() as { attestation: { verdicts: Record<string, number> } }).attestation.verdicts).toMatchObject({
       "other-subject": 1,
       "bad-signature": 1,
@@ -285,9 +285,9 @@ describe("examples/secure-server: TLS + mTLS, HMAC, bearer tokens, attestation, 
     await put(c, d, messages, evidence({ posture: "patched" }));
     expect((await c.getFlightInfo(d)).totalRecords).toBe(50); // a read with no evidence
     expect(await failure(c.doAction("delete", JSON.stringify({ path: d.path })))).toMatchObject({ code: StatusCode.PERMISSION_DENIED });
-    expect(server.store.get(d)).toBeDefined();
+    expect((await server.store.get(d))).toBeDefined();
     await c.doAction("delete", JSON.stringify({ path: d.path }), { metadata: evidence() });
-    expect(server.store.get(d)).toBeUndefined();
+    expect((await server.store.get(d))).toBeUndefined();
     // Evidence does not widen the path grants.
     expect(await failure(put(c, pathDescriptor("secret", "x"), tableMessages(pathDescriptor("secret", "x"), 5), evidence()))).toEqual(denied);
   });

@@ -85,7 +85,7 @@ describe("hmacAuth on a real server", () => {
     });
     const md2 = await signed(PATHS.doPut, { descriptor: proto.FlightDescriptor.encode(pathD("signed")).finish() });
     await expect(bidi(client, "doPut", ipcRequests(pathD("other"), 5), md2)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
-    expect(server.store.get(pathD("other"))).toBeUndefined();
+    expect((await server.store.get(pathD("other")))).toBeUndefined();
     // The full stats (with the hmac section) are for the admin role; "ci" sees only its own calls.
     const statsAction = { type: "stats", body: new Uint8Array(0) };
     const statsMessage = proto.Action.encode(statsAction).finish();
@@ -161,7 +161,7 @@ describe("merkleIntegrity on a real server", () => {
   const store = new MemoryStore({ enableGC: false });
 
   beforeAll(async () => {
-    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), withStore(store), merkleIntegrity({ store }));
+    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), withStore(store), merkleIntegrity());
     await server.start();
     client = rawClient(server.port);
   });
@@ -198,7 +198,7 @@ describe("basicTokenAuth + authorize with pyarrow's authenticate_basic_token", (
       withStore(store),
       basicTokenAuth({ validate: async (u, p) => (users[u] !== undefined && users[u] === p ? { subject: u } : undefined), tokenTtlMs: 60_000 }),
       authorize(pathPrefixPolicy({ alice: ["telemetry"], root: ["*"] })),
-      merkleIntegrity({ store }),
+      merkleIntegrity(),
     );
     await server.start();
   });

@@ -31,6 +31,7 @@ export {
   splitServerParts,
   statsSection,
   withStore,
+  wrapStore,
 } from "./server-parts";
 export type {
   ActionSetting,
@@ -42,7 +43,9 @@ export type {
   ServerPart,
   ServerSetting,
   StatsSetting,
+  ServerSetup,
   StoreSetting,
+  StoreWrapperSetting,
   TlsSetting,
 } from "./server-parts";
 export { parseDuration, parseSize } from "./units";
@@ -52,8 +55,22 @@ export { ByteChunks, BytesReader, bytesFromChunks, chunksOf, contiguous, retaine
 export type { Bytes } from "./byte-chunks";
 export { descriptorKey, descriptorFromKey, ticketFromKey, ticketToKey } from "./store/descriptor-key";
 export { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS, FLIGHT_OVERHEAD_BYTES, flightOverheadBytes } from "./store/memory-store";
-export type { MemoryStoreOptions, SchemaComparator } from "./store/memory-store";
-export type { FlightStore, GcReport, PutOptions, PutTransaction, StoreStats, StoredFlight } from "./store/flight-store";
+export type { MemoryStoreOptions, MemoryStoreStats, SchemaComparator } from "./store/memory-store";
+export { isFlightStore, offersGc, offersMemoryLimit, offersTtl } from "./store/flight-store";
+export type {
+  FlightStore,
+  GcReport,
+  PutOptions,
+  PutTransaction,
+  StoreGc,
+  StoreGcStats,
+  StoreMemoryLimit,
+  StoreMemoryStats,
+  StoreStats,
+  StoreTtl,
+  StoreTtlStats,
+  StoredFlight,
+} from "./store/flight-store";
 
 // ---- for middleware authors ----
 export { CallContext, createContextKey } from "./context";

@@ -15,6 +15,7 @@ import type {
   SchemaResult,
   Ticket,
 } from "./flight-types";
+import type { FlightStore } from "./store/flight-store";
 
 /** The ten Flight RPCs, as they are told apart in a {@link FlightCall}. */
 export type FlightMethod =
@@ -94,6 +95,11 @@ export interface CallInfo {
   readonly rawRequest: Uint8Array | undefined;
   /** The client's certificate, when the call came over mutual TLS. */
   readonly peerCertificate?: PeerCertificateInfo;
+  /**
+   * The store the server serves from (after `wrapStore` wrappers): how middleware and actions
+   * reach flights, instead of being handed a store when they are made.
+   */
+  readonly store: FlightStore;
 }
 
 /** What a call carries of the client certificate it was made with (mutual TLS). */

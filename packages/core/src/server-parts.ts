@@ -1,6 +1,6 @@
 import type { CallInfo, FlightMiddleware } from "./middleware";
 import type { FlightData, FlightDescriptor, Result } from "./flight-types";
-import type { FlightStore } from "./store/flight-store";
+import { isFlightStore, type FlightStore } from "./store/flight-store";
 
 /**
  * Everything `createFlightServer(...parts)` accepts: call middleware (functions) and
@@ -14,6 +14,7 @@ export type ServerPart = FlightMiddleware | ServerSetting | readonly ServerPart[
 export type ServerSetting =
   | ConfigSetting
   | StoreSetting
+  | StoreWrapperSetting
   | TlsSetting
   | ActionSetting
   | ExchangeSetting
@@ -24,13 +25,21 @@ export type ServerSetting =
 export interface FlightServerConfig {
   /** `host:port` to listen on. Default `127.0.0.1:8815`. Port 0 picks a free port. */
   addr?: string;
-  /** Default time to live of a flight in ms; 0 = never expire. Default 0. */
+  /*
+   * The four store settings below apply to whichever store the server uses. The server's own
+   * MemoryStore gets them (or their defaults) at construction. A store given by `withStore`
+   * gets each one that is given, through the store's capability (`setDefaultTtl`,
+   * `setMaxMemoryBytes`, `setGcInterval`, `setGcEnabled`); settings not given leave the
+   * store as it was made. A setting given for a store without the capability is refused with
+   * a TypeError when the server is built.
+   */
+  /** Default time to live of a flight in ms; 0 = never expire. Default 0. Needs the store's TTL capability. */
   ttl?: number;
-  /** Memory limit for stored flights in bytes. Default 1 GiB. */
+  /** Memory limit for stored flights in bytes. Default 1 GiB. Needs the store's memory-limit capability. */
   maxMemoryBytes?: number;
-  /** Run garbage collection in the background. Default true. */
+  /** Run garbage collection in the background. Default true. Needs the store's GC capability. */
   enableGC?: boolean;
-  /** Background GC interval in ms. Default 30 000. */
+  /** Background GC interval in ms. Default 30 000. Needs the store's GC capability. */
   gcInterval?: number;
   /** Largest gRPC message accepted or sent, in bytes (≤ 256 MiB). Default 64 MiB. */
   maxMessageBytes?: number;
@@ -92,6 +101,25 @@ export interface StoreSetting {
 }
 
 /**
+ * Wraps the server's store (whichever it is) in another `FlightStore`, for example one that
+ * guards every operation with a circuit breaker. Wrappers apply in the order given, the first
+ * outermost (like middleware): `createFlightServer(wrapStore(a), wrapStore(b))` serves from
+ * `a(b(store))`. The result is what calls see as `call.store` and what `server.store` is.
+ */
+export interface StoreWrapperSetting {
+  readonly kind: "storeWrapper";
+  /** Shown in errors. */
+  readonly name: string;
+  readonly wrap: (store: FlightStore) => FlightStore;
+}
+
+/** What a setting learns about the server being built (see {@link LifecycleSetting.onCreate}). */
+export interface ServerSetup {
+  /** The store calls are served from (wrappers applied): the same object as every `call.store`. */
+  readonly store: FlightStore;
+}
+
+/**
  * TLS for the server's port, described without gRPC; the binding turns it into credentials.
  * PEM contents are read through the functions so that they can be reloaded.
  */
@@ -134,9 +162,15 @@ export interface StatsSetting {
   readonly collect: () => unknown;
 }
 
-/** Hooks run when the server starts and after it shut down (e.g. to stop timers). */
+/** Hooks run when the server is built, when it starts and after it shut down (e.g. to stop timers). */
 export interface LifecycleSetting {
   readonly kind: "lifecycle";
+  /**
+   * Runs once while `createFlightServer` builds the server, with the store it serves from:
+   * how a setting that needs the store outside of calls (a metrics scrape, a stats section)
+   * gets it. A TypeError thrown here fails the build (e.g. the store lacks a capability).
+   */
+  readonly onCreate?: (setup: ServerSetup) => void;
   readonly onStart?: (info: { address: string; port: number }) => void | Promise<void>;
   readonly onShutdown?: () => void | Promise<void>;
 }
@@ -170,10 +204,31 @@ export function serverConfig(config: FlightServerConfig): ConfigSetting {
   return { kind: "config", config: { ...config } };
 }
 
-/** Serves from `store` instead of a new MemoryStore. */
+/**
+ * Serves from `store` instead of a new MemoryStore. The server applies the store settings of
+ * `serverConfig` to it through its capabilities (see {@link FlightServerConfig}); it does not
+ * close it on shutdown: the store belongs to the caller.
+ *
+ * @example
+ * createFlightServer(withStore(new MemoryStore({ maxMemoryBytes: 2 ** 30 })), serverConfig({ ttl: 3_600_000 }));
+ */
 export function withStore(store: FlightStore): StoreSetting {
-  if (!store || typeof store.beginPut !== "function") throw new TypeError("withStore: expected a FlightStore");
+  if (!isFlightStore(store)) throw new TypeError("withStore: expected a FlightStore (beginPut, get, getByTicket, ticketFor, list, delete, stats, close)");
   return { kind: "store", store };
+}
+
+/**
+ * Wraps the server's store: see {@link StoreWrapperSetting}. `wrap` runs once, at build, and
+ * must return a FlightStore.
+ *
+ * @example
+ * // guardedStore(breaker) from @blackice/flight-resilience is made this way
+ * createFlightServer(wrapStore("audit", (store) => auditedStore(store, auditLog)));
+ */
+export function wrapStore(name: string, wrap: (store: FlightStore) => FlightStore): StoreWrapperSetting {
+  assertNonEmptyString("wrapStore: name", name);
+  if (typeof wrap !== "function") throw new TypeError(`wrapStore(${name}): wrap must be a function`);
+  return { kind: "storeWrapper", name, wrap };
 }
 
 /**
@@ -206,7 +261,7 @@ export function statsSection(section: string, collect: () => unknown): StatsSett
   return { kind: "stats", section, collect };
 }
 
-/** Runs hooks when the server starts and after it shuts down. */
+/** Runs hooks when the server is built, when it starts and after it shuts down. */
 export function onLifecycle(hooks: Omit<LifecycleSetting, "kind">): LifecycleSetting {
   return { kind: "lifecycle", ...hooks };
 }

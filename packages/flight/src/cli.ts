@@ -10,10 +10,11 @@ import { projectExchange } from "./server/project-exchange";
 import { parseCli, usage, UsageError, type CliSettings } from "./cli-options";
 
 /** The server parts the CLI settings ask for, in middleware order. */
-function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry | undefined, stats: () => ReturnType<ReturnType<typeof createFlightServer>["store"]["stats"]>): ServerPart[] {
+function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry | undefined): ServerPart[] {
   const parts: ServerPart[] = [serverConfig(settings.config)];
   if (settings.logLevel !== "silent") parts.push(callLogger({ logger }));
-  if (registry) parts.push(metrics({ registry, storeStats: stats }));
+  // metrics reads the server's store itself (its store_* figures).
+  if (registry) parts.push(metrics({ registry }));
   if (settings.tls) parts.push(tls({ ...settings.tls, watch: true }));
   if (settings.hmacSecretFiles.length > 0) {
     parts.push(hmacAuth({ keys: settings.hmacSecretFiles.map((f, i) => ({ keyId: f.keyId ?? (i === 0 ? "default" : `key-${i + 1}`), secretPath: f.path })) }));
@@ -43,7 +44,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   let server: ReturnType<typeof createFlightServer>;
   let metricsServer: http.Server | undefined;
   try {
-    server = createFlightServer(...partsFor(settings, logger, registry, () => server.store.stats()));
+    server = createFlightServer(...partsFor(settings, logger, registry));
     await server.start();
     if (registry) metricsServer = await serveMetrics(registry, settings.config.addr.replace(/:\d+$/, ""), settings.metricsPort!);
   } catch (err) {

@@ -3,6 +3,8 @@ import {
   StatusCode,
   type ActionSetting,
   type CallInfo,
+  type FlightStore,
+  type LifecycleSetting,
   type Result,
   type StatsSetting,
 } from "@blackice/flight-core";
@@ -20,20 +22,21 @@ function newStore(): MemoryStore {
   return s;
 }
 
-function setup(extra: Partial<AdminActionsOptions> = {}) {
-  const store = newStore();
+function setup(extra: Partial<AdminActionsOptions> = {}, store: FlightStore = newStore()) {
   const { logger, lines } = captureLogger("info");
-  const parts = adminActions({ store, logger, isAdmin: (call) => call.headers.has("x-admin"), gcIntervalMs: 30_000, ...extra });
+  const parts = adminActions({ logger, isAdmin: (call) => call.headers.has("x-admin"), ...extra });
   const actions = new Map(parts.filter((p): p is ActionSetting => p.kind === "action").map((a) => [a.type, a]));
   const stats = parts.find((p): p is StatsSetting => p.kind === "stats")!;
-  const admin = makeCall("doAction", { type: "", body: new Uint8Array() }, { headers: new Map([["x-admin", ["1"]]]), peer: "10.0.0.1:1" }) as CallInfo;
-  const nobody = makeCall("doAction", { type: "", body: new Uint8Array() }) as CallInfo;
+  // What createFlightServer does: tell the settings the server's store, and put it on every call.
+  for (const p of parts) if (p.kind === "lifecycle") (p as LifecycleSetting).onCreate?.({ store });
+  const admin = makeCall("doAction", { type: "", body: new Uint8Array() }, { headers: new Map([["x-admin", ["1"]]]), peer: "10.0.0.1:1", store }) as CallInfo;
+  const nobody = makeCall("doAction", { type: "", body: new Uint8Array() }, { store }) as CallInfo;
   const run = async (type: string, body: unknown, as: CallInfo = admin): Promise<Record<string, unknown>> => {
     const raw = body === undefined ? new Uint8Array() : Buffer.from(typeof body === "string" ? body : JSON.stringify(body));
     const result = (await actions.get(type)!.handler(raw, as)) as Result;
     return JSON.parse(Buffer.from(result.body).toString("utf8"));
   };
-  return { store, logger, lines, actions, stats, admin, nobody, run };
+  return { store: store as MemoryStore, logger, lines, actions, stats, admin, nobody, run };
 }
 
 test("offers the six admin actions with descriptions", () => {
@@ -66,9 +69,9 @@ test("admin.get reports limits, TTL, GC interval, log level and breaker states",
 test("setters change the store, answer previous and current, log the change and show it in stats", async () => {
   const { store, run, lines, stats } = setup();
   expect(await run("admin.set-memory-limit", { bytes: "2KiB" })).toEqual({ ok: true, previous: 1000, current: 2048 });
-  expect(store.stats().maxMemoryBytes).toBe(2048);
+  expect(store.stats().memory.maxMemoryBytes).toBe(2048);
   expect(await run("admin.set-default-ttl", { ms: "1h" })).toEqual({ ok: true, previous: 0, current: 3_600_000 });
-  expect(store.stats().defaultTtlMs).toBe(3_600_000);
+  expect(store.stats().ttl.defaultTtlMs).toBe(3_600_000);
   expect(await run("admin.set-gc-interval", { ms: 5000 })).toEqual({ ok: true, previous: 30_000, current: 5000 });
 
   const logged = lines().filter((l) => l.msg === "admin change");
@@ -111,7 +114,7 @@ test("non-admins are refused with PERMISSION_DENIED and nothing changes", async 
     const err = await expectFlightError(() => run(type, { bytes: 1 }, nobody), StatusCode.PERMISSION_DENIED);
     expect(err.message).toBe(`${type} requires an admin caller`);
   }
-  expect(store.stats().maxMemoryBytes).toBe(1000);
+  expect(store.stats().memory.maxMemoryBytes).toBe(1000);
   expect(lines().filter((l) => l.msg === "admin action denied")).toHaveLength(3);
   expect((stats.collect() as { denied: number }).denied).toBe(3);
 });
@@ -133,14 +136,41 @@ test("bad bodies and out-of-range values are INVALID_ARGUMENT and change nothing
   await expectFlightError(() => run("admin.set-gc-interval", { ms: 0 }), StatusCode.INVALID_ARGUMENT);
   await expectFlightError(() => run("admin.set-default-ttl", { ms: -1 }), StatusCode.INVALID_ARGUMENT);
   await expectFlightError(() => run("admin.set-default-ttl", "x".repeat(5000)), StatusCode.INVALID_ARGUMENT);
-  expect(store.stats()).toMatchObject({ maxMemoryBytes: 1000, defaultTtlMs: 0 });
+  expect(store.stats()).toMatchObject({ memory: { maxMemoryBytes: 1000 }, ttl: { defaultTtlMs: 0 } });
 });
 
-test("options are validated", () => {
-  expect(() => adminActions({ store: {} as never })).toThrow(/adminActions: store must be a FlightStore/);
-  const { setMaxMemoryBytes: _omit, ...noSetter } = Object.assign(Object.create(null), { stats: () => ({}), setDefaultTtl() {}, setGcInterval() {} });
-  void _omit;
-  expect(() => adminActions({ store: noSetter as never })).toThrow(/store must have setMaxMemoryBytes\(\)/);
-  expect(() => adminActions({ store: newStore(), isAdmin: true as never })).toThrow(/isAdmin must be a function/);
-  expect(() => adminActions({ store: newStore(), historySize: -1 })).toThrow(/historySize must be an integer from 0 to 10000/);
+test("options are validated; the store option is gone", () => {
+  expect(() => adminActions({ store: newStore() } as never)).toThrow(/the store and gcIntervalMs options are gone/);
+  expect(() => adminActions({ isAdmin: true as never })).toThrow(/isAdmin must be a function/);
+  expect(() => adminActions({ historySize: -1 })).toThrow(/historySize must be an integer from 0 to 10000/);
+  expect(() => adminActions()).not.toThrow();
+});
+
+test("the actions change the store of the call; on a store without a capability a setter is UNIMPLEMENTED", async () => {
+  const other = newStore();
+  const { run, admin } = setup();
+  const onOther = { ...admin, store: other } as CallInfo;
+  expect(await run("admin.set-memory-limit", { bytes: 4096 }, onOther)).toEqual({ ok: true, previous: 1000, current: 4096 });
+  expect(other.stats().memory.maxMemoryBytes).toBe(4096);
+
+  const bare: FlightStore = {
+    beginPut: other.beginPut.bind(other),
+    get: other.get.bind(other),
+    getByTicket: other.getByTicket.bind(other),
+    ticketFor: other.ticketFor.bind(other),
+    list: other.list.bind(other),
+    delete: other.delete.bind(other),
+    stats: () => ({ flights: 0, rows: 0, bytes: 0 }),
+    close: async () => undefined,
+  };
+  const { run: runBare, admin: adminBare } = setup({}, bare);
+  for (const [type, body] of [
+    ["admin.set-memory-limit", { bytes: 1 }],
+    ["admin.set-default-ttl", { ms: 1 }],
+    ["admin.set-gc-interval", { ms: 1 }],
+  ] as const) {
+    const err = await expectFlightError(() => runBare(type, body, adminBare), StatusCode.UNIMPLEMENTED);
+    expect(err.message).toMatch(/has no .* capability/);
+  }
+  expect(await runBare("admin.get", undefined, adminBare)).toMatchObject({ memoryLimitBytes: null, defaultTtlMs: null, gcIntervalMs: null });
 });

@@ -3,25 +3,23 @@ import {
   FlightError,
   StatusCode,
   defineAction,
+  offersGc,
+  offersMemoryLimit,
+  offersTtl,
+  onLifecycle,
   parseDuration,
   parseSize,
   statsSection,
   type ActionSetting,
   type CallInfo,
   type FlightStore,
+  type LifecycleSetting,
   type Result,
   type StatsSetting,
 } from "@blackice/flight-core";
 import type { BreakerState } from "./breaker-core";
-import { MAX_TIMER_MS, checkFunction, checkInt, checkLogger, checkOptionalInt, checkOptions } from "./option-checks";
+import { checkFunction, checkInt, checkLogger, checkOptions } from "./option-checks";
 import { silentLogger } from "./silent-logger";
-
-/** A store whose limits can be changed at run time (MemoryStore is one). */
-export interface AdminStore extends FlightStore {
-  setMaxMemoryBytes(bytes: number): void;
-  setDefaultTtl(ms: number): void;
-  setGcInterval(ms: number): void;
-}
 
 /** What `admin.reset-breaker` needs of a breaker: both `circuitBreaker` and `clientBreaker` qualify. */
 export interface AdminBreaker {
@@ -30,10 +28,8 @@ export interface AdminBreaker {
   reset(): boolean;
 }
 
-/** Options of {@link adminActions}. */
+/** Options of {@link adminActions}. The actions change the server's store (`call.store`). */
 export interface AdminActionsOptions {
-  /** The store whose limits the actions change. */
-  store: AdminStore;
   /** The server logger: changes are logged to it, and `admin.set-log-level` sets its level. Default: silent. */
   logger?: Logger;
   /** Breakers `admin.reset-breaker` can reset and `admin.get` reports. */
@@ -43,8 +39,6 @@ export interface AdminActionsOptions {
    * Without it every admin action is refused: admin access must be granted explicitly.
    */
   isAdmin?: (call: CallInfo) => boolean | Promise<boolean>;
-  /** The store's GC interval at start, reported by `admin.get` until it is changed. */
-  gcIntervalMs?: number;
   /** Changes kept for `admin.get` and stats. Default 50. */
   historySize?: number;
 }
@@ -115,28 +109,29 @@ function field(action: string, body: Record<string, unknown>, name: string, exam
  * address and kept in an `admin` stats section. Calls for which `isAdmin` is not true are
  * refused with PERMISSION_DENIED (and logged at warn); without `isAdmin` all are refused.
  *
+ * The store settings change the server's store (`call.store`) through its capabilities; on a
+ * store without the capability a setter answers UNIMPLEMENTED, and `admin.get` reports null.
+ *
  * @throws TypeError for invalid options.
  *
  * @example
- * const store = new MemoryStore({ gcIntervalMs: 30_000 });
  * createFlightServer(
- *   withStore(store),
- *   adminActions({ store, logger, breakers: [storeBreaker], gcIntervalMs: 30_000, isAdmin: (call) => hasRole(identityOf(call), ADMIN_ROLE) }),
+ *   serverConfig({ maxMemoryBytes: 4 * 2 ** 30 }),
+ *   adminActions({ logger, breakers: [storeBreaker], isAdmin: (call) => hasRole(identityOf(call), ADMIN_ROLE) }),
  * );
  * // client: doAction({ type: "admin.set-memory-limit", body: '{"bytes":"8GiB"}' })
  */
-export function adminActions(options: AdminActionsOptions): Array<ActionSetting | StatsSetting> {
+export function adminActions(options: AdminActionsOptions = {}): Array<ActionSetting | StatsSetting | LifecycleSetting> {
   const where = "adminActions";
-  const o = checkOptions<AdminActionsOptions>(where, options, ["store", "logger", "breakers", "isAdmin", "gcIntervalMs", "historySize"], true);
-  const store = o.store;
-  if (!store || typeof store.stats !== "function") throw new TypeError(`${where}: store must be a FlightStore`);
-  for (const setter of ["setMaxMemoryBytes", "setDefaultTtl", "setGcInterval"] as const) {
-    if (typeof store[setter] !== "function") throw new TypeError(`${where}: store must have ${setter}() (MemoryStore has it)`);
+  if (options !== null && typeof options === "object" && ("store" in options || "gcIntervalMs" in options)) {
+    throw new TypeError(`${where}: the store and gcIntervalMs options are gone; the actions use the server's store (call.store)`);
   }
+  const o = checkOptions<AdminActionsOptions>(where, options, ["logger", "breakers", "isAdmin", "historySize"]);
+  /** The server's store, known once the server is built (for the stats section). */
+  let serverStore: FlightStore | undefined;
   const logger = checkLogger(where, "logger", o.logger);
   const log = logger ?? silentLogger();
   const isAdmin = checkFunction<(call: CallInfo) => boolean | Promise<boolean>>(where, "isAdmin", o.isAdmin);
-  let gcIntervalMs = checkOptionalInt(where, "gcIntervalMs", o.gcIntervalMs, 1, MAX_TIMER_MS);
   const historySize = checkInt(where, "historySize", o.historySize, 0, 10_000, 50);
   const breakers = o.breakers ?? [];
   if (!Array.isArray(breakers) || breakers.some((b) => !b || typeof b.reset !== "function" || typeof b.name !== "string")) {
@@ -181,17 +176,17 @@ export function adminActions(options: AdminActionsOptions): Array<ActionSetting 
       return handler(body, call);
     });
 
-  const currentGcInterval = (): number | null => {
-    const reported = (store.stats() as unknown as { gcIntervalMs?: unknown }).gcIntervalMs;
-    return typeof reported === "number" ? reported : (gcIntervalMs ?? null);
-  };
+  const memoryLimit = (store: FlightStore): number | null => store.stats().memory?.maxMemoryBytes ?? null;
+  const defaultTtl = (store: FlightStore): number | null => store.stats().ttl?.defaultTtlMs ?? null;
+  const gcInterval = (store: FlightStore): number | null => store.stats().gc?.gcIntervalMs ?? null;
+  const unsupported = (action: string, capability: string): FlightError =>
+    new FlightError(StatusCode.UNIMPLEMENTED, `${action}: the server's store has no ${capability} capability`);
 
-  const snapshot = (): Record<string, unknown> => {
-    const s = store.stats();
+  const snapshot = (store: FlightStore | undefined): Record<string, unknown> => {
     return {
-      memoryLimitBytes: s.maxMemoryBytes,
-      defaultTtlMs: s.defaultTtlMs,
-      gcIntervalMs: currentGcInterval(),
+      memoryLimitBytes: store ? memoryLimit(store) : null,
+      defaultTtlMs: store ? defaultTtl(store) : null,
+      gcIntervalMs: store ? gcInterval(store) : null,
       logLevel: logger ? logger.level : null,
       breakers: Object.fromEntries(breakers.map((b) => [b.name, b.state])),
       changes: changes.slice(),
@@ -212,8 +207,8 @@ export function adminActions(options: AdminActionsOptions): Array<ActionSetting 
   };
 
   return [
-    admin("admin.get", "Admin: current memory limit, default TTL, GC interval, log level, breaker states and recent changes, as JSON.", () =>
-      json(snapshot()),
+    admin("admin.get", "Admin: current memory limit, default TTL, GC interval, log level, breaker states and recent changes, as JSON.", (_body, call) =>
+      json(snapshot(call.store)),
     ),
     admin("admin.set-memory-limit", 'Admin: sets the store memory limit. Body {"bytes": 4294967296 or "4GiB"}.', (body, call) => {
       const action = "admin.set-memory-limit";
@@ -224,9 +219,11 @@ export function adminActions(options: AdminActionsOptions): Array<ActionSetting 
       } catch (err) {
         throw err instanceof FlightError ? err : invalid(`${action}: ${(err as Error).message}`);
       }
-      const previous = store.stats().maxMemoryBytes;
+      const { store } = call;
+      if (!offersMemoryLimit(store)) throw unsupported(action, "memory-limit");
+      const previous = memoryLimit(store);
       apply(action, () => store.setMaxMemoryBytes(bytes));
-      const current = store.stats().maxMemoryBytes;
+      const current = memoryLimit(store);
       record(action, previous, current, call);
       return json({ ok: true, previous, current });
     }),
@@ -239,9 +236,11 @@ export function adminActions(options: AdminActionsOptions): Array<ActionSetting 
       } catch (err) {
         throw err instanceof FlightError ? err : invalid(`${action}: ${(err as Error).message}`);
       }
-      const previous = store.stats().defaultTtlMs;
+      const { store } = call;
+      if (!offersTtl(store)) throw unsupported(action, "TTL");
+      const previous = defaultTtl(store);
       apply(action, () => store.setDefaultTtl(ms));
-      const current = store.stats().defaultTtlMs;
+      const current = defaultTtl(store);
       record(action, previous, current, call);
       return json({ ok: true, previous, current });
     }),
@@ -254,10 +253,11 @@ export function adminActions(options: AdminActionsOptions): Array<ActionSetting 
       } catch (err) {
         throw err instanceof FlightError ? err : invalid(`${action}: ${(err as Error).message}`);
       }
-      const previous = currentGcInterval();
+      const { store } = call;
+      if (!offersGc(store)) throw unsupported(action, "GC");
+      const previous = gcInterval(store);
       apply(action, () => store.setGcInterval(ms));
-      gcIntervalMs = ms;
-      const current = currentGcInterval();
+      const current = gcInterval(store);
       record(action, previous, current, call);
       return json({ ok: true, previous, current });
     }),
@@ -284,7 +284,12 @@ export function adminActions(options: AdminActionsOptions): Array<ActionSetting 
       return json({ ok: true, name: breaker.name, previous, current: breaker.state });
     }),
     statsSection("admin", function collectAdminStats() {
-      return { ...snapshot(), changeCount, denied };
+      return { ...snapshot(serverStore), changeCount, denied };
+    }),
+    onLifecycle({
+      onCreate: function learnServerStore(setup) {
+        serverStore = setup.store;
+      },
     }),
   ];
 }

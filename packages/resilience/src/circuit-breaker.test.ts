@@ -5,6 +5,8 @@ import {
   type FlightHandler,
   type LifecycleSetting,
   type StatsSetting,
+  type FlightStore,
+  type StoredFlight,
   type Ticket,
 } from "@blackice/flight-core";
 import { circuitBreaker, type FlightCircuitBreaker } from "./circuit-breaker";
@@ -24,11 +26,23 @@ afterEach(() => {
   jest.restoreAllMocks();
 });
 
+/** The fake store wrapped by `guardedStore(breaker)`, as the server would wrap its store. */
+function guard(store: FakeStore, breaker: FlightCircuitBreaker): FlightStore {
+  return guardedStore(breaker).wrap(store);
+}
+
+/** Reads a whole async listing. */
+async function listAll(store: FlightStore): Promise<StoredFlight[]> {
+  const out: StoredFlight[] = [];
+  for await (const f of store.list()) out.push(f);
+  return out;
+}
+
 /** Runs `n` failing store reads, letting opossum count each. */
-async function failReads(store: FakeStore, guarded: FakeStore, n: number): Promise<void> {
+async function failReads(store: FakeStore, guarded: FlightStore, n: number): Promise<void> {
   store.failure = internal();
   for (let i = 0; i < n; i++) {
-    expect(() => guarded.get({ type: 1, path: ["a"], cmd: new Uint8Array() })).toThrow("disk on fire");
+    await expect(guarded.get({ type: 1, path: ["a"], cmd: new Uint8Array() })).rejects.toThrow("disk on fire");
     await settle();
   }
 }
@@ -50,7 +64,7 @@ describe("circuitBreaker with guardedStore", () => {
   test("opens at the configured threshold on store failures, then fails fast with UNAVAILABLE and a retry hint", async () => {
     const store = new FakeStore();
     const breaker = make({ name: "store", volumeThreshold: 4, errorThresholdPercentage: 50, resetTimeoutMs: 60_000 });
-    const guarded = guardedStore(store, breaker);
+    const guarded = guard(store, breaker);
 
     await failReads(store, guarded, 3);
     expect(breaker.state).toBe("closed"); // below the volume threshold
@@ -71,10 +85,10 @@ describe("circuitBreaker with guardedStore", () => {
   test("a failing handler dependency surfaces through composed middleware as UNAVAILABLE", async () => {
     const store = new FakeStore();
     const breaker = make({ name: "store", volumeThreshold: 1, resetTimeoutMs: 60_000 });
-    const guarded = guardedStore(store, breaker);
+    const guarded = guard(store, breaker);
     const handler: FlightHandler = async (call) => {
       if (call.method !== "doGet") throw new Error("unexpected");
-      const flight = guarded.getByTicket(call.request.ticket);
+      const flight = await guarded.getByTicket(call.request.ticket);
       return (async function* () {
         yield { flightDescriptor: undefined, dataHeader: new Uint8Array(), dataBody: new Uint8Array(), appMetadata: new Uint8Array(), flight };
       })();
@@ -92,13 +106,13 @@ describe("circuitBreaker with guardedStore", () => {
   test("goes half-open after resetTimeout and closes when the probe succeeds", async () => {
     const store = new FakeStore();
     const breaker = make({ name: "store", volumeThreshold: 2, resetTimeoutMs: 40 });
-    const guarded = guardedStore(store, breaker);
+    const guarded = guard(store, breaker);
     await failReads(store, guarded, 2);
     expect(breaker.state).toBe("open");
 
     await waitFor(() => breaker.state === "halfOpen");
     store.failure = undefined;
-    expect(guarded.get(desc)).toBe(store.flight);
+    expect(await guarded.get(desc)).toBe(store.flight);
     await settle();
     expect(breaker.state).toBe("closed");
     expect(breaker.stats().transitions).toEqual({ open: 1, halfOpen: 1, closed: 1 });
@@ -107,7 +121,7 @@ describe("circuitBreaker with guardedStore", () => {
   test("a failing probe opens the circuit again", async () => {
     const store = new FakeStore();
     const breaker = make({ name: "store", volumeThreshold: 2, resetTimeoutMs: 40 });
-    const guarded = guardedStore(store, breaker);
+    const guarded = guard(store, breaker);
     await failReads(store, guarded, 2);
     await waitFor(() => breaker.state === "halfOpen");
     await failReads(store, guarded, 1);
@@ -118,7 +132,7 @@ describe("circuitBreaker with guardedStore", () => {
   test("client mistakes and limits never trip it", async () => {
     const store = new FakeStore();
     const breaker = make({ name: "store", volumeThreshold: 1, errorThresholdPercentage: 1 });
-    const guarded = guardedStore(store, breaker);
+    const guarded = guard(store, breaker);
     const codes = [
       StatusCode.INVALID_ARGUMENT,
       StatusCode.NOT_FOUND,
@@ -131,7 +145,7 @@ describe("circuitBreaker with guardedStore", () => {
     for (const code of codes) {
       for (let i = 0; i < 3; i++) {
         store.failure = new FlightError(code, "client side");
-        expect(() => guarded.get(desc)).toThrow("client side");
+        await expect(guarded.get(desc)).rejects.toThrow("client side");
         await settle();
       }
     }
@@ -146,11 +160,11 @@ describe("circuitBreaker with guardedStore", () => {
   test("ignoreCodes replaces the default set", async () => {
     const store = new FakeStore();
     const breaker = make({ name: "store", volumeThreshold: 1, errorThresholdPercentage: 1, ignoreCodes: [StatusCode.INTERNAL] });
-    const guarded = guardedStore(store, breaker);
+    const guarded = guard(store, breaker);
     await failReads(store, guarded, 3);
     expect(breaker.state).toBe("closed");
     store.failure = new FlightError(StatusCode.NOT_FOUND, "gone");
-    expect(() => guarded.get(desc)).toThrow("gone");
+    await expect(guarded.get(desc)).rejects.toThrow("gone");
     await settle();
     expect(breaker.state).toBe("open");
   });
@@ -158,16 +172,16 @@ describe("circuitBreaker with guardedStore", () => {
   test("puts are guarded step by step, and abort always goes through", async () => {
     const store = new FakeStore();
     const breaker = make({ name: "store", volumeThreshold: 1, errorThresholdPercentage: 1 });
-    const guarded = guardedStore(store, breaker);
+    const guarded = guard(store, breaker);
     const schema = {} as never;
-    const tx = guarded.beginPut(desc, schema);
-    tx.append(schema);
+    const tx = await guarded.beginPut(desc, schema);
+    await tx.append(schema);
     store.failure = internal();
-    expect(() => tx.append(schema)).toThrow("disk on fire");
+    await expect(tx.append(schema)).rejects.toThrow("disk on fire");
     await settle();
     expect(breaker.state).toBe("open");
     await expectFlightError(() => tx.commit(), StatusCode.UNAVAILABLE);
-    tx.abort();
+    await tx.abort();
     expect(store.aborted).toBe(1);
     expect(store.ops).toEqual(["beginPut", "append", "append"]);
     expect(breaker.stats().operations["store.append"]).toEqual({ calls: 2, failures: 1 });
@@ -176,17 +190,17 @@ describe("circuitBreaker with guardedStore", () => {
   test("list is guarded per step; stats and other members pass through", async () => {
     const store = new FakeStore();
     const breaker = make({ name: "store", volumeThreshold: 1, errorThresholdPercentage: 1 });
-    const guarded = guardedStore(store, breaker);
-    expect([...guarded.list()]).toHaveLength(2);
+    const guarded = guard(store, breaker);
+    expect(await listAll(guarded)).toHaveLength(2);
     expect(guarded.stats().flights).toBe(3);
     expect(guarded.ticketFor(store.flight)).toEqual(new Uint8Array([1]));
 
     store.failure = internal();
-    expect(() => [...guarded.list()]).toThrow("disk on fire");
+    await expect(listAll(guarded)).rejects.toThrow("disk on fire");
     await settle();
     expect(breaker.state).toBe("open");
     expect(guarded.stats().rows).toBe(300); // stats still work while open
-    await expectFlightError(() => [...guarded.list()], StatusCode.UNAVAILABLE);
+    await expectFlightError(() => listAll(guarded), StatusCode.UNAVAILABLE);
   });
 });
 
@@ -267,7 +281,7 @@ describe("circuitBreaker reporting and lifecycle", () => {
     const section = breaker.parts.find((p) => p.kind === "stats") as StatsSetting;
     expect(section.section).toBe("breaker:store");
 
-    await failReads(store, guardedStore(store, breaker), 1);
+    await failReads(store, guard(store, breaker), 1);
     const stats = section.collect() as ReturnType<FlightCircuitBreaker["stats"]>;
     expect(stats.state).toBe("open");
     expect(stats.transitions.open).toBe(1);
@@ -284,7 +298,7 @@ describe("circuitBreaker reporting and lifecycle", () => {
     breaker.onStateChange(() => {
       throw new Error("listener bug");
     });
-    await failReads(store, guardedStore(store, breaker), 1);
+    await failReads(store, guard(store, breaker), 1);
     expect(breaker.state).toBe("open");
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: "listener bug" }));
   });
@@ -318,7 +332,7 @@ describe("circuitBreaker reporting and lifecycle", () => {
 
     const store = new FakeStore();
     const breaker = circuitBreaker({ name: "store", volumeThreshold: 1, errorThresholdPercentage: 1, resetTimeoutMs: 60_000, timeoutMs: 60_000 });
-    const guarded = guardedStore(store, breaker);
+    const guarded = guard(store, breaker);
     await breaker.guard("ok", async () => 1);
     await failReads(store, guarded, 1); // opens: starts the 60 s reset timer
     expect(breaker.state).toBe("open");

@@ -58,7 +58,7 @@ export interface FlightCircuitBreaker {
    * Errors of the work are rethrown unchanged.
    */
   guard<T>(operation: string, work: (signal: AbortSignal) => T | Promise<T>, options?: GuardOptions): Promise<T>;
-  /** Runs synchronous work through the breaker (no timeout applies); see {@link guardedStore}. */
+  /** Runs synchronous work through the breaker (no timeout applies). */
   guardSync<T>(operation: string, work: () => T): T;
   /** While open or half-open, the retry hint callers get, in ms. */
   retryAfterMs(): number | undefined;
@@ -89,7 +89,7 @@ const KEYS = [...TUNING_KEYS, "ignoreCodes"];
  * const storeBreaker = circuitBreaker({ name: "store", volumeThreshold: 20, resetTimeoutMs: 5_000 });
  * const catalog = circuitBreaker({ name: "catalog-db", timeoutMs: 2_000 });
  * const server = createFlightServer(
- *   withStore(guardedStore(new MemoryStore(), storeBreaker)),
+ *   guardedStore(storeBreaker), // wraps the server's store
  *   storeBreaker.parts,
  *   catalog.parts,
  *   defineAction("describe", "catalog entry", async (body, call) => ({

@@ -24,7 +24,7 @@ export type { BreakerSource, MetricsOptions } from "./metrics";
 export { callLogger } from "./call-logger";
 export type { CallLoggerOptions } from "./call-logger";
 export { adminActions } from "./admin-actions";
-export type { AdminActionsOptions, AdminBreaker, AdminChange, AdminStore } from "./admin-actions";
+export type { AdminActionsOptions, AdminBreaker, AdminChange } from "./admin-actions";
 
 // ---- for middleware authors ----
 export { kLogger, kCallId, loggerOf } from "./call-logger";

@@ -89,15 +89,14 @@ test("store, GC, breaker and auth figures are collected at scrape time", async (
   const breaker = circuitBreaker({ name: "store", volumeThreshold: 1, resetTimeoutMs: 60_000 });
   const auth: Record<string, number> = { "bad-signature": 2 };
   const calls = { storeStats: 0 };
-  metrics({
-    registry,
-    storeStats: () => {
-      calls.storeStats++;
-      return stats;
-    },
-    breakers: [breaker],
-    authFailures: () => auth,
-  });
+  store.stats = () => {
+    calls.storeStats++;
+    return stats;
+  };
+  const [, lifecycle] = metrics({ registry, breakers: [breaker], authFailures: () => auth });
+  // Before the server is built there is no store to read: no store figures, no error.
+  expect(sample(await registry.metrics(), "blackice_flight_store_flights")).toBe(0);
+  lifecycle.onCreate!({ store }); // what createFlightServer does with the store it serves from
 
   let text = await registry.metrics();
   expect(calls.storeStats).toBe(1); // one read per scrape, shared by all store metrics
@@ -112,7 +111,7 @@ test("store, GC, breaker and auth figures are collected at scrape time", async (
   expect(sample(text, 'blackice_flight_breaker_state{breaker="store"}')).toBe(0);
   expect(sample(text, 'blackice_flight_auth_failures_total{reason="bad-signature"}')).toBe(2);
 
-  stats = { ...stats, gcRuns: 5, gcBytesFreed: 1000, flights: 1 };
+  stats = { ...stats, gc: { ...stats.gc!, gcRuns: 5, gcBytesFreed: 1000 }, flights: 1 };
   auth["bad-signature"] = 3;
   auth["expired"] = 1;
   await expect(breaker.guard("x", async () => Promise.reject(new Error("down")))).rejects.toThrow("down");
@@ -135,13 +134,12 @@ test("store, GC, breaker and auth figures are collected at scrape time", async (
 test("a failing collector goes to onError and the scrape still succeeds", async () => {
   const registry = new Registry();
   const onError = jest.fn();
-  metrics({
-    registry,
-    storeStats: () => {
-      throw new Error("store stats broke");
-    },
-    onError,
-  });
+  const store = new FakeStore();
+  store.stats = () => {
+    throw new Error("store stats broke");
+  };
+  const [, lifecycle] = metrics({ registry, onError });
+  lifecycle.onCreate!({ store });
   const text = await registry.metrics();
   expect(text).toContain("blackice_flight_calls_total");
   expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: "store stats broke" }));

@@ -6,6 +6,7 @@ import {
   statusCodeName,
   type FlightData,
   type FlightMiddleware,
+  type FlightStore,
   type LifecycleSetting,
   type StoreStats,
 } from "@blackice/flight-core";
@@ -29,8 +30,11 @@ export interface MetricsOptions {
   prefix?: string;
   /** Buckets of the call duration histogram, in seconds, increasing. */
   buckets?: readonly number[];
-  /** Store figures (flights, rows, bytes, memory, GC), read at each scrape; usually `() => store.stats()`. */
-  storeStats?: () => StoreStats;
+  /**
+   * Export the figures of the server's store (flights, rows, bytes, and the memory and GC
+   * sections when the store has them), read at each scrape. Default true.
+   */
+  storeMetrics?: boolean;
   /** Breakers whose state, transitions, failures and rejections are exported. */
   breakers?: readonly BreakerSource[];
   /** Authentication failures so far, by reason (cumulative counts), read at each scrape. */
@@ -73,31 +77,37 @@ function cumulativeFeeder(counter: Counter<string>): (labels: Record<string, str
  * - `calls_total{method,code}`, `call_duration_seconds{method}` (histogram), `calls_in_flight{method}`;
  * - `received_bytes_total{method}`, `sent_bytes_total{method}`: FlightData header + body bytes
  *   of DoPut / DoExchange requests and DoGet / DoExchange responses;
- * - with `storeStats`: `store_flights`, `store_rows`, `store_bytes`, `store_memory_bytes`,
+ * - unless `storeMetrics: false`, from the server's store: `store_flights`, `store_rows`,
+ *   `store_bytes`, and when the store has a memory limit and GC, `store_memory_bytes`,
  *   `store_memory_reserved_bytes`, `store_memory_limit_bytes`, `gc_runs_total`,
- *   `gc_flights_removed_total`, `gc_bytes_freed_total`;
+ *   `gc_flights_removed_total`, `gc_bytes_freed_total` (the store is the one the server is
+ *   built with; the figures appear once the server is built);
  * - with `breakers`: `breaker_state{breaker}` (0 closed, 1 half-open, 2 open, 3 shut down),
  *   `breaker_transitions_total{breaker,to}`, `breaker_failures_total{breaker}`,
  *   `breaker_rejections_total{breaker}`;
  * - with `authFailures`: `auth_failures_total{reason}`.
  *
  * Place it first (outermost) so that calls refused by later middleware are counted too.
- * Returns the middleware and a lifecycle hook that removes the metrics from the registry
- * when the server shuts down, so a new server can register them again.
+ * Returns the middleware and a lifecycle setting that learns the server's store when the
+ * server is built and removes the metrics from the registry when it shuts down, so a new
+ * server can register them again.
  *
  * @throws TypeError for invalid options, or when a metric of that name is already registered.
  *
  * @example
  * const registry = new Registry();
  * const server = createFlightServer(
- *   metrics({ registry, storeStats: () => server.store.stats(), breakers: [storeBreaker] }),
+ *   metrics({ registry, breakers: [storeBreaker] }),
  *   storeBreaker.parts,
  * );
  * http.createServer(async (_req, res) => res.end(await registry.metrics())).listen(9464);
  */
 export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSetting] {
   const where = "metrics";
-  const o = checkOptions<MetricsOptions>(where, options, ["registry", "prefix", "buckets", "storeStats", "breakers", "authFailures", "onError"], true);
+  if (options !== null && typeof options === "object" && "storeStats" in options) {
+    throw new TypeError(`${where}: the storeStats option is gone; the server's store is read directly (storeMetrics: false to leave it out)`);
+  }
+  const o = checkOptions<MetricsOptions>(where, options, ["registry", "prefix", "buckets", "storeMetrics", "breakers", "authFailures", "onError"], true);
   const registry = o.registry as Partial<Registry> | undefined;
   if (!registry || typeof registry.registerMetric !== "function" || typeof registry.removeSingleMetric !== "function") {
     throw new TypeError(`${where}: registry must be a prom-client Registry (the library never uses the global registry)`);
@@ -110,7 +120,10 @@ export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSe
   if (!Array.isArray(buckets) || buckets.length === 0 || buckets.some((b, i) => typeof b !== "number" || !(b > 0) || !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]))) {
     throw new TypeError(`${where}: buckets must be a non-empty array of increasing positive numbers of seconds`);
   }
-  const storeStats = checkFunction<() => StoreStats>(where, "storeStats", o.storeStats);
+  if (o.storeMetrics !== undefined && typeof o.storeMetrics !== "boolean") throw new TypeError(`${where}: storeMetrics must be a boolean`);
+  /** The server's store, learned when the server is built (onCreate). */
+  let serverStore: FlightStore | undefined;
+  const storeStats = o.storeMetrics === false ? undefined : (): StoreStats | undefined => serverStore?.stats();
   const authFailures = checkFunction<() => Record<string, number>>(where, "authFailures", o.authFailures);
   const onError = checkFunction<(err: unknown) => void>(where, "onError", o.onError) ?? defaultOnError(where);
   const breakers = o.breakers ?? [];
@@ -170,7 +183,7 @@ export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSe
     let failed = false;
     /** One storeStats() per scrape: collectors of one scrape run in the same tick. */
     const read = (): StoreStats | undefined => {
-      if (cached === undefined && !failed) {
+      if (cached === undefined && !failed && serverStore !== undefined) {
         try {
           cached = storeStats();
         } catch (err) {
@@ -184,7 +197,7 @@ export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSe
       }
       return cached;
     };
-    const gauge = (name: string, help: string, pick: (s: StoreStats) => number): void => {
+    const gauge = (name: string, help: string, pick: (s: StoreStats) => number | undefined): void => {
       register(
         () =>
           new Gauge({
@@ -193,7 +206,8 @@ export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSe
             registers,
             collect() {
               const s = read();
-              if (s !== undefined) this.set(pick(s));
+              const v = s === undefined ? undefined : pick(s);
+              if (v !== undefined) this.set(v);
             },
           }),
         n(name),
@@ -202,10 +216,10 @@ export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSe
     gauge("store_flights", "Flights held by the store.", (s) => s.flights);
     gauge("store_rows", "Rows held by the store.", (s) => s.rows);
     gauge("store_bytes", "IPC bytes (header + body) held by the store.", (s) => s.bytes);
-    gauge("store_memory_bytes", "Memory held by stored flights, in bytes.", (s) => s.memoryBytes);
-    gauge("store_memory_reserved_bytes", "Memory reserved by puts in progress, in bytes.", (s) => s.reservedBytes);
-    gauge("store_memory_limit_bytes", "The store's memory limit, in bytes.", (s) => s.maxMemoryBytes);
-    const counter = (name: string, help: string, pick: (s: StoreStats) => number): void => {
+    gauge("store_memory_bytes", "Memory held by stored flights, in bytes.", (s) => s.memory?.memoryBytes);
+    gauge("store_memory_reserved_bytes", "Memory reserved by puts in progress, in bytes.", (s) => s.memory?.reservedBytes);
+    gauge("store_memory_limit_bytes", "The store's memory limit, in bytes.", (s) => s.memory?.maxMemoryBytes);
+    const counter = (name: string, help: string, pick: (s: StoreStats) => number | undefined): void => {
       let feed: ReturnType<typeof cumulativeFeeder> | undefined;
       const c: Counter<string> = register(
         () =>
@@ -215,16 +229,17 @@ export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSe
             registers,
             collect() {
               const s = read();
-              if (s !== undefined) feed?.({}, pick(s));
+              const v = s === undefined ? undefined : pick(s);
+              if (v !== undefined) feed?.({}, v);
             },
           }),
         n(name),
       );
       feed = cumulativeFeeder(c);
     };
-    counter("gc_runs_total", "Garbage collection runs of the store.", (s) => s.gcRuns);
-    counter("gc_flights_removed_total", "Expired flights removed by garbage collection.", (s) => s.gcFlightsRemoved);
-    counter("gc_bytes_freed_total", "Memory freed by garbage collection, in bytes.", (s) => s.gcBytesFreed);
+    counter("gc_runs_total", "Garbage collection runs of the store.", (s) => s.gc?.gcRuns);
+    counter("gc_flights_removed_total", "Expired flights removed by garbage collection.", (s) => s.gc?.gcFlightsRemoved);
+    counter("gc_bytes_freed_total", "Memory freed by garbage collection, in bytes.", (s) => s.gc?.gcBytesFreed);
   }
 
   // ---- breakers
@@ -340,6 +355,9 @@ export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSe
   };
 
   const lifecycle = onLifecycle({
+    onCreate: function learnServerStore(setup) {
+      serverStore = setup.store;
+    },
     onShutdown: function unregisterMetrics() {
       // Only our own: a later server may have registered the same names after this one stopped.
       for (const r of registered) if (reg.getSingleMetric(r.name) === r.metric) reg.removeSingleMetric(r.name);

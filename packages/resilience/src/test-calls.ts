@@ -3,6 +3,7 @@ import pino, { type Logger } from "pino";
 import {
   CallContext,
   FlightError,
+  MemoryStore,
   type CallInfo,
   type FlightCall,
   type FlightData,
@@ -18,8 +19,12 @@ import {
   type StoredFlight,
 } from "@blackice/flight-core";
 
+/** A store for calls that need none in particular (no background GC, so nothing to close). */
+const idleStore = new MemoryStore({ enableGC: false });
+
 export function makeCall<M extends FlightMethod>(method: M, request: FlightRequests[M], over: Partial<CallInfo> = {}): FlightCall<M> {
   return {
+    store: idleStore,
     method,
     request,
     context: new CallContext(),
@@ -104,7 +109,7 @@ export async function expectFlightError(fn: () => unknown, code: number): Promis
   return caught;
 }
 
-/** A FlightStore whose every operation throws `failure` while it is set. */
+/** A FlightStore whose every operation rejects with `failure` while it is set. */
 export class FakeStore implements FlightStore {
   failure: unknown;
   readonly ops: string[] = [];
@@ -116,49 +121,48 @@ export class FakeStore implements FlightStore {
     if (this.failure !== undefined) throw this.failure;
   }
 
-  beginPut(_d: FlightDescriptor, _schema: StoredMessage, _options?: PutOptions): PutTransaction {
+  async beginPut(_d: FlightDescriptor, _schema: StoredMessage, _options?: PutOptions): Promise<PutTransaction> {
     this.op("beginPut");
     return {
-      append: (_m: StoredMessage) => this.op("append"),
-      commit: () => {
+      append: async (_m: StoredMessage) => this.op("append"),
+      commit: async () => {
         this.op("commit");
         return this.flight;
       },
-      abort: () => {
+      abort: async () => {
         this.aborted++;
       },
     };
   }
-  get(_d: FlightDescriptor): StoredFlight | undefined {
+  async get(_d: FlightDescriptor): Promise<StoredFlight | undefined> {
     this.op("get");
     return this.flight;
   }
-  getByTicket(_ticket: Uint8Array): StoredFlight | undefined {
+  async getByTicket(_ticket: Uint8Array): Promise<StoredFlight | undefined> {
     this.op("getByTicket");
     return this.flight;
   }
   ticketFor(_flight: StoredFlight): Uint8Array {
     return new Uint8Array([1]);
   }
-  list(_prefix?: readonly string[]): Iterable<StoredFlight> {
-    this.op("list");
+  list(_prefix?: readonly string[]): AsyncIterable<StoredFlight> {
     const self = this;
-    return (function* () {
+    return (async function* () {
       self.op("list.next");
       yield self.flight;
       self.op("list.next");
       yield self.flight;
     })();
   }
-  delete(_d: FlightDescriptor): boolean {
+  async delete(_d: FlightDescriptor): Promise<boolean> {
     this.op("delete");
     return true;
   }
-  renew(_d: FlightDescriptor, _ttlMs?: number): StoredFlight | undefined {
+  async renew(_d: FlightDescriptor, _ttlMs?: number): Promise<StoredFlight | undefined> {
     this.op("renew");
     return this.flight;
   }
-  gc(): GcReport {
+  async gc(): Promise<GcReport> {
     this.op("gc");
     return { flightsRemoved: 0, bytesFreed: 0, durationMs: 0 };
   }
@@ -167,16 +171,12 @@ export class FakeStore implements FlightStore {
       flights: 3,
       rows: 300,
       bytes: 4096,
-      memoryBytes: 5000,
-      reservedBytes: 100,
-      maxMemoryBytes: 1 << 20,
-      defaultTtlMs: 0,
-      gcRuns: 2,
-      gcFlightsRemoved: 4,
-      gcBytesFreed: 777,
+      memory: { memoryBytes: 5000, reservedBytes: 100, maxMemoryBytes: 1 << 20 },
+      ttl: { defaultTtlMs: 0 },
+      gc: { gcEnabled: true, gcIntervalMs: 30_000, gcRuns: 2, gcFlightsRemoved: 4, gcBytesFreed: 777 },
     };
   }
-  close(): void {}
+  async close(): Promise<void> {}
 }
 
 /** A pino logger writing JSON lines into memory. */

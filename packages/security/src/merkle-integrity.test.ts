@@ -18,7 +18,7 @@ import { flightDataLeaf, flightDataLeafHash } from "./flight-data-leaf";
 import { merkleIntegrity } from "./merkle-integrity";
 import { leafHash, merkleRoot } from "./merkle-tree";
 import { readMerkleMetadata, type MerkleProof } from "./read-merkle-metadata";
-import { collect, compose, fakeTerminal, flightInfo, fromArray, makeCall } from "./test-call";
+import { collect, compose, fakeTerminal, flightInfo, fromArray, makeCall as makeBareCall } from "./test-call";
 import { verifyBatchProof, verifyFlightStream } from "./verify-flight-stream";
 
 const pathD = (...path: string[]): FlightDescriptor => ({ type: 1, cmd: new Uint8Array(0), path });
@@ -36,7 +36,12 @@ function msg(kind: number, header: string, body: number, meta = ""): StoredMessa
 }
 
 const toFlightData = (m: StoredMessage): FlightData => ({ flightDescriptor: undefined, dataHeader: m.header, dataBody: m.body, appMetadata: m.appMetadata });
-const messagesOf = (f: StoredFlight): StoredMessage[] => [f.schema, ...f.messages];
+/** A flight's messages in DoGet order (schema first), read through the store's stream. */
+async function messagesOf(f: StoredFlight): Promise<StoredMessage[]> {
+  const out = [f.schema];
+  for await (const m of f.messages()) out.push(m);
+  return out;
+}
 
 let clock = 1_000_000;
 let store: MemoryStore;
@@ -45,16 +50,19 @@ beforeEach(() => {
 });
 afterEach(() => store.close());
 
-function put(d: FlightDescriptor, batches: StoredMessage[], schema = msg(MessageKind.SCHEMA, "schema-header-bytes", 0, "schema-meta")): StoredFlight {
-  const tx = store.beginPut(d, schema);
-  for (const b of batches) tx.append(b);
+/** Calls carry the server's store: here the test's store. */
+const makeCall: typeof makeBareCall = (method, request, options = {}) => makeBareCall(method, request, { store, ...options });
+
+async function put(d: FlightDescriptor, batches: StoredMessage[], schema = msg(MessageKind.SCHEMA, "schema-header-bytes", 0, "schema-meta")): Promise<StoredFlight> {
+  const tx = await store.beginPut(d, schema);
+  for (const b of batches) await tx.append(b);
   return tx.commit();
 }
 
 const batches = (n: number, tag = "b") => Array.from({ length: n }, (_, i) => msg(MessageKind.RECORD_BATCH, `${tag}-header-${i}`, 64 + i * 7, i % 2 ? `meta-${i}` : ""));
 
 function setup(info?: FlightInfo) {
-  const parts = merkleIntegrity({ store });
+  const parts = merkleIntegrity();
   const { settings } = splitServerParts(parts);
   const action = settings.find((s): s is ActionSetting => s.kind === "action")!;
   const stats = settings.find((s): s is StatsSetting => s.kind === "stats")!;
@@ -95,24 +103,24 @@ describe("flightDataLeaf", () => {
 
 describe("merkleIntegrity", () => {
   it("adds the root and leaf count of schema + messages to GetFlightInfo's app_metadata", async () => {
-    const f = put(pathD("telemetry", "cpu"), batches(5));
+    const f = await put(pathD("telemetry", "cpu"), batches(5));
     const t = setup();
     const info = (await t.handler(makeCall("getFlightInfo", pathD("telemetry", "cpu")))) as FlightInfo;
     const json = JSON.parse(Buffer.from(info.appMetadata).toString());
-    const expectedRoot = merkleRoot(messagesOf(f).map(flightDataLeaf)).toString("hex");
+    const expectedRoot = merkleRoot((await messagesOf(f)).map(flightDataLeaf)).toString("hex");
     expect(json).toEqual({ merkle: { alg: "sha256-rfc6962", root: expectedRoot, leaves: 6 } });
     expect(readMerkleMetadata(info)).toEqual({ alg: "sha256-rfc6962", root: expectedRoot, leaves: 6 });
   });
 
   it("annotates PollFlightInfo's info too", async () => {
-    put(pathD("p"), batches(2));
+    await put(pathD("p"), batches(2));
     const t = setup();
     const poll = (await t.handler(makeCall("pollFlightInfo", pathD("p")))) as PollInfo;
     expect(readMerkleMetadata(poll.info!)?.leaves).toBe(3);
   });
 
   it("merges into existing JSON-object metadata and leaves other metadata alone", async () => {
-    put(pathD("t"), batches(1));
+    await put(pathD("t"), batches(1));
     const merged = (await setup(flightInfo(["t"], Buffer.from('{"owner":"ops"}'))).handler(makeCall("getFlightInfo", pathD("t")))) as FlightInfo;
     expect(JSON.parse(Buffer.from(merged.appMetadata).toString())).toMatchObject({ owner: "ops", merkle: { leaves: 2 } });
     const t = setup(flightInfo(["t"], Buffer.from([0xde, 0xad])));
@@ -122,7 +130,7 @@ describe("merkleIntegrity", () => {
   });
 
   it("caches roots per flight version: a repeat is a hit, an append is a miss with a new root", async () => {
-    put(pathD("c"), batches(3));
+    await put(pathD("c"), batches(3));
     const t = setup();
     const get = async () => readMerkleMetadata((await t.handler(makeCall("getFlightInfo", pathD("c")))) as FlightInfo)!;
     const first = await get();
@@ -130,7 +138,7 @@ describe("merkleIntegrity", () => {
     expect(again).toEqual(first);
     expect(t.stats()).toMatchObject({ hits: 1, misses: 1, cachedFlights: 1 });
     clock += 10;
-    put(pathD("c"), batches(2, "more"));
+    await put(pathD("c"), batches(2, "more"));
     const after = await get();
     expect(after.leaves).toBe(6);
     expect(after.root).not.toBe(first.root);
@@ -144,10 +152,10 @@ describe("merkleIntegrity", () => {
   });
 
   it("merkle-proof: every message's proof verifies against the FlightInfo's root (path and ticket forms)", async () => {
-    const f = put(pathD("proofs"), batches(6));
+    const f = await put(pathD("proofs"), batches(6));
     const t = setup();
     const expected = readMerkleMetadata((await t.handler(makeCall("getFlightInfo", pathD("proofs")))) as FlightInfo)!;
-    const all = messagesOf(f);
+    const all = await messagesOf(f);
     for (let i = 0; i < all.length; i++) {
       const body = i % 2 === 0 ? { path: ["proofs"], index: i } : { ticket: Buffer.from(store.ticketFor(f)).toString(), index: i };
       const proof = await proofOf(t.action, body);
@@ -159,7 +167,7 @@ describe("merkleIntegrity", () => {
   });
 
   it("merkle-proof refuses a bad body, an unknown flight, an index past the end", async () => {
-    put(pathD("r"), batches(1));
+    await put(pathD("r"), batches(1));
     const t = setup();
     expect((await errorOf(t.action.handler(Buffer.from("{nope"), makeCall("doAction", { type: "x", body: new Uint8Array(0) })) as Promise<unknown>)).code).toBe(StatusCode.INVALID_ARGUMENT);
     expect((await errorOf(proofOf(t.action, { path: ["r"], index: -1 }))).code).toBe(StatusCode.INVALID_ARGUMENT);
@@ -170,10 +178,10 @@ describe("merkleIntegrity", () => {
 
 describe("verifyFlightStream", () => {
   async function fixture(n = 5) {
-    const f = put(pathD("s"), batches(n));
+    const f = await put(pathD("s"), batches(n));
     const t = setup();
     const expected = readMerkleMetadata((await t.handler(makeCall("getFlightInfo", pathD("s")))) as FlightInfo)!;
-    return { data: messagesOf(f).map(toFlightData), expected };
+    return { data: (await messagesOf(f)).map(toFlightData), expected };
   }
   const dataLoss = async (p: Promise<unknown>) => {
     const err = await errorOf(p);
@@ -251,5 +259,22 @@ describe("verifyFlightStream", () => {
     const bad = { ...proof, proof: proof.proof.map((h, i) => (i === 0 ? (h[0] === "0" ? "1" : "0") + h.slice(1) : h)) };
     expect(() => verifyBatchProof(data[2]!, bad, expected)).toThrow(/does not lead to the root/);
     expect(() => verifyBatchProof(data[2]!, Buffer.from(JSON.stringify(proof)), expected)).not.toThrow();
+  });
+});
+
+describe("merkleIntegrity reads the call's store", () => {
+  it("takes no store: it refuses the old option and serves from whichever store the call carries", async () => {
+    expect(() => merkleIntegrity({ store } as never)).toThrow(/the store option is gone/);
+    const other = new MemoryStore({ enableGC: false });
+    const tx = await other.beginPut(pathD("elsewhere"), msg(MessageKind.SCHEMA, "s", 0));
+    await tx.append(msg(MessageKind.RECORD_BATCH, "b", 8));
+    await tx.commit();
+    const t = setup();
+    const onOther = (await t.handler(makeBareCall("getFlightInfo", pathD("elsewhere"), { store: other }))) as FlightInfo;
+    expect(readMerkleMetadata(onOther)?.leaves).toBe(2);
+    // The test's own store has no such flight: nothing to annotate.
+    const onStore = (await t.handler(makeCall("getFlightInfo", pathD("elsewhere")))) as FlightInfo;
+    expect(onStore.appMetadata.length).toBe(0);
+    await other.close();
   });
 });

@@ -12,6 +12,7 @@ import {
   type PollInfo,
   type ServerPart,
   type StoredFlight,
+  type StoredMessage,
 } from "@blackice/flight-core";
 import { flightDataLeafHash } from "./flight-data-leaf";
 import { parseFlightRef, parseJsonBody } from "./flight-ref";
@@ -21,10 +22,8 @@ import type { MerkleMetadata, MerkleProof } from "./read-merkle-metadata";
 /** The action that returns one message's inclusion proof. */
 export const MERKLE_PROOF_ACTION = "merkle-proof";
 
-/** Options of {@link merkleIntegrity}. */
+/** Options of {@link merkleIntegrity}. Flights are read from the server's store (`call.store`). */
 export interface MerkleIntegrityOptions {
-  /** The store the server serves from (pass the same one to `withStore`). */
-  store: FlightStore;
   /** Most flights whose trees are kept. Default 256. */
   maxCachedFlights?: number;
   /** Most bytes of hashes kept (about 64 bytes per message). Default 64 MiB. */
@@ -47,18 +46,22 @@ function positiveInteger(what: string, v: unknown, fallback: number): number {
 }
 
 async function computeTree(flight: StoredFlight): Promise<MerkleTree> {
-  const n = 1 + flight.messages.length;
+  const n = 1 + flight.messageCount;
   const hashes = Buffer.allocUnsafe(n * HASH_BYTES);
   let sinceYield = 0;
-  for (let i = 0; i < n; i++) {
-    const m = i === 0 ? flight.schema : flight.messages[i - 1]!;
-    flightDataLeafHash(m).copy(hashes, i * HASH_BYTES);
+  let i = 0;
+  const leaf = async (m: StoredMessage): Promise<void> => {
+    if (i >= n) throw new Error(`flight ${flight.key} streamed more than its ${flight.messageCount} messages`);
+    flightDataLeafHash(m).copy(hashes, i++ * HASH_BYTES);
     sinceYield += m.header.length + m.body.byteLength + m.appMetadata.length;
     if (sinceYield >= BYTES_PER_SLICE) {
       sinceYield = 0;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-  }
+  };
+  await leaf(flight.schema);
+  for await (const m of flight.messages()) await leaf(m);
+  if (i !== n) throw new Error(`flight ${flight.key} streamed ${i - 1} of its ${flight.messageCount} messages`);
   return MerkleTree.fromLeafHashesAsync(hashes);
 }
 
@@ -88,17 +91,16 @@ function withMerkleMetadata(existing: Uint8Array, merkle: MerkleMetadata): Uint8
  *   or `"ticket": "<ticket text>"` instead of `path`), answers one Result with the JSON
  *   {@link MerkleProof} of message `i` (0 = schema); check it with `verifyBatchProof`.
  *
- * Trees are computed from the store (yielding to the event loop every 8 MiB) and cached per
- * flight version (key, createdAt, updatedAt, message count), so repeated calls cost nothing.
+ * Trees are computed from the server's store, `call.store` (streaming the flight's messages,
+ * yielding to the event loop every 8 MiB), and cached per flight version (key, createdAt,
+ * updatedAt, message count), so repeated calls cost nothing.
  *
  * @example
- * const store = new MemoryStore();
- * createFlightServer(withStore(store), merkleIntegrity({ store }));
+ * createFlightServer(merkleIntegrity());
  */
-export function merkleIntegrity(options: MerkleIntegrityOptions): ServerPart[] {
+export function merkleIntegrity(options: MerkleIntegrityOptions = {}): ServerPart[] {
   if (options === null || typeof options !== "object") throw new TypeError("merkleIntegrity: options must be an object");
-  const { store } = options;
-  if (!store || typeof store.get !== "function" || typeof store.getByTicket !== "function") throw new TypeError("merkleIntegrity: store must be a FlightStore");
+  if ("store" in options) throw new TypeError("merkleIntegrity: the store option is gone; flights are read from the server's store (call.store)");
   const maxFlights = positiveInteger("maxCachedFlights", options.maxCachedFlights, 256);
   const maxBytes = positiveInteger("maxCacheBytes", options.maxCacheBytes, 64 * 1024 * 1024);
 
@@ -122,7 +124,7 @@ export function merkleIntegrity(options: MerkleIntegrityOptions): ServerPart[] {
   };
 
   const treeOf = (flight: StoredFlight): Promise<MerkleTree> => {
-    const id = `${flight.key}\n${flight.createdAt}\n${flight.updatedAt}\n${flight.messages.length}`;
+    const id = `${flight.key}\n${flight.createdAt}\n${flight.updatedAt}\n${flight.messageCount}`;
     const hit = cache.get(id);
     if (hit) {
       counters.hits++;
@@ -153,8 +155,8 @@ export function merkleIntegrity(options: MerkleIntegrityOptions): ServerPart[] {
     return { alg: MERKLE_ALGORITHM, root: tree.root().toString("hex"), leaves: tree.size };
   };
 
-  const annotate = async (info: FlightInfo, descriptor: FlightDescriptor): Promise<FlightInfo> => {
-    const flight = store.get(descriptor);
+  const annotate = async (store: FlightStore, info: FlightInfo, descriptor: FlightDescriptor): Promise<FlightInfo> => {
+    const flight = await store.get(descriptor);
     if (!flight) return info; // removed since the handler answered
     const appMetadata = withMerkleMetadata(info.appMetadata ?? new Uint8Array(0), await summaryOf(flight));
     if (!appMetadata) {
@@ -168,11 +170,11 @@ export function merkleIntegrity(options: MerkleIntegrityOptions): ServerPart[] {
   const middleware: FlightMiddleware = (next) =>
     async function merkleAnnotate(call) {
       const res = await next(call);
-      if (call.method === "getFlightInfo") return annotate(res as FlightInfo, call.request);
+      if (call.method === "getFlightInfo") return annotate(call.store, res as FlightInfo, call.request);
       if (call.method === "pollFlightInfo") {
         const poll = res as PollInfo;
         if (!poll.info) return poll;
-        return { ...poll, info: await annotate(poll.info, poll.info.flightDescriptor ?? call.request) };
+        return { ...poll, info: await annotate(call.store, poll.info, poll.info.flightDescriptor ?? call.request) };
       }
       return res;
     };
@@ -180,12 +182,13 @@ export function merkleIntegrity(options: MerkleIntegrityOptions): ServerPart[] {
   const proofAction = defineAction(
     MERKLE_PROOF_ACTION,
     'Merkle inclusion proof of one message of a flight (0 = schema). Body: JSON {"path": [...] | "cmd": "<base64>" | "ticket": "<ticket>", "index": n}. Returns JSON {alg, root, leaves, index, leafHash, proof}.',
-    async (body) => {
+    async (body, call) => {
+      const { store } = call;
       const parsed = parseJsonBody(body, MERKLE_PROOF_ACTION) as { index?: unknown } | null;
       const ref = parseFlightRef(parsed, MERKLE_PROOF_ACTION);
       const index = parsed?.index;
       if (typeof index !== "number" || !Number.isSafeInteger(index) || index < 0) throw invalidArgument(`${MERKLE_PROOF_ACTION}: index must be a non-negative integer`);
-      const flight = ref.descriptor ? store.get(ref.descriptor) : store.getByTicket(ref.ticket);
+      const flight = ref.descriptor ? await store.get(ref.descriptor) : await store.getByTicket(ref.ticket);
       if (!flight) throw notFound(`${MERKLE_PROOF_ACTION}: no such flight`);
       const tree = await treeOf(flight);
       if (index >= tree.size) throw new FlightError(StatusCode.OUT_OF_RANGE, `${MERKLE_PROOF_ACTION}: index ${index} is past the flight's ${tree.size} messages`);

@@ -1,6 +1,7 @@
 // Test helper (excluded from the build): hand-made FlightCalls and a fake terminal handler.
 import {
   CallContext,
+  MemoryStore,
   composeMiddleware,
   splitServerParts,
   type FlightCall,
@@ -11,6 +12,7 @@ import {
   type FlightMiddleware,
   type FlightRequests,
   type FlightResponse,
+  type FlightStore,
   type ServerPart,
 } from "@blackice/flight-core";
 
@@ -29,10 +31,13 @@ export const METHOD_PATHS: Record<FlightMethod, string> = {
 
 export type HeaderInit = Record<string, string | Uint8Array | Array<string | Uint8Array>>;
 
+/** The store of calls that need none in particular (no background GC, so nothing to close). */
+const idleStore = new MemoryStore({ enableGC: false });
+
 export function makeCall<M extends FlightMethod>(
   method: M,
   request: FlightRequests[M],
-  options: { headers?: HeaderInit; rawRequest?: Uint8Array; context?: CallContext } = {},
+  options: { headers?: HeaderInit; rawRequest?: Uint8Array; context?: CallContext; store?: FlightStore } = {},
 ): FlightCall<M> {
   const headers = new Map<string, Array<string | Uint8Array>>();
   for (const [k, v] of Object.entries(options.headers ?? {})) headers.set(k.toLowerCase(), Array.isArray(v) ? v : [v]);
@@ -47,6 +52,7 @@ export function makeCall<M extends FlightMethod>(
     path: METHOD_PATHS[method],
     deadline: undefined,
     rawRequest: options.rawRequest,
+    store: options.store ?? idleStore,
   } as unknown as FlightCall<M>;
 }
 

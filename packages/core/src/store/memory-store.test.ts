@@ -2,7 +2,7 @@ import { FlightError } from "../flight-error";
 import { DescriptorType, type FlightDescriptor } from "../flight-types";
 import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
 import { StatusCode } from "../status-code";
-import type { StoredFlight } from "./flight-store";
+import { isFlightStore, offersGc, offersMemoryLimit, offersTtl, type FlightStore, type StoredFlight } from "./flight-store";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { splitIpcStream } from "../ipc/ipc-stream";
 import { FLIGHT_OVERHEAD_BYTES, MemoryStore, defaultSchemasEqual, flightOverheadBytes, structuralSchemasEqual, type MemoryStoreOptions } from "./memory-store";
@@ -47,21 +47,21 @@ function makeStore(options: MemoryStoreOptions = {}): MemoryStore {
   return store;
 }
 
-function putFlight(
+async function putFlight(
   store: MemoryStore,
   d: FlightDescriptor,
   batches: StoredMessage[] = [batchMsg(10)],
   options?: { ttlMs?: number },
   schema = schemaMsg(),
-): StoredFlight {
-  const tx = store.beginPut(d, schema, options);
-  for (const b of batches) tx.append(b);
-  return tx.commit();
+): Promise<StoredFlight> {
+  const tx = (await store.beginPut(d, schema, options));
+  for (const b of batches) (await tx.append(b));
+  return (await tx.commit());
 }
 
-function errorOf(fn: () => unknown): FlightError {
+async function errorOf(fn: () => unknown): Promise<FlightError> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     if (err instanceof FlightError) return err;
     throw err;
@@ -72,6 +72,19 @@ function errorOf(fn: () => unknown): FlightError {
 beforeEach(() => {
   clock = 1_000_000;
 });
+
+/** A store's stats with its sections spread out, for short assertions. */
+function figures(store: MemoryStore) {
+  const { memory, ttl, gc, ...totals } = store.stats();
+  return { ...totals, ...memory, ...ttl, ...gc };
+}
+
+/** A flight's messages, read through the asynchronous stream the contract defines. */
+async function messagesOf(flight: StoredFlight): Promise<StoredMessage[]> {
+  const out: StoredMessage[] = [];
+  for await (const m of flight.messages()) out.push(m);
+  return out;
+}
 
 /** Bytes a flight's identity (descriptor, key, bookkeeping) is counted for. */
 function idBytes(d: FlightDescriptor): number {
@@ -86,398 +99,398 @@ afterEach(() => {
 // ---------------------------------------------------------------- tests
 
 describe("MemoryStore puts and reads", () => {
-  it("commits a put and serves it by descriptor and by ticket", () => {
+  it("commits a put and serves it by descriptor and by ticket", async () => {
     const store = makeStore();
     const d = pathD("sales", "2024");
-    const flight = putFlight(store, d, [batchMsg(5, 100), batchMsg(3, 50, MessageKind.DICTIONARY_BATCH), batchMsg(7, 100)]);
+    const flight = (await putFlight(store, d, [batchMsg(5, 100), batchMsg(3, 50, MessageKind.DICTIONARY_BATCH), batchMsg(7, 100)]));
 
     expect(flight.key).toBe("p:sales/2024");
     expect(flight.descriptor.path).toEqual(["sales", "2024"]);
-    expect(flight.messages).toHaveLength(3);
+    expect(flight.messageCount).toBe(3);
     expect(flight.totalRecords).toBe(12); // dictionary rows do not count
     expect(flight.totalBytes).toBe(4 + 3 * (2 + 8)); // schema header + 3 × (header + body)
     expect(flight.memoryBytes).toBe(10 + 250 + idBytes(d));
     expect(flight.createdAt).toBe(clock);
     expect(flight.expiresAt).toBeUndefined();
 
-    expect(store.get(d)).toBe(flight);
+    expect((await store.get(d))).toBe(flight);
     const ticket = store.ticketFor(flight);
     expect(new TextDecoder().decode(ticket)).toBe("p:sales/2024");
-    expect(store.getByTicket(ticket)).toBe(flight);
-    expect(store.get(pathD("sales"))).toBeUndefined();
-    expect(store.getByTicket(new TextEncoder().encode("p:nothing"))).toBeUndefined();
-    expect(errorOf(() => store.getByTicket(new Uint8Array([0xff, 0]))).code).toBe(StatusCode.INVALID_ARGUMENT);
+    expect((await store.getByTicket(ticket))).toBe(flight);
+    expect((await store.get(pathD("sales")))).toBeUndefined();
+    expect((await store.getByTicket(new TextEncoder().encode("p:nothing")))).toBeUndefined();
+    expect((await errorOf(() => (store.getByTicket(new Uint8Array([0xff, 0]))))).code).toBe(StatusCode.INVALID_ARGUMENT);
 
-    const s = store.stats();
+    const s = figures(store);
     expect(s).toMatchObject({ flights: 1, rows: 12, bytes: flight.totalBytes, memoryBytes: 260 + idBytes(d), reservedBytes: 0 });
   });
 
-  it("stores CMD flights too", () => {
+  it("stores CMD flights too", async () => {
     const store = makeStore();
-    const flight = putFlight(store, cmdD("SELECT 1"));
-    expect(store.get(cmdD("SELECT 1"))).toBe(flight);
-    expect(store.getByTicket(store.ticketFor(flight))).toBe(flight);
+    const flight = (await putFlight(store, cmdD("SELECT 1")));
+    expect((await store.get(cmdD("SELECT 1")))).toBe(flight);
+    expect((await store.getByTicket(store.ticketFor(flight)))).toBe(flight);
   });
 
-  it("is not affected by later changes to the caller's descriptor", () => {
+  it("is not affected by later changes to the caller's descriptor", async () => {
     const store = makeStore();
     const d = pathD("a");
-    const flight = putFlight(store, d);
+    const flight = (await putFlight(store, d));
     d.path.push("b");
     expect(flight.descriptor.path).toEqual(["a"]);
-    expect(store.get(pathD("a"))).toBe(flight);
+    expect((await store.get(pathD("a")))).toBe(flight);
   });
 
-  it("makes nothing visible before commit", () => {
+  it("makes nothing visible before commit", async () => {
     const store = makeStore();
-    const tx = store.beginPut(pathD("a"), schemaMsg());
-    tx.append(batchMsg(1));
-    expect(store.get(pathD("a"))).toBeUndefined();
+    const tx = (await store.beginPut(pathD("a"), schemaMsg()));
+    (await tx.append(batchMsg(1)));
+    expect((await store.get(pathD("a")))).toBeUndefined();
     expect([...store.list()]).toHaveLength(0);
-    expect(store.stats().reservedBytes).toBe(110 + idBytes(pathD("a")));
-    tx.commit();
-    expect(store.get(pathD("a"))?.totalRecords).toBe(1);
+    expect(figures(store).reservedBytes).toBe(110 + idBytes(pathD("a")));
+    (await tx.commit());
+    expect((await store.get(pathD("a")))?.totalRecords).toBe(1);
   });
 
-  it("abort leaves nothing visible and releases the reservation", () => {
+  it("abort leaves nothing visible and releases the reservation", async () => {
     const store = makeStore();
-    const tx = store.beginPut(pathD("a"), schemaMsg());
-    tx.append(batchMsg(1, 500));
-    expect(store.stats().reservedBytes).toBe(510 + idBytes(pathD("a")));
-    tx.abort();
-    tx.abort(); // safe twice
-    expect(store.get(pathD("a"))).toBeUndefined();
-    expect(store.stats()).toMatchObject({ flights: 0, reservedBytes: 0, memoryBytes: 0 });
-    expect(errorOf(() => tx.commit()).code).toBe(StatusCode.FAILED_PRECONDITION);
+    const tx = (await store.beginPut(pathD("a"), schemaMsg()));
+    (await tx.append(batchMsg(1, 500)));
+    expect(figures(store).reservedBytes).toBe(510 + idBytes(pathD("a")));
+    (await tx.abort());
+    (await tx.abort()); // safe twice
+    expect((await store.get(pathD("a")))).toBeUndefined();
+    expect(figures(store)).toMatchObject({ flights: 0, reservedBytes: 0, memoryBytes: 0 });
+    expect((await errorOf(() => (tx.commit()))).code).toBe(StatusCode.FAILED_PRECONDITION);
   });
 
-  it("refuses use of a committed transaction with FAILED_PRECONDITION", () => {
+  it("refuses use of a committed transaction with FAILED_PRECONDITION", async () => {
     const store = makeStore();
-    const tx = store.beginPut(pathD("a"), schemaMsg());
-    tx.commit();
-    const again = errorOf(() => tx.commit());
+    const tx = (await store.beginPut(pathD("a"), schemaMsg()));
+    (await tx.commit());
+    const again = (await errorOf(() => (tx.commit())));
     expect(again.code).toBe(StatusCode.FAILED_PRECONDITION);
     expect(again.message).toMatch(/already committed/);
-    expect(errorOf(() => tx.append(batchMsg(1))).code).toBe(StatusCode.FAILED_PRECONDITION);
-    tx.abort(); // no effect on the committed flight
-    expect(store.get(pathD("a"))).toBeDefined();
-    expect(store.stats().reservedBytes).toBe(0);
+    expect((await errorOf(() => (tx.append(batchMsg(1))))).code).toBe(StatusCode.FAILED_PRECONDITION);
+    (await tx.abort()); // no effect on the committed flight
+    expect((await store.get(pathD("a")))).toBeDefined();
+    expect(figures(store).reservedBytes).toBe(0);
   });
 
-  it("refuses schema messages in append and dooms the put", () => {
+  it("refuses schema messages in append and dooms the put", async () => {
     const store = makeStore();
-    const tx = store.beginPut(pathD("a"), schemaMsg());
-    tx.append(batchMsg(1));
-    const err = errorOf(() => tx.append(schemaMsg()));
+    const tx = (await store.beginPut(pathD("a"), schemaMsg()));
+    (await tx.append(batchMsg(1)));
+    const err = (await errorOf(() => (tx.append(schemaMsg()))));
     expect(err.code).toBe(StatusCode.INVALID_ARGUMENT);
-    expect(errorOf(() => tx.commit()).code).toBe(StatusCode.FAILED_PRECONDITION);
-    expect(store.stats().reservedBytes).toBe(0);
-    expect(store.get(pathD("a"))).toBeUndefined();
+    expect((await errorOf(() => (tx.commit()))).code).toBe(StatusCode.FAILED_PRECONDITION);
+    expect(figures(store).reservedBytes).toBe(0);
+    expect((await store.get(pathD("a")))).toBeUndefined();
   });
 
-  it("refuses a put that does not start with a schema, and bad descriptors", () => {
+  it("refuses a put that does not start with a schema, and bad descriptors", async () => {
     const store = makeStore();
-    expect(errorOf(() => store.beginPut(pathD("a"), batchMsg(1))).code).toBe(StatusCode.INVALID_ARGUMENT);
-    expect(errorOf(() => store.beginPut(pathD(), schemaMsg())).code).toBe(StatusCode.INVALID_ARGUMENT);
+    expect((await errorOf(() => (store.beginPut(pathD("a"), batchMsg(1))))).code).toBe(StatusCode.INVALID_ARGUMENT);
+    expect((await errorOf(() => (store.beginPut(pathD(), schemaMsg())))).code).toBe(StatusCode.INVALID_ARGUMENT);
     const unknown = { type: DescriptorType.UNKNOWN, path: ["a"], cmd: new Uint8Array() };
-    expect(errorOf(() => store.beginPut(unknown, schemaMsg())).code).toBe(StatusCode.INVALID_ARGUMENT);
-    expect(errorOf(() => store.get(unknown)).code).toBe(StatusCode.INVALID_ARGUMENT);
-    expect(errorOf(() => store.beginPut(pathD("a"), schemaMsg(), { ttlMs: -1 })).code).toBe(StatusCode.INVALID_ARGUMENT);
-    expect(store.stats().reservedBytes).toBe(0);
+    expect((await errorOf(() => (store.beginPut(unknown, schemaMsg())))).code).toBe(StatusCode.INVALID_ARGUMENT);
+    expect((await errorOf(() => (store.get(unknown)))).code).toBe(StatusCode.INVALID_ARGUMENT);
+    expect((await errorOf(() => (store.beginPut(pathD("a"), schemaMsg(), { ttlMs: -1 })))).code).toBe(StatusCode.INVALID_ARGUMENT);
+    expect(figures(store).reservedBytes).toBe(0);
   });
 });
 
 describe("MemoryStore appends", () => {
-  it("appends a put with the same schema to the existing flight", () => {
+  it("appends a put with the same schema to the existing flight", async () => {
     const store = makeStore();
     const d = pathD("a");
-    const first = putFlight(store, d, [batchMsg(5)]);
+    const first = (await putFlight(store, d, [batchMsg(5)]));
     clock += 10;
-    const second = putFlight(store, d, [batchMsg(7), batchMsg(1)]);
-    expect(second.messages).toHaveLength(3);
+    const second = (await putFlight(store, d, [batchMsg(7), batchMsg(1)]));
+    expect(second.messageCount).toBe(3);
     expect(second.totalRecords).toBe(13);
     expect(second.memoryBytes).toBe(10 + 300 + idBytes(d)); // one schema and one identity only
     expect(second.totalBytes).toBe(4 + 3 * 10);
     expect(second.createdAt).toBe(first.createdAt);
     expect(second.updatedAt).toBe(clock);
     expect(second.schema).toBe(first.schema);
-    expect(store.stats()).toMatchObject({ flights: 1, rows: 13, memoryBytes: 310 + idBytes(d), reservedBytes: 0 });
+    expect(figures(store)).toMatchObject({ flights: 1, rows: 13, memoryBytes: 310 + idBytes(d), reservedBytes: 0 });
   });
 
-  it("refuses a different schema at beginPut with INVALID_ARGUMENT and leaves the flight unchanged", () => {
+  it("refuses a different schema at beginPut with INVALID_ARGUMENT and leaves the flight unchanged", async () => {
     const store = makeStore();
     const d = pathD("a");
-    const before = putFlight(store, d);
-    const err = errorOf(() => store.beginPut(d, schemaMsg(SCHEMA_B)));
+    const before = (await putFlight(store, d));
+    const err = (await errorOf(() => (store.beginPut(d, schemaMsg(SCHEMA_B)))));
     expect(err.code).toBe(StatusCode.INVALID_ARGUMENT);
     expect(err.message).toMatch(/schema differs from the stored flight's schema/);
-    expect(store.get(d)).toBe(before);
-    expect(store.stats()).toMatchObject({ flights: 1, memoryBytes: before.memoryBytes, reservedBytes: 0 });
+    expect((await store.get(d))).toBe(before);
+    expect(figures(store)).toMatchObject({ flights: 1, memoryBytes: before.memoryBytes, reservedBytes: 0 });
   });
 
-  it("re-checks the schema at commit when another put created the flight meanwhile", () => {
+  it("re-checks the schema at commit when another put created the flight meanwhile", async () => {
     const store = makeStore();
     const d = pathD("race");
-    const txA = store.beginPut(d, schemaMsg(SCHEMA_A));
-    const txB = store.beginPut(d, schemaMsg(SCHEMA_B));
-    txA.append(batchMsg(1));
-    txB.append(batchMsg(2));
-    const created = txA.commit();
-    const err = errorOf(() => txB.commit());
+    const txA = (await store.beginPut(d, schemaMsg(SCHEMA_A)));
+    const txB = (await store.beginPut(d, schemaMsg(SCHEMA_B)));
+    (await txA.append(batchMsg(1)));
+    (await txB.append(batchMsg(2)));
+    const created = (await txA.commit());
+    const err = (await errorOf(() => (txB.commit())));
     expect(err.code).toBe(StatusCode.INVALID_ARGUMENT);
-    expect(store.get(d)).toBe(created);
-    expect(store.get(d)!.totalRecords).toBe(1);
-    expect(store.stats().reservedBytes).toBe(0);
-    expect(errorOf(() => txB.commit()).code).toBe(StatusCode.FAILED_PRECONDITION);
+    expect((await store.get(d))).toBe(created);
+    expect((await store.get(d))!.totalRecords).toBe(1);
+    expect(figures(store).reservedBytes).toBe(0);
+    expect((await errorOf(() => (txB.commit()))).code).toBe(StatusCode.FAILED_PRECONDITION);
   });
 
-  it("uses an injected schema comparison and names its difference", () => {
+  it("uses an injected schema comparison and names its difference", async () => {
     const store = makeStore({
       schemasEqual: (a, b) => (a.header[0] === b.header[0] ? undefined : "field 0: int32 vs utf8"),
     });
     const d = pathD("a");
-    putFlight(store, d, [], undefined, schemaMsg([1, 0]));
+    (await putFlight(store, d, [], undefined, schemaMsg([1, 0])));
     // Different bytes, but equal for the injected comparison: appends.
-    expect(putFlight(store, d, [batchMsg(1)], undefined, schemaMsg([1, 7])).messages).toHaveLength(1);
-    const err = errorOf(() => store.beginPut(d, schemaMsg([2])));
+    expect((await putFlight(store, d, [batchMsg(1)], undefined, schemaMsg([1, 7]))).messageCount).toBe(1);
+    const err = (await errorOf(() => (store.beginPut(d, schemaMsg([2])))));
     expect(err.code).toBe(StatusCode.INVALID_ARGUMENT);
     expect(err.message).toMatch(/field 0: int32 vs utf8/);
   });
 
-  it("keeps a reader's snapshot consistent while an append commits", () => {
+  it("keeps a reader's snapshot consistent while an append commits", async () => {
     const store = makeStore();
     const d = pathD("a");
-    putFlight(store, d, [batchMsg(1), batchMsg(2)]);
-    const reader = store.get(d)!;
+    (await putFlight(store, d, [batchMsg(1), batchMsg(2)]));
+    const reader = (await store.get(d))!;
     const seen: number[] = [];
-    const it = reader.messages[Symbol.iterator]();
-    seen.push(it.next().value!.info.rows);
+    const it = reader.messages()[Symbol.asyncIterator]();
+    seen.push((await it.next()).value!.info.rows);
 
-    putFlight(store, d, [batchMsg(3), batchMsg(4)]);
+    (await putFlight(store, d, [batchMsg(3), batchMsg(4)]));
 
-    for (let r = it.next(); !r.done; r = it.next()) seen.push(r.value.info.rows);
+    for (let r = await it.next(); !r.done; r = await it.next()) seen.push(r.value.info.rows);
     expect(seen).toEqual([1, 2]);
-    expect(reader.messages).toHaveLength(2);
+    expect(reader.messageCount).toBe(2);
+    expect(await messagesOf(reader)).toHaveLength(2);
     expect(reader.totalRecords).toBe(3);
     expect(Object.isFrozen(reader)).toBe(true);
-    expect(Object.isFrozen(reader.messages)).toBe(true);
-    expect(store.get(d)!.messages.map((m) => m.info.rows)).toEqual([1, 2, 3, 4]);
+    expect((await messagesOf((await store.get(d))!)).map((m) => m.info.rows)).toEqual([1, 2, 3, 4]);
   });
 });
 
 describe("MemoryStore memory limit", () => {
-  it("counts a flight's descriptor and key, so huge descriptors cannot hide from the limit", () => {
+  it("counts a flight's descriptor and key, so huge descriptors cannot hide from the limit", async () => {
     const store = makeStore({ maxMemoryBytes: 64 * 1024 });
     const segment = "x".repeat(20_000);
     const d = pathD(segment);
     // 2 bytes per path character, the key's percent-encoded characters, the fixed overhead
     expect(idBytes(d)).toBe(FLIGHT_OVERHEAD_BYTES + 2 * 20_000 + 16 + descriptorKey(d).length);
-    const flight = putFlight(store, d, []);
+    const flight = (await putFlight(store, d, []));
     expect(flight.memoryBytes).toBe(10 + idBytes(d));
     const cmd = cmdD("y".repeat(30_000));
-    expect(errorOf(() => store.beginPut(cmd, schemaMsg())).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
-    expect(store.stats()).toMatchObject({ flights: 1, reservedBytes: 0, memoryBytes: flight.memoryBytes });
+    expect((await errorOf(() => (store.beginPut(cmd, schemaMsg())))).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
+    expect(figures(store)).toMatchObject({ flights: 1, reservedBytes: 0, memoryBytes: flight.memoryBytes });
   });
 
-  it("refuses an append over the limit with RESOURCE_EXHAUSTED before storing anything", () => {
+  it("refuses an append over the limit with RESOURCE_EXHAUSTED before storing anything", async () => {
     const limit = 1000 + idBytes(pathD("big"));
     const store = makeStore({ maxMemoryBytes: limit });
-    const tx = store.beginPut(pathD("big"), schemaMsg()); // 10 + identity
-    tx.append(batchMsg(1, 400));
-    tx.append(batchMsg(1, 400));
-    const err = errorOf(() => tx.append(batchMsg(1, 400)));
+    const tx = (await store.beginPut(pathD("big"), schemaMsg())); // 10 + identity
+    (await tx.append(batchMsg(1, 400)));
+    (await tx.append(batchMsg(1, 400)));
+    const err = (await errorOf(() => (tx.append(batchMsg(1, 400)))));
     expect(err.code).toBe(StatusCode.RESOURCE_EXHAUSTED);
     expect(err.message).toMatch(new RegExp(`^memory limit of ${limit} bytes reached: `));
     // The put is doomed: only abort is allowed, and its reservation is already released.
-    expect(store.stats().reservedBytes).toBe(0);
-    expect(errorOf(() => tx.append(batchMsg(1, 1))).code).toBe(StatusCode.FAILED_PRECONDITION);
-    expect(errorOf(() => tx.commit()).code).toBe(StatusCode.FAILED_PRECONDITION);
-    tx.abort();
-    expect(store.get(pathD("big"))).toBeUndefined();
-    expect(store.stats()).toMatchObject({ flights: 0, memoryBytes: 0, reservedBytes: 0 });
+    expect(figures(store).reservedBytes).toBe(0);
+    expect((await errorOf(() => (tx.append(batchMsg(1, 1))))).code).toBe(StatusCode.FAILED_PRECONDITION);
+    expect((await errorOf(() => (tx.commit()))).code).toBe(StatusCode.FAILED_PRECONDITION);
+    (await tx.abort());
+    expect((await store.get(pathD("big")))).toBeUndefined();
+    expect(figures(store)).toMatchObject({ flights: 0, memoryBytes: 0, reservedBytes: 0 });
   });
 
-  it("counts the reservations of concurrent open puts", () => {
+  it("counts the reservations of concurrent open puts", async () => {
     const ids = idBytes(pathD("one")) + idBytes(pathD("two"));
     const store = makeStore({ maxMemoryBytes: 1000 + ids });
-    const tx1 = store.beginPut(pathD("one"), schemaMsg());
-    const tx2 = store.beginPut(pathD("two"), schemaMsg());
-    tx1.append(batchMsg(1, 600));
+    const tx1 = (await store.beginPut(pathD("one"), schemaMsg()));
+    const tx2 = (await store.beginPut(pathD("two"), schemaMsg()));
+    (await tx1.append(batchMsg(1, 600)));
     // 600 + 10 + 10 (+ both identities) reserved: 400 more would pass the limit although nothing is stored yet.
-    expect(store.stats()).toMatchObject({ memoryBytes: 0, reservedBytes: 620 + ids });
-    expect(errorOf(() => tx2.append(batchMsg(1, 400))).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
-    tx1.abort();
-    const tx3 = store.beginPut(pathD("three"), schemaMsg());
-    tx3.append(batchMsg(1, 400));
-    expect(tx3.commit().memoryBytes).toBe(410 + idBytes(pathD("three")));
+    expect(figures(store)).toMatchObject({ memoryBytes: 0, reservedBytes: 620 + ids });
+    expect((await errorOf(() => (tx2.append(batchMsg(1, 400))))).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
+    (await tx1.abort());
+    const tx3 = (await store.beginPut(pathD("three"), schemaMsg()));
+    (await tx3.append(batchMsg(1, 400)));
+    expect((await tx3.commit()).memoryBytes).toBe(410 + idBytes(pathD("three")));
   });
 
-  it("counts stored flights against the limit", () => {
+  it("counts stored flights against the limit", async () => {
     const store = makeStore({ maxMemoryBytes: 1000 + idBytes(pathD("a")) + idBytes(pathD("b")) });
-    putFlight(store, pathD("a"), [batchMsg(1, 800)]);
-    const tx = store.beginPut(pathD("b"), schemaMsg());
-    expect(errorOf(() => tx.append(batchMsg(1, 300))).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
-    store.delete(pathD("a"));
-    const tx2 = store.beginPut(pathD("b"), schemaMsg());
-    tx2.append(batchMsg(1, 300));
-    expect(tx2.commit().memoryBytes).toBe(310 + idBytes(pathD("b")));
+    (await putFlight(store, pathD("a"), [batchMsg(1, 800)]));
+    const tx = (await store.beginPut(pathD("b"), schemaMsg()));
+    expect((await errorOf(() => (tx.append(batchMsg(1, 300))))).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
+    (await store.delete(pathD("a")));
+    const tx2 = (await store.beginPut(pathD("b"), schemaMsg()));
+    (await tx2.append(batchMsg(1, 300)));
+    expect((await tx2.commit()).memoryBytes).toBe(310 + idBytes(pathD("b")));
   });
 
-  it("frees expired flights to make room instead of refusing", () => {
+  it("frees expired flights to make room instead of refusing", async () => {
     const store = makeStore({ maxMemoryBytes: 1000 + idBytes(pathD("old")) });
-    putFlight(store, pathD("old"), [batchMsg(1, 800)], { ttlMs: 100 });
+    (await putFlight(store, pathD("old"), [batchMsg(1, 800)], { ttlMs: 100 }));
     clock += 100;
-    const flight = putFlight(store, pathD("new"), [batchMsg(1, 500)]);
+    const flight = (await putFlight(store, pathD("new"), [batchMsg(1, 500)]));
     expect(flight.memoryBytes).toBe(510 + idBytes(pathD("new")));
-    expect(store.stats()).toMatchObject({ flights: 1, memoryBytes: 510 + idBytes(pathD("new")) });
+    expect(figures(store)).toMatchObject({ flights: 1, memoryBytes: 510 + idBytes(pathD("new")) });
   });
 
-  it("applies a lowered limit to new reservations only", () => {
+  it("applies a lowered limit to new reservations only", async () => {
     const store = makeStore({ maxMemoryBytes: 1000 + idBytes(pathD("a")) });
-    const kept = putFlight(store, pathD("a"), [batchMsg(1, 500)]);
+    const kept = (await putFlight(store, pathD("a"), [batchMsg(1, 500)]));
     store.setMaxMemoryBytes(100);
-    expect(store.get(pathD("a"))).toBe(kept);
-    expect(store.stats().maxMemoryBytes).toBe(100);
-    expect(errorOf(() => store.beginPut(pathD("b"), schemaMsg())).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
+    expect((await store.get(pathD("a")))).toBe(kept);
+    expect(figures(store).maxMemoryBytes).toBe(100);
+    expect((await errorOf(() => (store.beginPut(pathD("b"), schemaMsg())))).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
   });
 });
 
 describe("MemoryStore TTL", () => {
-  it("hides an expired flight before GC and lets gc remove it", () => {
+  it("hides an expired flight before GC and lets gc remove it", async () => {
     const store = makeStore();
     const d = pathD("t");
-    const flight = putFlight(store, d, [batchMsg(1, 100)], { ttlMs: 1000 });
+    const flight = (await putFlight(store, d, [batchMsg(1, 100)], { ttlMs: 1000 }));
     expect(flight.expiresAt).toBe(clock + 1000);
     clock += 999;
-    expect(store.get(d)).toBe(flight);
+    expect((await store.get(d))).toBe(flight);
     clock += 1;
-    expect(store.get(d)).toBeUndefined();
-    expect(store.getByTicket(store.ticketFor(flight))).toBeUndefined();
+    expect((await store.get(d))).toBeUndefined();
+    expect((await store.getByTicket(store.ticketFor(flight)))).toBeUndefined();
     expect([...store.list()]).toHaveLength(0);
-    expect(store.renew(d)).toBeUndefined();
-    expect(store.stats().flights).toBe(1); // still held until collected
+    expect((await store.renew(d))).toBeUndefined();
+    expect(figures(store).flights).toBe(1); // still held until collected
 
-    const report = store.gc();
+    const report = (await store.gc());
     expect(report.flightsRemoved).toBe(1);
     expect(report.bytesFreed).toBe(110 + idBytes(d));
     expect(report.durationMs).toBeGreaterThanOrEqual(0);
-    expect(store.stats()).toMatchObject({ flights: 0, memoryBytes: 0, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 + idBytes(d) });
-    expect(store.gc().flightsRemoved).toBe(0);
+    expect(figures(store)).toMatchObject({ flights: 0, memoryBytes: 0, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 + idBytes(d) });
+    expect((await store.gc()).flightsRemoved).toBe(0);
   });
 
-  it("uses the default TTL, and 0 means never", () => {
+  it("uses the default TTL, and 0 means never", async () => {
     const store = makeStore({ defaultTtlMs: 500 });
-    expect(putFlight(store, pathD("a")).expiresAt).toBe(clock + 500);
-    expect(putFlight(store, pathD("b"), [], { ttlMs: 0 }).expiresAt).toBeUndefined();
+    expect((await putFlight(store, pathD("a"))).expiresAt).toBe(clock + 500);
+    expect((await putFlight(store, pathD("b"), [], { ttlMs: 0 })).expiresAt).toBeUndefined();
     store.setDefaultTtl(0);
-    expect(putFlight(store, pathD("c")).expiresAt).toBeUndefined();
-    expect(store.stats().defaultTtlMs).toBe(0);
+    expect((await putFlight(store, pathD("c"))).expiresAt).toBeUndefined();
+    expect(figures(store).defaultTtlMs).toBe(0);
     clock += 10_000_000;
-    expect(store.gc().flightsRemoved).toBe(1);
-    expect(store.get(pathD("b"))).toBeDefined();
-    expect(store.get(pathD("c"))).toBeDefined();
+    expect((await store.gc()).flightsRemoved).toBe(1);
+    expect((await store.get(pathD("b")))).toBeDefined();
+    expect((await store.get(pathD("c")))).toBeDefined();
   });
 
-  it("keeps the expiry on an append without ttl and resets it on one with ttl", () => {
+  it("keeps the expiry on an append without ttl and resets it on one with ttl", async () => {
     const store = makeStore();
     const d = pathD("a");
     const start = clock;
-    putFlight(store, d, [], { ttlMs: 1000 });
+    (await putFlight(store, d, [], { ttlMs: 1000 }));
     clock += 500;
-    expect(putFlight(store, d).expiresAt).toBe(start + 1000);
+    expect((await putFlight(store, d)).expiresAt).toBe(start + 1000);
     clock += 100;
-    expect(putFlight(store, d, [], { ttlMs: 2000 }).expiresAt).toBe(start + 2600);
+    expect((await putFlight(store, d, [], { ttlMs: 2000 })).expiresAt).toBe(start + 2600);
     clock = start + 1500; // past the first expiry: must survive, its heap entry is stale
-    expect(store.gc().flightsRemoved).toBe(0);
-    expect(store.get(d)).toBeDefined();
+    expect((await store.gc()).flightsRemoved).toBe(0);
+    expect((await store.get(d))).toBeDefined();
     clock = start + 2600;
-    expect(store.gc().flightsRemoved).toBe(1);
+    expect((await store.gc()).flightsRemoved).toBe(1);
   });
 
-  it("replaces an expired, uncollected flight instead of appending to it", () => {
+  it("replaces an expired, uncollected flight instead of appending to it", async () => {
     const store = makeStore();
     const d = pathD("a");
-    putFlight(store, d, [batchMsg(1)], { ttlMs: 100 });
+    (await putFlight(store, d, [batchMsg(1)], { ttlMs: 100 }));
     clock += 100;
     // A different schema is fine: the old flight is gone for all readers.
-    const fresh = putFlight(store, d, [batchMsg(2)], undefined, schemaMsg(SCHEMA_B));
+    const fresh = (await putFlight(store, d, [batchMsg(2)], undefined, schemaMsg(SCHEMA_B)));
     expect(fresh.totalRecords).toBe(2);
     expect(fresh.createdAt).toBe(clock);
-    expect(store.stats()).toMatchObject({ flights: 1, rows: 2 });
-    expect(store.gc().flightsRemoved).toBe(0);
+    expect(figures(store)).toMatchObject({ flights: 1, rows: 2 });
+    expect((await store.gc()).flightsRemoved).toBe(0);
   });
 
-  it("renew uses the given ttl, else the flight's own, else the default", () => {
+  it("renew uses the given ttl, else the flight's own, else the default", async () => {
     const store = makeStore({ defaultTtlMs: 300 });
     const own = pathD("own");
     const dflt = pathD("default");
-    putFlight(store, own, [], { ttlMs: 1000 });
-    putFlight(store, dflt);
+    (await putFlight(store, own, [], { ttlMs: 1000 }));
+    (await putFlight(store, dflt));
     clock += 200;
-    expect(store.renew(own)!.expiresAt).toBe(clock + 1000);
-    expect(store.renew(dflt)!.expiresAt).toBe(clock + 300);
-    expect(store.renew(dflt, 5000)!.expiresAt).toBe(clock + 5000);
-    expect(store.renew(own, 0)!.expiresAt).toBeUndefined();
-    expect(store.renew(pathD("missing"))).toBeUndefined();
-    expect(errorOf(() => store.renew(own, Number.NaN)).code).toBe(StatusCode.INVALID_ARGUMENT);
+    expect((await store.renew(own))!.expiresAt).toBe(clock + 1000);
+    expect((await store.renew(dflt))!.expiresAt).toBe(clock + 300);
+    expect((await store.renew(dflt, 5000))!.expiresAt).toBe(clock + 5000);
+    expect((await store.renew(own, 0))!.expiresAt).toBeUndefined();
+    expect((await store.renew(pathD("missing")))).toBeUndefined();
+    expect((await errorOf(() => (store.renew(own, Number.NaN)))).code).toBe(StatusCode.INVALID_ARGUMENT);
 
     clock += 4000;
-    expect(store.gc().flightsRemoved).toBe(0); // both renewed past now
+    expect((await store.gc()).flightsRemoved).toBe(0); // both renewed past now
     clock += 1000;
-    expect(store.gc().flightsRemoved).toBe(1);
-    expect(store.get(own)).toBeDefined();
-    expect(store.get(dflt)).toBeUndefined();
+    expect((await store.gc()).flightsRemoved).toBe(1);
+    expect((await store.get(own))).toBeDefined();
+    expect((await store.get(dflt))).toBeUndefined();
   });
 
-  it("renewing many times keeps gc exact", () => {
+  it("renewing many times keeps gc exact", async () => {
     const store = makeStore();
     const d = pathD("hot");
-    putFlight(store, d, [], { ttlMs: 100 });
+    (await putFlight(store, d, [], { ttlMs: 100 }));
     for (let i = 0; i < 5000; i++) {
       clock += 1;
-      store.renew(d, 100);
+      (await store.renew(d, 100));
     }
-    putFlight(store, pathD("cold"), [], { ttlMs: 50 });
+    (await putFlight(store, pathD("cold"), [], { ttlMs: 50 }));
     clock += 60;
-    expect(store.gc().flightsRemoved).toBe(1);
-    expect(store.get(d)).toBeDefined();
+    expect((await store.gc()).flightsRemoved).toBe(1);
+    expect((await store.get(d))).toBeDefined();
     clock += 100;
-    expect(store.gc().flightsRemoved).toBe(1);
-    expect(store.stats().flights).toBe(0);
+    expect((await store.gc()).flightsRemoved).toBe(1);
+    expect(figures(store).flights).toBe(0);
   });
 });
 
 describe("MemoryStore delete", () => {
-  it("removes a flight and its memory; false when there is none", () => {
+  it("removes a flight and its memory; false when there is none", async () => {
     const store = makeStore();
     const d = pathD("a");
-    putFlight(store, d, [], { ttlMs: 100 });
-    expect(store.delete(d)).toBe(true);
-    expect(store.get(d)).toBeUndefined();
-    expect(store.delete(d)).toBe(false);
-    expect(store.stats()).toMatchObject({ flights: 0, memoryBytes: 0, rows: 0, bytes: 0 });
+    (await putFlight(store, d, [], { ttlMs: 100 }));
+    expect((await store.delete(d))).toBe(true);
+    expect((await store.get(d))).toBeUndefined();
+    expect((await store.delete(d))).toBe(false);
+    expect(figures(store)).toMatchObject({ flights: 0, memoryBytes: 0, rows: 0, bytes: 0 });
     // Its stale expiry entry must not remove a flight created later under the same key.
-    const again = putFlight(store, d, [], { ttlMs: 1000 });
+    const again = (await putFlight(store, d, [], { ttlMs: 1000 }));
     clock += 500;
-    expect(store.gc().flightsRemoved).toBe(0);
-    expect(store.get(d)).toBe(again);
+    expect((await store.gc()).flightsRemoved).toBe(0);
+    expect((await store.get(d))).toBe(again);
   });
 
-  it("returns false for an expired flight but frees it", () => {
+  it("returns false for an expired flight but frees it", async () => {
     const store = makeStore();
-    putFlight(store, pathD("a"), [], { ttlMs: 10 });
+    (await putFlight(store, pathD("a"), [], { ttlMs: 10 }));
     clock += 10;
-    expect(store.delete(pathD("a"))).toBe(false);
-    expect(store.stats().flights).toBe(0);
+    expect((await store.delete(pathD("a")))).toBe(false);
+    expect(figures(store).flights).toBe(0);
   });
 });
 
 describe("MemoryStore list", () => {
-  it("filters by path prefix segment-wise, in insertion order", () => {
+  it("filters by path prefix segment-wise, in insertion order", async () => {
     const store = makeStore();
     const paths = [["a", "b", "c"], ["a", "bc"], ["a/b"], ["a", "b"], ["x"], ["ab"]];
-    for (const p of paths) putFlight(store, pathD(...p));
-    putFlight(store, cmdD("a"));
+    for (const p of paths) (await putFlight(store, pathD(...p)));
+    (await putFlight(store, cmdD("a")));
     const pathsOf = (it: Iterable<StoredFlight>): string[][] => [...it].map((f) => f.descriptor.path);
 
     expect(pathsOf(store.list(["a", "b"]))).toEqual([["a", "b", "c"], ["a", "b"]]);
@@ -489,27 +502,27 @@ describe("MemoryStore list", () => {
     expect([...store.list()].filter((f) => f.descriptor.type === DescriptorType.CMD)).toHaveLength(1);
   });
 
-  it("leaves out expired flights", () => {
+  it("leaves out expired flights", async () => {
     const store = makeStore();
-    putFlight(store, pathD("a", "1"), [], { ttlMs: 10 });
-    putFlight(store, pathD("a", "2"));
+    (await putFlight(store, pathD("a", "1"), [], { ttlMs: 10 }));
+    (await putFlight(store, pathD("a", "2")));
     clock += 10;
     expect([...store.list(["a"])].map((f) => f.key)).toEqual(["p:a/2"]);
   });
 
-  it("refuses a prefix that is not an array of strings", () => {
+  it("refuses a prefix that is not an array of strings", async () => {
     const store = makeStore();
-    expect(errorOf(() => store.list("a" as unknown as string[])).code).toBe(StatusCode.INVALID_ARGUMENT);
+    expect((await errorOf(() => store.list("a" as unknown as string[]))).code).toBe(StatusCode.INVALID_ARGUMENT);
   });
 
-  it("lists 100k flights", () => {
+  it("lists 100k flights", async () => {
     const store = makeStore();
     const schema = schemaMsg();
     const batch = batchMsg(1, 1);
     for (let i = 0; i < 100_000; i++) {
-      const tx = store.beginPut(pathD(`g${i % 10}`, `f${i}`), schema);
-      tx.append(batch);
-      tx.commit();
+      const tx = (await store.beginPut(pathD(`g${i % 10}`, `f${i}`), schema));
+      (await tx.append(batch));
+      (await tx.commit());
     }
     let n = 0;
     for (const _ of store.list()) n++;
@@ -520,17 +533,17 @@ describe("MemoryStore list", () => {
 });
 
 describe("MemoryStore gc", () => {
-  it("removes exactly the expired flights among 100k live ones", () => {
+  it("removes exactly the expired flights among 100k live ones", async () => {
     const store = makeStore();
     const schema = schemaMsg();
     for (let i = 0; i < 100_000; i++) {
-      store.beginPut(pathD("live", String(i)), schema, { ttlMs: i % 2 === 0 ? 0 : 1_000_000 }).commit();
+      await (await store.beginPut(pathD("live", String(i)), schema, { ttlMs: i % 2 === 0 ? 0 : 1_000_000 })).commit();
     }
-    for (let i = 0; i < 10; i++) putFlight(store, pathD("dead", String(i)), [batchMsg(1, 100)], { ttlMs: 50 });
+    for (let i = 0; i < 10; i++) (await putFlight(store, pathD("dead", String(i)), [batchMsg(1, 100)], { ttlMs: 50 }));
     clock += 50;
     // A full scan would have to iterate the flight map; the expiry heap never does.
     const scans = (["values", "entries", "keys", "forEach"] as const).map((m) => jest.spyOn(Map.prototype, m));
-    const report = store.gc();
+    const report = (await store.gc());
     const scanCalls = scans.reduce((n, spy) => n + spy.mock.calls.length, 0);
     scans.forEach((spy) => spy.mockRestore());
     expect(scanCalls).toBe(0);
@@ -538,41 +551,41 @@ describe("MemoryStore gc", () => {
     let dead = 0;
     for (let i = 0; i < 10; i++) dead += 110 + idBytes(pathD("dead", String(i)));
     expect(report.bytesFreed).toBe(dead);
-    expect(store.stats().flights).toBe(100_000);
+    expect(figures(store).flights).toBe(100_000);
     expect([...store.list(["dead"])]).toHaveLength(0);
-    expect(store.gc().flightsRemoved).toBe(0);
+    expect((await store.gc()).flightsRemoved).toBe(0);
   });
 
-  it("runs in the background on the interval (fake timers)", () => {
+  it("runs in the background on the interval (fake timers)", async () => {
     jest.useFakeTimers();
     const store = makeStore({ enableGC: true, gcIntervalMs: 1000 });
-    putFlight(store, pathD("a"), [batchMsg(1, 100)], { ttlMs: 500 });
-    putFlight(store, pathD("b"), [batchMsg(1, 100)]);
+    (await putFlight(store, pathD("a"), [batchMsg(1, 100)], { ttlMs: 500 }));
+    (await putFlight(store, pathD("b"), [batchMsg(1, 100)]));
     clock += 500;
-    expect(store.stats().flights).toBe(2);
+    expect(figures(store).flights).toBe(2);
     jest.advanceTimersByTime(1000);
-    expect(store.stats()).toMatchObject({ flights: 1, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 + idBytes(pathD("a")) });
-    expect(store.get(pathD("b"))).toBeDefined();
+    expect(figures(store)).toMatchObject({ flights: 1, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 + idBytes(pathD("a")) });
+    expect((await store.get(pathD("b")))).toBeDefined();
   });
 
-  it("processes a mass expiry in slices that yield to the event loop", () => {
+  it("processes a mass expiry in slices that yield to the event loop", async () => {
     jest.useFakeTimers();
     const store = makeStore({ enableGC: true, gcIntervalMs: 1000 });
     const schema = schemaMsg();
-    for (let i = 0; i < 12_000; i++) store.beginPut(pathD("x", String(i)), schema, { ttlMs: 10 }).commit();
+    for (let i = 0; i < 12_000; i++) await (await store.beginPut(pathD("x", String(i)), schema, { ttlMs: 10 })).commit();
     clock += 10;
     jest.advanceTimersByTime(1000); // the interval fires and runs the first slice only
-    const afterFirst = store.stats();
+    const afterFirst = figures(store);
     expect(afterFirst.gcFlightsRemoved).toBeGreaterThan(0);
     expect(afterFirst.gcFlightsRemoved).toBeLessThanOrEqual(5000);
     expect(afterFirst.gcRuns).toBe(0); // the run is not finished
     jest.advanceTimersByTime(0); // run the setImmediate slices
     let guard = 0;
-    while (store.stats().gcRuns === 0 && guard++ < 100) jest.advanceTimersByTime(1);
-    expect(store.stats()).toMatchObject({ flights: 0, gcRuns: 1, gcFlightsRemoved: 12_000 });
+    while (figures(store).gcRuns === 0 && guard++ < 100) jest.advanceTimersByTime(1);
+    expect(figures(store)).toMatchObject({ flights: 0, gcRuns: 1, gcFlightsRemoved: 12_000 });
   });
 
-  it("sends background errors to onError, never to a caller", () => {
+  it("sends background errors to onError, never to a caller", async () => {
     jest.useFakeTimers();
     const errors: unknown[] = [];
     let failClock = false;
@@ -585,32 +598,32 @@ describe("MemoryStore gc", () => {
       },
       onError: (err) => errors.push(err),
     });
-    putFlight(store, pathD("a"));
+    (await putFlight(store, pathD("a")));
     failClock = true;
     expect(() => jest.advanceTimersByTime(100)).not.toThrow();
     expect(errors).toHaveLength(1);
     expect((errors[0] as Error).message).toBe("clock broke");
     failClock = false;
     jest.advanceTimersByTime(100); // the next run works again
-    expect(store.stats().gcRuns).toBe(1);
+    expect(figures(store).gcRuns).toBe(1);
   });
 
-  it("setGcInterval restarts the timer and close stops it", () => {
+  it("setGcInterval restarts the timer and close stops it", async () => {
     jest.useFakeTimers();
     const store = makeStore({ enableGC: true, gcIntervalMs: 10_000 });
     expect(jest.getTimerCount()).toBe(1);
     store.setGcInterval(100);
     expect(jest.getTimerCount()).toBe(1);
     jest.advanceTimersByTime(100);
-    expect(store.stats().gcRuns).toBe(1);
+    expect(figures(store).gcRuns).toBe(1);
     store.close();
     expect(jest.getTimerCount()).toBe(0);
     store.setGcInterval(100); // a closed store stays closed
     expect(jest.getTimerCount()).toBe(0);
-    expect(store.get(pathD("nothing"))).toBeUndefined(); // still readable
+    expect((await store.get(pathD("nothing")))).toBeUndefined(); // still readable
   });
 
-  it("starts no timer when GC is disabled", () => {
+  it("starts no timer when GC is disabled", async () => {
     jest.useFakeTimers();
     makeStore({ enableGC: false });
     expect(jest.getTimerCount()).toBe(0);
@@ -618,11 +631,11 @@ describe("MemoryStore gc", () => {
 
   it("runs with a short real interval and an unref'd timer", async () => {
     const store = makeStore({ enableGC: true, gcIntervalMs: 5, now: Date.now });
-    putFlight(store, pathD("a"), [], { ttlMs: 1 });
+    (await putFlight(store, pathD("a"), [], { ttlMs: 1 }));
     const deadline = Date.now() + 5000;
-    while (store.stats().flights > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-    expect(store.stats().flights).toBe(0);
-    expect(store.stats().gcFlightsRemoved).toBe(1);
+    while (figures(store).flights > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(figures(store).flights).toBe(0);
+    expect(figures(store).gcFlightsRemoved).toBe(1);
   });
 });
 
@@ -646,20 +659,20 @@ describe("MemoryStore option validation", () => {
     expect(() => new MemoryStore({ enableGC: false, ...options })).toThrow(message);
   });
 
-  it("accepts the defaults", () => {
+  it("accepts the defaults", async () => {
     const store = new MemoryStore();
     stores.push(store);
-    expect(store.stats()).toMatchObject({ maxMemoryBytes: 1024 ** 3, defaultTtlMs: 0, flights: 0 });
+    expect(figures(store)).toMatchObject({ maxMemoryBytes: 1024 ** 3, defaultTtlMs: 0, flights: 0 });
   });
 
-  it("validates the runtime setters like the constructor", () => {
+  it("validates the runtime setters like the constructor", async () => {
     const store = makeStore();
     expect(() => store.setDefaultTtl(-5)).toThrow(TypeError);
     expect(() => store.setMaxMemoryBytes(0)).toThrow(/maxMemoryBytes/);
     expect(() => store.setGcInterval(0)).toThrow(/gcIntervalMs/);
     store.setDefaultTtl(42);
     store.setMaxMemoryBytes(77);
-    expect(store.stats()).toMatchObject({ defaultTtlMs: 42, maxMemoryBytes: 77 });
+    expect(figures(store)).toMatchObject({ defaultTtlMs: 42, maxMemoryBytes: 77 });
   });
 });
 
@@ -669,31 +682,166 @@ describe("structuralSchemasEqual (the default comparator)", () => {
     return { header: m.header, body: m.body, appMetadata: new Uint8Array(0), info: { kind: MessageKind.SCHEMA, version: 4, bodyLength: 0, rows: 0 }, byteSize: m.header.byteLength };
   };
 
-  it("accepts the same schema and names the first difference of another", () => {
+  it("accepts the same schema and names the first difference of another", async () => {
     const a = schemaOf({ x: Int32Array.from([1]) });
     expect(structuralSchemasEqual(a, schemaOf({ x: Int32Array.from([2]) }))).toBeUndefined();
     expect(structuralSchemasEqual(a, schemaOf({ x: Float64Array.from([2]) }))).toMatch(/field "x"/);
   });
 
-  it("is what a MemoryStore uses when none is given", () => {
+  it("is what a MemoryStore uses when none is given", async () => {
     const store = new MemoryStore({ enableGC: false });
     stores.push(store);
     const d = pathD("structural");
-    store.beginPut(d, schemaOf({ x: Int32Array.from([1]) })).commit();
-    expect(() => store.beginPut(d, schemaOf({ y: Int32Array.from([1]) }))).toThrow(/field/);
+    await (await store.beginPut(d, schemaOf({ x: Int32Array.from([1]) }))).commit();
+    await expect(store.beginPut(d, schemaOf({ y: Int32Array.from([1]) }))).rejects.toThrow(/field/);
   });
 });
 
-describe("gcInSlices", () => {
+describe("MemoryStore gc in slices", () => {
   it("removes every expired flight across several slices, yielding in between", async () => {
     const store = makeStore({ defaultTtlMs: 10 });
-    for (let i = 0; i < 12_000; i++) putFlight(store, pathD(`s${i}`));
+    for (let i = 0; i < 12_000; i++) (await putFlight(store, pathD(`s${i}`)));
     clock += 20;
     let otherWorkRan = false;
-    setImmediate(() => (otherWorkRan = true)); // runs only if gcInSlices yields to the event loop
-    const report = await store.gcInSlices();
+    setImmediate(() => (otherWorkRan = true)); // runs only if gc yields to the event loop
+    const report = await store.gc();
     expect(report.flightsRemoved).toBe(12_000);
-    expect(store.stats().flights).toBe(0);
+    expect(figures(store).flights).toBe(0);
     expect(otherWorkRan).toBe(true);
+  });
+});
+
+describe("MemoryStore and the FlightStore contract", () => {
+  it("answers reads with promises", async () => {
+    const store: FlightStore = makeStore();
+    const d = pathD("async");
+    const pending = store.get(d);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(await pending).toBeUndefined();
+    const flight = await putFlight(store as MemoryStore, d, [batchMsg(2)]);
+    const byTicket = store.getByTicket(store.ticketFor(flight));
+    expect(byTicket).toBeInstanceOf(Promise);
+    expect(await byTicket).toBe(flight);
+    expect(store.delete(pathD("none"))).toBeInstanceOf(Promise);
+    // A malformed ticket is a rejection, not a synchronous throw.
+    const bad = store.getByTicket(new Uint8Array([0xff]));
+    await expect(bad).rejects.toMatchObject({ code: StatusCode.INVALID_ARGUMENT });
+  });
+
+  it("lists flights as an async iterable", async () => {
+    const store: FlightStore = makeStore();
+    await putFlight(store as MemoryStore, pathD("l", "1"));
+    await putFlight(store as MemoryStore, pathD("l", "2"));
+    const keys: string[] = [];
+    for await (const f of store.list(["l"])) keys.push(f.key);
+    expect(keys).toEqual(["p:l/1", "p:l/2"]);
+  });
+
+  it("streams a flight's messages, and each call starts a new pass", async () => {
+    const store = makeStore();
+    const flight = await putFlight(store, pathD("s"), [batchMsg(1), batchMsg(2), batchMsg(3)]);
+    expect(flight.messageCount).toBe(3);
+    const stream = flight.messages();
+    expect(typeof stream[Symbol.asyncIterator]).toBe("function");
+    expect((await messagesOf(flight)).map((m) => m.info.rows)).toEqual([1, 2, 3]);
+    expect((await messagesOf(flight)).map((m) => m.info.rows)).toEqual([1, 2, 3]);
+    // The memory store's stream is synchronously iterable too (DoGet's fast path).
+    expect([...(stream as unknown as Iterable<StoredMessage>)].map((m) => m.info.rows)).toEqual([1, 2, 3]);
+  });
+
+  it("keeps a streaming reader on its snapshot while an append commits between two reads", async () => {
+    const store = makeStore();
+    const d = pathD("cow");
+    await putFlight(store, d, [batchMsg(1)]);
+    const reader = (await store.get(d))!;
+    const it = reader.messages()[Symbol.asyncIterator]();
+    await putFlight(store, d, [batchMsg(2)]);
+    const seen: number[] = [];
+    for (let r = await it.next(); !r.done; r = await it.next()) seen.push(r.value.info.rows);
+    expect(seen).toEqual([1]);
+    expect((await messagesOf((await store.get(d))!)).map((m) => m.info.rows)).toEqual([1, 2]);
+  });
+
+  it("commits concurrent puts to one flight atomically: each put's messages stay together", async () => {
+    const store = makeStore();
+    const d = pathD("concurrent");
+    await putFlight(store, d, []);
+    const txs = await Promise.all([1, 2, 3, 4].map(() => store.beginPut(d, schemaMsg())));
+    // Interleave the appends of all puts, then commit them in parallel.
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(txs.map((tx, i) => tx.append(batchMsg(10 * (i + 1) + round))));
+    }
+    // While nothing is committed, a reader sees none of them.
+    expect((await store.get(d))!.messageCount).toBe(0);
+    await Promise.all(txs.map((tx) => tx.commit()));
+    const rows = (await messagesOf((await store.get(d))!)).map((m) => m.info.rows);
+    expect(rows).toHaveLength(12);
+    const groups = [0, 3, 6, 9].map((i) => rows.slice(i, i + 3));
+    for (const g of groups) expect(g).toEqual([g[0]!, g[0]! + 1, g[0]! + 2]);
+    expect(new Set(groups.map((g) => g[0]))).toEqual(new Set([10, 20, 30, 40]));
+    expect(figures(store)).toMatchObject({ flights: 1, rows: rows.reduce((a, b) => a + b, 0), reservedBytes: 0 });
+  });
+
+  it("abort leaves nothing: no flight, no rows, no reservation, even next to a committed put", async () => {
+    const store = makeStore();
+    const kept = await store.beginPut(pathD("kept"), schemaMsg());
+    const dropped = await store.beginPut(pathD("dropped"), schemaMsg());
+    await kept.append(batchMsg(5, 200));
+    await dropped.append(batchMsg(7, 300));
+    await dropped.abort();
+    await kept.commit();
+    await dropped.abort(); // safe twice
+    expect(await store.get(pathD("dropped"))).toBeUndefined();
+    expect([...store.list()].map((f) => f.key)).toEqual(["p:kept"]);
+    expect(figures(store)).toMatchObject({ flights: 1, rows: 5, reservedBytes: 0, memoryBytes: 210 + idBytes(pathD("kept")) });
+    await expect(dropped.commit()).rejects.toMatchObject({ code: StatusCode.FAILED_PRECONDITION });
+  });
+
+  it("offers every capability, and reports a section for each in stats", () => {
+    const store = makeStore({ defaultTtlMs: 5, maxMemoryBytes: 1234, gcIntervalMs: 77 });
+    expect(isFlightStore(store)).toBe(true);
+    expect(offersTtl(store)).toBe(true);
+    expect(offersGc(store)).toBe(true);
+    expect(offersMemoryLimit(store)).toBe(true);
+    expect(store.stats()).toEqual({
+      flights: 0,
+      rows: 0,
+      bytes: 0,
+      memory: { memoryBytes: 0, reservedBytes: 0, maxMemoryBytes: 1234 },
+      ttl: { defaultTtlMs: 5 },
+      gc: { gcEnabled: false, gcIntervalMs: 77, gcRuns: 0, gcFlightsRemoved: 0, gcBytesFreed: 0 },
+    });
+  });
+
+  it("turns background GC on and off with setGcEnabled", () => {
+    jest.useFakeTimers();
+    const store = makeStore({ enableGC: false, gcIntervalMs: 100 });
+    expect(jest.getTimerCount()).toBe(0);
+    store.setGcEnabled(true);
+    expect(jest.getTimerCount()).toBe(1);
+    expect(store.stats().gc.gcEnabled).toBe(true);
+    jest.advanceTimersByTime(100);
+    expect(store.stats().gc.gcRuns).toBe(1);
+    store.setGcEnabled(false);
+    expect(jest.getTimerCount()).toBe(0);
+    expect(() => store.setGcEnabled("yes" as unknown as boolean)).toThrow(TypeError);
+  });
+
+  it("a store without capabilities is still a FlightStore", () => {
+    const bare: FlightStore = {
+      beginPut: async () => {
+        throw new Error("unused");
+      },
+      get: async () => undefined,
+      getByTicket: async () => undefined,
+      ticketFor: () => new Uint8Array(0),
+      list: () => ({ async *[Symbol.asyncIterator]() {} }),
+      delete: async () => false,
+      stats: () => ({ flights: 0, rows: 0, bytes: 0 }),
+      close: async () => undefined,
+    };
+    expect(isFlightStore(bare)).toBe(true);
+    expect(offersTtl(bare) || offersGc(bare) || offersMemoryLimit(bare)).toBe(false);
+    expect(isFlightStore({ get: async () => undefined })).toBe(false);
   });
 });

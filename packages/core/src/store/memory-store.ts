@@ -7,7 +7,20 @@ import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
 import { StatusCode } from "../status-code";
 import { descriptorKey, ticketFromKey, ticketToKey } from "./descriptor-key";
 import { ExpiryHeap } from "./expiry-heap";
-import type { FlightStore, GcReport, PutOptions, PutTransaction, StoreStats, StoredFlight } from "./flight-store";
+import type {
+  FlightStore,
+  GcReport,
+  PutOptions,
+  PutTransaction,
+  StoreGc,
+  StoreGcStats,
+  StoreMemoryLimit,
+  StoreMemoryStats,
+  StoreStats,
+  StoreTtl,
+  StoreTtlStats,
+  StoredFlight,
+} from "./flight-store";
 
 /**
  * Compares the schema of a stored flight with the schema of a new put. Returns a short,
@@ -97,11 +110,87 @@ export function structuralSchemasEqual(stored: StoredMessage, incoming: StoredMe
   return describeSchemaDifference(readSchema(stored.header), readSchema(incoming.header));
 }
 
+/** What {@link MemoryStore.stats} reports: every section is present. */
+export interface MemoryStoreStats extends StoreStats {
+  memory: StoreMemoryStats;
+  ttl: StoreTtlStats;
+  gc: StoreGcStats;
+}
+
+/**
+ * The messages of one snapshot: an async iterable, as the contract asks, that is also
+ * synchronously iterable, so DoGet walks the frozen array without an await per message.
+ */
+class SnapshotMessages implements AsyncIterable<StoredMessage>, Iterable<StoredMessage> {
+  constructor(private readonly list: readonly StoredMessage[]) {}
+
+  [Symbol.iterator](): Iterator<StoredMessage> {
+    return this.list[Symbol.iterator]();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<StoredMessage> {
+    yield* this.list;
+  }
+}
+
+/** The fields of a snapshot besides its messages. */
+type SnapshotFields = Omit<StoredFlight, "messages" | "messageCount" | "memoryBytes"> & { readonly memoryBytes: number };
+
+/**
+ * A frozen snapshot of one flight in memory. Its message array is frozen too and replaced,
+ * never mutated, by an append (copy-on-write), so a reader of an older snapshot keeps its
+ * messages and count.
+ */
+class MemoryFlight implements StoredFlight {
+  readonly key: string;
+  readonly descriptor: FlightDescriptor;
+  readonly schema: StoredMessage;
+  readonly messageCount: number;
+  readonly totalRecords: number;
+  readonly totalBytes: number;
+  readonly memoryBytes: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  readonly expiresAt: number | undefined;
+  /** Frozen; shared by snapshots that differ only in expiry. */
+  readonly list: readonly StoredMessage[];
+
+  constructor(f: SnapshotFields, list: readonly StoredMessage[]) {
+    this.key = f.key;
+    this.descriptor = f.descriptor;
+    this.schema = f.schema;
+    this.messageCount = list.length;
+    this.totalRecords = f.totalRecords;
+    this.totalBytes = f.totalBytes;
+    this.memoryBytes = f.memoryBytes;
+    this.createdAt = f.createdAt;
+    this.updatedAt = f.updatedAt;
+    this.expiresAt = f.expiresAt;
+    this.list = list;
+    Object.freeze(this);
+  }
+
+  /** The snapshot's messages; synchronously iterable too (see {@link SnapshotMessages}). */
+  messages(): AsyncIterable<StoredMessage> & Iterable<StoredMessage> {
+    return new SnapshotMessages(this.list);
+  }
+
+  /** A new snapshot with some fields changed, sharing or replacing the message array. */
+  with(changes: Partial<SnapshotFields>, list: readonly StoredMessage[] = this.list): MemoryFlight {
+    return new MemoryFlight({ ...this.fields(), ...changes }, list);
+  }
+
+  private fields(): SnapshotFields {
+    const { key, descriptor, schema, totalRecords, totalBytes, memoryBytes, createdAt, updatedAt, expiresAt } = this;
+    return { key, descriptor, schema, totalRecords, totalBytes, memoryBytes, createdAt, updatedAt, expiresAt };
+  }
+}
+
 /** The store's mutable record of one flight; readers only ever see `snapshot`. */
 interface FlightRecord {
   readonly key: string;
   /** Replaced, never mutated, on every change: readers holding the old one stay consistent. */
-  snapshot: StoredFlight;
+  snapshot: MemoryFlight;
   /** The TTL given explicitly by a put (the flight's "own" TTL), used by renew without a TTL. */
   ttlMs: number | undefined;
   /** Bumped on every expiry change and on removal; only the heap entry with this version is live. */
@@ -196,25 +285,32 @@ function normalizedDescriptor(d: FlightDescriptor): FlightDescriptor {
  *
  * Returned {@link StoredFlight} objects are frozen snapshots: an append that commits while a
  * DoGet streams a flight replaces the store's snapshot and leaves the reader's one untouched.
+ * A snapshot's `messages()` is a cheap iterable over its frozen array, asynchronously and
+ * synchronously iterable.
+ *
+ * It offers every capability: TTL ({@link StoreTtl}), GC ({@link StoreGc}) and a memory
+ * limit ({@link StoreMemoryLimit}). Its methods are asynchronous as the contract asks, but
+ * each runs to completion synchronously inside, so a commit can never interleave with
+ * another put.
  *
  * An open put holds its reservation until it is committed or aborted, so callers must abort
  * puts whose stream fails.
  *
  * @example
  * const store = new MemoryStore({ defaultTtlMs: 3_600_000, maxMemoryBytes: 512 * 1024 * 1024 });
- * const put = store.beginPut({ type: DescriptorType.PATH, path: ["sales", "2024"], cmd: new Uint8Array() }, schema);
+ * const put = await store.beginPut({ type: DescriptorType.PATH, path: ["sales", "2024"], cmd: new Uint8Array() }, schema);
  * try {
- *   for (const batch of batches) put.append(batch);
- *   const flight = put.commit();
+ *   for (const batch of batches) await put.append(batch);
+ *   const flight = await put.commit();
  *   const ticket = store.ticketFor(flight); // bytes of "p:sales/2024"
  * } catch (err) {
- *   put.abort();
+ *   await put.abort();
  *   throw err;
  * }
  * // later
- * store.close();
+ * await store.close();
  */
-export class MemoryStore implements FlightStore {
+export class MemoryStore implements FlightStore, StoreTtl, StoreGc, StoreMemoryLimit {
   private readonly flights = new Map<string, FlightRecord>();
   private readonly heap = new ExpiryHeap<ExpiryEntry>();
   /** Flights with an expiry, i.e. live heap entries; sizes the heap compaction threshold. */
@@ -228,7 +324,7 @@ export class MemoryStore implements FlightStore {
   private defaultTtlMs: number;
   private maxMemoryBytes: number;
   private gcIntervalMs: number;
-  private readonly enableGC: boolean;
+  private enableGC: boolean;
   private readonly now: () => number;
   private readonly onError: (err: unknown) => void;
   private readonly schemasEqual: SchemaComparator;
@@ -288,7 +384,7 @@ export class MemoryStore implements FlightStore {
    * @throws FlightError INVALID_ARGUMENT (bad descriptor, schema, ttl, or schema mismatch),
    * RESOURCE_EXHAUSTED (not even the schema fits).
    */
-  beginPut(descriptor: FlightDescriptor, schema: StoredMessage, options?: PutOptions): PutTransaction {
+  async beginPut(descriptor: FlightDescriptor, schema: StoredMessage, options?: PutOptions): Promise<PutTransaction> {
     const key = descriptorKey(descriptor);
     checkMessage(schema, "the schema");
     if (schema.info.kind !== MessageKind.SCHEMA) {
@@ -334,7 +430,7 @@ export class MemoryStore implements FlightStore {
     };
 
     return {
-      append: (message: StoredMessage): void => {
+      append: async (message: StoredMessage): Promise<void> => {
         ensureOpen();
         try {
           checkMessage(message, `message ${messages.length}`);
@@ -350,7 +446,7 @@ export class MemoryStore implements FlightStore {
         messages.push(message);
       },
 
-      commit: (): StoredFlight => {
+      commit: async (): Promise<StoredFlight> => {
         ensureOpen();
         try {
           const flight = this.commitPut(key, descriptor, schema, messages, ttlMs, reserved, identityBytes);
@@ -364,7 +460,7 @@ export class MemoryStore implements FlightStore {
         }
       },
 
-      abort: (): void => {
+      abort: async (): Promise<void> => {
         if (state !== "open") return;
         release();
         state = "aborted";
@@ -381,7 +477,7 @@ export class MemoryStore implements FlightStore {
     ttlMs: number | undefined,
     reserved: number,
     identityBytes: number,
-  ): StoredFlight {
+  ): MemoryFlight {
     const now = this.now();
     const existing = this.liveRecord(key, now);
     // Re-checked here: another put may have created the flight since beginPut.
@@ -408,16 +504,17 @@ export class MemoryStore implements FlightStore {
         existing.ttlMs = ttlMs;
         expiresAt = ttlMs === 0 ? undefined : now + ttlMs;
       }
-      existing.snapshot = Object.freeze({
-        ...old,
+      existing.snapshot = old.with(
+        {
+          totalRecords: old.totalRecords + rows,
+          totalBytes: old.totalBytes + bytes,
+          memoryBytes: old.memoryBytes + memory,
+          updatedAt: now,
+          expiresAt,
+        },
         // Copy-on-write: readers of `old` keep their array and length.
-        messages: Object.freeze(old.messages.concat(messages)),
-        totalRecords: old.totalRecords + rows,
-        totalBytes: old.totalBytes + bytes,
-        memoryBytes: old.memoryBytes + memory,
-        updatedAt: now,
-        expiresAt,
-      });
+        Object.freeze(old.list.concat(messages)),
+      );
       if (expiresAt !== old.expiresAt) this.scheduleExpiry(existing, old.expiresAt, expiresAt);
       return existing.snapshot;
     }
@@ -428,18 +525,20 @@ export class MemoryStore implements FlightStore {
 
     const effectiveTtl = ttlMs ?? this.defaultTtlMs;
     const expiresAt = effectiveTtl === 0 ? undefined : now + effectiveTtl;
-    const snapshot: StoredFlight = Object.freeze({
-      key,
-      descriptor,
-      schema,
-      messages: Object.freeze(messages.slice()),
-      totalRecords: rows,
-      totalBytes: bytes + messageBytes(schema),
-      memoryBytes: memory + schema.byteSize + identityBytes,
-      createdAt: now,
-      updatedAt: now,
-      expiresAt,
-    });
+    const snapshot = new MemoryFlight(
+      {
+        key,
+        descriptor,
+        schema,
+        totalRecords: rows,
+        totalBytes: bytes + messageBytes(schema),
+        memoryBytes: memory + schema.byteSize + identityBytes,
+        createdAt: now,
+        updatedAt: now,
+        expiresAt,
+      },
+      Object.freeze(messages.slice()),
+    );
     const record: FlightRecord = { key, snapshot, ttlMs, version: 0, removed: false };
     this.flights.set(key, record);
     this.reservedBytes -= reserved;
@@ -476,7 +575,7 @@ export class MemoryStore implements FlightStore {
   // ---------------------------------------------------------------- reads
 
   /** The flight under `descriptor`, or undefined; expired flights are never returned. */
-  get(descriptor: FlightDescriptor): StoredFlight | undefined {
+  async get(descriptor: FlightDescriptor): Promise<StoredFlight | undefined> {
     return this.liveRecord(descriptorKey(descriptor), this.now())?.snapshot;
   }
 
@@ -484,7 +583,7 @@ export class MemoryStore implements FlightStore {
    * The flight a ticket names, or undefined when there is none (or it expired).
    * @throws FlightError INVALID_ARGUMENT when the ticket is malformed.
    */
-  getByTicket(ticket: Uint8Array): StoredFlight | undefined {
+  async getByTicket(ticket: Uint8Array): Promise<StoredFlight | undefined> {
     return this.liveRecord(ticketToKey(ticket), this.now())?.snapshot;
   }
 
@@ -496,11 +595,12 @@ export class MemoryStore implements FlightStore {
   /**
    * Live flights in insertion order. With a non-empty `pathPrefix`, only PATH flights whose
    * path starts with those segments (segment-wise: `["a"]` matches `["a","b"]`, not `["ab"]`).
-   * The result is lazy and reads the store as it goes.
+   * The result is lazy and reads the store as it goes; it is synchronously iterable too.
    *
-   * @throws FlightError INVALID_ARGUMENT when the prefix is not an array of strings.
+   * @throws FlightError INVALID_ARGUMENT when the prefix is not an array of strings (at once,
+   * not on iteration).
    */
-  list(pathPrefix?: readonly string[]): Iterable<StoredFlight> {
+  list(pathPrefix?: readonly string[]): AsyncIterable<StoredFlight> & Iterable<StoredFlight> {
     if (pathPrefix !== undefined && !Array.isArray(pathPrefix)) throw invalid("the path prefix must be an array of strings");
     let exact: string | undefined;
     let below: string | undefined;
@@ -511,14 +611,20 @@ export class MemoryStore implements FlightStore {
     }
     const now = this.now();
     const flights = this.flights;
-    return (function* () {
+    function* walk(): Generator<StoredFlight> {
       for (const record of flights.values()) {
         const s = record.snapshot;
         if (s.expiresAt !== undefined && now >= s.expiresAt) continue;
         if (exact !== undefined && record.key !== exact && !record.key.startsWith(below!)) continue;
         yield s;
       }
-    })();
+    }
+    return {
+      [Symbol.iterator]: walk,
+      async *[Symbol.asyncIterator]() {
+        yield* walk();
+      },
+    };
   }
 
   private liveRecord(key: string, now: number): FlightRecord | undefined {
@@ -531,7 +637,7 @@ export class MemoryStore implements FlightStore {
   // ---------------------------------------------------------------- admin
 
   /** Removes a flight; false if there was none (an expired flight counts as none but is freed). */
-  delete(descriptor: FlightDescriptor): boolean {
+  async delete(descriptor: FlightDescriptor): Promise<boolean> {
     const key = descriptorKey(descriptor);
     const record = this.flights.get(key);
     if (record === undefined) return false;
@@ -547,7 +653,7 @@ export class MemoryStore implements FlightStore {
    *
    * @throws FlightError INVALID_ARGUMENT for a bad descriptor or ttl.
    */
-  renew(descriptor: FlightDescriptor, ttlMs?: number): StoredFlight | undefined {
+  async renew(descriptor: FlightDescriptor, ttlMs?: number): Promise<StoredFlight | undefined> {
     const key = descriptorKey(descriptor);
     if (ttlMs !== undefined) checkRange(ttlMs, "ttlMs", 0, MAX_TTL_MS, ttlRange, invalid);
     const now = this.now();
@@ -556,7 +662,7 @@ export class MemoryStore implements FlightStore {
     const ttl = ttlMs ?? record.ttlMs ?? this.defaultTtlMs;
     const expiresAt = ttl === 0 ? undefined : now + ttl;
     const old = record.snapshot;
-    record.snapshot = Object.freeze({ ...old, expiresAt });
+    record.snapshot = old.with({ expiresAt });
     this.scheduleExpiry(record, old.expiresAt, expiresAt);
     return record.snapshot;
   }
@@ -574,6 +680,14 @@ export class MemoryStore implements FlightStore {
     this.maxMemoryBytes = checkRange(n, "setMaxMemoryBytes: maxMemoryBytes", Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, memoryRange, typeError);
   }
 
+  /** Turns background GC on (starting its timer, unless the store is closed) or off. */
+  setGcEnabled(enabled: boolean): void {
+    if (typeof enabled !== "boolean") throw new TypeError(`setGcEnabled: enabled must be a boolean; got ${typeof enabled}`);
+    this.enableGC = enabled;
+    if (enabled) this.startTimer();
+    else this.stopTimer();
+  }
+
   /** Sets the background GC interval and restarts its timer (when GC is enabled and the store is open). */
   setGcInterval(ms: number): void {
     this.gcIntervalMs = checkRange(ms, "setGcInterval: gcIntervalMs", 1, MAX_TIMER_MS, intervalRange, typeError);
@@ -582,23 +696,25 @@ export class MemoryStore implements FlightStore {
   }
 
   /** Store-wide figures. Expired flights not yet collected still count: they still hold memory. */
-  stats(): StoreStats {
+  stats(): MemoryStoreStats {
     return {
       flights: this.flights.size,
       rows: this.totalRows,
       bytes: this.totalBytes,
-      memoryBytes: this.storedBytes,
-      reservedBytes: this.reservedBytes,
-      maxMemoryBytes: this.maxMemoryBytes,
-      defaultTtlMs: this.defaultTtlMs,
-      gcRuns: this.gcRuns,
-      gcFlightsRemoved: this.gcFlightsRemoved,
-      gcBytesFreed: this.gcBytesFreed,
+      memory: { memoryBytes: this.storedBytes, reservedBytes: this.reservedBytes, maxMemoryBytes: this.maxMemoryBytes },
+      ttl: { defaultTtlMs: this.defaultTtlMs },
+      gc: {
+        gcEnabled: this.enableGC,
+        gcIntervalMs: this.gcIntervalMs,
+        gcRuns: this.gcRuns,
+        gcFlightsRemoved: this.gcFlightsRemoved,
+        gcBytesFreed: this.gcBytesFreed,
+      },
     };
   }
 
   /** Stops the background GC (including a run in progress). The store stays usable. */
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true;
     this.stopTimer();
   }
@@ -606,21 +722,12 @@ export class MemoryStore implements FlightStore {
   // ---------------------------------------------------------------- expiry and GC
 
   /**
-   * Removes all expired flights now, synchronously. Its cost grows with the number of
-   * expired flights (and stale expiry entries), not with the number of flights.
+   * Removes all expired flights now, in slices separated by `setImmediate` (as background GC
+   * runs), so a collection of very many expired flights does not stall other calls. Its cost
+   * grows with the number of expired flights (and stale expiry entries), not with the number
+   * of flights. Used by the `gc` action.
    */
-  gc(): GcReport {
-    const started = performance.now();
-    const { removed, freed } = this.collect(this.now(), Infinity, Infinity);
-    this.gcRuns++;
-    return { flightsRemoved: removed, bytesFreed: freed, durationMs: performance.now() - started };
-  }
-
-  /**
-   * Like {@link gc}, but in slices separated by `setImmediate` (as background GC runs), so a
-   * collection of very many expired flights does not stall other calls. Used by the `gc` action.
-   */
-  async gcInSlices(): Promise<GcReport> {
+  async gc(): Promise<GcReport> {
     const started = performance.now();
     let flightsRemoved = 0;
     let bytesFreed = 0;

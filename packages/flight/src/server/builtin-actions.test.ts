@@ -7,14 +7,18 @@ import { tableFromArrays, tableToIPC } from "apache-arrow";
 import {
   FLIGHT_METHODS,
   FlightError,
+  MemoryStore,
   StatusCode,
   defineAction,
   kAuthenticationConfigured,
   kIdentity,
   serverConfig,
   splitIpcStream,
+  withStore,
   type FlightMiddleware,
+  type FlightStore,
 } from "@blackice/flight-core";
+import * as pb from "../gen/Flight";
 import { MAX_COUNTED_SUBJECTS, callCountsBySubject, createFlightServer, type FlightServer } from "./create-flight-server";
 import { bidi, rawClient, serverStream, unary, type RawClient } from "./test-raw-client";
 
@@ -180,6 +184,48 @@ describe("built-in actions without authentication", () => {
     } finally {
       client.close();
       await server.shutdown({ graceMs: 10 });
+    }
+  });
+});
+
+describe("built-in actions on a store without capabilities", () => {
+  it("gc is UNIMPLEMENTED, RenewFlightEndpoint answers the endpoint unchanged, delete and stats work", async () => {
+    const inner = new MemoryStore({ enableGC: false });
+    // Only what every FlightStore has: no TTL, no GC, no memory limit.
+    const bare: FlightStore = {
+      beginPut: (d, schema, o) => inner.beginPut(d, schema, o),
+      get: (d) => inner.get(d),
+      getByTicket: (t) => inner.getByTicket(t),
+      ticketFor: (f) => inner.ticketFor(f),
+      list: (p) => inner.list(p),
+      delete: (d) => inner.delete(d),
+      stats: () => ({ flights: inner.stats().flights, rows: inner.stats().rows, bytes: inner.stats().bytes }),
+      close: () => inner.close(),
+    };
+    const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), withStore(bare));
+    await server.start();
+    const client = rawClient(server.port);
+    try {
+      await bidi(client, "doPut", putRequests("bare", "t"));
+      const err = await failure(action(client, "gc", ""));
+      expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
+      expect(err.details).toMatch(/no GC capability/);
+      const info = await unary<{ endpoint: Array<{ ticket: { ticket: Uint8Array } }> }>(client, "getFlightInfo", path("bare", "t"));
+      const ticket = info.endpoint[0]!.ticket;
+      const renewBody = pb.RenewFlightEndpointRequest.encode({ endpoint: { ticket, location: [], expirationTime: undefined, appMetadata: new Uint8Array(0) } }).finish();
+      const [renewed] = await serverStream<{ body: Uint8Array }>(client, "doAction", { type: "RenewFlightEndpoint", body: renewBody });
+      const endpoint = pb.FlightEndpoint.decode(renewed!.body);
+      expect(Buffer.from(endpoint.ticket!.ticket).toString()).toBe("p:bare/t");
+      expect(endpoint.expirationTime).toBeUndefined();
+      const stats = (await action(client, "stats", "")) as Record<string, unknown>;
+      expect(stats).toMatchObject({ flights: 1, rows: 10 });
+      expect(stats).not.toHaveProperty("gc");
+      expect(await action(client, "delete", JSON.stringify({ path: ["bare", "t"] }))).toEqual({ deleted: 1, missing: [] });
+      expect(await inner.get(path("bare", "t"))).toBeUndefined();
+    } finally {
+      client.close();
+      await server.shutdown({ graceMs: 10 });
+      await inner.close();
     }
   });
 });

@@ -12,6 +12,8 @@ import {
   type FlightDescriptor,
   type FlightStore,
   type Result,
+  offersGc,
+  offersTtl,
 } from "@blackice/flight-core";
 import * as pb from "../gen/Flight";
 import { flightInfoOf } from "./store-handler";
@@ -21,22 +23,22 @@ const json = (value: unknown): Result => ({ body: Buffer.from(JSON.stringify(val
 /** A reference to one flight in a `delete` body. */
 type FlightRef = { path?: unknown; cmd?: unknown; ticket?: unknown };
 
-function resolveRef(store: FlightStore, ref: FlightRef): FlightDescriptor | undefined {
+async function resolveRef(store: FlightStore, ref: FlightRef): Promise<FlightDescriptor | undefined> {
   if (Array.isArray(ref.path)) {
     if (!ref.path.every((s) => typeof s === "string")) throw invalidArgument("delete: path must be an array of strings");
     return { type: DescriptorType.PATH, cmd: new Uint8Array(0), path: ref.path as string[] };
   }
   if (typeof ref.cmd === "string") return { type: DescriptorType.CMD, cmd: Buffer.from(ref.cmd, "base64"), path: [] };
-  if (typeof ref.ticket === "string") return store.getByTicket(Buffer.from(ref.ticket, "utf8"))?.descriptor;
+  if (typeof ref.ticket === "string") return (await store.getByTicket(Buffer.from(ref.ticket, "utf8")))?.descriptor;
   throw invalidArgument('delete: each flight must be {"path": [...]}, {"cmd": "<base64>"} or {"ticket": "<ticket text>"}');
 }
 
 /** Reads a delete body: a JSON reference, a JSON `{"flights": [...]}` batch, or a raw ticket. */
-function parseDeleteBody(store: FlightStore, body: Uint8Array): { refs: Array<FlightDescriptor | undefined>; batch: boolean } {
+async function parseDeleteBody(store: FlightStore, body: Uint8Array): Promise<{ refs: Array<FlightDescriptor | undefined>; batch: boolean }> {
   const text = Buffer.from(body).toString("utf8").trim();
   if (!text.startsWith("{")) {
     if (text === "") throw invalidArgument("delete: the body must name a flight (JSON {\"path\": [...]} or a ticket)");
-    return { refs: [store.getByTicket(body)?.descriptor], batch: false };
+    return { refs: [(await store.getByTicket(body))?.descriptor], batch: false };
   }
   let parsed: FlightRef & { flights?: unknown };
   try {
@@ -44,13 +46,16 @@ function parseDeleteBody(store: FlightStore, body: Uint8Array): { refs: Array<Fl
   } catch {
     throw invalidArgument("delete: the body is not valid JSON");
   }
-  if (Array.isArray(parsed.flights)) return { refs: parsed.flights.map((r) => resolveRef(store, r as FlightRef)), batch: true };
-  return { refs: [resolveRef(store, parsed)], batch: false };
+  if (Array.isArray(parsed.flights)) {
+    const refs: Array<FlightDescriptor | undefined> = [];
+    for (const r of parsed.flights) refs.push(await resolveRef(store, r as FlightRef));
+    return { refs, batch: true };
+  }
+  return { refs: [await resolveRef(store, parsed)], batch: false };
 }
 
-/** What the built-in actions need from the server. */
+/** What the built-in actions need from the server besides the call (whose `call.store` they use). */
 export interface BuiltinActionDeps {
-  store: FlightStore;
   location: () => string;
   /** The full `stats` JSON. */
   stats: () => Record<string, unknown>;
@@ -73,9 +78,12 @@ export interface BuiltinActionDeps {
  * - `delete` is a write: `authorize()` asks its policy for `write` and `delete` on every flight
  *   named. Without `authorize()` there is no policy to ask, so every authenticated caller may
  *   write, and therefore delete, every flight.
+ *
+ * Every action works on `call.store`. `gc` needs the store's GC capability (UNIMPLEMENTED
+ * otherwise); `RenewFlightEndpoint` on a store without TTL answers the endpoint as it is
+ * (such flights never expire).
  */
 export function builtinActions(deps: BuiltinActionDeps): ActionSetting[] {
-  const { store } = deps;
   return [
     defineAction("ping", "Liveness check. Returns \"pong\".", async () => ({ body: Buffer.from("pong") })),
     defineAction(
@@ -97,7 +105,9 @@ export function builtinActions(deps: BuiltinActionDeps): ActionSetting[] {
           if (identityOf(call) === undefined) throw new FlightError(StatusCode.UNAUTHENTICATED, `gc requires an authenticated caller with the ${ADMIN_ROLE} role`);
           throw new FlightError(StatusCode.PERMISSION_DENIED, `gc requires the ${ADMIN_ROLE} role`);
         }
-        return json(store.gcInSlices ? await store.gcInSlices() : store.gc());
+        const { store } = call;
+        if (!offersGc(store)) throw new FlightError(StatusCode.UNIMPLEMENTED, "gc: the server's store does not collect expired flights (it has no GC capability)");
+        return json(await store.gc());
       },
     ),
     defineAction(
@@ -105,11 +115,16 @@ export function builtinActions(deps: BuiltinActionDeps): ActionSetting[] {
       'Deletes flights. Body: JSON {"path": [...]}, {"cmd": "<base64>"}, {"ticket": "<ticket>"}, a raw ticket, or {"flights": [ ...those ]} for many. NOT_FOUND if none exists. Returns JSON {deleted, missing}. A delete is a write: authorize() checks it as one.',
       // No check here: with authorize() the policy has allowed `write` and `delete` for every
       // flight named; without it, any caller that passed authentication may write, so delete.
-      async (body) => {
-        const { refs, batch } = parseDeleteBody(store, body);
+      async (body, call) => {
+        const { store } = call;
+        const { refs, batch } = await parseDeleteBody(store, body);
         let deleted = 0;
         const missing: number[] = [];
-        refs.forEach((d, i) => (d && store.delete(d) ? deleted++ : missing.push(i)));
+        for (let i = 0; i < refs.length; i++) {
+          const d = refs[i];
+          if (d && (await store.delete(d))) deleted++;
+          else missing.push(i);
+        }
         if (deleted === 0 || (!batch && missing.length > 0)) throw notFound(batch ? "delete: none of the flights exists" : "delete: no such flight");
         return json({ deleted, missing });
       },
@@ -117,7 +132,8 @@ export function builtinActions(deps: BuiltinActionDeps): ActionSetting[] {
     defineAction(
       "RenewFlightEndpoint",
       "Extends the expiration time of a FlightEndpoint by the flight's TTL. Body: RenewFlightEndpointRequest. Returns the renewed FlightEndpoint.",
-      async (body) => {
+      async (body, call) => {
+        const { store } = call;
         let request: pb.RenewFlightEndpointRequest;
         try {
           request = pb.RenewFlightEndpointRequest.decode(body);
@@ -126,9 +142,9 @@ export function builtinActions(deps: BuiltinActionDeps): ActionSetting[] {
         }
         const ticket = request.endpoint?.ticket?.ticket;
         if (!ticket) throw invalidArgument("RenewFlightEndpoint: the endpoint has no ticket");
-        const f = store.getByTicket(ticket);
+        const f = await store.getByTicket(ticket);
         if (!f) throw notFound("RenewFlightEndpoint: no flight for this ticket");
-        const renewed = store.renew(f.descriptor);
+        const renewed = offersTtl(store) ? await store.renew(f.descriptor) : f;
         if (!renewed) throw notFound("RenewFlightEndpoint: no flight for this ticket");
         const endpoint = flightInfoOf(store, renewed, deps.location()).endpoint[0];
         return { body: pb.FlightEndpoint.encode({ ...endpoint, appMetadata: request.endpoint?.appMetadata ?? endpoint.appMetadata }).finish() };

@@ -1,6 +1,18 @@
 import * as grpc from "@grpc/grpc-js";
 import { tableToIPC, tableFromArrays } from "apache-arrow";
-import { FlightError, StatusCode, defineAction, serverConfig, splitIpcStream, type FlightMiddleware } from "@blackice/flight-core";
+import {
+  FlightError,
+  MemoryStore,
+  StatusCode,
+  defineAction,
+  onLifecycle,
+  serverConfig,
+  splitIpcStream,
+  withStore,
+  wrapStore,
+  type FlightMiddleware,
+  type FlightStore,
+} from "@blackice/flight-core";
 import { createFlightServer, type FlightServer } from "./create-flight-server";
 import { bidi, rawClient, serverStream, unary, type RawClient } from "./test-raw-client";
 
@@ -135,5 +147,119 @@ describe("createFlightServer", () => {
     const other = createFlightServer(serverConfig({ addr: `127.0.0.1:${server.port}` }));
     await expect(other.start()).rejects.toThrow(/cannot listen on 127\.0\.0\.1/);
     await other.shutdown({ graceMs: 0 });
+  });
+});
+
+describe("createFlightServer and its store", () => {
+  /** A store with every member a FlightStore must have and no capability. */
+  const bareStore = (inner: MemoryStore): FlightStore => ({
+    beginPut: (d, schema, o) => inner.beginPut(d, schema, o),
+    get: (d) => inner.get(d),
+    getByTicket: (t) => inner.getByTicket(t),
+    ticketFor: (f) => inner.ticketFor(f),
+    list: (p) => inner.list(p),
+    delete: (d) => inner.delete(d),
+    stats: () => ({ flights: inner.stats().flights, rows: inner.stats().rows, bytes: inner.stats().bytes }),
+    close: () => inner.close(),
+  });
+
+  it("applies serverConfig's store settings to a store given by withStore", async () => {
+    const store = new MemoryStore({ enableGC: false, maxMemoryBytes: 1000, defaultTtlMs: 5 });
+    const server = createFlightServer(withStore(store), serverConfig({ ttl: 60_000, maxMemoryBytes: 4096, gcInterval: 1234, enableGC: true }));
+    expect(server.store).toBe(store);
+    expect(store.stats()).toMatchObject({ memory: { maxMemoryBytes: 4096 }, ttl: { defaultTtlMs: 60_000 }, gc: { gcEnabled: true, gcIntervalMs: 1234 } });
+    expect(server.stats()).toMatchObject({ defaultTtlMs: 60_000, memory: { limit: 4096 } });
+    await store.close();
+  });
+
+  it("leaves a withStore store's own settings alone when serverConfig does not give them", async () => {
+    const store = new MemoryStore({ enableGC: false, maxMemoryBytes: 1000, defaultTtlMs: 5 });
+    createFlightServer(withStore(store), serverConfig({ addr: "127.0.0.1:0" }));
+    expect(store.stats()).toMatchObject({ memory: { maxMemoryBytes: 1000 }, ttl: { defaultTtlMs: 5 }, gc: { gcEnabled: false } });
+    await store.close();
+  });
+
+  it("refuses at build a store setting the store cannot honour, naming it", async () => {
+    const inner = new MemoryStore({ enableGC: false });
+    const bare = bareStore(inner);
+    expect(() => createFlightServer(withStore(bare), serverConfig({ ttl: 1000 }))).toThrow(/serverConfig ttl: the store given by withStore has no TTL capability/);
+    expect(() => createFlightServer(withStore(bare), serverConfig({ maxMemoryBytes: 1000 }))).toThrow(/maxMemoryBytes: .* no memory-limit capability/);
+    expect(() => createFlightServer(withStore(bare), serverConfig({ enableGC: false }))).toThrow(/enableGC: .* no GC capability/);
+    expect(() => createFlightServer(withStore(bare), serverConfig({ gcInterval: 10 }))).toThrow(/gcInterval: .* no GC capability/);
+    // Without those settings it serves, and stats leave out the sections it does not have.
+    const server = createFlightServer(withStore(bare), serverConfig({ addr: "127.0.0.1:0" }));
+    const stats = server.stats();
+    expect(stats).toMatchObject({ flights: 0, rows: 0, bytes: 0, memory: { rss: expect.any(Number) } });
+    expect(stats).not.toHaveProperty("defaultTtlMs");
+    expect(stats).not.toHaveProperty("gc");
+    expect(stats.memory).not.toHaveProperty("limit");
+    expect(() => withStore({ get: async () => undefined } as never)).toThrow(/withStore: expected a FlightStore/);
+    await inner.close();
+  });
+
+  it("gives middleware and actions the server's store as call.store, wrapped in wrapStore's order; onCreate sees the same store", async () => {
+    const seen: { middleware?: FlightStore; action?: FlightStore; created?: FlightStore } = {};
+    const order: string[] = [];
+    const tagged = (name: string) =>
+      wrapStore(name, (store) => {
+        order.push(name);
+        return { ...bareStore(store as MemoryStore), label: name } as FlightStore;
+      });
+    const inner = new MemoryStore({ enableGC: false });
+    const server = createFlightServer(
+      serverConfig({ addr: "127.0.0.1:0" }),
+      withStore(inner),
+      tagged("outer"),
+      (next) =>
+        async function readStore(call) {
+          seen.middleware = call.store;
+          return next(call);
+        },
+      defineAction("flights", "counts the flights of call.store", async (_body, call) => {
+        seen.action = call.store;
+        let n = 0;
+        for await (const _ of call.store.list()) n++;
+        return { body: Buffer.from(String(n)) };
+      }),
+      onLifecycle({ onCreate: ({ store }) => (seen.created = store) }),
+    );
+    // One wrapper here: it wraps the store given by withStore.
+    expect(order).toEqual(["outer"]);
+    expect((server.store as unknown as { label: string }).label).toBe("outer");
+    await server.start();
+    const client = rawClient(server.port);
+    try {
+      const messages = ipcMessages(10);
+      await bidi(
+        client,
+        "doPut",
+        messages.map((m, i) => ({ flightDescriptor: i === 0 ? path("via", "call-store") : undefined, dataHeader: m.header, dataBody: m.body, appMetadata: Buffer.alloc(0) })),
+      );
+      const [result] = await serverStream<{ body: Uint8Array }>(client, "doAction", { type: "flights", body: Buffer.alloc(0) });
+      expect(Buffer.from(result!.body).toString()).toBe("1");
+      expect(seen.middleware).toBe(server.store);
+      expect(seen.action).toBe(server.store);
+      expect(seen.created).toBe(server.store);
+      // The put went through the wrapper into the store given by withStore.
+      expect((await inner.get(path("via", "call-store")))?.totalRecords).toBe(10);
+    } finally {
+      client.close();
+      await server.shutdown({ graceMs: 100 });
+      await inner.close();
+    }
+  });
+
+  it("applies several wrappers with the first outermost", async () => {
+    const order: string[] = [];
+    const wrap = (name: string) =>
+      wrapStore(name, (store) => {
+        order.push(name);
+        return Object.assign(Object.create(store) as FlightStore, { label: name });
+      });
+    const server = createFlightServer(wrap("a"), wrap("b"), wrap("c"));
+    expect(order).toEqual(["c", "b", "a"]);
+    expect((server.store as unknown as { label: string }).label).toBe("a");
+    expect(() => createFlightServer(wrapStore("broken", () => ({}) as FlightStore))).toThrow(/wrapStore\(broken\): wrap must return a FlightStore/);
+    await server.shutdown({ graceMs: 0 });
   });
 });

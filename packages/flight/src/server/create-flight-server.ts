@@ -9,6 +9,7 @@ import {
   statusCodeName,
   type ActionSetting,
   type ExchangeHandler,
+  type FlightCall,
   type FlightHandler,
   type FlightMethod,
   type FlightServerConfig,
@@ -16,7 +17,11 @@ import {
   type LifecycleSetting,
   type ServerPart,
   type StatsSetting,
+  type StoreWrapperSetting,
   type TlsSetting,
+  offersGc,
+  offersMemoryLimit,
+  offersTtl,
 } from "@blackice/flight-core";
 import { FLIGHT_SERVICE_NAME } from "../codec/service-definition";
 import { HealthService, type ServingStatus } from "../transport/health-service";
@@ -183,7 +188,7 @@ export interface FlightServer {
   readonly port: number;
   /** The advertised location, `grpc+tcp://host:port`. */
   readonly location: string;
-  /** The store the server serves from. */
+  /** The store the server serves from: the one calls see as `call.store` (wrappers applied). */
   readonly store: FlightStore;
   /** The settled configuration. */
   readonly config: Readonly<Required<Omit<FlightServerConfig, "location" | "onError">>> & Pick<FlightServerConfig, "location" | "onError">;
@@ -207,6 +212,37 @@ function splitAddr(addr: string): { host: string; port: number } {
   const port = Number(m[3]);
   if (port > 65535) throw new TypeError(`addr: port must be 0..65535, got ${port}`);
   return { host: m[1] ?? m[2], port };
+}
+
+/**
+ * Applies the store settings the user gave (`ttl`, `maxMemoryBytes`, `gcInterval`,
+ * `enableGC`) to a store given by `withStore`, through its capabilities. A setting the store
+ * cannot honour is a misconfiguration: TypeError at build, naming the setting and what is
+ * missing. Settings not given leave the store as it was made.
+ */
+function applyStoreSettings(store: FlightStore, given: FlightServerConfig, config: Required<Omit<FlightServerConfig, "location" | "onError">>): void {
+  const refuse = (setting: string, capability: string, members: string): never => {
+    throw new TypeError(
+      `serverConfig ${setting}: the store given by withStore has no ${capability} capability (${members}); ` +
+        `remove the setting or configure the store itself`,
+    );
+  };
+  if (given.ttl !== undefined) {
+    if (!offersTtl(store)) refuse("ttl", "TTL", "setDefaultTtl, renew");
+    else store.setDefaultTtl(config.ttl);
+  }
+  if (given.maxMemoryBytes !== undefined) {
+    if (!offersMemoryLimit(store)) refuse("maxMemoryBytes", "memory-limit", "setMaxMemoryBytes");
+    else store.setMaxMemoryBytes(config.maxMemoryBytes);
+  }
+  if (given.gcInterval !== undefined || given.enableGC !== undefined) {
+    const setting = given.gcInterval !== undefined ? "gcInterval" : "enableGC";
+    if (!offersGc(store)) refuse(setting, "GC", "gc, setGcInterval, setGcEnabled");
+    else {
+      if (given.gcInterval !== undefined) store.setGcInterval(config.gcInterval);
+      if (given.enableGC !== undefined) store.setGcEnabled(config.enableGC);
+    }
+  }
 }
 
 function checkConfig(c: Required<Omit<FlightServerConfig, "location" | "onError">>): void {
@@ -240,8 +276,14 @@ function checkConfig(c: Required<Omit<FlightServerConfig, "location" | "onError"
 /**
  * Builds a Flight server from call middleware and settings. Middleware run in the order
  * given: the first is the outermost, so it sees every call first and its response last.
- * Settings (`serverConfig`, `withStore`, `defineAction`, `defineExchange`, TLS from the
- * security package, ...) may come in any order; later config overrides earlier.
+ * Settings (`serverConfig`, `withStore`, `wrapStore`, `defineAction`, `defineExchange`, TLS
+ * from the security package, ...) may come in any order; later config overrides earlier.
+ *
+ * The store: a new MemoryStore configured by `serverConfig`, or the one `withStore` gives,
+ * to which the server applies the store settings that were given (`ttl`, `maxMemoryBytes`,
+ * `gcInterval`, `enableGC`) through the store's capabilities, refusing at build (TypeError)
+ * a setting the store cannot honour. `wrapStore` wrappers then wrap it (first outermost).
+ * Every call carries the result as `call.store`; `onCreate` lifecycle hooks receive it.
  *
  * @example
  * const server = createFlightServer(serverConfig({ addr: "127.0.0.1:8815", ttl: 3_600_000 }), logCalls);
@@ -253,6 +295,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
   const { middleware, settings } = splitServerParts(parts);
   let userConfig: FlightServerConfig = {};
   let store: FlightStore | undefined;
+  const storeWrappers: StoreWrapperSetting[] = [];
   let tls: TlsSetting | undefined;
   const customActions: ActionSetting[] = [];
   const exchanges = new Map<string, ExchangeHandler>(builtinExchanges());
@@ -265,6 +308,9 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
         break;
       case "store":
         store = s.store;
+        break;
+      case "storeWrapper":
+        storeWrappers.push(s);
         break;
       case "tls":
         tls = s;
@@ -294,7 +340,8 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
       process.emitWarning(`BlackIce Flight: unexpected error${context.method ? ` in ${context.method}` : ""}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`));
   checkConfig(config);
   const ownsStore = store === undefined;
-  const theStore: FlightStore =
+  if (store !== undefined) applyStoreSettings(store, defined as FlightServerConfig, config);
+  const baseStore: FlightStore =
     store ??
     new MemoryStore({
       defaultTtlMs: config.ttl,
@@ -303,6 +350,16 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
       gcIntervalMs: config.gcInterval,
       onError: (err) => onError(err, { method: "gc" }),
     });
+  // The first wrapper given is the outermost, like middleware.
+  let theStore = baseStore;
+  for (let i = storeWrappers.length - 1; i >= 0; i--) {
+    const w = storeWrappers[i]!;
+    const wrapped = w.wrap(theStore);
+    if (!wrapped || typeof wrapped.beginPut !== "function" || typeof wrapped.get !== "function") {
+      throw new TypeError(`wrapStore(${w.name}): wrap must return a FlightStore`);
+    }
+    theStore = wrapped;
+  }
 
   const { host } = splitAddr(config.addr);
   let port = 0;
@@ -315,13 +372,15 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
   const bySubject = callCountsBySubject(MAX_COUNTED_SUBJECTS);
   const stats = (): Record<string, unknown> => {
     const s = theStore.stats();
+    // Sections a store does not offer are left out (memory keeps the process RSS).
+    const m = s.memory;
     const out: Record<string, unknown> = {
       flights: s.flights,
       rows: s.rows,
       bytes: s.bytes,
-      memory: { used: s.memoryBytes, reserved: s.reservedBytes, limit: s.maxMemoryBytes, rss: process.memoryUsage.rss() },
-      defaultTtlMs: s.defaultTtlMs,
-      gc: { runs: s.gcRuns, flightsRemoved: s.gcFlightsRemoved, bytesFreed: s.gcBytesFreed },
+      memory: m ? { used: m.memoryBytes, reserved: m.reservedBytes, limit: m.maxMemoryBytes, rss: process.memoryUsage.rss() } : { rss: process.memoryUsage.rss() },
+      ...(s.ttl ? { defaultTtlMs: s.ttl.defaultTtlMs } : {}),
+      ...(s.gc ? { gc: { runs: s.gc.gcRuns, flightsRemoved: s.gc.gcFlightsRemoved, bytesFreed: s.gc.gcBytesFreed } } : {}),
       uptimeMs: Date.now() - startedAt,
       transport: transport.stats(),
       calls,
@@ -331,12 +390,17 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
   };
 
   const actions = new Map<string, ActionSetting>();
-  for (const a of [...builtinActions({ store: theStore, location, stats, callsOf: bySubject.of }), ...customActions]) actions.set(a.type, a);
+  for (const a of [...builtinActions({ location, stats, callsOf: bySubject.of }), ...customActions]) actions.set(a.type, a);
 
-  const handler = composeMiddleware(
+  const chain = composeMiddleware(
     middleware,
-    countCallsBySubject(createStoreHandler({ store: theStore, location, maxMessageBytes: config.maxMessageBytes, actions, exchanges }), bySubject.count),
+    countCallsBySubject(createStoreHandler({ location, maxMessageBytes: config.maxMessageBytes, actions, exchanges }), bySubject.count),
   );
+  // Every call carries the server's store, so middleware and actions reach it as `call.store`.
+  const handler: FlightHandler = function withServerStore(call) {
+    return chain({ ...call, store: theStore } as FlightCall);
+  };
+  for (const l of lifecycle) l.onCreate?.({ store: theStore });
   // grpc.health.v1.Health next to Flight: NOT_SERVING until start(), and again from the
   // moment shutdown begins, so load balancers drain the server first.
   const health = new HealthService({ "": "NOT_SERVING", [FLIGHT_SERVICE_NAME]: "NOT_SERVING" });
@@ -386,7 +450,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
         serving = false;
         setHealth("NOT_SERVING");
         await transport.shutdown(options.graceMs ?? 5000);
-        if (ownsStore) theStore.close();
+        if (ownsStore) await baseStore.close();
         for (const l of lifecycle) await l.onShutdown?.();
       })();
       return shuttingDown;

@@ -48,9 +48,8 @@ const SMALL_MESSAGE = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
-/** Everything the terminal handler serves from. */
+/** Everything the terminal handler serves from. The store is each call's `call.store`. */
 export interface StoreHandlerOptions {
-  store: FlightStore;
   /** The location URI put in every endpoint (`grpc+tcp://host:port`). */
   location: () => string;
   maxMessageBytes: number;
@@ -148,7 +147,10 @@ function encapsulatedSchema(schema: StoredMessage): Uint8Array {
   return bytes;
 }
 
-/** Builds the FlightInfo of a stored flight, with one endpoint at the server's own location. */
+/**
+ * Builds the FlightInfo of a stored flight (as `get` or `list` gave it), with one endpoint at
+ * the server's own location. Synchronous: everything it needs is in the flight's summary.
+ */
 export function flightInfoOf(store: FlightStore, f: StoredFlight, location: string): FlightInfo {
   return {
     schema: encapsulatedSchema(f.schema),
@@ -190,11 +192,9 @@ export function exchangeCommand(d: FlightDescriptor): string {
  * never decodes Arrow data.
  */
 export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
-  const { store } = opts;
-
-  const lookup = (d: FlightDescriptor | undefined): StoredFlight => {
+  const lookup = async (store: FlightStore, d: FlightDescriptor | undefined): Promise<StoredFlight> => {
     if (!d) throw invalidArgument("a FlightDescriptor is required");
-    const f = store.get(d);
+    const f = await store.get(d);
     if (!f) throw notFound(`no flight at ${describe(d)}`);
     return f;
   };
@@ -207,17 +207,25 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
   async function* listFlights(call: FlightCall<"listFlights">): AsyncGenerator<FlightInfo> {
     const prefix = parseListCriteria(call.request.expression);
     const location = opts.location();
-    for (const f of store.list(prefix)) {
+    const { store } = call;
+    for await (const f of store.list(prefix)) {
       if (call.signal.aborted) return;
       yield flightInfoOf(store, f, location);
     }
   }
 
   async function* doGet(call: FlightCall<"doGet">): AsyncGenerator<FlightData> {
-    const f = store.getByTicket(call.request.ticket);
+    const f = await call.store.getByTicket(call.request.ticket);
     if (!f) throw notFound("no flight for this ticket (it may have expired or been deleted)");
     yield toFlightData(f.schema);
-    for (const m of f.messages) yield toFlightData(m);
+    const messages = f.messages();
+    // A store holding the flight in memory (MemoryStore) hands out an iterable that is also
+    // synchronous: walk it without awaiting each message, which keeps DoGet as fast as before.
+    if (Symbol.iterator in messages) {
+      for (const m of messages as unknown as Iterable<StoredMessage>) yield toFlightData(m);
+    } else {
+      for await (const m of messages) yield toFlightData(m);
+    }
   }
 
   async function* doPut(call: FlightCall<"doPut">): AsyncGenerator<PutResult> {
@@ -231,8 +239,10 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
     const schemaInfo = validator.accept(head.dataHeader, head.dataBody);
     // A flight's row count must stay a safe integer: FlightInfo.total_records of every caller's
     // ListFlights is built from it.
-    let rows = store.get(head.flightDescriptor)?.totalRecords ?? 0;
-    const tx = store.beginPut(head.flightDescriptor, toStoredMessage(head, schemaInfo), { ttlMs: ttlFromHeaders(call) });
+    const { store } = call;
+    const ttlMs = ttlFromHeaders(call);
+    let rows = (await store.get(head.flightDescriptor))?.totalRecords ?? 0;
+    const tx = await store.beginPut(head.flightDescriptor, toStoredMessage(head, schemaInfo), { ttlMs });
     let committed = false;
     try {
       // Like the reference servers, acknowledge record batches and metadata-only messages,
@@ -251,14 +261,14 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
           rows += info.rows;
           if (rows > Number.MAX_SAFE_INTEGER) throw invalidArgument(`the flight would hold more than ${Number.MAX_SAFE_INTEGER} rows (2^53 - 1)`);
         }
-        tx.append(toStoredMessage(m, info));
+        await tx.append(toStoredMessage(m, info));
         if (m.appMetadata.length > 0 && info.kind === MessageKind.RECORD_BATCH) yield { appMetadata: m.appMetadata };
       }
       if (call.signal.aborted) throw call.signal.reason;
-      tx.commit();
+      await tx.commit();
       committed = true;
     } finally {
-      if (!committed) tx.abort();
+      if (!committed) await tx.abort();
     }
   }
 
@@ -299,14 +309,14 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
       case "listFlights":
         return listFlights(call);
       case "getFlightInfo":
-        return flightInfoOf(store, lookup(call.request), opts.location());
+        return flightInfoOf(call.store, await lookup(call.store, call.request), opts.location());
       case "pollFlightInfo": {
         // Stored flights are complete: the info is final, so no descriptor to poll again.
-        const info = flightInfoOf(store, lookup(call.request), opts.location());
+        const info = flightInfoOf(call.store, await lookup(call.store, call.request), opts.location());
         return { info, flightDescriptor: undefined, progress: 1, expirationTime: undefined };
       }
       case "getSchema":
-        return { schema: encapsulatedSchema(lookup(call.request).schema) };
+        return { schema: encapsulatedSchema((await lookup(call.store, call.request)).schema) };
       case "doGet":
         return doGet(call);
       case "doPut":
