@@ -33,6 +33,11 @@ const WRITE_HIGH_WATER = 4 * 1024 * 1024;
 const COALESCE_BYTES = 64 * 1024;
 
 const GRPC_CONTENT_TYPE = /^application\/grpc(?:$|[+;])/;
+/**
+ * A reset this close to the call's deadline counts as the deadline: the client's clock started
+ * before the request reached the server, so its timer fires first.
+ */
+const DEADLINE_SLACK_MS = 50;
 
 /** A FlightError for anything thrown; unexpected errors are reported and hidden. */
 function asFlightError(err: unknown, report: (err: unknown) => void): FlightError {
@@ -72,6 +77,7 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
   const method = ctx.methods.get(path);
   const encoding = headers["grpc-encoding"];
   const timeoutMs = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
+  const deadline = timeoutMs === undefined || Number.isNaN(timeoutMs) ? undefined : Date.now() + timeoutMs;
 
   const input = method
     ? new CallInput({
@@ -145,10 +151,14 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
     stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   }
 
-  // The client went away: cancel the call's work.
+  // The client went away: cancel the call's work. A client resets at its deadline, often a
+  // moment before the server's own timer fires: that call ended by its deadline.
   stream.once("close", () => {
     if (!finished) {
-      const err = new FlightError(StatusCode.CANCELLED, "call cancelled by the client");
+      const err =
+        deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS
+          ? new FlightError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+          : new FlightError(StatusCode.CANCELLED, "call cancelled by the client");
       finished = true;
       if (!controller.signal.aborted) controller.abort(err);
       release();
@@ -168,7 +178,6 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
     finish(invalidArgument(`malformed grpc-timeout ${JSON.stringify(headers["grpc-timeout"])}`));
     return;
   }
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   if (timeoutMs !== undefined) {
     deadlineTimer = setTimeout(() => finish(new FlightError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")), Math.min(timeoutMs, 2 ** 31 - 1));
   }
