@@ -545,6 +545,22 @@ async function scaleCase(ctx) {
   } finally {
     await s.proc.stop();
   }
+  // The same ListFlights against pyarrow's server (b): what the pyarrow client and a C++
+  // server reach, for scale.
+  const py = await startPyarrow("pyarrow-scale");
+  try {
+    await driver.call({ cmd: "put_many", uri: py.uri, count: n, prefix: ["scale", "list"], threads: 8 });
+    const lists = [];
+    for (let i = 0; i < cfg.listRuns; i++) {
+      const r = await driver.call({ cmd: "list", uri: py.uri });
+      if (r.count !== n) throw new Error(`pyarrow's ListFlights returned ${r.count} flights, expected ${n}`);
+      lists.push(r.seconds);
+    }
+    out.pyarrowListSeconds = summarize(lists);
+    log(`scale: ListFlights of ${n} flights on pyarrow's server: ${out.pyarrowListSeconds.median.toFixed(3)} s`);
+  } finally {
+    await py.proc.stop();
+  }
   results.scale = out;
 }
 

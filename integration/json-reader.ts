@@ -1,5 +1,5 @@
 // Reads Arrow's cross-language integration JSON format (the `*.json` files that archery's
-// integration suite and /work/shared/conformance/ipc ship) into apache-arrow JS record
+// integration suite and test/fixtures/conformance/ipc ship) into apache-arrow JS record
 // batches, building every buffer exactly as the JSON describes it.
 //
 // apache-arrow JS 21 has a JSON loader of its own (`RecordBatchReader.from(json)`), but it

@@ -21,7 +21,7 @@ function findRoot(from: string): string {
 export const ROOT = findRoot(__dirname);
 export const GO_BIN = path.join(ROOT, ".cache", "go-bin");
 export const BUILD = path.join(ROOT, ".cache", "integration-build");
-export const CORPUS_IPC = path.resolve(ROOT, "..", "shared", "conformance", "ipc");
+export const CORPUS_IPC = path.resolve(ROOT, "test", "fixtures", "conformance", "ipc");
 export const RESULTS_FILE = path.join(ROOT, ".cache", "conformance-results.json");
 
 /** Go client → BlackIce server, or BlackIce client → Go server. */

@@ -13,7 +13,9 @@ import {
   type StoredMessage,
 } from "@blackice/flight-core";
 import { FlightClient, createFlightServer, flightDataPieces, type FlightServer } from "@blackice/flight";
-import { grpcFrame, rawGrpcCall } from "../packages/flight/src/transport/test-h2-client";
+import { hmacAuth } from "@blackice/flight-security";
+import { randomBytes } from "node:crypto";
+import { connect, grpcFrame, rawGrpcCall } from "../packages/flight/src/transport/test-h2-client";
 import { batchMessage, recordBatch } from "../packages/core/src/ipc/test-flatbuffer-builder";
 import { lz4Stored, prefixed, zstdFrame } from "../packages/core/src/ipc/test-compressed-frames";
 import { run, venvPython } from "./helpers/python";
@@ -197,6 +199,42 @@ describe("data plane: every byte counted, only validated bytes served", () => {
       const table = await client.getTable(d);
       expect(Array.from(table.getChild("v")!.toArray() as Int32Array)).toEqual([1, 2, 3]);
     });
+  });
+});
+
+describe("work before authentication (defect 7)", () => {
+  it("ends forged-signature DoPuts at their first message and silent ones at the idle limit; nothing stays held", async () => {
+    const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0", callIdleTimeoutMs: 500 }), hmacAuth({ keyId: "k", hmacSecret: randomBytes(32) }));
+    await server.start();
+    const session = connect(server.port);
+    try {
+      const [schema] = ipcOf([1]);
+      const signed = () => ({
+        "x-blackice-key-id": "k",
+        "x-blackice-signature": "0".repeat(64),
+        "x-blackice-timestamp": String(Date.now()),
+        "x-blackice-nonce": randomBytes(16).toString("hex"),
+        "x-blackice-signature-version": "v1",
+      });
+      // Each sends its first message and then holds the stream open, as the attack did.
+      const forged = Array.from({ length: 200 }, (_, i) =>
+        rawGrpcCall(server.port, DO_PUT, { session, headers: signed(), writes: [grpcFrame(flightData({ descriptor: pathOf("forged", String(i)), header: schema!.header }))], end: false }),
+      );
+      // These send nothing at all after their headers.
+      const silent = Array.from({ length: 20 }, () => rawGrpcCall(server.port, DO_PUT, { session, headers: signed(), writes: [], end: false }));
+      const f = await Promise.all(forged);
+      const q = await Promise.all(silent);
+      expect(new Set(f.map((o) => o.status))).toEqual(new Set([StatusCode.UNAUTHENTICATED]));
+      expect(new Set(q.map((o) => o.status))).toEqual(new Set([StatusCode.DEADLINE_EXCEEDED]));
+      expect(q.every((o) => /no request data/.test(o.message ?? ""))).toBe(true);
+      const transport = server.stats().transport as { openCalls: number; inFlightBytes: number; preAuthBytes: number };
+      expect(transport).toMatchObject({ openCalls: 0, inFlightBytes: 0, preAuthBytes: 0 });
+      expect(server.stats()).toMatchObject({ flights: 0, memory: { used: 0, reserved: 0 } });
+      expect(server.serving).toBe(true);
+    } finally {
+      session.close();
+      await server.shutdown({ graceMs: 0 });
+    }
   });
 });
 

@@ -53,6 +53,23 @@ def put_table(c, path, table, rows_per_batch, headers=None):
     writer.close()
 
 
+def run_together(barrier, threads, clients, errors):
+    """Starts the threads, releases them at once through `barrier` and times them until all
+    ended; closes the clients; raises the first error a thread recorded."""
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - t0
+    for c in clients:
+        c.close()
+    if errors:
+        raise RuntimeError(errors[0])
+    return seconds
+
+
 def cmd_spec(a):
     _, spec = tables.table_spec(a["table"], a["batch_bytes"], a["table_bytes"])
     return spec
@@ -100,18 +117,7 @@ def cmd_doget(a):
         except Exception as e:  # reported below
             errors.append(repr(e))
 
-    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - t0
-    for c in clients:
-        c.close()
-    if errors:
-        raise RuntimeError(errors[0])
+    seconds = run_together(barrier, [threading.Thread(target=work, args=(c,)) for c in clients], clients, errors)
     return {"seconds": seconds}
 
 
@@ -200,18 +206,7 @@ def cmd_flood(a):
             else:
                 errors.append(repr(e))
 
-    threads = [threading.Thread(target=work, args=(k, c)) for k, c in enumerate(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    seconds = time.perf_counter() - t0
-    for c in clients:
-        c.close()
-    if errors:
-        raise RuntimeError(errors[0])
+    seconds = run_together(barrier, [threading.Thread(target=work, args=(k, c)) for k, c in enumerate(clients)], clients, errors)
     return dict(results, seconds=seconds)
 
 

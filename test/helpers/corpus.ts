@@ -1,11 +1,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** The shared conformance corpus, `../shared/conformance` from the repository root. */
-export const CORPUS = path.resolve(__dirname, "../../../shared/conformance");
+/** The conformance corpus, carried in the repository (test/fixtures/conformance/README.md says where it comes from). */
+export const CORPUS = path.resolve(__dirname, "../fixtures/conformance");
 
 function must(dir: string): string {
-  if (!fs.existsSync(dir)) throw new Error(`conformance corpus missing at ${dir} (see the project README)`);
+  if (!fs.existsSync(dir)) throw new Error(`conformance corpus missing at ${dir} (test/fixtures/conformance)`);
   return dir;
 }
 

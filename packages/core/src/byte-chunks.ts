@@ -72,6 +72,21 @@ export function bytesFromChunks(chunks: readonly Uint8Array[]): Bytes {
 }
 
 /**
+ * The index of the chunk holding byte `pos`, given each chunk's start offset in ascending
+ * order (the last chunk when `pos` is at the very end). A binary search.
+ */
+export function chunkAt(starts: readonly number[], pos: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= pos) lo = mid;
+    else hi = mid - 1;
+  }
+  return Math.max(lo, 0);
+}
+
+/**
  * Reads little fixed-width integers at any position of {@link Bytes}, whether or not the value
  * spans two chunks. Used by validators that look at a few bytes of a body (offsets, length
  * prefixes) without joining it.
@@ -101,14 +116,7 @@ export class BytesReader {
   private at(pos: number, width: number): [DataView, number] {
     if (pos < 0 || pos + width > this.byteLength) throw new RangeError(`read of ${width} bytes at ${pos} is outside ${this.byteLength} bytes`);
     if (this.single) return [this.single, pos];
-    // Binary search for the chunk holding pos.
-    let lo = 0;
-    let hi = this.chunks.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.starts[mid]! <= pos) lo = mid;
-      else hi = mid - 1;
-    }
+    const lo = chunkAt(this.starts, pos);
     const chunk = this.chunks[lo]!;
     const off = pos - this.starts[lo]!;
     if (off + width <= chunk.byteLength) return [new DataView(chunk.buffer, chunk.byteOffset + off, width), 0];

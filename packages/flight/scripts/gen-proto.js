@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// Regenerates src/gen/ from proto/Flight.proto with buf (binary shipped in @bufbuild/buf)
-// and ts-proto. The output is committed, so installing the package never needs protoc.
+// Regenerates src/gen/ from proto/Flight.proto with buf and ts-proto. The output is committed,
+// so installing the project never needs protoc or buf. buf is fetched by npx at the pinned
+// version when this runs, not kept in devDependencies: its npm package carries one optional
+// binary package per platform, which a lock file written on one platform cannot list, and
+// `npm ci` then refuses the lock on a fresh clone.
 "use strict";
 const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -21,7 +24,8 @@ const template = {
     },
   ],
 };
-execFileSync(bin("buf"), ["generate", "proto", "--template", JSON.stringify(template)], { cwd: pkg, stdio: "inherit" });
+const BUF = "@bufbuild/buf@1.75.0";
+execFileSync("npx", ["--yes", "--package", BUF, "--", "buf", "generate", "proto", "--template", JSON.stringify(template)], { cwd: pkg, stdio: "inherit" });
 for (const f of fs.readdirSync(out, { recursive: true })) {
   const file = path.join(out, String(f));
   if (file.endsWith(".ts")) {

@@ -1,4 +1,4 @@
-import { chunksOf, type Bytes } from "../byte-chunks";
+import { chunkAt, chunksOf, type Bytes } from "../byte-chunks";
 
 const EMPTY = new Uint8Array(0);
 
@@ -58,14 +58,7 @@ export class ByteCursor {
   /** Moves to `pos` and limits reads to `[pos, end)`; both within the bytes. */
   seek(pos: number, end: number): void {
     if (!(pos >= 0 && pos <= end && end <= this.total)) throw new RangeError(`region [${pos}, ${end}) is outside ${this.total} bytes`);
-    // Binary search for the chunk holding pos (the last chunk when pos is the very end).
-    let lo = 0;
-    let hi = this.chunks.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.starts[mid]! <= pos) lo = mid;
-      else hi = mid - 1;
-    }
+    const lo = chunkAt(this.starts, pos);
     this.index = lo;
     this.chunk = this.chunks[lo] ?? EMPTY;
     this.at = pos - (this.starts[lo] ?? 0);

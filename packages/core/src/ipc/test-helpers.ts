@@ -3,13 +3,13 @@ import * as fs from "fs";
 import * as path from "path";
 import { FlightError } from "../flight-error";
 
-/** The shared conformance corpus (read in place, never copied into the project). */
-export const CONFORMANCE_DIR = path.resolve(__dirname, "../../../../../shared/conformance");
+/** The conformance corpus, carried in the repository (test/fixtures/conformance/README.md says where it comes from). */
+export const CONFORMANCE_DIR = path.resolve(__dirname, "../../../../test/fixtures/conformance");
 
 /** Fails loudly when the corpus is missing, so that its tests cannot pass vacuously. */
 export function requireConformance(): string {
   if (!fs.existsSync(path.join(CONFORMANCE_DIR, "README.md"))) {
-    throw new Error(`conformance corpus not found at ${CONFORMANCE_DIR} (expected ../shared/conformance beside the repository)`);
+    throw new Error(`conformance corpus not found at ${CONFORMANCE_DIR} (expected test/fixtures/conformance in the repository)`);
   }
   return CONFORMANCE_DIR;
 }

@@ -173,9 +173,13 @@ export function descriptorFromKey(key: string): FlightDescriptor {
   throw invalid('not a flight key: it must start with "p:" (path) or "c:" (command)');
 }
 
-/** The ticket bytes of a key: the key's UTF-8 bytes (keys are ASCII, so one byte per character). */
+/**
+ * The ticket bytes of a key: the key's bytes, one per character (keys are ASCII). Written with
+ * `Buffer.from(key, "latin1")`, not a TextEncoder: for keys this short the encoder's fixed cost
+ * per call was most of ListFlights' time over 100k flights.
+ */
 export function ticketFromKey(key: string): Uint8Array {
-  return utf8Encoder.encode(key);
+  return Buffer.from(key, "latin1");
 }
 
 /**

@@ -11,7 +11,7 @@ import { CompressionCodecId, decodeZstdBuffer, type CodecLike } from "./compress
 
 type ArrowModule = typeof arrow;
 
-const CORPUS = path.resolve(__dirname, "../../../../../shared/conformance/ipc/2.0.0-compression");
+const CORPUS = path.resolve(__dirname, "../../../../test/fixtures/conformance/ipc/2.0.0-compression");
 const DATASETS = ["generated_lz4", "generated_uncompressible_lz4", "generated_zstd", "generated_uncompressible_zstd"];
 const EMPTY = new Uint8Array(0);
 

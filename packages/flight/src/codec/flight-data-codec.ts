@@ -1,5 +1,6 @@
 import { FlightError, StatusCode, bytesFromChunks, chunksOf, resourceExhausted, type Bytes, type FlightData } from "@blackice/flight-core";
 import { FlightDescriptor as FlightDescriptorCodec } from "../gen/Flight";
+import { fieldSize, varintSize, writeField, writeVarint } from "./protobuf-wire";
 
 // The four fields of FlightData, all length-delimited (field << 3 | wire type 2).
 const TAG_DESCRIPTOR = 0x0a; // field 1
@@ -128,36 +129,6 @@ export function decodeFlightData(input: Bytes, options: DecodeFlightDataOptions 
     }
   }
   return { flightDescriptor, dataHeader: header ?? EMPTY, dataBody: body ?? EMPTY, appMetadata: appMetadata ?? EMPTY };
-}
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[pos++] = n;
-  return pos;
-}
-
-function fieldSize(tagSize: number, len: number): number {
-  return len === 0 ? 0 : tagSize + varintSize(len) + len;
-}
-
-function writeField(out: Uint8Array, pos: number, tag: number, value: Uint8Array): number {
-  if (value.length === 0) return pos;
-  pos = writeVarint(out, pos, tag);
-  pos = writeVarint(out, pos, value.length);
-  out.set(value, pos);
-  return pos + value.length;
 }
 
 /** Largest message a gRPC frame can carry (its length prefix is a u32). */

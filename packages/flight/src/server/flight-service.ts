@@ -1,6 +1,7 @@
-import { CallContext, contiguous, type Bytes, type FlightCall, type FlightData, type FlightHandler, type FlightMethod } from "@blackice/flight-core";
+import { CallContext, contiguous, type Bytes, type FlightCall, type FlightData, type FlightHandler, type FlightInfo, type FlightMethod } from "@blackice/flight-core";
 import * as pb from "../gen/Flight";
 import { decodeFlightData, flightDataPieces } from "../codec/flight-data-codec";
+import { encodeFlightInfoFramed } from "../codec/flight-info-codec";
 import { FLIGHT_SERVICE_NAME } from "../codec/service-definition";
 import type { TransportCall, TransportMethod } from "../transport/transport";
 
@@ -37,6 +38,8 @@ function table(limits: FlightRequestLimits) {
     encode: (value: unknown) => flightDataPieces(value as FlightData, true),
   };
   const flightDataIn = { decode: flightData.decode };
+  // ListFlights sends one per stored flight: encoded by hand (see flight-info-codec.ts).
+  const flightInfo = { encode: (value: unknown) => [encodeFlightInfoFramed(value as FlightInfo)] };
   const row = (
     name: string,
     clientStreaming: boolean,
@@ -47,8 +50,8 @@ function table(limits: FlightRequestLimits) {
   ) => ({ name, clientStreaming, serverStreaming, maxRequestBytes, decode: req.decode, encode: res.encode });
   return {
     handshake: row("Handshake", true, true, limits.maxFirstMessageBytes, protobuf(pb.HandshakeRequest), protobuf(pb.HandshakeResponse)),
-    listFlights: row("ListFlights", false, true, limits.maxDescriptorBytes, protobuf(pb.Criteria), protobuf(pb.FlightInfo)),
-    getFlightInfo: row("GetFlightInfo", false, false, limits.maxDescriptorBytes, protobuf(pb.FlightDescriptor), protobuf(pb.FlightInfo)),
+    listFlights: row("ListFlights", false, true, limits.maxDescriptorBytes, protobuf(pb.Criteria), flightInfo),
+    getFlightInfo: row("GetFlightInfo", false, false, limits.maxDescriptorBytes, protobuf(pb.FlightDescriptor), flightInfo),
     pollFlightInfo: row("PollFlightInfo", false, false, limits.maxDescriptorBytes, protobuf(pb.FlightDescriptor), protobuf(pb.PollInfo)),
     getSchema: row("GetSchema", false, false, limits.maxDescriptorBytes, protobuf(pb.FlightDescriptor), protobuf(pb.SchemaResult)),
     doGet: row("DoGet", false, true, limits.maxTicketBytes, protobuf(pb.Ticket), flightData),

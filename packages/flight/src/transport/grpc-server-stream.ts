@@ -33,6 +33,18 @@ const WRITE_HIGH_WATER = 4 * 1024 * 1024;
 const COALESCE_BYTES = 64 * 1024;
 
 const GRPC_CONTENT_TYPE = /^application\/grpc(?:$|[+;])/;
+/**
+ * A reset this close to the call's deadline counts as the deadline: the client's clock started
+ * before the request reached the server, so its timer fires first.
+ */
+const DEADLINE_SLACK_MS = 50;
+
+/**
+ * The abort reason of every call that ended normally: built once, because an Error captures a
+ * stack trace and a fresh one per call was the largest JavaScript cost of a small call.
+ * Frozen so that no listener can change it for the others.
+ */
+const CALL_FINISHED: FlightError = Object.freeze(Object.assign(new FlightError(StatusCode.CANCELLED, "call finished"), { metadata: Object.freeze({}) }));
 
 /** A FlightError for anything thrown; unexpected errors are reported and hidden. */
 function asFlightError(err: unknown, report: (err: unknown) => void): FlightError {
@@ -72,6 +84,7 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
   const method = ctx.methods.get(path);
   const encoding = headers["grpc-encoding"];
   const timeoutMs = parseGrpcTimeout(headers["grpc-timeout"] as string | undefined);
+  const deadline = timeoutMs === undefined || Number.isNaN(timeoutMs) ? undefined : Date.now() + timeoutMs;
 
   const input = method
     ? new CallInput({
@@ -104,7 +117,7 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
     if (finished) return;
     finished = true;
     const code = err?.code ?? StatusCode.OK;
-    if (!controller.signal.aborted) controller.abort(err ?? new FlightError(StatusCode.CANCELLED, "call finished"));
+    if (!controller.signal.aborted) controller.abort(err ?? CALL_FINISHED);
     release();
     ctx.observe(path, code, performance.now() - started);
     if (stream.destroyed || stream.closed) return;
@@ -145,10 +158,14 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
     stream.once("wantTrailers", () => stream.sendTrailers(trailers));
   }
 
-  // The client went away: cancel the call's work.
+  // The client went away: cancel the call's work. A client resets at its deadline, often a
+  // moment before the server's own timer fires: that call ended by its deadline.
   stream.once("close", () => {
     if (!finished) {
-      const err = new FlightError(StatusCode.CANCELLED, "call cancelled by the client");
+      const err =
+        deadline !== undefined && Date.now() >= deadline - DEADLINE_SLACK_MS
+          ? new FlightError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+          : new FlightError(StatusCode.CANCELLED, "call cancelled by the client");
       finished = true;
       if (!controller.signal.aborted) controller.abort(err);
       release();
@@ -168,7 +185,6 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
     finish(invalidArgument(`malformed grpc-timeout ${JSON.stringify(headers["grpc-timeout"])}`));
     return;
   }
-  const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
   if (timeoutMs !== undefined) {
     deadlineTimer = setTimeout(() => finish(new FlightError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")), Math.min(timeoutMs, 2 ** 31 - 1));
   }

@@ -1,5 +1,5 @@
 import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { setMaxListeners } from "node:events";
 import type { PeerCertificateInfo } from "@blackice/flight-core";
@@ -126,6 +126,10 @@ export class Http2GrpcTransport implements ServerTransport {
     // A connection that fails (reset, bad TLS) is the client's problem, not the server's.
     server.on("sessionError", () => undefined);
     server.on("tlsClientError", () => undefined);
+    // Small frames (WINDOW_UPDATE, PING acks, PutResults, trailers) go out at once instead of
+    // waiting for Nagle's algorithm, as gRPC's own servers do. Set on the TCP socket before
+    // HTTP/2 takes it over (a session's socket may not be touched).
+    server.on("connection", (socket: Socket) => socket.setNoDelay(true));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(new Error(`cannot listen on ${s.host}:${s.port}: ${err.message}`, { cause: err }));
