@@ -8,14 +8,14 @@
 "use strict";
 
 const REASONS = [
-  [/^doget4?-.*-vs-pyarrow$/, "F7: noise, not a cost: (a)'s server thread is ~half idle and no BlackIce-side cost shows in the profile; re-measured right after this run (A/B, 7 interleaved runs, quieter machine): 4× DoGet telemetry 64 KiB a/b 1.14, 1 MiB 1.00, DoGet fixed 16 MiB 1.05; telemetry 4 MiB stayed close (0.79 A/B, 0.98 in two full runs)"],
-  [/^doget4?-.*-vs-grpc$/, "F1 makes (a) faster than (c), which still pays grpc-js's framing copy; a miss here is noise"],
-  [/^doput-.*-vs-pyarrow$/, "F6: grpc-js reassembles every received message with Buffer.concat (a full copy into fresh, page-faulting memory) and allocates a Buffer per 16 KiB HTTP/2 chunk; (c) pays the same, so this is grpc-js, not BlackIce"],
-  [/^doput-.*-vs-grpc$/, "F6: BlackIce's own per-message work (IpcStreamValidator, one async-iterator hop per message) is ~10 % of server time at 64 KiB; the rest is DoPut's large run-to-run spread (an A/B of telemetry gave a/c 0.88 at 64 KiB, 1.05 at 1 MiB)"],
-  [/^small-/, "F4: the server is ~half idle; the 2 cores are saturated, and grpc-js/Node HTTP/2 plus BlackIce's per-call setup cost more CPU per call than pyarrow's C++ server, leaving less for the 32 callers; (c) misses too"],
-  [/^memory-/, "see Memory: RSS is the stored bytes plus a fixed ~60 MiB idle process"],
-  [/^scale-list$/, "F5: since 3eaeff0 the writes are batched (11–13 s → ~2 s); what remains is re-encoding every FlightInfo through @bufbuild/protobuf on every call (~45 % of the profile); caching the encoded bytes per snapshot gave ×2.4 in the prototype (P6)"],
-  [/^scale-gc-action-lag$/, "F8: a synchronous collection of all expired flights (fixed in 8c9383a, gc action in slices)"],
+  [/^doget4?-.*-vs-pyarrow$/, "G3: the server's thread is mostly idle during DoGet; Node's HTTP/2 sends DATA frames of at most 16 KiB whatever the peer allows, and the C++ client's per-frame work bounds the rate"],
+  [/^doput-.*-vs-pyarrow$/, "G2: the transport and strict decoding alone run at 1.5–1.6× (b) (A/B, handler draining the stream); keeping the received buffers (the store) halves that: GC of external memory and first-touch pages, with the server waiting on the client ~60 % of the time"],
+  [/^small-/, "G4: the two cores are saturated by 32 callers; what decides ops/s is the server's CPU per call (Node's HTTP/2 header handling, an AbortController per call), which is more than pyarrow's C++ server spends"],
+  [/^memory-/, "see Memory: RSS is the stored bytes plus a fixed ~60–70 MiB process"],
+  [/^flood-rss$/, "see Put flood"],
+  [/^tiny-rss$/, "G5: in quick mode the fixed cost of a warmed-up server (JIT code, heap growth, ~40 MiB) outweighs 2 000 tiny flights; the full run's 100 000 show the per-flight factor"],
+  [/^scale-list$/, "G1: pyarrow's client alone needs ~0.4 s to decode 100k FlightInfos, and pyarrow's own server takes longer than BlackIce (shown next to the figure)"],
+  [/^scale-gc-action-lag$/, "the gc action collects in slices; a miss would be V8's collection of the removed objects"],
   [/^scale-bg-lag$/, "background GC slices at 4 ms; a miss would be V8's own collection of the removed objects"],
 ];
 

@@ -63,7 +63,7 @@ export interface FlightServerConfig {
   maxConcurrentStreams?: number;
   /** HTTP/2 flow-control window (per stream and per connection) in bytes. Default 16 MiB. */
   flowControlWindow?: number;
-  /** Largest HTTP/2 DATA frame the server accepts, bytes (16 KiB to 16 MiB - 1). Default 16 KiB. */
+  /** Largest HTTP/2 DATA frame the server accepts, bytes (16 KiB to 16 MiB - 1). Default 256 KiB. */
   maxFrameBytes?: number;
   /**
    * A client that pings more often than this three times in a row, with no response data in

@@ -50,7 +50,9 @@ export const DEFAULT_CONFIG = {
   callIdleTimeoutMs: 30_000,
   maxConcurrentStreams: 256,
   flowControlWindow: DEFAULT_FLOW_CONTROL_WINDOW,
-  maxFrameBytes: 16 * 1024,
+  // Peers may send DATA frames this large: fewer, larger chunks per DoPut message (an A/B of
+  // pyarrow DoPuts measured 256 KiB and 1 MiB about 15 % faster than HTTP/2's 16 KiB default).
+  maxFrameBytes: 256 * 1024,
   keepaliveTimeMs: 30_000,
   keepaliveTimeoutMs: 20_000,
   minPingIntervalMs: 1000,
