@@ -9,7 +9,6 @@ import {
   statusCodeName,
   type ActionSetting,
   type ExchangeHandler,
-  type FlightCall,
   type FlightHandler,
   type FlightMethod,
   type FlightServerConfig,
@@ -398,10 +397,6 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     middleware,
     countCallsBySubject(createStoreHandler({ location, maxMessageBytes: config.maxMessageBytes, actions, exchanges }), bySubject.count),
   );
-  // Every call carries the server's store, so middleware and actions reach it as `call.store`.
-  const handler: FlightHandler = function withServerStore(call) {
-    return chain({ ...call, store: theStore } as FlightCall);
-  };
   for (const l of lifecycle) l.onCreate?.({ store: theStore });
   // grpc.health.v1.Health next to Flight: NOT_SERVING until start(), and again from the
   // moment shutdown begins, so load balancers drain the server first.
@@ -411,7 +406,8 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
     health.setStatus(FLIGHT_SERVICE_NAME, status);
   };
   const flightPaths = new Map<string, FlightMethod>(FLIGHT_METHODS.map((m) => [`/${FLIGHT_SERVICE_NAME}/${m[0]!.toUpperCase()}${m.slice(1)}`, m]));
-  const methods = new Map([...flightServiceMethods(handler, config), ...health.methods()]);
+  // Every call carries the server's store, so middleware and actions reach it as `call.store`.
+  const methods = new Map([...flightServiceMethods(chain, config, theStore), ...health.methods()]);
   const transport = new Http2GrpcTransport(
     { ...config, host, port: splitAddr(config.addr).port, tls },
     methods,

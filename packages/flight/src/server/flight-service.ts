@@ -1,4 +1,4 @@
-import { CallContext, contiguous, type Bytes, type FlightCall, type FlightData, type FlightHandler, type FlightInfo, type FlightMethod } from "@blackice/flight-core";
+import { CallContext, contiguous, type Bytes, type FlightCall, type FlightData, type FlightHandler, type FlightInfo, type FlightMethod, type FlightStore } from "@blackice/flight-core";
 import * as pb from "../gen/Flight";
 import { decodeFlightData, flightDataPieces } from "../codec/flight-data-codec";
 import { encodeFlightInfoFramed } from "../codec/flight-info-codec";
@@ -64,11 +64,11 @@ function table(limits: FlightRequestLimits) {
 
 /**
  * The Flight service as transport methods: each gRPC call becomes a {@link FlightCall} for
- * the composed middleware chain, and its response is encoded back. FlightData responses are
+ * the composed middleware chain, carrying the server's `store`, and its response is encoded back. FlightData responses are
  * framed from their parts (header, body chunks, app_metadata), so what goes out is exactly
  * the message the handler returned.
  */
-export function flightServiceMethods(handler: FlightHandler, limits: FlightRequestLimits): Map<string, TransportMethod> {
+export function flightServiceMethods(handler: FlightHandler, limits: FlightRequestLimits, store: FlightStore): Map<string, TransportMethod> {
   const out = new Map<string, TransportMethod>();
   for (const [method, spec] of Object.entries(table(limits)) as Array<[FlightMethod, ReturnType<typeof table>[FlightMethod]]>) {
     out.set(`/${FLIGHT_SERVICE_NAME}/${spec.name}`, {
@@ -90,6 +90,7 @@ export function flightServiceMethods(handler: FlightHandler, limits: FlightReque
           deadline: call.deadline,
           rawRequest: call.rawRequest,
           peerCertificate: call.peerCertificate,
+          store,
         } as FlightCall),
     });
   }
