@@ -41,6 +41,7 @@ const MODES = {
     smallRuns: 5,
     memoryBytes: 2 * GiB,
     floodCapBytes: 256 * MiB,
+    diskBatches: [1 * MiB, 16 * MiB],
     scaleFlights: 100_000,
     listRuns: 3,
   },
@@ -56,13 +57,14 @@ const MODES = {
     smallRuns: 3,
     memoryBytes: 128 * MiB,
     floodCapBytes: 32 * MiB,
+    diskBatches: [1 * MiB],
     scaleFlights: 2_000,
     listRuns: 3,
   },
 };
 const BATCH_SIZES = [64 * KiB, 1 * MiB, 4 * MiB, 16 * MiB];
 const TABLES = ["fixed", "telemetry"];
-const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale"];
+const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk"];
 const TS_MODES = ["raw", "arrow"]; // FlightClient doGetRaw/doPutRaw, and getTable/putTable (apache-arrow)
 
 function parseArgs(argv) {
@@ -478,6 +480,58 @@ async function tinyFlightsCase(ctx) {
   }
 }
 
+// ------------------------------------------------------------------ disk
+
+/**
+ * The disk store (issue 10): DoGet and DoPut of the fixed table against BlackIce on its memory
+ * store, on diskStore with fsync "always" and "never", and pyarrow's server, interleaved.
+ * DoGet reads a flight just written, so from a warm page cache.
+ */
+async function diskCase(ctx) {
+  const { cfg, driver, results } = ctx;
+  const dirs = [];
+  const disk = async (name, fsync) => {
+    const dir = fs.mkdtempSync(path.join(ROOT, "bench/out/disk-"));
+    dirs.push(dir);
+    return startBlackIce(name, ["--data-dir", dir, "--fsync", fsync]);
+  };
+  const servers = await Promise.all([startBlackIce("memory"), disk("disk-always", "always"), disk("disk-never", "never"), startPyarrow("pyarrow")]);
+  const rows = [];
+  const record = (op, batchBytes, server, mibps) => {
+    let row = rows.find((r) => r.op === op && r.batchBytes === batchBytes && r.server === server);
+    if (!row) rows.push((row = { op, batchBytes, server, values: [] }));
+    row.values.push(mibps);
+  };
+  try {
+    for (const batchBytes of cfg.diskBatches) {
+      const spec = await driver.call({ cmd: "spec", table: "fixed", batch_bytes: batchBytes, table_bytes: cfg.tableBytes });
+      const getPath = ["bench", "disk", String(batchBytes)];
+      const loads = {};
+      for (const s of servers) loads[s.name] = await driver.call({ cmd: "load", uri: s.uri, table: "fixed", batch_bytes: batchBytes, table_bytes: cfg.tableBytes, path: getPath });
+      for (let rep = -1; rep < cfg.runs; rep++) {
+        for (const s of rotate(servers, rep + 1)) {
+          const r = await driver.call({ cmd: "doget", uri: s.uri, ticket: loads[s.name].ticket, rows: spec.rows, times: 1 });
+          if (rep >= 0) record("doget", batchBytes, s.name, spec.ipc_bytes / MiB / r.seconds);
+        }
+        const prefix = ["bench", "diskput", String(batchBytes), String(rep + 1)];
+        for (const s of rotate(servers, rep + 1)) {
+          const r = await driver.call({ cmd: "doput", uri: s.uri, table: "fixed", batch_bytes: batchBytes, table_bytes: cfg.tableBytes, path_prefix: prefix, times: 1 });
+          if (rep >= 0) record("doput", batchBytes, s.name, spec.ipc_bytes / MiB / r.seconds);
+          await driver.call({ cmd: "delete", uri: s.uri, paths: [[...prefix, "0"]] });
+        }
+      }
+      for (const s of servers) await driver.call({ cmd: "delete", uri: s.uri, paths: [getPath] });
+      for (const op of ["doget", "doput"]) {
+        log(`disk ${op} fixed ${fmtSize(batchBytes)}: ` + rows.filter((r) => r.op === op && r.batchBytes === batchBytes).map((r) => `${r.server} ${summarize(r.values).median.toFixed(0)}`).join(", ") + " MiB/s");
+      }
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.proc.stop()));
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  }
+  results.disk = rows.map((r) => ({ ...r, ...summarize(r.values) }));
+}
+
 // ------------------------------------------------------------------ scale
 
 async function scaleCase(ctx) {
@@ -665,6 +719,7 @@ async function main() {
       await part(results, "tiny", () => tinyFlightsCase({ cfg, driver, results }));
     }
     if (args.only.has("scale")) await part(results, "scale", () => scaleCase({ cfg, driver, results }));
+    if (args.only.has("disk")) await part(results, "disk", () => diskCase({ cfg, driver, results }));
     await driver.stop();
   } finally {
     await procs.stopAll();

@@ -102,6 +102,16 @@ function evaluate(results) {
       true,
     );
   }
+  for (const b of [...new Set((results.disk ?? []).map((r) => r.batchBytes))]) {
+    const at = (op, server) => results.disk.find((r) => r.op === op && r.batchBytes === b && r.server === server);
+    const mem = at("doget", "memory");
+    for (const server of ["disk-always", "disk-never"]) {
+      const d = at("doget", server);
+      if (mem && d) {
+        add(`disk-doget-${server}-${b}`, `DoGet fixed ${fmtSize(b)} from ${server} (warm page cache) ≥ 0.8× the memory store`, `${f0(d.median)} vs ${f0(mem.median)} MiB/s`, d.median / mem.median, 0.8);
+      }
+    }
+  }
   const s = results.scale;
   if (s) {
     const k = `${Math.round(s.flights / 1000)}k`;
@@ -156,6 +166,10 @@ function textTable(results, evaluation) {
     lines.push(`ListFlights ${f3(s.listSeconds.median)} s (min ${f3(s.listSeconds.min)}, max ${f3(s.listSeconds.max)})`);
     if (s.gcAction) lines.push(`gc action: ${s.gcAction.flightsRemoved} removed in ${f1(s.gcAction.durationMs)} ms; lag p99 ${f1(s.gcAction.lag.p99Ms)} ms, max ${f1(s.gcAction.lag.maxMs)} ms`);
     if (s.background) lines.push(`background GC: ${s.background.flightsRemoved} removed, store empty after ${f0(s.background.wallMsUntilEmpty)} ms; lag p99 ${f1(s.background.lag.p99Ms)} ms, max ${f1(s.background.lag.maxMs)} ms`);
+  }
+  if (results.disk && results.disk.length) {
+    lines.push("", "Disk store — MiB/s (median)");
+    for (const r of results.disk) lines.push(`${pad(r.op, 7)} ${pad(fmtSize(r.batchBytes), 7)} ${pad(r.server, 12)} ${f0(r.median)} (${f0(r.min)}-${f0(r.max)})`);
   }
   lines.push("", "Targets");
   for (const r of evaluation) lines.push(`${pad(verdict(r), 5)} ${pad(r.target, 62)} ${pad(f2(r.ratio), 7)} ${r.measured}`);
@@ -338,6 +352,29 @@ function markdown(results, evaluation, svgName) {
       `| ${ti.flights} | ${f1(ti.storeMemory / MiB)} | ${f0(ti.rssBefore / MiB)} | ${f0(ti.rss / MiB)} | ${f2(ti.ratio)} |`,
       "",
     );
+  }
+
+  if (results.disk && results.disk.length) {
+    const names = ["memory", "disk-always", "disk-never", "pyarrow"];
+    push(
+      "## Disk store",
+      "",
+      "The fixed table, one flight per run, against BlackIce on its memory store, on `diskStore` (`--data-dir`) with `fsync` `always` and `never`, " +
+        "and pyarrow's server, interleaved run by run. DoGet reads a flight written just before (warm page cache). MiB/s, median (min–max).",
+      "",
+      `| op | batch | ${names.join(" | ")} |`,
+      `| --- | --- | ${names.map(() => "---").join(" | ")} |`,
+    );
+    for (const op of ["doget", "doput"]) {
+      for (const b of [...new Set(results.disk.map((r) => r.batchBytes))]) {
+        const cells = names.map((n) => {
+          const r = results.disk.find((x) => x.op === op && x.batchBytes === b && x.server === n);
+          return r ? `${f0(r.median)} (${f0(r.min)}–${f0(r.max)})` : "–";
+        });
+        push(`| ${op === "doget" ? "DoGet" : "DoPut"} | ${fmtSize(b)} | ${cells.join(" | ")} |`);
+      }
+    }
+    push("");
   }
 
   if (results.scale) {

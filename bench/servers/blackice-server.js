@@ -3,6 +3,10 @@
 //
 //   node bench/servers/blackice-server.js [--max-memory BYTES] [--max-message BYTES]
 //        [--gc-interval MS] [--lag-monitor] [--profile-actions] [--config KEY=VALUE ...]
+//        [--data-dir DIR [--fsync always|interval|never]]
+//
+// --data-dir serves from diskStore({ dir, fsync }) instead of the built-in memory store (the
+// memory limit does not apply then: a disk store has none).
 //
 // Prints one JSON line {"port": N, "pid": P} once listening. Exits when stdin closes or on
 // SIGTERM/SIGINT, so it never outlives the benchmark that started it.
@@ -24,7 +28,8 @@ const root = path.resolve(__dirname, "../..");
 const flightDist = process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST) : path.join(root, "packages/flight/dist");
 const coreDist = process.env.BENCH_CORE_DIST ? path.resolve(process.env.BENCH_CORE_DIST) : path.join(root, "packages/core/dist");
 const { createFlightServer } = require(path.join(flightDist, "index.js"));
-const { serverConfig, defineAction } = require(path.join(coreDist, "index.js"));
+const core = require(path.join(coreDist, "index.js"));
+const { serverConfig, defineAction } = core;
 
 function parseArgs(argv) {
   const out = { maxMemory: 8 * 2 ** 30, maxMessage: 256 * 2 ** 20, gcInterval: 30_000, lagMonitor: false, lagResolution: 10 };
@@ -35,6 +40,8 @@ function parseArgs(argv) {
     else if (a === "--max-message") out.maxMessage = num();
     else if (a === "--gc-interval") out.gcInterval = num();
     else if (a === "--lag-monitor") out.lagMonitor = true;
+    else if (a === "--data-dir") out.dataDir = argv[++i];
+    else if (a === "--fsync") out.fsync = argv[++i];
     else if (a === "--lag-resolution") out.lagResolution = num();
     else if (a === "--profile-actions") out.profileActions = true;
     else if (a === "--config") {
@@ -55,7 +62,7 @@ async function main() {
   const parts = [
     serverConfig({
       addr: "127.0.0.1:0",
-      maxMemoryBytes: args.maxMemory,
+      ...(args.dataDir ? {} : { maxMemoryBytes: args.maxMemory }),
       maxMessageBytes: args.maxMessage,
       ttl: 0,
       gcInterval: args.gcInterval,
@@ -65,6 +72,10 @@ async function main() {
       ...args.config,
     }),
   ];
+  if (args.dataDir) {
+    if (typeof core.diskStore !== "function") throw new Error("blackice-server: --data-dir needs a build with diskStore");
+    parts.push(core.withStore(core.diskStore({ dir: args.dataDir, fsync: args.fsync ?? "always" })));
+  }
   let server;
   if (args.lagMonitor) {
     const histogram = monitorEventLoopDelay({ resolution: args.lagResolution });
