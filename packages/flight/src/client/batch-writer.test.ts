@@ -1,5 +1,7 @@
+import { spawn } from "node:child_process";
+import * as path from "node:path";
 import * as arrow from "apache-arrow";
-import { DescriptorType, FlightError, MemoryStore, StatusCode, serverConfig, withStore, type FlightData, type FlightMiddleware, type ServerPart } from "@blackice/flight-core";
+import { DescriptorType, FlightError, MemoryStore, MessageKind, readMessageHeader, StatusCode, serverConfig, withStore, type FlightData, type FlightMiddleware, type ServerPart } from "@blackice/flight-core";
 import { createFlightServer, type FlightServer } from "../server/create-flight-server";
 import { FlightClient } from "./flight-client";
 import { pathDescriptor } from "./descriptors";
@@ -152,6 +154,50 @@ describe("BatchWriter against a real server", () => {
     await writer.append(event(0));
     await writer.close();
     expectInOrder((await storedSeqs(env.client, "mismatch")).seqs, 1);
+  });
+
+  test("a growing dictionary keeps one set of indices across batches and streams (deltas within a stream)", async () => {
+    const commits: WrittenBatch[][] = [];
+    const writer = env.client.batchWriter(pathDescriptor("growing-dict"), { schema: eventSchema, maxRows: 50, maxBatchesPerPut: 3, flushOnExit: false, onCommit: (b) => commits.push(b) });
+    // A new kind every 7 rows: the dictionary grows in every batch.
+    const kind = (i: number) => `kind-${Math.floor(i / 7)}`;
+    await writer.append(Array.from({ length: 1000 }, (_, i) => ({ seq: i, kind: kind(i), value: i })));
+    await writer.close();
+    expect(commits.length).toBeGreaterThanOrEqual(7); // 20 batches, at most 3 per stream
+    const { seqs, table } = await storedSeqs(env.client, "growing-dict");
+    expectInOrder(seqs, 1000);
+    const kinds = table.getChild("kind")!.toArray() as string[];
+    expect(kinds.every((k, i) => k === kind(i))).toBe(true);
+    // On the wire: each stream opens with the whole dictionary, then sends what it gained as deltas.
+    const info = await env.client.getFlightInfo(pathDescriptor("growing-dict"));
+    const dictionaries: string[] = [];
+    for await (const m of env.client.doGetRaw(info.endpoint[0].ticket!)) {
+      const h = readMessageHeader(m.dataHeader, m.dataBody);
+      if (h.kind === MessageKind.DICTIONARY_BATCH) dictionaries.push(h.isDelta ? "delta" : "full");
+    }
+    expect(dictionaries.filter((d) => d === "delta").length).toBeGreaterThan(0);
+    expect(dictionaries.filter((d) => d === "full").length).toBeGreaterThanOrEqual(commits.length);
+  });
+
+  test("flushOnExit: a process that ends without close() still commits its rows ('beforeExit')", async () => {
+    // Runs the built package (npm test builds first), as an app would.
+    const dist = path.resolve(__dirname, "../../dist/index.js");
+    const script = `
+      const { FlightClient, pathDescriptor } = require(${JSON.stringify(dist)});
+      const client = new FlightClient(process.argv[1]);
+      const writer = client.batchWriter(pathDescriptor("on-exit"), { maxDelayMs: 600000, onCommit: (b) => { process.stdout.write("committed " + b.length + "\\n"); client.close(); } });
+      for (let i = 0; i < 5; i++) writer.append({ seq: i, note: "row " + i });
+    `;
+    const child = spawn(process.execPath, ["-e", script, env.client.location]);
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect({ code, err }).toEqual({ code: 0, err: "" });
+    expect(out).toBe("committed 1\n");
+    const table = await env.client.getTable(pathDescriptor("on-exit"));
+    expect(table.getChild("seq")!.toArray()).toEqual(Float64Array.from([0, 1, 2, 3, 4]));
   });
 
   test("bad options throw TypeError at construction", () => {

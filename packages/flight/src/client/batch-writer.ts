@@ -348,14 +348,10 @@ export class BatchWriter {
    * try { for (const e of events) await writer.append(e); } finally { await writer.close(); }
    */
   async close(): Promise<void> {
+    // Appends are refused from here on, so that none can slip in behind the last flush.
+    this.closing = true;
     if (this.exitHook) process.off("beforeExit", this.exitHook);
-    try {
-      await this.flush();
-    } finally {
-      this.closing = true;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    await this.flush();
   }
 
   // ------------------------------------------------------------------ internals
