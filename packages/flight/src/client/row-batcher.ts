@@ -35,6 +35,7 @@ function unfit(type: Arrow.DataType, value: unknown): string | undefined {
       const wide = (t.bitWidth ?? 32) === 64;
       if (typeof value === "bigint") return wide ? undefined : `${String(type)} takes numbers, not bigints`;
       if (typeof value !== "number" || !Number.isInteger(value)) return `${String(type)} takes integers`;
+      if (wide && !Number.isSafeInteger(value)) return `${value} is not a safe integer; give ${String(type)} values above 2^53 as bigints`;
       const bits = t.bitWidth ?? 32;
       if (bits < 64) {
         const min = t.isSigned ? -(2 ** (bits - 1)) : 0;
@@ -100,6 +101,8 @@ export class RowBatcher {
   private readonly known: Set<string>;
   private readonly rebuild: ArrowRebuilder;
   private readonly schemaText: string[];
+  /** Per column: whether numbers become bigints (64-bit integer columns, whose builders take only bigints). */
+  private readonly toBigInt: boolean[];
   /** Rows in the builders. */
   rows = 0;
 
@@ -112,6 +115,10 @@ export class RowBatcher {
     this.nullable = schema.fields.map((f) => f.nullable);
     this.known = new Set(this.names);
     this.schemaText = schema.fields.map(fieldText);
+    this.toBigInt = schema.fields.map((f) => {
+      const t = f.type as unknown as { typeId: number; bitWidth?: number; indices?: unknown };
+      return t.typeId === T.Int && t.bitWidth === 64;
+    });
     this.builders = schema.fields.map((f) => arrow.makeBuilder({ type: f.type, nullValues: [null, undefined] }));
   }
 
@@ -145,7 +152,7 @@ export class RowBatcher {
     const builders = this.builders;
     for (let i = 0; i < builders.length; i++) {
       const v = row[this.names[i]];
-      builders[i].append(v instanceof Date ? v.getTime() : v);
+      builders[i].append(v instanceof Date ? v.getTime() : typeof v === "number" && this.toBigInt[i] ? BigInt(v) : v);
     }
     this.rows++;
   }
