@@ -200,6 +200,22 @@ describe("BatchWriter against a real server", () => {
     expect(table.getChild("seq")!.toArray()).toEqual(Float64Array.from([0, 1, 2, 3, 4]));
   });
 
+  test("a value apache-arrow's builder refuses halfway through a row fails the writer, reporting every row", async () => {
+    const schema = new arrow.Schema([new arrow.Field("seq", new arrow.Int32(), false), new arrow.Field("xs", new arrow.List(new arrow.Field("item", new arrow.Int64(), true)), true)]);
+    const failures: BatchWriterFailure[] = [];
+    const writer = env.client.batchWriter(pathDescriptor("nested-bad"), { schema, flushOnExit: false, onError: (f) => failures.push(f) });
+    await writer.append({ seq: 0, xs: [1n, 2n] });
+    // Numbers in a list of Int64 are not checked here; apache-arrow's builder throws on them
+    // when it writes the list's values, as the batch is cut.
+    await writer.append({ seq: 1, xs: [3] });
+    const err = await writer.close().then(() => undefined, (e: unknown) => e as FlightError);
+    expect(err).toBeInstanceOf(FlightError);
+    expect(err!.code).toBe(StatusCode.INVALID_ARGUMENT);
+    expect(err!.message).toMatch(/apache-arrow could not build the batch: .*BigInt.*; no row is stored; rows 0\.\.1 are not stored/);
+    expect(failures.map((f) => [f.committed, f.notStored])).toEqual([[{ firstRow: 0, rows: 0 }, { firstRow: 0, rows: 2 }]]);
+    await expect(writer.append({ seq: 2 })).rejects.toBe(err);
+  });
+
   test("bad options throw TypeError at construction", () => {
     expect(() => env.client.batchWriter(pathDescriptor("x"), { maxRows: 0 })).toThrow(/maxRows must be an integer >= 1/);
     expect(() => env.client.batchWriter(pathDescriptor("x"), { nope: 1 } as never)).toThrow(/unknown option "nope"/);

@@ -292,7 +292,12 @@ export class BatchWriter {
     if (isArrowInput(input)) {
       const batcher = (this.batcher ??= new RowBatcher(this.arrow, new ArrowRebuilder(this.arrow).schema(input.schema as SchemaLike)));
       const batches = batcher.arrowBatches(input);
-      this.cut();
+      try {
+        this.cut();
+      } catch (err) {
+        this.builderFailed(err);
+        throw this.failure;
+      }
       for (const b of batches) {
         // Sliced by maxRows, and by maxBytes in proportion to the batch's size.
         const bytesPerRow = b.numRows > 0 ? (b.data as unknown as { byteLength: number }).byteLength / b.numRows : 0;
@@ -306,14 +311,26 @@ export class BatchWriter {
     if (rows.length === 0) return;
     const batcher = (this.batcher ??= new RowBatcher(this.arrow, inferSchema(this.arrow, rows[0])));
     for (let i = 0; i < rows.length; i++) batcher.check(rows[i], this.appendedRows + batcher.rows + i);
-    for (const row of rows) {
-      batcher.add(row);
-      if (batcher.rows >= this.maxRows || batcher.bytes >= this.maxBytes) this.cut();
+    try {
+      for (const row of rows) {
+        batcher.add(row);
+        if (batcher.rows >= this.maxRows || batcher.bytes >= this.maxBytes) this.cut();
+      }
+    } catch (err) {
+      // Only values the checks leave to apache-arrow (nested types) get here, possibly half
+      // a row in: the builders can no longer be trusted, so the writer fails.
+      this.builderFailed(err);
+      throw this.failure;
     }
     if (batcher.rows > 0 && this.timer === undefined) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
-        this.cut();
+        try {
+          this.cut();
+        } catch (err) {
+          this.builderFailed(err);
+          return;
+        }
         this.pump();
       }, this.maxDelayMs);
       // A pending delay must not keep the process alive; 'beforeExit' flushes instead.
@@ -332,7 +349,12 @@ export class BatchWriter {
    */
   flush(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    this.cut();
+    try {
+      this.cut();
+    } catch (err) {
+      this.builderFailed(err);
+      return Promise.reject(this.failure);
+    }
     const row = this.appendedRows;
     if (this.committedRows >= row) return Promise.resolve();
     const done = new Promise<void>((resolve, reject) => this.waiters.push({ row, resolve, reject }));
@@ -462,6 +484,12 @@ export class BatchWriter {
     this.onCommit?.(stream.map(({ seq, firstRow, rows, acked }) => ({ seq, firstRow, rows, acked })));
     this.settle();
     return { ok: true };
+  }
+
+  private builderFailed(err: unknown): void {
+    if (this.failure) return;
+    const message = err instanceof FlightError ? err.message : `schema mismatch: apache-arrow could not build the batch: ${(err as Error)?.message ?? String(err)}`;
+    this.fail(new FlightError(StatusCode.INVALID_ARGUMENT, message, { cause: err }), false);
   }
 
   /** Resolves the flushes whose rows are committed and lets waiting appends in. */
