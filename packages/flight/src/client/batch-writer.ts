@@ -140,6 +140,28 @@ function outcomeUnknown(error: FlightError): boolean {
   return /^(Connection dropped|Received RST_STREAM|No status information received|Write error|Write failed|Received HTTP status code)/.test(details);
 }
 
+/**
+ * The writers to flush on 'beforeExit', under one listener (one per writer would trip Node's
+ * MaxListeners warning in an app with many). 'beforeExit' fires when the event loop is empty;
+ * the flush refills it, so the process stays until the commits are known. It does not fire
+ * on process.exit() or on a signal.
+ */
+const onExit = new (class ExitFlusher {
+  private readonly writers = new Map<BatchWriter, () => void>();
+  private readonly listener = (): void => {
+    for (const flush of this.writers.values()) flush();
+  };
+
+  add(w: BatchWriter, flush: () => void): void {
+    if (this.writers.size === 0) process.on("beforeExit", this.listener);
+    this.writers.set(w, flush);
+  }
+
+  delete(w: BatchWriter): void {
+    if (this.writers.delete(w) && this.writers.size === 0) process.off("beforeExit", this.listener);
+  }
+})();
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function intOption(name: string, v: unknown, def: number, min: number): number {
@@ -208,7 +230,6 @@ export class BatchWriter {
   private closing = false;
   private readonly waiters: Waiter[] = [];
   private spaceWaiters: Array<{ resolve: () => void; reject: (e: FlightError) => void }> = [];
-  private readonly exitHook: (() => void) | undefined;
 
   /** Use {@link FlightClient.batchWriter}. */
   constructor(
@@ -243,14 +264,12 @@ export class BatchWriter {
       if (s === null || typeof s !== "object" || !Array.isArray(s.fields)) throw new TypeError("BatchWriter: schema must be an Arrow Schema");
       this.batcher = new RowBatcher(this.arrow, new ArrowRebuilder(this.arrow).schema(s));
     }
-    if (options.flushOnExit ?? true) {
-      // 'beforeExit' fires when the event loop is empty; the flush refills it, so the process
-      // stays until the commit is known. It does not fire on process.exit() or a signal.
-      this.exitHook = () => {
-        if (this.failure === undefined && (this.batcher?.rows ?? 0) + this.queue.length > 0) this.flush().catch(() => {});
-      };
-      process.on("beforeExit", this.exitHook);
-    }
+    if (options.flushOnExit ?? true) onExit.add(this, () => this.flushBeforeExit());
+  }
+
+  /** Flushes on 'beforeExit' if rows are waiting (errors go to onError and the writer's promises). */
+  private flushBeforeExit(): void {
+    if (this.failure === undefined && (this.batcher?.rows ?? 0) + this.queue.length > 0) this.flush().catch(() => {});
   }
 
   /** The writer's schema (undefined until given or inferred). */
@@ -372,7 +391,7 @@ export class BatchWriter {
   async close(): Promise<void> {
     // Appends are refused from here on, so that none can slip in behind the last flush.
     this.closing = true;
-    if (this.exitHook) process.off("beforeExit", this.exitHook);
+    onExit.delete(this);
     await this.flush();
   }
 
@@ -525,7 +544,7 @@ export class BatchWriter {
     this.failure = error;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.exitHook) process.off("beforeExit", this.exitHook);
+    onExit.delete(this);
     for (const w of this.waiters.splice(0)) w.reject(error);
     for (const w of this.spaceWaiters.splice(0)) w.reject(error);
     try {
