@@ -281,6 +281,70 @@ describe("BatchWriter backpressure and failures", () => {
     }
   });
 
+  test("the server process is killed (SIGKILL) with a DoPut open: its rows are reported in doubt, the rest not stored", async () => {
+    // A server in a child process (the built packages; npm test builds first) whose DoPuts
+    // stall after their first message once 5 have run, so that one is open when it is killed.
+    const core = path.resolve(__dirname, "../../../core/dist/index.js");
+    const flight = path.resolve(__dirname, "../../dist/index.js");
+    const script = `
+      const { serverConfig } = require(${JSON.stringify(core)});
+      const { createFlightServer } = require(${JSON.stringify(flight)});
+      let puts = 0;
+      const stall = (next) => async (call) => {
+        if (call.method !== "doPut" || ++puts <= 5) return next(call);
+        const source = call.request;
+        async function* stalled() {
+          for await (const m of source) { yield m; process.stdout.write("held\\n"); await new Promise(() => {}); }
+        }
+        return next({ ...call, request: stalled() });
+      };
+      const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), stall);
+      server.start().then(({ port }) => process.stdout.write("port " + port + "\\n"));
+    `;
+    const child = spawn(process.execPath, ["-e", script]);
+    let out = "";
+    const seen = (what: RegExp) =>
+      new Promise<RegExpMatchArray>((resolve, reject) => {
+        const check = () => {
+          const m = out.match(what);
+          if (m) resolve(m);
+        };
+        child.stdout.on("data", (d) => ((out += d), check()));
+        child.on("exit", () => reject(new Error(`server exited: ${out}`)));
+        check();
+      });
+    try {
+      const [, port] = await seen(/port (\d+)\n/);
+      const client = new FlightClient(`grpc+tcp://127.0.0.1:${port}`);
+      const failures: BatchWriterFailure[] = [];
+      // maxBatchesPerPut 1: one batch per stream, so the first five streams commit 5 batches.
+      const writer = client.batchWriter(pathDescriptor("killed"), { schema: eventSchema, maxRows: 1000, maxBatchesPerPut: 1, retry: { maxAttempts: 3, initialDelayMs: 10 }, flushOnExit: false, onError: (f) => failures.push(f) });
+      let appended = 0;
+      const producer = (async () => {
+        for (;;) {
+          await writer.append(event(appended));
+          appended++;
+        }
+      })().catch((err: unknown) => err);
+      await seen(/held\n/);
+      await sleep(50); // the writer ends the stalled stream (it has sent its only batch)
+      child.kill("SIGKILL");
+      const error = (await producer) as FlightError;
+      client.close();
+
+      expect(error).toBeInstanceOf(FlightError);
+      expect(failures).toHaveLength(1);
+      const [f] = failures;
+      expect(f.committed).toEqual({ firstRow: 0, rows: 5000 });
+      expect(f.inDoubt).toEqual({ firstRow: 5000, rows: 1000 });
+      expect(f.notStored.firstRow).toBe(6000);
+      expect(f.notStored.firstRow + f.notStored.rows).toBe(appended);
+      expect(error.message).toMatch(/; rows 0\.\.4999 are stored; rows 5000\.\.5999 may or may not be stored \(the stream ended but its outcome was lost\); rows 6000\.\.\d+ are not stored$/);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
   test("the server shuts down mid-stream: a clear error for the rows not stored, none lost without notice", async () => {
     const store = new MemoryStore();
     const env = await startServer(withStore(store));
