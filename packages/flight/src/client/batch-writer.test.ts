@@ -345,7 +345,7 @@ describe("BatchWriter backpressure and failures", () => {
     }
   });
 
-  test("the server shuts down mid-stream: a clear error for the rows not stored, none lost without notice", async () => {
+  test("the server shuts down (graceMs 0) under load: bounded retries, then a clear error for the rows not stored, none lost without notice", async () => {
     const store = new MemoryStore();
     const env = await startServer(withStore(store));
     const failures: BatchWriterFailure[] = [];
@@ -377,7 +377,7 @@ describe("BatchWriter backpressure and failures", () => {
     // The producer was told.
     expect(appendError).toBeInstanceOf(FlightError);
     const error = appendError as FlightError;
-    expect(error.message).toMatch(/^BatchWriter failed: .*; rows 0\.\.\d+ are stored/);
+    expect(error.message).toMatch(/^BatchWriter failed: .* \(after 3 attempts; the first failed with: .*\); rows 0\.\.\d+ are stored/);
     expect(error.message).toMatch(/rows \d+\.\.\d+ (are not stored|may or may not be stored)/);
     // onError told once, with ranges covering every row taken, in order, without gaps.
     expect(failures).toHaveLength(1);

@@ -432,15 +432,18 @@ export class BatchWriter {
     let attempt = 1;
     // Once an attempt's outcome was unknown, its batches stay in doubt until a commit settles them.
     let doubted = false;
+    let first: FlightError | undefined;
     while (!this.failure && (this.inFlight.length > 0 || this.queue.length > 0)) {
       const outcome = await this.runStream();
       if (outcome.ok) {
         attempt = 1;
         doubted = false;
+        first = undefined;
         continue;
       }
       const { error, inDoubt } = outcome;
       doubted ||= inDoubt;
+      first ??= error;
       const retryable = inDoubt ? this.retryInDoubt : RETRYABLE.has(error.code);
       if (retryable && attempt < this.maxAttempts) {
         this.retries++;
@@ -450,7 +453,8 @@ export class BatchWriter {
         for (const b of this.inFlight) b.acked = false;
         continue;
       }
-      this.fail(error, doubted);
+      const tries = attempt > 1 ? ` (after ${attempt} attempts; the first failed with: ${first.message})` : "";
+      this.fail(error, doubted, tries);
     }
   }
 
@@ -522,7 +526,7 @@ export class BatchWriter {
     }
   }
 
-  private fail(cause: FlightError, inDoubtStream: boolean): void {
+  private fail(cause: FlightError, inDoubtStream: boolean, context = ""): void {
     const committed = range(0, this.committedRows);
     const streamRows = this.inFlight.reduce((n, b) => n + b.rows, 0);
     const inDoubt = inDoubtStream && streamRows > 0 ? range(this.committedRows, streamRows) : range(this.committedRows, 0);
@@ -533,7 +537,7 @@ export class BatchWriter {
     const parts = [committed.rows > 0 ? `rows 0..${committed.rows - 1} are stored` : "no row is stored"];
     if (inDoubt.rows > 0) parts.push(`rows ${inDoubt.firstRow}..${inDoubt.firstRow + inDoubt.rows - 1} may or may not be stored (the stream ended but its outcome was lost)`);
     if (notStored.rows > 0) parts.push(`rows ${notStored.firstRow}..${notStored.firstRow + notStored.rows - 1} are not stored`);
-    const error = new FlightError(cause.code, `BatchWriter failed: ${cause.message}; ${parts.join("; ")}`, {
+    const error = new FlightError(cause.code, `BatchWriter failed: ${cause.message}${context}; ${parts.join("; ")}`, {
       cause,
       metadata: {
         "committed-rows": String(committed.rows),
