@@ -45,6 +45,27 @@ describe("RowBatcher", () => {
     expect(b.take()).toBeUndefined();
   });
 
+  test("the dictionary stays compact across many batches: no empty chunks, merged past 16", () => {
+    const b = new RowBatcher(arrow, schema);
+    const chunksAfter = (tags: string[]): number => {
+      for (const [i, tag] of tags.entries()) b.add({ id: BigInt(i), tag });
+      return b.take()!.getChild("tag")!.data[0].dictionary!.data.length;
+    };
+    expect(chunksAfter(["a"])).toBe(1);
+    // Batches that add no value add no chunk (apache-arrow's builder would add an empty one each time).
+    for (let i = 0; i < 50; i++) expect(chunksAfter(["a"])).toBe(1);
+    // Each new value is a chunk (a delta on the wire) until there are too many: then one chunk.
+    const counts = Array.from({ length: 20 }, (_, i) => chunksAfter([`v${i}`]));
+    expect(counts.slice(0, 15)).toEqual(Array.from({ length: 15 }, (_, i) => i + 2));
+    expect(Math.max(...counts)).toBeLessThanOrEqual(16);
+    const last = b;
+    last.add({ id: 1n, tag: "v3" });
+    const batch = last.take()!;
+    // Indices still point at the same values after merging.
+    expect(batch.getChild("tag")!.get(0)).toBe("v3");
+    expect(batch.getChild("tag")!.data[0].dictionary!.length).toBe(21);
+  });
+
   test("mismatches are INVALID_ARGUMENT errors naming the row, field, value and type", () => {
     const b = new RowBatcher(arrow, schema);
     const e = errorOf(() => b.check({ id: 1.5 }, 12));

@@ -13,6 +13,9 @@ export type Row = Record<string, unknown>;
 // Arrow's `Type` ids (the IPC format's, stable across versions).
 const T = { Null: 1, Int: 2, Float: 3, Binary: 4, Utf8: 5, Bool: 6, Decimal: 7, Date: 8, Time: 9, Timestamp: 10, FixedSizeBinary: 15, LargeBinary: 19, LargeUtf8: 20, Dictionary: -1 } as const;
 
+/** Chunks a dictionary may have before they are merged into one (see RowBatcher.compactDictionary). */
+const MAX_DICTIONARY_CHUNKS = 16;
+
 const mismatch = (message: string): FlightError => new FlightError(StatusCode.INVALID_ARGUMENT, `schema mismatch: ${message}`);
 
 function describeValue(v: unknown): string {
@@ -164,13 +167,35 @@ export class RowBatcher {
     const length = this.rows;
     let children: Arrow.Data[];
     try {
-      children = this.builders.map((b) => b.flush());
+      children = this.builders.map((b) => this.compactDictionary(b, b.flush()));
     } catch (err) {
       throw mismatch(`apache-arrow could not build the batch: ${(err as Error).message}`);
     }
     this.rows = 0;
     const data = a.makeData({ type: new a.Struct(this.schema.fields), length, nullCount: 0, children });
     return new a.RecordBatch(this.schema, data);
+  }
+
+  /**
+   * apache-arrow's DictionaryBuilder keeps its dictionary as one chunk per flush, empty ones
+   * included, and a stream writer sends every chunk (the first in full, the others as deltas):
+   * a writer cutting many batches would send ever more dictionary messages per stream. Empty
+   * chunks are dropped, and past {@link MAX_DICTIONARY_CHUNKS} the chunks are merged into one
+   * (the stream writer then sends it as a replacement, once). The builder is given the
+   * compacted dictionary back (its `_dictionary`, which it concatenates onto at each flush).
+   */
+  private compactDictionary(builder: Arrow.Builder, data: Arrow.Data): Arrow.Data {
+    const dictionary = data.dictionary;
+    if (!dictionary) return data;
+    const chunks = dictionary.data;
+    let kept = chunks.filter((c) => c.length > 0);
+    if (kept.length === chunks.length && kept.length <= MAX_DICTIONARY_CHUNKS) return data;
+    if (kept.length === 0) kept = chunks.slice(0, 1);
+    let compacted = new this.arrow.Vector(kept);
+    if (kept.length > MAX_DICTIONARY_CHUNKS) compacted = this.arrow.vectorFromArray(compacted.toArray() as never, dictionary.type) as Arrow.Vector;
+    data.dictionary = compacted;
+    (builder as unknown as { _dictionary?: Arrow.Vector })._dictionary = compacted;
+    return data;
   }
 
   /**
