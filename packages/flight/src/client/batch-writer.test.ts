@@ -247,6 +247,25 @@ describe("BatchWriter backpressure and failures", () => {
       expect(third).toBe(true);
       await writer.close();
       expectInOrder((await storedSeqs(env.client, "slow")).seqs, 3);
+
+      // Appends not awaited one by one keep their order while they wait for room, even one
+      // made at the moment room opens (here from onCommit) while earlier ones still wait.
+      let next = 0;
+      const calls: Array<Promise<void>> = [];
+      const ordered = env.client.batchWriter(pathDescriptor("not-awaited"), {
+        schema: eventSchema,
+        maxRows: 1,
+        maxPendingBatches: 1,
+        flushOnExit: false,
+        onCommit: () => {
+          if (next < 100) calls.push(ordered.append(event(next++)));
+        },
+      });
+      for (let i = 0; i < 20; i++) calls.push(ordered.append(event(next++)));
+      while (next < 100) await sleep(5);
+      await Promise.all(calls);
+      await ordered.close();
+      expectInOrder((await storedSeqs(env.client, "not-awaited")).seqs, 100);
     } finally {
       release();
       await env.stop();

@@ -229,6 +229,9 @@ export class BatchWriter {
   private failure: FlightError | undefined;
   private closing = false;
   private readonly waiters: Waiter[] = [];
+  /** Appends waiting for room, and the turn of the last of them. */
+  private admitting = 0;
+  private admission: Promise<void> = Promise.resolve();
   private spaceWaiters: Array<{ resolve: () => void; reject: (e: FlightError) => void }> = [];
 
   /** Use {@link FlightClient.batchWriter}. */
@@ -304,10 +307,7 @@ export class BatchWriter {
    */
   async append(input: BatchWriterInput): Promise<void> {
     this.checkOpen();
-    while (this.queue.length + this.inFlight.length >= this.maxPendingBatches) {
-      await new Promise<void>((resolve, reject) => this.spaceWaiters.push({ resolve, reject }));
-      this.checkOpen();
-    }
+    if (this.admitting > 0 || this.full()) await this.admit();
     if (isArrowInput(input)) {
       const batcher = (this.batcher ??= new RowBatcher(this.arrow, new ArrowRebuilder(this.arrow).schema(input.schema as SchemaLike)));
       const batches = batcher.arrowBatches(input);
@@ -396,6 +396,33 @@ export class BatchWriter {
   }
 
   // ------------------------------------------------------------------ internals
+
+  private full(): boolean {
+    return this.queue.length + this.inFlight.length >= this.maxPendingBatches;
+  }
+
+  /**
+   * Waits for room, in the order the appends were called: an append that arrives while
+   * others wait queues behind them, so that appends not awaited one by one keep their order.
+   */
+  private async admit(): Promise<void> {
+    this.admitting++;
+    const previous = this.admission;
+    let release!: () => void;
+    this.admission = new Promise<void>((resolve) => (release = resolve));
+    try {
+      await previous;
+      this.checkOpen();
+      while (this.full()) {
+        await new Promise<void>((resolve, reject) => this.spaceWaiters.push({ resolve, reject }));
+        this.checkOpen();
+      }
+    } finally {
+      this.admitting--;
+      // The caller takes its rows synchronously after this returns, before the next in line runs.
+      release();
+    }
+  }
 
   private checkOpen(): void {
     if (this.failure) throw this.failure;
