@@ -216,6 +216,19 @@ describe("BatchWriter against a real server", () => {
     await expect(writer.append({ seq: 2 })).rejects.toBe(err);
   });
 
+  test("an onCommit that throws is a process warning; the writer goes on", async () => {
+    const warn = jest.spyOn(process, "emitWarning").mockImplementation(() => {});
+    try {
+      const writer = env.client.batchWriter(pathDescriptor("throwing-callback"), { schema: eventSchema, maxRows: 1, flushOnExit: false, onCommit: () => { throw new Error("boom"); } });
+      await writer.append([event(0), event(1)]);
+      await writer.close();
+      expect(writer.stats.committedRows).toBe(2);
+      expect(warn).toHaveBeenCalledWith("BatchWriter: onCommit threw: boom", { code: "BLACKICE_BATCH_WRITER_CALLBACK" });
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   test("bad options throw TypeError at construction", () => {
     expect(() => env.client.batchWriter(pathDescriptor("x"), { maxRows: 0 })).toThrow(/maxRows must be an integer >= 1/);
     expect(() => env.client.batchWriter(pathDescriptor("x"), { nope: 1 } as never)).toThrow(/unknown option "nope"/);

@@ -162,6 +162,19 @@ const onExit = new (class ExitFlusher {
   }
 })();
 
+/**
+ * Calls an app's callback. One that throws must not break the writer's bookkeeping (the
+ * commit is already counted); the app hears of it as a process warning.
+ */
+function callback<T>(name: string, fn: ((arg: T) => void) | undefined, arg: T): void {
+  if (!fn) return;
+  try {
+    fn(arg);
+  } catch (err) {
+    process.emitWarning(`BatchWriter: ${name} threw: ${(err as Error)?.message ?? String(err)}`, { code: "BLACKICE_BATCH_WRITER_CALLBACK" });
+  }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function intOption(name: string, v: unknown, def: number, min: number): number {
@@ -531,7 +544,7 @@ export class BatchWriter {
       this.committedRows += b.rows;
       this.committedBatches++;
     }
-    this.onCommit?.(stream.map(({ seq, firstRow, rows, acked }) => ({ seq, firstRow, rows, acked })));
+    callback("onCommit", this.onCommit, stream.map(({ seq, firstRow, rows, acked }) => ({ seq, firstRow, rows, acked })));
     this.settle();
     return { ok: true };
   }
@@ -578,10 +591,6 @@ export class BatchWriter {
     onExit.delete(this);
     for (const w of this.waiters.splice(0)) w.reject(error);
     for (const w of this.spaceWaiters.splice(0)) w.reject(error);
-    try {
-      this.onError?.({ error, committed, notStored, inDoubt });
-    } catch {
-      // onError must not throw; nothing else to tell.
-    }
+    callback("onError", this.onError, { error, committed, notStored, inDoubt });
   }
 }
