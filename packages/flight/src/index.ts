@@ -20,12 +20,15 @@ export type {
   RequestSource,
   TicketInput,
 } from "./client/flight-client";
+export { BatchWriter } from "./client/batch-writer";
+export type { BatchWriterFailure, BatchWriterInput, BatchWriterOptions, BatchWriterRetryOptions, BatchWriterStats, RowRange, WrittenBatch } from "./client/batch-writer";
+export type { Row } from "./client/row-batcher";
 export { pathDescriptor, cmdDescriptor } from "./client/descriptors";
 export { cookieMiddleware } from "./client/client-middleware";
 export type { ClientCallInfo, ClientCallMiddleware, ClientCallStatus, ClientMiddleware, CookieMiddleware, OutgoingHeaders, ReceivedMetadata } from "./client/client-middleware";
 export { parseLocation } from "./client/location";
 export type { ParsedLocation } from "./client/location";
-export { decodeRecordBatches, encodeTable, readArrowSchema, registerArrowCompressionCodecs } from "./client/arrow-interop";
+export { decodeRecordBatches, encodeTable, IpcMessageEncoder, readArrowSchema, registerArrowCompressionCodecs } from "./client/arrow-interop";
 export type { EncodeTableOptions, RecordBatchLike, TableLike, SchemaLike, CodecRegistration, CompressionCodecsRegistration } from "./client/arrow-interop";
 export { parseCli, usage, UsageError, CLI_FLAGS } from "./cli-options";
 export type { CliSettings } from "./cli-options";

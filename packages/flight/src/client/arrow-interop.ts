@@ -276,27 +276,8 @@ export function* encodeTable(
   const foreignBatches = isTableLike(input) ? input.batches : [input];
   const rebuild = new ArrowRebuilder(arrow);
   const schema = rebuild.schema(input.schema);
-
-  // The writer writes into whatever AsyncByteQueue it is given (its public `reset(sink)`).
-  // This one captures the chunks synchronously, so that after each write() the bytes of
-  // exactly the messages it produced are at hand, without waiting on an async queue.
-  let captured: Uint8Array[] = [];
-  const Sink = class extends arrow.AsyncByteQueue {
-    override write(value: ArrayBufferView | ArrayBuffer | string): void {
-      const bytes = typeof value === "string" ? Buffer.from(value) : ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
-      if (bytes.byteLength > 0) captured.push(bytes);
-    }
-  };
-  const writer = new arrow.RecordBatchStreamWriter({ autoDestroy: false });
-  const take = (): FlightData[] => {
-    const chunks = captured;
-    captured = [];
-    const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-    return splitIpcStream(bytes).map((m) => ({ flightDescriptor: undefined, dataHeader: m.header, dataBody: m.body, appMetadata: EMPTY }));
-  };
-
-  writer.reset(new Sink() as never, schema);
-  yield* take();
+  const encoder = new IpcMessageEncoder(arrow, schema);
+  yield* encoder.start();
 
   let batchIndex = 0;
   for (const foreign of foreignBatches) {
@@ -306,17 +287,70 @@ export function* encodeTable(
     if (foreign.numRows === 0 && (foreign as { constructor?: { name?: string } }).constructor?.name === "_InternalEmptyPlaceholderRecordBatch") continue;
     // Sliced before rebuilding, so that the slices' null counts are repaired by the rebuild too.
     for (const part of split(foreign, maxBatchRows)) {
-      writer.write(rebuild.batch(part, schema));
-      const messages = take();
       const meta = options.appMetadata?.(batchIndex);
-      if (meta !== undefined) {
-        if (typeof meta !== "string" && !(meta instanceof Uint8Array)) throw new TypeError(`appMetadata(${batchIndex}) must return a Uint8Array, a string or undefined`);
-        // The record batch is the last message a write() produces (after its dictionaries).
-        messages[messages.length - 1].appMetadata = typeof meta === "string" ? Buffer.from(meta, "utf8") : meta;
-      }
+      if (meta !== undefined && typeof meta !== "string" && !(meta instanceof Uint8Array)) throw new TypeError(`appMetadata(${batchIndex}) must return a Uint8Array, a string or undefined`);
       batchIndex++;
-      yield* messages;
+      yield* encoder.write(rebuild.batch(part, schema), meta);
     }
+  }
+}
+
+/**
+ * Encodes one Arrow IPC stream as Flight messages, a batch at a time: `start()` gives the
+ * schema message, each `write()` the dictionary batches the record batch needs (only new or
+ * grown dictionaries: a dictionary that grew goes out as a delta) and then the batch itself.
+ * One encoder is one stream: a new stream (a new DoPut) needs a new encoder, which sends every
+ * dictionary again in full.
+ *
+ * @example
+ * const encoder = new IpcMessageEncoder(arrow, table.schema);
+ * const messages = [...encoder.start(), ...table.batches.flatMap((b) => encoder.write(b))];
+ */
+export class IpcMessageEncoder {
+  private captured: Uint8Array[] = [];
+  private readonly writer: Arrow.RecordBatchStreamWriter;
+  private started = false;
+
+  /** `schema` must be the host's (see {@link loadArrow}); batches written must use it. */
+  constructor(arrow: ArrowModule, schema: Arrow.Schema) {
+    // The writer writes into whatever AsyncByteQueue it is given (its public `reset(sink)`).
+    // This one captures the chunks synchronously, so that after each write() the bytes of
+    // exactly the messages it produced are at hand, without waiting on an async queue.
+    const captured = (): Uint8Array[] => this.captured;
+    const Sink = class extends arrow.AsyncByteQueue {
+      override write(value: ArrayBufferView | ArrayBuffer | string): void {
+        const bytes = typeof value === "string" ? Buffer.from(value) : ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength) : new Uint8Array(value);
+        if (bytes.byteLength > 0) captured().push(bytes);
+      }
+    };
+    this.writer = new arrow.RecordBatchStreamWriter({ autoDestroy: false });
+    this.writer.reset(new Sink() as never, schema);
+  }
+
+  /** The schema message (once). */
+  start(): FlightData[] {
+    if (this.started) throw new Error("IpcMessageEncoder.start: already started");
+    this.started = true;
+    return this.take();
+  }
+
+  /** The messages of one record batch; `appMetadata` goes on the record batch message (the last). */
+  write(batch: Arrow.RecordBatch, appMetadata?: Uint8Array | string): FlightData[] {
+    if (!this.started) throw new Error("IpcMessageEncoder.write: call start() first");
+    this.writer.write(batch);
+    const messages = this.take();
+    if (appMetadata !== undefined) {
+      messages[messages.length - 1].appMetadata = typeof appMetadata === "string" ? Buffer.from(appMetadata, "utf8") : appMetadata;
+    }
+    return messages;
+  }
+
+  private take(): FlightData[] {
+    const chunks = this.captured;
+    this.captured = [];
+    if (chunks.length === 0) return [];
+    const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    return splitIpcStream(bytes).map((m) => ({ flightDescriptor: undefined, dataHeader: m.header, dataBody: m.body, appMetadata: EMPTY }));
   }
 }
 

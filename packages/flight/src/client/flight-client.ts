@@ -22,6 +22,7 @@ import {
 import { flightServiceDefinition } from "../codec/service-definition";
 import * as pb from "../gen/Flight";
 import { decodeRecordBatches, encodeTable, isRecordBatchLike, isTableLike, loadArrow, type EncodeTableOptions, type RecordBatchLike, type TableLike } from "./arrow-interop";
+import { BatchWriter, type BatchWriterOptions } from "./batch-writer";
 import { checkMiddleware, StartedCall, type ClientMiddleware, type ReceivedMetadata } from "./client-middleware";
 import { normalizeDescriptor } from "./descriptors";
 import { parseLocation } from "./location";
@@ -687,6 +688,21 @@ export class FlightClient {
     const acks: PutResult[] = [];
     for await (const ack of this.doPutRaw(descriptor, messages, callOptions).results) acks.push(ack);
     return { acks };
+  }
+
+  /**
+   * A batching put writer for one flight: `append` rows (objects, or Arrow batches and
+   * tables), and they go out through DoPut in record batches of at most `maxRows` rows /
+   * `maxBytes` bytes, at most `maxDelayMs` after their first row. A batch is reported
+   * committed once the DoPut stream that carried it completed (see {@link BatchWriter}).
+   *
+   * @example
+   * const writer = client.batchWriter(pathDescriptor("events"), { maxRows: 10_000, maxDelayMs: 200, onError: (f) => log(f.error) });
+   * for await (const event of source) await writer.append(event);
+   * await writer.close();
+   */
+  batchWriter(descriptor: DescriptorInput, options?: BatchWriterOptions): BatchWriter {
+    return new BatchWriter(this, descriptor, options);
   }
 
   // ------------------------------------------------------------------ DoExchange
