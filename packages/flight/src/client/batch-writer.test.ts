@@ -424,7 +424,7 @@ describe("BatchWriter backpressure and failures", () => {
     await expect(writer.append(event(0))).rejects.toBe(error);
 
     // What the store holds is exactly the committed rows (plus in-doubt ones, if their commit landed).
-    const stored = store.get({ type: DescriptorType.PATH, path: ["killed"], cmd: new Uint8Array() })?.totalRecords ?? 0;
+    const stored = (await store.get({ type: DescriptorType.PATH, path: ["killed"], cmd: new Uint8Array() }))?.totalRecords ?? 0;
     expect(stored === f.committed.rows || stored === f.committed.rows + f.inDoubt.rows).toBe(true);
     const reader = await startServer(withStore(store));
     try {
