@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import * as zlib from "node:zlib";
 import { chunksOf } from "../byte-chunks";
 import { FlightError } from "../flight-error";
@@ -172,6 +173,14 @@ export function decodeManifest(bytes: Buffer): Manifest {
   }
   if (m.messages[0]!.k !== MessageKind.SCHEMA || m.messages[0]!.o !== 0) throw new Error("manifest does not start with the schema");
   return m;
+}
+
+/**
+ * The file name stem of a flight (`<id>.json`, `<id>.<gen>.arrows`): keys may be long and hold
+ * any character; 128 bits of SHA-256 cannot collide in practice.
+ */
+export function fileId(key: string): string {
+  return createHash("sha256").update(key).digest("hex").slice(0, 32);
 }
 
 /** The manifest form of a descriptor. */

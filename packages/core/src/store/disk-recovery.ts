@@ -1,6 +1,6 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { EOS, decodeManifest, type Manifest } from "./disk-format";
+import { EOS, decodeManifest, fileId, type Manifest } from "./disk-format";
 
 /** A flight found intact at open. */
 export interface RecoveredFlight {
@@ -87,6 +87,11 @@ export function recoverDirectory(dir: string, now: number, report: (problem: str
       manifest = decodeManifest(bytes);
     } catch (err) {
       damage(name, `cannot be read (${(err as Error).message})`);
+      continue;
+    }
+    if (name !== `${fileId(manifest.key)}.json`) {
+      // Later changes to the flight would write another manifest beside this one.
+      damage(name, `it is named for another key than its own (${manifest.key})`);
       continue;
     }
     const dataFile = path.join(paths.flights, manifest.data);

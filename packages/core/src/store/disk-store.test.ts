@@ -11,7 +11,7 @@ import { splitIpcStream } from "../ipc/ipc-stream";
 import { readMessageHeader } from "../ipc/message-header";
 import { StatusCode } from "../status-code";
 import { contiguous } from "../byte-chunks";
-import { EOS, decodeManifest, encodeManifest } from "./disk-format";
+import { EOS, decodeManifest, encodeManifest, fileId } from "./disk-format";
 import { DiskStore, type DiskStoreOptions } from "./disk-store";
 import { offersGc, offersMemoryLimit, offersTtl, type StoredFlight } from "./flight-store";
 import { defaultSchemasEqual } from "./memory-store";
@@ -372,6 +372,46 @@ describe("DiskStore after a restart", () => {
     expect(store.stats()).toMatchObject({ flights: 1, rows: 15, bytes: again.totalBytes });
     expect(files("flights")).toHaveLength(2);
   });
+
+  it.each(["always", "interval", "never"] as const)("keeps committed puts across a clean restart with fsync %s", async (fsync) => {
+    let store = open({ fsync, fsyncIntervalMs: 10 });
+    const batches = [batchMsg(2, 32, "a"), batchMsg(3, 8)];
+    await putFlight(store, pathD("f"), batches);
+    await new Promise((resolve) => setTimeout(resolve, 30)); // an interval fsync runs
+    await putFlight(store, pathD("f"), [batchMsg(1)]);
+    store = await reopen(store, { fsync });
+    const f = (await store.get(pathD("f")))!;
+    expect(f.messageCount).toBe(3);
+    expect(plain((await messagesOf(f)).slice(0, 2))).toEqual(plain(batches));
+    expect(errors).toEqual([]);
+  });
+
+  it("recovers 10 000 flights in seconds", async () => {
+    let store = open();
+    await putFlight(store, pathD("seed"), [batchMsg(1, 64)]);
+    await store.close();
+    stores.pop();
+    // Copies of the seed flight under 10k keys, written directly (puts would take longer than the open).
+    const flightsDir = path.join(dir, "flights");
+    const seedName = files("flights").find((n) => n.endsWith(".json"))!;
+    const seed = decodeManifest(fs.readFileSync(path.join(flightsDir, seedName)));
+    const data = fs.readFileSync(path.join(flightsDir, seed.data));
+    for (let i = 0; i < 10_000; i++) {
+      const id = fileId(`p:many/${i}`);
+      const m = { ...seed, key: `p:many/${i}`, descriptor: { type: "path" as const, path: ["many", String(i)] }, data: `${id}.0.arrows` };
+      fs.writeFileSync(path.join(flightsDir, m.data), data);
+      fs.writeFileSync(path.join(flightsDir, `${id}.json`), encodeManifest(m));
+    }
+    const started = Date.now();
+    store = open();
+    const ms = Date.now() - started;
+    expect(store.recovery.flights).toBe(10_001);
+    expect(store.stats()).toMatchObject({ flights: 10_001, rows: 10_001 });
+    expect(ms).toBeLessThan(5_000);
+    expect(store.recovery.durationMs).toBeLessThanOrEqual(ms);
+    const f = (await store.get(pathD("many", "9999")))!;
+    expect((await messagesOf(f))).toHaveLength(1);
+  }, 60_000);
 
   it("drops what no commit finished: temp files, temp manifests, orphan data, an interrupted append", async () => {
     let store = open();

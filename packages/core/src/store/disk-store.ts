@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as fsp from "node:fs/promises";
 import * as path from "node:path";
@@ -16,6 +16,7 @@ import {
   crc32,
   descriptorOf,
   encodeManifest,
+  fileId,
   frameLength,
   framePieces,
   infoOf,
@@ -968,11 +969,6 @@ function storedSchema(manifest: Manifest): StoredMessage {
   const e = manifest.messages[0]!;
   const appMetadata = appMetadataOf(e);
   return { header, body: EMPTY, appMetadata, info: infoOf(e), byteSize: header.byteLength + appMetadata.byteLength + MESSAGE_OVERHEAD_BYTES };
-}
-
-/** A file name stem for a key: keys may be long and hold any character; 128 bits of SHA-256 cannot collide in practice. */
-function fileId(key: string): string {
-  return createHash("sha256").update(key).digest("hex").slice(0, 32);
 }
 
 function randomHex(bytes: number): string {
