@@ -38,12 +38,13 @@ export function lockDirectory(dir: string): () => void {
       if (code === "EROFS" || code === "EACCES" || code === "EPERM") {
         throw new FlightError(StatusCode.PERMISSION_DENIED, `data directory ${dir} is not writable (${code}); a DiskStore needs to write there`, { cause: err });
       }
-      if (code !== "EEXIST" || attempt > 0) throw err;
+      if (code !== "EEXIST") throw err;
       const holder = readHolder(file);
-      if (holder !== undefined && isAlive(holder)) {
+      // attempt > 0: another process took the stale lock over between our removal and create.
+      if (attempt > 0 || (holder !== undefined && isAlive(holder))) {
         throw new FlightError(
           StatusCode.FAILED_PRECONDITION,
-          `data directory ${dir} is locked by process ${holder.pid} on ${holder.host} (${file}); ` +
+          `data directory ${dir} is locked by process ${holder?.pid ?? "?"} on ${holder?.host ?? "?"} (${file}); ` +
             `stop that server, or remove the file if no such process runs`,
         );
       }

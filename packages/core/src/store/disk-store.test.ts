@@ -250,6 +250,62 @@ describe("DiskStore puts and reads", () => {
     await putFlight(store, d, [batchMsg(1, 2048)]);
   });
 
+  describe("on a full disk (ENOSPC)", () => {
+    /** Makes the next `count` vectored writes of any file handle fail as a full disk does. */
+    async function diskFullFor(count: number): Promise<jest.SpyInstance> {
+      const probe = await fs.promises.open(path.join(dir, "probe"), "w");
+      const proto = Object.getPrototypeOf(probe) as { writev: (...args: unknown[]) => Promise<unknown> };
+      await probe.close();
+      fs.rmSync(path.join(dir, "probe"));
+      const original = proto.writev;
+      let left = count;
+      return jest.spyOn(proto, "writev").mockImplementation(function (this: unknown, ...args: unknown[]) {
+        if (left-- > 0) return Promise.reject(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" }));
+        return original.apply(this, args);
+      });
+    }
+
+    it("fails an append with RESOURCE_EXHAUSTED, and nothing of the put is visible", async () => {
+      const store = open();
+      const d = pathD("full");
+      const tx = await store.beginPut(d, schemaMsg());
+      const spy = await diskFullFor(1);
+      try {
+        const err = await errorOf(() => tx.append(batchMsg(1, 64)));
+        expect(err.code).toBe(StatusCode.RESOURCE_EXHAUSTED);
+        expect(err.message).toMatch(/the disk is full/);
+      } finally {
+        spy.mockRestore();
+      }
+      await tx.abort();
+      expect(await store.get(d)).toBeUndefined();
+      expect(files("tmp")).toEqual([]);
+      expect(store.stats().disk.reservedBytes).toBe(0);
+    });
+
+    it("fails an append's commit with RESOURCE_EXHAUSTED and leaves the flight as it was", async () => {
+      const store = open();
+      const d = pathD("full");
+      const first = [batchMsg(1, 64)];
+      await putFlight(store, d, first);
+      const dataName = files("flights").find((n) => n.endsWith(".arrows"))!;
+      const before = fs.readFileSync(path.join(dir, "flights", dataName));
+      const tx = await store.beginPut(d, schemaMsg());
+      await tx.append(batchMsg(2, 64));
+      const spy = await diskFullFor(1); // the copy into the data file
+      try {
+        expect((await errorOf(() => tx.commit())).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
+      } finally {
+        spy.mockRestore();
+      }
+      const f = (await store.get(d))!;
+      expect(f.messageCount).toBe(1);
+      expect(plain(await messagesOf(f))).toEqual(plain(first));
+      expect(fs.readFileSync(path.join(dir, "flights", dataName)).equals(before)).toBe(true);
+      expect(files("tmp")).toEqual([]);
+    });
+  });
+
   it("collects expired flights to make room under maxDiskBytes", async () => {
     const store = open({ maxDiskBytes: 6000 });
     await putFlight(store, pathD("old"), [batchMsg(1, 3000)], { ttlMs: 1000 });

@@ -28,7 +28,7 @@ import {
   type ManifestMessage,
 } from "./disk-format";
 import { lockDirectory } from "./disk-lock";
-import { fsyncDirectory, recoverDirectory, storePaths, type RecoveryReport } from "./disk-recovery";
+import { recoverDirectory, storePaths, type RecoveryReport } from "./disk-recovery";
 import type {
   FlightStore,
   GcReport,
@@ -518,6 +518,8 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
     const dataName = `${id}.${randomHex(6)}.arrows`;
     const dataPath = path.join(this.paths.flights, dataName);
     await fsp.rename(tmpPath, dataPath);
+    // The data file's name is durable before a manifest can name it.
+    if (this.fsyncPolicy === "always") await syncPath(this.paths.flights);
     this.touched(dataPath);
     const effectiveTtl = ttlMs ?? this.defaultTtlMs;
     const manifest: Manifest = {
@@ -613,7 +615,7 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
       await fh.close();
       throw err;
     }
-    this.forget(record);
+    this.forget(record, true);
     return this.install(manifest, manifestBytes, record.schema).snapshot;
   }
 
@@ -642,7 +644,7 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
       throw err;
     }
-    if (this.fsyncPolicy === "always") fsyncDirectory(this.paths.flights);
+    if (this.fsyncPolicy === "always") await syncPath(this.paths.flights);
     else this.touched(final);
     return bytes.length;
   }
@@ -755,7 +757,7 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
       const ttl = ttlMs ?? record.manifest.ttlMs ?? this.defaultTtlMs;
       const manifest: Manifest = { ...record.manifest, expiresAt: ttl === 0 ? null : now + ttl };
       const manifestBytes = await this.writeManifest(record.id, manifest);
-      this.forget(record);
+      this.forget(record, true);
       return this.install(manifest, manifestBytes, record.schema).snapshot;
     });
   }
@@ -806,8 +808,9 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
     for (const r of due) {
       if (this.closed) break;
       await this.serialize(async () => {
-        // Still the same record and still expired (a renew or a new put may have come first).
-        if (this.flights.get(r.key) !== r) return;
+        // Still the same record and still expired (a renew or a new put may have come first),
+        // and the directory still ours.
+        if (this.closed || this.flights.get(r.key) !== r) return;
         const freed = r.manifest.dataLength + r.manifestBytes;
         await this.remove(r);
         flightsRemoved++;
@@ -862,9 +865,12 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
     return record;
   }
 
-  /** Takes a flight out of the index and the figures (its files are the caller's business). */
-  private forget(record: DiskRecord): void {
-    if (this.flights.get(record.key) === record) this.flights.delete(record.key);
+  /**
+   * Takes a flight out of the figures, and out of the index unless `replaced` (then
+   * {@link install} puts its successor in the same place, so listing order stays creation order).
+   */
+  private forget(record: DiskRecord, replaced = false): void {
+    if (!replaced && this.flights.get(record.key) === record) this.flights.delete(record.key);
     this.totalRows -= record.manifest.totalRecords;
     this.totalBytes -= record.manifest.totalBytes;
     this.usedBytes -= record.manifest.dataLength + record.manifestBytes;
@@ -874,7 +880,7 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
   private async remove(record: DiskRecord): Promise<void> {
     const manifestPath = path.join(this.paths.flights, `${record.id}.json`);
     await fsp.rm(manifestPath, { force: true });
-    if (this.fsyncPolicy === "always") fsyncDirectory(this.paths.flights);
+    if (this.fsyncPolicy === "always") await syncPath(this.paths.flights);
     else this.touched(this.paths.flights);
     this.forget(record);
     // A running DoGet keeps its open file; the space returns when it finishes.
@@ -908,12 +914,7 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
     this.dirty = new Set();
     for (const p of list) {
       try {
-        const fh = await fsp.open(p, "r");
-        try {
-          await fh.sync();
-        } finally {
-          await fh.close();
-        }
+        await syncPath(p);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") this.report(err);
       }
@@ -973,6 +974,16 @@ function storedSchema(manifest: Manifest): StoredMessage {
 
 function randomHex(bytes: number): string {
   return randomBytes(bytes).toString("hex");
+}
+
+/** fsyncs a file or a directory (a directory's fsync makes its entries durable). */
+async function syncPath(p: string): Promise<void> {
+  const fh = await fsp.open(p, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }
 
 /** Writes all of `pieces` at `position`, vectored, continuing after short writes. */
