@@ -145,6 +145,36 @@ describe("DiskStore puts and reads", () => {
     expect(store.stats()).toMatchObject({ flights: 1, rows: 15, bytes: flight.totalBytes });
   });
 
+  it("streams a flight with a bounded read-ahead: never more than 1 MiB (or one message) beyond what was taken", async () => {
+    const store = open();
+    const d = pathD("large");
+    const batches = Array.from({ length: 64 }, () => batchMsg(1, 256 * 1024));
+    await putFlight(store, d, batches);
+    const flight = (await store.get(d))!;
+    const probe = await fs.promises.open(path.join(dir, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => Promise<{ bytesRead: number }> };
+    await probe.close();
+    const original = proto.read;
+    let read = 0;
+    const spy = jest.spyOn(proto, "read").mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      const r = await original.apply(this, args);
+      read += r.bytesRead;
+      return r;
+    });
+    try {
+      let taken = 0;
+      let most = 0;
+      for await (const m of flight.messages()) {
+        taken += 8 + 8 + m.body.byteLength;
+        most = Math.max(most, read - taken);
+      }
+      expect(taken).toBe(read);
+      expect(most).toBeLessThanOrEqual(1024 * 1024);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it("offers TTL and GC, not a memory limit", () => {
     const store = open();
     expect(offersTtl(store)).toBe(true);
