@@ -1,4 +1,6 @@
 import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { run } from "./helpers/python";
 
@@ -43,6 +45,32 @@ describe("the CLI (built)", () => {
       expect(text).toMatch(/blackice_flight_/);
     } finally {
       child.kill("SIGKILL");
+    }
+  });
+
+  it("keeps flights in --data-dir, locks it against a second server, and unlocks it on SIGTERM", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cli-data-"));
+    const child = spawn(process.execPath, [CLI, "--port", "0", "--data-dir", dir, "--fsync", "never", "--log-level", "silent"]);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d) => {
+          out += d;
+          if (out.includes("listening on")) resolve();
+        });
+        child.on("exit", (code) => reject(new Error(`exited early with ${code}`)));
+      });
+      expect(fs.readFileSync(path.join(dir, "LOCK"), "utf8")).toMatch(new RegExp(`^${child.pid}\n`));
+      const second = await run(process.execPath, [CLI, "--port", "0", "--data-dir", dir, "--log-level", "silent"], { timeoutMs: 20_000 });
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(new RegExp(`data directory .* is locked by process ${child.pid}`));
+      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      expect(fs.existsSync(path.join(dir, "LOCK"))).toBe(false);
+    } finally {
+      child.kill("SIGKILL");
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -56,12 +56,16 @@ export type { Bytes } from "./byte-chunks";
 export { descriptorKey, descriptorFromKey, ticketFromKey, ticketToKey } from "./store/descriptor-key";
 export { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS, FLIGHT_OVERHEAD_BYTES, flightOverheadBytes } from "./store/memory-store";
 export type { MemoryStoreOptions, MemoryStoreStats, SchemaComparator } from "./store/memory-store";
+export { DiskStore, diskStore, DEFAULT_FSYNC_INTERVAL_MS } from "./store/disk-store";
+export type { DiskStoreOptions, DiskStoreStats, FsyncPolicy } from "./store/disk-store";
+export type { RecoveryReport } from "./store/disk-recovery";
 export { isFlightStore, offersGc, offersMemoryLimit, offersTtl } from "./store/flight-store";
 export type {
   FlightStore,
   GcReport,
   PutOptions,
   PutTransaction,
+  StoreDiskStats,
   StoreGc,
   StoreGcStats,
   StoreMemoryLimit,

@@ -39,3 +39,35 @@ describe("parseCli: --project-exchange", () => {
     expect(usage()).toMatch(/\n {2}--project-exchange +serve the `project` DoExchange .*\[BLACKICE_PROJECT_EXCHANGE\]\n/);
   });
 });
+
+describe("parseCli: --data-dir, --fsync, --max-disk", () => {
+  it("keeps flights in memory unless --data-dir is given", () => {
+    expect(parseCli([], {}).disk).toBeUndefined();
+  });
+
+  it("takes a directory, an fsync policy (default always) and a disk limit", () => {
+    expect(parseCli(["--data-dir", "/var/lib/bi"], {}).disk).toEqual({ dir: "/var/lib/bi", fsync: "always" });
+    expect(parseCli(["--data-dir", "d", "--fsync", "interval", "--max-disk", "2GiB"], {}).disk).toEqual({ dir: "d", fsync: "interval", maxDiskBytes: 2 * 2 ** 30 });
+  });
+
+  it("reads BLACKICE_DATA_DIR, BLACKICE_FSYNC and BLACKICE_MAX_DISK; flags win", () => {
+    const env = { BLACKICE_DATA_DIR: "e", BLACKICE_FSYNC: "never", BLACKICE_MAX_DISK: "1MiB" };
+    expect(parseCli([], env).disk).toEqual({ dir: "e", fsync: "never", maxDiskBytes: 2 ** 20 });
+    expect(parseCli(["--fsync", "always"], env).disk?.fsync).toBe("always");
+  });
+
+  it.each([
+    [["--data-dir", "d", "--fsync", "sometimes"], '--fsync must be always, interval or never; got "sometimes"'],
+    [["--fsync", "never"], "--fsync needs --data-dir"],
+    [["--max-disk", "1GiB"], "--max-disk needs --data-dir"],
+    [["--data-dir", "d", "--max-memory", "1GiB"], "--max-memory limits the in-memory store; with --data-dir use --max-disk"],
+  ])("refuses %p: %s", (argv, message) => {
+    expect(() => parseCli(argv, {})).toThrow(new UsageError(message));
+  });
+
+  it("lists the flags in --help with their environment variables", () => {
+    expect(usage()).toMatch(/--data-dir .*\[BLACKICE_DATA_DIR\]/);
+    expect(usage()).toMatch(/--fsync .*\[BLACKICE_FSYNC\]/);
+    expect(usage()).toMatch(/--max-disk .*\[BLACKICE_MAX_DISK\]/);
+  });
+});

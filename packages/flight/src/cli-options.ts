@@ -12,6 +12,9 @@ export const CLI_FLAGS = [
   { flag: "port", env: "BLACKICE_PORT", help: "port to listen on, 0 for any (default 8815)" },
   { flag: "ttl", env: "BLACKICE_TTL", help: "default time to live of a flight: ms or 30s/5m/1h; 0 = never (default 0)" },
   { flag: "max-memory", env: "BLACKICE_MAX_MEMORY", help: "memory limit for stored data: bytes or 512MiB/4GiB (default 1GiB)" },
+  { flag: "data-dir", env: "BLACKICE_DATA_DIR", help: "keep flights on disk in this directory (durable; see docs/storage.md); default: in memory" },
+  { flag: "fsync", env: "BLACKICE_FSYNC", help: "with --data-dir: when puts are forced to disk: always, interval (every 1s), never (default always)" },
+  { flag: "max-disk", env: "BLACKICE_MAX_DISK", help: "with --data-dir: limit of stored bytes on disk: bytes or 100GiB (default none)" },
   { flag: "max-message-size", env: "BLACKICE_MAX_MESSAGE_SIZE", help: "largest gRPC message, up to 256MiB (default 64MiB)" },
   { flag: "gc-interval", env: "BLACKICE_GC_INTERVAL", help: "background GC interval: ms or 30s (default 30s); 0 disables background GC" },
   { flag: "tls-cert", env: "BLACKICE_TLS_CERT", help: "PEM certificate chain; turns on TLS (needs --tls-key)" },
@@ -33,6 +36,8 @@ export interface CliSettings {
   hmacSecretFiles: Array<{ keyId?: string; path: string }>;
   metricsPort?: number;
   logLevel: string;
+  /** Keep flights on disk (`--data-dir`, `--fsync`, `--max-disk`); absent: the in-memory store. */
+  disk?: { dir: string; fsync: "always" | "interval" | "never"; maxDiskBytes?: number };
   /** Serve the `project` DoExchange (`projectExchange()`): `--project-exchange`. */
   projectExchange: boolean;
   help: boolean;
@@ -101,6 +106,21 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     if (ms === 0) config.enableGC = false;
     else config.gcInterval = ms;
   }
+  const dataDir = get("data-dir");
+  const fsync = get("fsync");
+  const maxDisk = get("max-disk");
+  let disk: CliSettings["disk"];
+  if (dataDir !== undefined) {
+    if (fsync !== undefined && fsync !== "always" && fsync !== "interval" && fsync !== "never") {
+      throw new UsageError(`--fsync must be always, interval or never; got ${JSON.stringify(fsync)}`);
+    }
+    // The disk store holds little in memory and has no memory limit to set.
+    if (mem !== undefined) throw new UsageError("--max-memory limits the in-memory store; with --data-dir use --max-disk");
+    disk = { dir: dataDir, fsync: (fsync ?? "always") as "always" | "interval" | "never" };
+    if (maxDisk !== undefined) disk.maxDiskBytes = wrap(() => parseSize(maxDisk, "--max-disk"));
+  } else if (fsync !== undefined || maxDisk !== undefined) {
+    throw new UsageError(`--${fsync !== undefined ? "fsync" : "max-disk"} needs --data-dir`);
+  }
   const cert = get("tls-cert");
   const key = get("tls-key");
   const clientCa = get("tls-client-ca");
@@ -127,6 +147,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     hmacSecretFiles,
     metricsPort: metrics === undefined ? undefined : intIn("--metrics-port", metrics, 0, 65535),
     logLevel,
+    disk,
     projectExchange: on("project-exchange"),
     help: values.help === true,
   };
@@ -135,5 +156,5 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
 /** The `--help` text. */
 export function usage(): string {
   const lines = CLI_FLAGS.map((f) => `  --${f.flag.padEnd(18)} ${f.help} [${f.env}]`);
-  return ["Usage: blackice-flight [options]", "", "Starts a BlackIce Flight server with an in-memory store.", "", ...lines, "  -h, --help           this text", ""].join("\n");
+  return ["Usage: blackice-flight [options]", "", "Starts a BlackIce Flight server with an in-memory store, or a durable one with --data-dir.", "", ...lines, "  -h, --help           this text", ""].join("\n");
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import * as http from "node:http";
-import { serverConfig, type ServerPart } from "@blackice/flight-core";
+import { diskStore, serverConfig, withStore, type DiskStore, type ServerPart } from "@blackice/flight-core";
 import { callLogger, metrics } from "@blackice/flight-resilience";
 import { hmacAuth, tls } from "@blackice/flight-security";
 import pino from "pino";
@@ -9,9 +9,10 @@ import { createFlightServer } from "./server/create-flight-server";
 import { projectExchange } from "./server/project-exchange";
 import { parseCli, usage, UsageError, type CliSettings } from "./cli-options";
 
-/** The server parts the CLI settings ask for, in middleware order. */
-function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry | undefined): ServerPart[] {
+/** The server parts the CLI settings ask for, in middleware order; `store` is the disk store to use, if any. */
+function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry | undefined, store: DiskStore | undefined): ServerPart[] {
   const parts: ServerPart[] = [serverConfig(settings.config)];
+  if (store) parts.push(withStore(store));
   if (settings.logLevel !== "silent") parts.push(callLogger({ logger }));
   // metrics reads the server's store itself (its store_* figures).
   if (registry) parts.push(metrics({ registry }));
@@ -43,12 +44,20 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   const registry = settings.metricsPort === undefined ? undefined : new Registry();
   let server: ReturnType<typeof createFlightServer>;
   let metricsServer: http.Server | undefined;
+  let store: DiskStore | undefined;
   try {
-    server = createFlightServer(...partsFor(settings, logger, registry));
+    // Opening recovers the directory and locks it: a locked or read-only directory ends here.
+    if (settings.disk) {
+      store = diskStore({ ...settings.disk, onError: (err) => logger.error({ err }, "disk store") });
+      const r = store.recovery;
+      logger.info({ dir: settings.disk.dir, fsync: settings.disk.fsync, ...r }, "disk store opened");
+    }
+    server = createFlightServer(...partsFor(settings, logger, registry, store));
     await server.start();
     if (registry) metricsServer = await serveMetrics(registry, settings.config.addr.replace(/:\d+$/, ""), settings.metricsPort!);
   } catch (err) {
     process.stderr.write(`blackice-flight: ${(err as Error).message}\n`);
+    await store?.close().catch(() => undefined);
     process.exit(1);
   }
   let stopping = false;
@@ -57,13 +66,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     stopping = true;
     process.stdout.write(`${signal}: shutting down\n`);
     metricsServer?.close();
-    server.shutdown({ graceMs: 10_000 }).then(
-      () => process.exit(0),
-      (err) => {
-        process.stderr.write(`blackice-flight: shutdown failed: ${(err as Error).message}\n`);
-        process.exit(1);
-      },
-    );
+    // The server does not close a store given with withStore: close it (fsync, unlock) after the calls end.
+    server
+      .shutdown({ graceMs: 10_000 })
+      .then(() => store?.close())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          process.stderr.write(`blackice-flight: shutdown failed: ${(err as Error).message}\n`);
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));

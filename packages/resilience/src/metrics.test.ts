@@ -111,7 +111,12 @@ test("store, GC, breaker and auth figures are collected at scrape time", async (
   expect(sample(text, 'blackice_flight_breaker_state{breaker="store"}')).toBe(0);
   expect(sample(text, 'blackice_flight_auth_failures_total{reason="bad-signature"}')).toBe(2);
 
-  stats = { ...stats, gc: { ...stats.gc!, gcRuns: 5, gcBytesFreed: 1000 }, flights: 1 };
+  stats = {
+    ...stats,
+    gc: { ...stats.gc!, gcRuns: 5, gcBytesFreed: 1000 },
+    flights: 1,
+    disk: { dir: "/d", fsync: "always", usedBytes: 9000, reservedBytes: 10, maxDiskBytes: 1 << 30 },
+  };
   auth["bad-signature"] = 3;
   auth["expired"] = 1;
   await expect(breaker.guard("x", async () => Promise.reject(new Error("down")))).rejects.toThrow("down");
@@ -121,6 +126,9 @@ test("store, GC, breaker and auth figures are collected at scrape time", async (
   text = await registry.metrics();
   expect(sample(text, "blackice_flight_store_flights")).toBe(1);
   expect(sample(text, "blackice_flight_gc_runs_total")).toBe(5);
+  expect(sample(text, "blackice_flight_store_disk_bytes")).toBe(9000);
+  expect(sample(text, "blackice_flight_store_disk_reserved_bytes")).toBe(10);
+  expect(sample(text, "blackice_flight_store_disk_limit_bytes")).toBe(1 << 30);
   expect(sample(text, "blackice_flight_gc_bytes_freed_total")).toBe(1000);
   expect(sample(text, 'blackice_flight_breaker_state{breaker="store"}')).toBe(2);
   expect(sample(text, 'blackice_flight_breaker_transitions_total{breaker="store",to="open"}')).toBe(1);

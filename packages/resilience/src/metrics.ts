@@ -219,6 +219,9 @@ export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSe
     gauge("store_memory_bytes", "Memory held by stored flights, in bytes.", (s) => s.memory?.memoryBytes);
     gauge("store_memory_reserved_bytes", "Memory reserved by puts in progress, in bytes.", (s) => s.memory?.reservedBytes);
     gauge("store_memory_limit_bytes", "The store's memory limit, in bytes.", (s) => s.memory?.maxMemoryBytes);
+    gauge("store_disk_bytes", "Bytes of data files and manifests of a store on disk.", (s) => s.disk?.usedBytes);
+    gauge("store_disk_reserved_bytes", "Disk bytes reserved by puts in progress.", (s) => s.disk?.reservedBytes);
+    gauge("store_disk_limit_bytes", "The store's disk limit, in bytes (absent when there is none).", (s) => s.disk?.maxDiskBytes);
     const counter = (name: string, help: string, pick: (s: StoreStats) => number | undefined): void => {
       let feed: ReturnType<typeof cumulativeFeeder> | undefined;
       const c: Counter<string> = register(

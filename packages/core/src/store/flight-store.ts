@@ -100,6 +100,20 @@ export interface StoreGcStats {
   gcBytesFreed: number;
 }
 
+/** The disk section of {@link StoreStats}: present for a store that keeps flights on disk. */
+export interface StoreDiskStats {
+  /** The store's directory. */
+  dir: string;
+  /** When written bytes are forced to the disk: `always`, `interval` or `never`. */
+  fsync: string;
+  /** Bytes of data files and manifests. */
+  usedBytes: number;
+  /** Bytes reserved by puts still in progress (in temp files). */
+  reservedBytes: number;
+  /** The limit of used plus reserved bytes, or undefined when there is none. */
+  maxDiskBytes: number | undefined;
+}
+
 /**
  * Store-wide figures for `stats` and metrics. Every store reports what it holds; a section is
  * present when the store offers the matching capability. Synchronous on purpose: they are read
@@ -116,6 +130,7 @@ export interface StoreStats {
   memory?: StoreMemoryStats;
   ttl?: StoreTtlStats;
   gc?: StoreGcStats;
+  disk?: StoreDiskStats;
 }
 
 /**

@@ -382,6 +382,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
       memory: m ? { used: m.memoryBytes, reserved: m.reservedBytes, limit: m.maxMemoryBytes, rss: process.memoryUsage.rss() } : { rss: process.memoryUsage.rss() },
       ...(s.ttl ? { defaultTtlMs: s.ttl.defaultTtlMs } : {}),
       ...(s.gc ? { gc: { runs: s.gc.gcRuns, flightsRemoved: s.gc.gcFlightsRemoved, bytesFreed: s.gc.gcBytesFreed } } : {}),
+      ...(s.disk ? { disk: { dir: s.disk.dir, fsync: s.disk.fsync, used: s.disk.usedBytes, reserved: s.disk.reservedBytes, limit: s.disk.maxDiskBytes } } : {}),
       uptimeMs: Date.now() - startedAt,
       transport: transport.stats(),
       calls,
