@@ -8,13 +8,14 @@
 "use strict";
 
 const REASONS = [
-  [/^doget4?-.*-vs-pyarrow$/, "G3: the server's thread is mostly idle during DoGet; Node's HTTP/2 sends DATA frames of at most 16 KiB whatever the peer allows, and the C++ client's per-frame work bounds the rate"],
-  [/^doput-.*-vs-pyarrow$/, "G2: the transport and strict decoding alone run at 1.5–1.6× (b) (A/B, handler draining the stream); keeping the received buffers (the store) halves that: GC of external memory and first-touch pages, with the server waiting on the client ~60 % of the time"],
-  [/^small-/, "G4: the two cores are saturated by 32 callers; what decides ops/s is the server's CPU per call (Node's HTTP/2 header handling, an AbortController per call), which is more than pyarrow's C++ server spends"],
+  [/^doget4?-.*-vs-pyarrow$/, "G3: BlackIce's server thread is mostly idle during DoGet (61 % at 4 MiB); Node's HTTP/2 engine sends DATA frames of at most 16 KiB whatever the client allows, and the C++ client's per-frame work sets the pace; 4 concurrent DoGets reach 1.02–1.11×"],
+  [/^doput-.*-vs-pyarrow$/, "G2: the transport and strict decoding alone reached 1.5–1.6× (b) in an A/B (handler draining the stream); validating and keeping the received buffers costs the rest: BlackIce's DoPut levels off near 850–900 MiB/s for both tables while pyarrow's reaches 1.2 GB/s on the telemetry table"],
+  [/^small-/, "G4: the two cores are saturated by 32 callers, so the server's CPU per call decides; Node's HTTP/2 header handling and an AbortController per call cost more than pyarrow's C++ server spends (ping 0.89 → 0.82, GetFlightInfo 0.85 → 0.96 since the grpc-js run)"],
   [/^memory-/, "see Memory: RSS is the stored bytes plus a fixed ~60–70 MiB process"],
-  [/^flood-rss$/, "see Put flood"],
-  [/^tiny-rss$/, "G5: in quick mode the fixed cost of a warmed-up server (JIT code, heap growth, ~40 MiB) outweighs 2 000 tiny flights; the full run's 100 000 show the per-flight factor"],
-  [/^scale-list$/, "G1: pyarrow's client alone needs ~0.4 s to decode 100k FlightInfos, and pyarrow's own server takes longer than BlackIce (shown next to the figure)"],
+  [/^flood-rss$/, "G6: the bench server admits 256 MiB of requests in flight (maxInFlightBytes) besides the 256 MiB store; the documented sizing then is cap + 10 % + maxInFlightBytes, which this run meets (+402 of 538 MiB); the 64 MiB in the target was the old formula's"],
+  [/^tiny-rss$/, "G5: counted bytes follow the per-message and per-flight overheads measured in-process; the server process adds its transport and V8 heap growth"],
+  [/^scale-list$/, "G1: pyarrow's own server took 4.8 s for the same call and client; the pyarrow client alone needs ~0.4 s to decode 100k FlightInfos"],
+  [/^disk-doget-/, "G7: DiskStore reads each message into a fresh buffer and checks its CRC-32 on the event loop, with a file read per ~1 MiB; a larger read-ahead with views into it, and the CRC off the main thread, are the next steps"],
   [/^scale-gc-action-lag$/, "the gc action collects in slices; a miss would be V8's collection of the removed objects"],
   [/^scale-bg-lag$/, "background GC slices at 4 ms; a miss would be V8's own collection of the removed objects"],
 ];
@@ -26,120 +27,90 @@ function reasonFor(id) {
 
 const narrative = `
 How: \`node bench/profile.js --op=doget|doput|ping|list ...\` runs server (a) under \`node --cpu-prof\` with the pyarrow
-client as load and prints self time by function and by file (profiles land in \`bench/out/prof/\`; open them in Chrome
-DevTools); \`--op=list\` profiles only the ListFlights call, through the bench server's opt-in \`--profile-actions\`.
-Changes were measured before anyone made them, without touching \`packages/*\`: \`bench/experiments/make-proposed-dist.js\`
-writes a patched copy of the built packages to \`bench/out/proposed-dist\`, \`bench/experiments/ab.js\` compares variants with the
-same client, and \`npm run bench -- --proposed\` adds the patched server as (a′). F1, F2, F3, F5 (batching) and F8 were found
-this way and have since been made in the packages by the lead (commits named below); this run measures the result.
+client as load and prints self time by function and by file (profiles land in \`bench/out/prof/\`);
+\`node bench/experiments/ab.js\` compares server variants with the same client, interleaved run by run: a variant is
+node flags, \`--config=KEY=VALUE\` settings, or a patched copy of the built packages (\`BENCH_FLIGHT_DIST=...\`).
+The A/B figures below were taken on this machine while other work ran on it (load 3–5), so only their ratios count.
 
-| | finding | where | state |
-| --- | --- | --- | --- |
-| F1 | DoGet: grpc-js copied every outgoing message to frame it | grpc-js \`serializeMessage\` ← store handler | fixed in 56c281d (\`preframed-responses.ts\`) |
-| F2 | every long response leaked an "abort" listener per drain wait | \`grpc-adapter.ts\` \`pump()\` | fixed in 56c281d |
-| F3 | every streaming call allocated a FlightError after it ended | \`grpc-adapter.ts\` \`callInfo()\` | fixed in 56c281d |
-| F4 | small calls: CPU per call (grpc-js, Node HTTP/2, per-call setup) | grpc-js; \`grpc-adapter.ts\` | open: mostly outside BlackIce |
-| F5 | ListFlights: one write per FlightInfo; then re-encoding every FlightInfo | \`store-handler.ts\` \`listFlights\` | batching fixed in 3eaeff0; encoding open (P6) |
-| F6 | DoPut: grpc-js's receive copy into fresh memory | grpc-js \`StreamDecoder\` | open: outside BlackIce |
-| F7 | DoGet after F1: nothing BlackIce-side left | — | — |
-| F8 | the \`gc\` action stalled the event loop for the whole collection | \`builtin-actions.ts\`, \`MemoryStore.gc()\` | fixed in 8c9383a (\`gcInSlices\`) |
+This run is the first on BlackIce's own server transport (gRPC on \`node:http2\`, a7a5d1a) with the asynchronous store
+contract and the disk store. The previous full run (8c9383a, grpc-js's \`Server\`) had DoPut a/b 0.33–0.69, DoGet
+0.82–1.21, ping / GetFlightInfo with 32 callers 0.89 / 0.85 and ListFlights of 100k flights 2.27 s.
 
-**F1 — DoGet: grpc-js copied every message BlackIce sends without copying.** *(fixed in 56c281d)*
-Profile of (a), DoGet, 1 MiB batches, before the fix: 15 % of all samples in \`Buffer.copy\` called from grpc-js
-\`BaseServerInterceptingCall.serializeMessage\` (build/src/server-interceptors.js:495), which allocates \`length + 5\` bytes and
-copies the message behind the 5-byte gRPC prefix, plus 23 % in V8's garbage collector (256 MiB of short-lived external memory
-per DoGet of a 256 MiB flight). The zero-copy codec was undone one call later, so (a) ran at the speed of the raw grpc-js
-server (c). Since a message stored from a DoPut is a view at offset 5 of the buffer grpc-js's \`StreamDecoder\` built for it,
-the prefix is already in memory right before the view; sending the widened view is byte for byte the copy's output.
-Prototype (a preload patching \`serializeMessage\`, in this benchmark's first commit): DoGet, fixed table, 64 KiB 163 → 362 MiB/s,
-1 MiB 412 → 839, 16 MiB 843 → 1425 (pyarrow's server in the same A/B: 440, 909, 1747). Full runs, DoGet a/b: 0.42–0.65 at
-commit 3e6a22b (before), 0.97–1.33 at f8d1850 and 0.82–1.21 in this run; (a) is now 1.2–2.2× (c), which still pays the copy.
+| | finding | state |
+| --- | --- | --- |
+| G1 | ListFlights: protobuf encoding of every FlightInfo, then tickets through a TextEncoder | encoder by hand (2adde80); 2.27 → 1.83 s; pyarrow's server 4.79 s |
+| G2 | DoPut: the transport is no longer the ceiling; keeping what was received is | open |
+| G3 | DoGet: Node sends DATA frames of at most 16 KiB | open; outside BlackIce |
+| G4 | small calls: CPU per call | a FlightError per call removed (5e6a2a3); open |
+| G5 | memory counted as held | per-message and per-flight overheads measured and counted (a6531a4) |
+| G6 | put flood: the in-flight budget is memory too | documented |
+| G7 | disk store DoGet at 0.31–0.49× the memory store | open |
 
-**F2 — Every long streaming response leaked an "abort" listener per write that waited.** *(fixed in 56c281d)*
-\`pump()\` in \`grpc-adapter.ts\` waited with \`Promise.race([once(call, "drain"), once(signal, "abort")])\`; the loser's listener
-stayed registered. grpc-js's writable holds 16 messages, so nearly every message of a DoGet or ListFlights waited, and every
-long DoGet printed *MaxListenersExceededWarning: Possible EventTarget memory leak detected* on the server's stderr; Node's
-\`addEventListener\` scans the existing listeners on each add (4.8 % of a 20 k-flight ListFlights profile, quadratic in the
-number of messages). Change: \`once(call, "drain", { signal })\`. Measured: ListFlights of 100 k flights 13.3 → 11.3 s.
+**G1 — ListFlights of 100k flights.** Profile of one call before 2adde80: \`@bufbuild/protobuf\`'s BinaryWriter
+(\`ensureCapacity\` 1.6 s of 12 s sampled over four calls, \`finish\` 0.9 s) and garbage collection. FlightInfo is now
+encoded by hand (\`codec/flight-info-codec.ts\`): measured first, then written with its gRPC prefix into one buffer,
+byte-identical to the generated encoder (checked on 2 000 random FlightInfos). The next profile showed \`TextEncoder.encode\`
+at 1.1 s over four calls, all from \`ticketFromKey\`; tickets are now \`Buffer.from(key, "latin1")\` (keys are ASCII).
+A raw HTTP/2 client that decodes nothing read the 100k FlightInfos in 1.6–2.2 s before and 0.85–1.4 s after (loaded
+machine). Through pyarrow's client the call is 1.83 s here, and pyarrow's own server takes 4.79 s with the same client:
+the client side (0.43 s just to deserialize 100k FlightInfos in pyarrow, measured alone) and the per-message async
+hops of the server's response loop are what is left. 0.5 s is not reachable with this client.
 
-**F3 — Every streaming call allocated a FlightError after it had ended.** *(fixed in 56c281d)*
-grpc-js emits \`"cancelled"\` whenever a call's HTTP/2 stream closes, also after a normal end (the stream's \`close\` handler calls
-\`notifyOnCancel()\`); \`callInfo()\` never unsubscribed, so each finished call built a \`FlightError\` (stack trace captured) and
-aborted its signal. Change: unsubscribe when the call is released. Measured with F2: \`ping\`, 32 callers, 1740 → 2203 ops/s,
-equal to the raw grpc-js server (2209) in the same A/B.
+**G2 — DoPut.** The own transport removed grpc-js's receive copy: raw grpc-js (c) puts 187–286 MiB/s in this run,
+BlackIce 378–912. An A/B on the loaded machine (fixed table, 5 interleaved runs) with patched builds:
+a handler that drains the request stream and stores nothing ran at 847 / 1728 / 1271 MiB/s at 64 KiB / 1 MiB / 4 MiB
+against pyarrow's 581 / 1068 / 802 — the transport and the strict FlightData decoding alone are 1.5–1.6× (b). Validating
+each message and building its stored form without keeping it: 503 / 540 / 670; the full server: 298 / 440 / 550.
+The profile of the full server at 1 MiB: the main thread 61 % idle, GC 11 %, native 11 %, BlackIce's own functions
+a few per cent each — keeping 256 MiB of received 64 KiB socket buffers per put means fresh, page-faulting memory and
+V8 collections of external memory, and the client stalls while the server is busy. Two transport settings helped in
+A/B: \`TCP_NODELAY\` (cae62e1; 1 MiB 367 → 453 MiB/s) and 256 KiB DATA frames from the peer (6d4f96f; +12–20 %).
+Next: reuse receive memory across puts (a pool of 64 KiB blocks the store gives back on delete), and move the
+per-message validation off the per-chunk path.
 
-**F4 — Small calls: CPU per call.** *(open)*
-Profile of (a) under 32 \`ping\` callers: the server's main thread is about half idle — the server is not the bottleneck, the
-two cores are: 32 client threads in 4 Python processes and the server share them. What decides the ops/s is how much CPU each
-call costs the server, because that CPU is taken from the callers. In (a) the busy time is grpc-js (7.5 %) and Node's HTTP/2
-(≈ 9 %: \`toHeaderObject\`, \`respond\`, \`processHeaders\`, \`mapToHeaders\`, \`Metadata.fromHttp2Headers\`) plus BlackIce's per-call
-setup (≈ 7 %: \`callInfo\` with an \`AbortController\` — \`createAbortSignal\` alone 1.5 % — a \`CallContext\`, a header \`Map\` built
-from the metadata, the async generator and \`pump\`): (a) reached 0.94 (\`ping\`) and 0.84 (GetFlightInfo) of (c) in this run,
-and 0.89 / 0.85 of (b); (c) itself stays under (b). pyarrow's C++ server spends less CPU per call. Possible BlackIce-side savings (not prototyped): create the call's \`AbortController\` lazily (on first
-read of \`signal\`) and build the header \`Map\` lazily; for unary-like streaming responses (DoAction with one result) skip the
-async-generator/\`pump\` path. These could close part of the gap to (c), not the gap to (b).
+**G3 — DoGet.** Profile at 4 MiB batches: the server thread 61 % idle, 19 % native (Node's HTTP/2 framing and socket
+writes), GC 3.5 %. Node's HTTP/2 engine (nghttp2 without a read-length callback) sends DATA frames of at most 16 KiB,
+whatever SETTINGS_MAX_FRAME_SIZE the client advertises, so the C++ client handles 64 frames per MiB; pyarrow's
+server sends larger frames. With 4 concurrent DoGets, where the client's per-frame work is spread over streams, BlackIce
+is at 1.02–1.11× (b). The 1 MiB fixed-table dip (0.71) did not show in the telemetry table (0.86) or the concurrent
+case (1.03); it is within the spread seen in earlier runs.
 
-**F5 — ListFlights of 100 k flights.** *(batching fixed in 3eaeff0; encoding open)*
-Before 3eaeff0 every FlightInfo was its own grpc-js write (plus F2's listeners): 100 k flights took 11–13 s. Batching ~64 KiB
-of framed FlightInfos per write (prototyped here, made in 3eaeff0) brought it to ~2 s (2.27 s in this run). Profile of one ListFlights over 100 k
-flights now: \`@bufbuild/protobuf\`'s BinaryWriter 31 % (\`ensureCapacity\` alone 20 %: the writer grows its buffer field by field),
-\`TextEncoder.encode\` 5.7 %, generated \`FlightInfo.encode\` ≈ 7 % — about 45 % of the call is re-encoding FlightInfos that have not
-changed since the last call. *Change (P6):* keep each flight's encoded FlightInfo, keyed by its immutable snapshot (a
-\`WeakMap<StoredFlight, bytes>\` plus the location; renew and append make new snapshots, so nothing goes stale), and let
-\`coalesceFramed\` use those bytes. *Prototype* (\`make-proposed-dist.js\` P6): ListFlights of 50 k flights 1.19 → 0.49 s (×2.4,
-repeated calls; the first call after a put still encodes). Encoding at commit time instead would make the first call fast too.
+**G4 — Small calls.** Under 32 \`ping\` callers the server is about half idle: the two cores are shared with 32 client
+threads, so the server's CPU per call decides the figure. The largest JavaScript cost per call was a FlightError
+(stack trace) built as the abort reason of every call that ended normally; it is now one frozen instance (5e6a2a3).
+What remains is Node's HTTP/2 header handling (\`toHeaderObject\`, \`respond\`, \`processHeaders\`, \`mapToHeaders\`),
+an AbortController per call (the call's \`signal\`) and the call's objects.
 
-**F6 — DoPut: grpc-js's receive path copies every byte into fresh memory.** *(open; outside BlackIce)*
-Profile of (a), DoPut, 1 MiB batches: 26–35 % of samples in \`Buffer.concat\` called from grpc-js \`StreamDecoder.write\`
-(build/src/stream-decoder.js:37), which reassembles each message from the 16 KiB HTTP/2 DATA chunks Node delivers into a new
-buffer; 10–15 % GC (one JS Buffer per 16 KiB chunk). The new buffers are first-touch memory: a put of 512 MiB takes ~140 k minor
-page faults, and the same put runs ~2× faster when glibc hands back memory freed by an earlier delete (228–294 vs 475–598 MiB/s,
-counted from /proc/PID/stat). BlackIce keeps grpc-js's buffer as it is (\`toStoredMessage\` stores views; only messages under
-4 KiB are copied), so (a) ≈ (c). BlackIce's own work per message is small but visible at 64 KiB (telemetry, 7 columns):
-\`IpcStreamValidator.accept\` (flatbuffer header parse, per-buffer placement checks) ≈ 5 % and the async-iterator hop per message
-(\`readAll\`, \`createAsyncIterator\`, microtasks) ≈ 3–4 % of server time. Advertising a larger HTTP/2 SETTINGS_MAX_FRAME_SIZE
-(1 MiB, \`bench/experiments/max-frame-size.js\`) cut the chunks 4× (to 64 KiB) with no measurable gain. Reaching pyarrow would
-need a receive path that bypasses grpc-js's decoder (read the HTTP/2 stream and allocate each message once from its length
-prefix); not proposed, as it would replace grpc-js's server call handling.
+**G5 — Memory counted.** Measured in-process (Node 20, 50k–100k flights of one 10-row batch, heap and external memory
+after a full GC): about 850 B per stored message beyond its bytes and about 300 B per flight beyond its messages.
+The store now counts 1 KiB per message, 512 B per flight plus its key and descriptor, and a schema's cached
+encapsulated copy (a6531a4): a tiny flight counts 3.3 KB, against 2.5 KB of heap and external memory measured. In this
+run's server process 100k tiny flights grew RSS by 1.47× the counted bytes; large flights 1.03–1.04×.
 
-**F7 — DoGet after F1.** Profile of (a), DoGet, telemetry, 4 MiB batches, current code: the server's main thread is 53 % idle,
-26 % native (Node's HTTP/2 and socket writes), GC under 2 %; nothing BlackIce-side stands out. The server is waiting on the
-client and the network path (the pyarrow client advertises a 4 MiB stream window and 4 MiB frames), not on its own work. The
-DoGet misses of this run did not hold when re-measured right after it with 7 interleaved runs on a quieter machine:
-4× DoGet telemetry 64 KiB a/b 0.64 → 1.14, 1 MiB 0.80 → 1.00, DoGet fixed 16 MiB 0.82 → 1.05; DoGet telemetry 4 MiB stayed
-just under (0.98 here and in the previous full run, 0.79 in the A/B with (a) ranging 690–2061 MiB/s).
+**G6 — Put flood.** 16 clients offering 512 MiB to a 256 MiB store: 7 puts stored, 9 refused with RESOURCE_EXHAUSTED,
+RSS +402 MiB at the peak. Besides the store, the transport admits up to \`maxInFlightBytes\` of requests being received
+(256 MiB in the bench server, the default) — bytes counted and bounded, but held. The sizing in docs/operations.md
+now says so: RSS ≈ baseline + max-memory × 1.1 + maxInFlightBytes. The target in this table still uses the older
+64 MiB figure and misses; against the documented bound (538 MiB) the run is inside.
 
-**F8 — The \`gc\` action stalled the event loop for the whole collection.** *(fixed in 8c9383a)*
-\`gc\` answered with \`MemoryStore.gc()\`, one synchronous pass over all expired flights: 100 k expired flights blocked the loop
-for 135–240 ms (lag p99 = that). Background GC, which collects in slices (5 000 flights or 4 ms, then \`setImmediate\`), stayed
-at 14–16 ms. Prototype of a sliced \`gc\` action: lag p99 171.6 → 32.0 ms for 50 k flights; made in 8c9383a
-(\`MemoryStore.gcInSlices\`). This run: the action takes 180 ms for 100 k flights, and the lag p99 during it is 13.4 ms.
+**G7 — Disk store DoGet.** From a warm page cache DiskStore served 458–540 MiB/s against 1048–1468 MiB/s from memory.
+It reads about 1 MiB per file read into fresh buffers and checks every message's CRC-32 on the event loop before
+serving it. DoPut with \`fsync: "always"\` is 229–254 MiB/s (an fsync per commit, per put of 256 MiB here), with
+\`never\` 400–517 MiB/s.
 `;
 
 const notes = `
-- **One 2-core VM, loopback, shared.** Client and server compete for the same two cores, and other engineers' builds and tests
-  ran on the machine (see the load averages above). Absolute figures are therefore noisy; the targets use ratios of medians
-  from the same run, with every server measured interleaved, which cancels most of the drift but not all of it (see the
-  min–max ranges; DoPut is the noisiest).
+- **One 2-core VM, loopback.** Client and server compete for the same two cores; no other work ran during this run,
+  and the load averages above are the benchmark's own processes. Targets use ratios of medians from the same run,
+  every server measured interleaved.
 - **Same code for the whole run.** The run copies the built packages to \`bench/out/snapshot\` before it starts and every
-  process loads that copy, so a rebuild of \`packages/*/dist\` during the run (others work in this repository) changes nothing.
-  The commit above is HEAD at that moment; the header says when \`packages/*/src\` had uncommitted changes.
-- **(c) is grpc-js as its public API allows**, i.e. including the framing copy of F1, so (a) is now faster than this
-  "ceiling" for DoGet. The DoGet target against (c) is met trivially; the one against (b) is the meaningful one.
-- **(d) raw TCP** is read by the benchmark's own Node process (one JS callback per ~64 KiB read), so it is a Node-to-Node
-  floor and can be below what the C++ client reaches over gRPC.
-- **Volumes.** Full mode moves 256 MiB per run per server: 1.25 GiB per case over the 5 runs (1 GiB per run for 4× DoGet),
-  which keeps the whole run near 15 minutes on this machine. The slowest series, the TypeScript client decoding with
-  apache-arrow, runs 3 times only: 0.75 GiB per case, under the 1 GiB asked for. Quick mode shrinks everything (8 MiB tables,
-  3 runs, 2 000 flights, 128 MiB for the memory case) and writes to bench/out/ instead of docs/.
-- **Small calls** use 4 Python processes × 8 threads for 32 callers, so the GIL does not serialize them; each thread has its
-  own FlightClient with a local subchannel pool (its own TCP connection).
-- **Lag** is \`monitorEventLoopDelay\` at 10 ms resolution inside the server, reset just before the GC starts and read 300 ms
-  after it ends, so the windows have few samples and p99 is close to the maximum.
-- **The TypeScript client** is measured raw (\`doGetRaw\`/\`doPutRaw\`) and decoded (\`getTable\`/\`putTable\` through apache-arrow).
-  In its decoded DoGet, 11 % of its time is grpc-js's client-side \`StreamDecoder\` copy and 21 % GC, and apache-arrow copies
-  every body whose offset is not 8-byte aligned (\`readMessageBody\` in apache-arrow/ipc/message.js) — bodies inside a gRPC
-  frame usually are not. Its raw DoGet reads at ~0.5× what pyarrow's client reads from the same server.
+  process loads that copy. The commit above is HEAD at that moment.
+- **(c) is grpc-js's public \`Server\`**, the transport BlackIce replaced, for comparison; no target refers to it.
+- **(d) raw TCP** is read by the benchmark's own Node process (one JS callback per ~64 KiB read), a Node-to-Node floor.
+- **Volumes.** Full mode moves 256 MiB per run per server: 1.25 GiB per case over the 5 runs. The TypeScript client's
+  decoded series runs 3 times only. Quick mode shrinks everything and writes to bench/out/ instead of docs/.
+- **Small calls** use 4 Python processes × 8 threads for 32 callers, each thread with its own FlightClient.
+- **Lag** is \`monitorEventLoopDelay\` at 10 ms resolution inside the server.
 - Not measured: TLS, middleware (auth, limits), compression, more than one client host.
 `;
 

@@ -201,7 +201,7 @@ function markdown(results, evaluation, svgName) {
           ? "**packages/*/src had uncommitted changes**; the run used what was built in dist then."
           : "packages/*/src had no uncommitted changes; every process loaded one snapshot of the built packages."),
     "",
-    `Machine load (1-minute load average before → after each part; other work shared this machine): ` +
+    `Machine load (1-minute load average before → after each part, the benchmark's own processes included): ` +
       Object.entries(m.parts ?? {})
         .map(([k, v]) => `${k} ${v.loadBefore[0] ?? "?"} → ${v.loadAfter[0] ?? "?"} (${Math.round(v.seconds)} s)`)
         .join(", ") +
@@ -225,7 +225,7 @@ function markdown(results, evaluation, svgName) {
     "",
     "Servers, each in its own process, started fresh for every run:",
     "",
-    "- **(a) BlackIce Flight**: `createFlightServer(serverConfig({ addr: \"127.0.0.1:0\", maxMemoryBytes: 8 GiB, maxMessageBytes: 256 MiB, ttl: 0 }))` " +
+    "- **(a) BlackIce Flight**: `createFlightServer(serverConfig({ addr: \"127.0.0.1:0\", maxMemoryBytes: 8 GiB, maxMessageBytes: 256 MiB, maxInFlightBytes: 256 MiB, ttl: 0 }))` " +
       "from the built packages (`bench/servers/blackice-server.js`).",
     "- **(b) pyarrow's in-memory Flight server**: `pyarrow.flight.FlightServerBase` keeping tables in a dict; do_put stores `reader.read_all()`, " +
       "do_get returns `RecordBatchStream(table)` (`bench/py/pyarrow_server.py`). What a user would pick instead.",
@@ -267,7 +267,7 @@ function markdown(results, evaluation, svgName) {
   push(
     "",
     "Ratios compare medians from the same run. The 4 concurrent DoGets are held to the DoGet targets. " +
-      "The reasons name findings F1–F8, described under *Profiling findings* below.",
+      "The reasons name findings G1–G7, described under *Profiling findings* below.",
     "",
   );
 
