@@ -70,3 +70,36 @@ describe("DoGet backpressure", () => {
     expect(pulled).toBe(BATCHES + 1);
   });
 });
+
+// The status goes out after the last response message; a reader that stops reading for a
+// while must still get it (the server once reset such streams a second after it finished,
+// throwing away queued messages and trailers: "RST_STREAM with code 0").
+describe("a slow DoGet reader still gets its status", () => {
+  let server: FlightServer;
+  beforeAll(async () => {
+    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }));
+    await server.start();
+  });
+  afterAll(async () => {
+    await server?.shutdown({ graceMs: 0 });
+  });
+
+  it("a getTable of 5 000 one-row batches (slower than the server) gets every row and OK", async () => {
+    const { FlightClient } = await import("../client/flight-client");
+    const { Table } = await import("apache-arrow");
+    const client = new FlightClient(`grpc+tcp://127.0.0.1:${server.port}`);
+    try {
+      const d = { type: 1, cmd: new Uint8Array(0), path: ["slow-reader"] };
+      const batches = Array.from({ length: 5000 }, (_, k) => tableFromArrays({ v: Float64Array.from([k]) }).batches[0]!);
+      await client.putTable(d, new Table(batches));
+      const info = await client.getFlightInfo(d);
+      // Decoding 5 000 messages keeps the client busy for longer than the server needs to send
+      // them: the server finishes first, with messages and trailers still queued.
+      const t = await client.getTable(info.endpoint[0]!.ticket!);
+      expect(t.numRows).toBe(5000);
+      expect(t.getChild("v")!.get(4999)).toBe(4999);
+    } finally {
+      client.close();
+    }
+  }, 30_000);
+});

@@ -133,19 +133,27 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
         { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity", ...metadataToHeaders(responseHeaders), ...trailers },
         { endStream: true },
       );
+      dropRestOfRequest();
     } else {
+      // The trailers follow the last response message ("wantTrailers", see sendHeaders).
       stream.end();
     }
-    // The client may still be sending (the call failed mid-stream): read and drop the rest;
-    // a client that does not stop is reset.
-    if (!stream.readableEnded) {
-      stream.resume();
-      const timer = setTimeout(() => {
-        if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
-      }, 1000);
-      timer.unref();
-      stream.once("close", () => clearTimeout(timer));
-    }
+  }
+
+  /**
+   * After the status has gone out: the client may still be sending (the call failed
+   * mid-stream, or it has not half-closed yet): read and drop the rest, and reset a client
+   * that does not stop within a second. Only once the status is sent: a reset before it
+   * would throw away response messages and trailers still queued for a slow reader.
+   */
+  function dropRestOfRequest(): void {
+    if (stream.readableEnded || stream.destroyed || stream.closed) return;
+    stream.resume();
+    const timer = setTimeout(() => {
+      if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    }, 1000);
+    timer.unref();
+    stream.once("close", () => clearTimeout(timer));
   }
 
   function sendHeaders(): void {
@@ -155,7 +163,10 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
       { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity", ...metadataToHeaders(responseHeaders) },
       { waitForTrailers: true },
     );
-    stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+    stream.once("wantTrailers", () => {
+      stream.sendTrailers(trailers);
+      dropRestOfRequest();
+    });
   }
 
   // The client went away: cancel the call's work. A client resets at its deadline, often a
