@@ -15,6 +15,7 @@ const REASONS = [
   [/^flood-rss$/, "G6: the bench server admits 256 MiB of requests in flight (maxInFlightBytes) besides the 256 MiB store; the documented sizing then is cap + 10 % + maxInFlightBytes, which this run meets (+402 of 538 MiB); the 64 MiB in the target was the old formula's"],
   [/^tiny-rss$/, "G5: counted bytes follow the per-message and per-flight overheads measured in-process; the server process adds its transport and V8 heap growth"],
   [/^scale-list$/, "G1: pyarrow's own server took 4.8 s for the same call and client; the pyarrow client alone needs ~0.4 s to decode 100k FlightInfos"],
+  [/^disk-big-rss$/, "see Disk store"],
   [/^disk-doget-/, "G7: DiskStore reads each message into a fresh buffer and checks its CRC-32 on the event loop, with a file read per ~1 MiB; a larger read-ahead with views into it, and the CRC off the main thread, are the next steps"],
   [/^scale-gc-action-lag$/, "the gc action collects in slices; a miss would be V8's collection of the removed objects"],
   [/^scale-bg-lag$/, "background GC slices at 4 ms; a miss would be V8's own collection of the removed objects"],

@@ -42,6 +42,7 @@ const MODES = {
     memoryBytes: 2 * GiB,
     floodCapBytes: 256 * MiB,
     diskBatches: [1 * MiB, 16 * MiB],
+    diskBigBytes: 2 * GiB,
     scaleFlights: 100_000,
     listRuns: 3,
   },
@@ -58,6 +59,7 @@ const MODES = {
     memoryBytes: 128 * MiB,
     floodCapBytes: 32 * MiB,
     diskBatches: [1 * MiB],
+    diskBigBytes: 64 * MiB,
     scaleFlights: 2_000,
     listRuns: 3,
   },
@@ -529,6 +531,26 @@ async function diskCase(ctx) {
         log(`disk ${op} fixed ${fmtSize(batchBytes)}: ` + rows.filter((r) => r.op === op && r.batchBytes === batchBytes).map((r) => `${r.server} ${summarize(r.values).median.toFixed(0)}`).join(", ") + " MiB/s");
       }
     }
+    // A flight larger than memory should need: the server's RSS while one DoGet streams it from disk.
+    const big = servers.find((x) => x.name === "disk-never");
+    const bigSpec = await driver.call({ cmd: "spec", table: "fixed", batch_bytes: 4 * MiB, table_bytes: cfg.diskBigBytes });
+    await driver.call({ cmd: "doput", uri: big.uri, table: "fixed", batch_bytes: 4 * MiB, table_bytes: cfg.diskBigBytes, path_prefix: ["bench", "disk-big"], times: 1 });
+    const bigTicket = (await driver.call({ cmd: "ticket", uri: big.uri, path: ["bench", "disk-big", "0"] })).ticket;
+    await sleep(500);
+    const rssBefore = readRss(big.pid);
+    let peak = rssBefore;
+    const timer = setInterval(() => {
+      const r = readRss(big.pid);
+      if (r > peak) peak = r;
+    }, 20);
+    let r;
+    try {
+      r = await driver.call({ cmd: "doget", uri: big.uri, ticket: bigTicket, rows: bigSpec.rows, times: 1 });
+    } finally {
+      clearInterval(timer);
+    }
+    results.diskBig = { flightBytes: bigSpec.ipc_bytes, rssBefore, rssPeak: peak, growth: peak - rssBefore, mibps: bigSpec.ipc_bytes / MiB / r.seconds };
+    log(`disk: DoGet of a ${(bigSpec.ipc_bytes / MiB).toFixed(0)} MiB flight from disk: RSS +${((peak - rssBefore) / MiB).toFixed(0)} MiB at peak, ${results.diskBig.mibps.toFixed(0)} MiB/s`);
   } finally {
     await Promise.all(servers.map((s) => s.proc.stop()));
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });

@@ -102,6 +102,10 @@ function evaluate(results) {
       true,
     );
   }
+  if (results.diskBig) {
+    const g = results.diskBig;
+    add("disk-big-rss", `DoGet of a ${f0(g.flightBytes / MiB)} MiB flight from disk: RSS growth ≤ 256 MiB`, `+${f0(g.growth / MiB)} MiB at peak (${f0(g.mibps)} MiB/s)`, g.growth / (256 * MiB), 1, true);
+  }
   for (const b of [...new Set((results.disk ?? []).map((r) => r.batchBytes))]) {
     const at = (op, server) => results.disk.find((r) => r.op === op && r.batchBytes === b && r.server === server);
     const mem = at("doget", "memory");
@@ -207,6 +211,14 @@ function markdown(results, evaluation, svgName) {
         .join(", ") +
       ".",
     "",
+    ...(m.remeasured
+      ? [
+          Object.entries(m.remeasured)
+            .map(([partName, r]) => `The *${partName}* part was measured again on its own at commit \`${r.commit}\` (${r.date.slice(0, 16).replace("T", " ")} UTC, ${Math.round(r.seconds)} s, load ${r.loadBefore} → ${r.loadAfter}): ${r.why}`)
+            .join(" "),
+          "",
+        ]
+      : []),
     `**${pass} targets pass, ${miss} miss.** Every miss is listed with the cause found by profiling.`,
     "",
     "## How to run",
@@ -375,6 +387,14 @@ function markdown(results, evaluation, svgName) {
       }
     }
     push("");
+    if (results.diskBig) {
+      const g = results.diskBig;
+      push(
+        `One DoGet of a ${f0(g.flightBytes / MiB)} MiB flight (4 MiB batches) from the disk store (fsync never): VmRSS of the server ` +
+          `${f0(g.rssBefore / MiB)} MiB before, ${f0(g.rssPeak / MiB)} MiB at the peak (sampled every 20 ms), ${f0(g.mibps)} MiB/s.`,
+        "",
+      );
+    }
   }
 
   if (results.scale) {

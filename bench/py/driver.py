@@ -121,6 +121,11 @@ def cmd_doget(a):
     return {"seconds": seconds}
 
 
+def cmd_ticket(a):
+    """The ticket of a stored flight (from GetFlightInfo), base64."""
+    return {"ticket": base64.b64encode(ticket_for(a["uri"], a["path"]).ticket).decode()}
+
+
 def cmd_doput(a):
     """`times` sequential DoPuts of the table, to path_prefix + [i]."""
     table, spec = tables.table_spec(a["table"], a["batch_bytes"], a["table_bytes"])
@@ -227,6 +232,7 @@ COMMANDS = {
     "load": cmd_load,
     "doget": cmd_doget,
     "doput": cmd_doput,
+    "ticket": cmd_ticket,
     "action": cmd_action,
     "delete": cmd_delete,
     "put_many": cmd_put_many,
