@@ -211,6 +211,47 @@ describe("DiskStore puts and reads", () => {
     });
   });
 
+  it("a read ahead that fails while the reader is slow ends the read with its error, not the process", async () => {
+    const store = open();
+    const d = pathD("eio");
+    const batches = Array.from({ length: 12 }, () => batchMsg(1, 1024 * 1024));
+    await putFlight(store, d, batches);
+    const flight = (await store.get(d))!;
+    const probe = await fs.promises.open(path.join(dir, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => Promise<{ bytesRead: number }> };
+    await probe.close();
+    const original = proto.read;
+    let calls = 0;
+    const spy = jest.spyOn(proto, "read").mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      if (++calls === 2) throw Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" });
+      return original.apply(this, args);
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      let seen = 0;
+      let err: unknown;
+      try {
+        for await (const m of flight.messages()) {
+          void m;
+          seen++;
+          // Slow: the read ahead fails long before it is awaited.
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      } catch (e) {
+        err = e;
+      }
+      expect(String(err)).toMatch(/EIO/);
+      expect(seen).toBe(3); // the first span (three 1 MiB frames fit in 4 MiB), then the error
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+      spy.mockRestore();
+    }
+  });
+
   it("offers TTL and GC, not a memory limit", () => {
     const store = open();
     expect(offersTtl(store)).toBe(true);

@@ -165,13 +165,13 @@ class DiskFlight implements StoredFlight {
       }
       throw err;
     }
-    let next: Promise<Span> | undefined = readSpan(fh, entries, 1);
+    let next: Promise<Span> | undefined = readAhead(fh, entries, 1);
     try {
       while (next !== undefined) {
         const span: Span = await next;
         // Read the next span while this one is checked and served: the disk (or page cache)
         // copy runs on the thread pool, the checksums and the serving on the event loop.
-        next = span.end < entries.length ? readSpan(fh, entries, span.end) : undefined;
+        next = span.end < entries.length ? readAhead(fh, entries, span.end) : undefined;
         // Check the whole span in one pass, with no await in between; the good messages
         // before a bad one are still served, then DATA_LOSS.
         const out: StoredMessage[] = [];
@@ -1020,6 +1020,17 @@ interface Span {
   readonly got: number;
   readonly first: number;
   readonly end: number;
+}
+
+/**
+ * {@link readSpan}, marked handled at once: its error is thrown where it is awaited, and while
+ * a slow consumer takes the span before it, a failed read must not count as an unhandled
+ * rejection (which ends the process by default).
+ */
+function readAhead(fh: fsp.FileHandle, entries: readonly ManifestMessage[], first: number): Promise<Span> {
+  const p = readSpan(fh, entries, first);
+  p.catch(() => undefined);
+  return p;
 }
 
 /**
