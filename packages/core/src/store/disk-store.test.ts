@@ -84,6 +84,11 @@ async function messagesOf(flight: StoredFlight): Promise<StoredMessage[]> {
   return out;
 }
 
+/** Byte equality of large bodies (jest's deep equality is slow on MiBs and tells Buffer from Uint8Array). */
+function sameBytes(a: StoredMessage["body"], b: StoredMessage["body"]): boolean {
+  return Buffer.compare(Buffer.from(contiguous(a)), Buffer.from(contiguous(b))) === 0;
+}
+
 /** The parts a reader sees, as plain arrays, to compare a read with what was put. */
 function plain(messages: StoredMessage[]) {
   return messages.map((m) => ({
@@ -145,12 +150,8 @@ describe("DiskStore puts and reads", () => {
     expect(store.stats()).toMatchObject({ flights: 1, rows: 15, bytes: flight.totalBytes });
   });
 
-  it("streams a flight with a bounded read-ahead: never more than 1 MiB (or one message) beyond what was taken", async () => {
-    const store = open();
-    const d = pathD("large");
-    const batches = Array.from({ length: 64 }, () => batchMsg(1, 256 * 1024));
-    await putFlight(store, d, batches);
-    const flight = (await store.get(d))!;
+  /** Counts the bytes every FileHandle.read returns while `fn` runs. */
+  async function countingReads<T>(fn: (read: () => number) => Promise<T>): Promise<T> {
     const probe = await fs.promises.open(path.join(dir, "probe"), "w");
     const proto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => Promise<{ bytesRead: number }> };
     await probe.close();
@@ -162,15 +163,91 @@ describe("DiskStore puts and reads", () => {
       return r;
     });
     try {
+      return await fn(() => read);
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
+  it("streams a flight with a bounded read-ahead: never more than two 4 MiB spans beyond what was taken", async () => {
+    const store = open();
+    const d = pathD("large");
+    // 24 MiB: six spans, so the read-ahead runs several times.
+    const batches = Array.from({ length: 96 }, () => batchMsg(1, 256 * 1024));
+    await putFlight(store, d, batches);
+    const flight = (await store.get(d))!;
+    await countingReads(async (read) => {
       let taken = 0;
       let most = 0;
+      let i = 0;
       for await (const m of flight.messages()) {
+        expect(sameBytes(m.body, batches[i++]!.body)).toBe(true);
+        // Let a read ahead finish before measuring, as a slow consumer would.
+        await new Promise((r) => setImmediate(r));
         taken += 8 + 8 + m.body.byteLength;
-        most = Math.max(most, read - taken);
+        most = Math.max(most, read() - taken);
       }
-      expect(taken).toBe(read);
-      expect(most).toBeLessThanOrEqual(1024 * 1024);
+      expect(i).toBe(batches.length);
+      expect(taken).toBe(read());
+      expect(most).toBeGreaterThan(4 * 1024 * 1024 - 1024); // it does read ahead
+      expect(most).toBeLessThanOrEqual(8 * 1024 * 1024);
+    });
+  });
+
+  it("reads one message larger than a span by itself, and stops reading when the reader stops", async () => {
+    const store = open();
+    const d = pathD("huge");
+    const batches = [batchMsg(1, 5 * 1024 * 1024), batchMsg(1, 16), batchMsg(1, 5 * 1024 * 1024), batchMsg(1, 16)];
+    await putFlight(store, d, batches);
+    const flight = (await store.get(d))!;
+    const all = await messagesOf(flight);
+    expect(all.map((m, i) => sameBytes(m.header, batches[i]!.header) && sameBytes(m.body, batches[i]!.body))).toEqual([true, true, true, true]);
+    await countingReads(async (read) => {
+      for await (const m of flight.messages()) {
+        expect(m.body.byteLength).toBe(5 * 1024 * 1024);
+        break; // the read ahead of the next span (one message) finishes, the file is closed
+      }
+      expect(read()).toBeLessThanOrEqual(2 * (5 * 1024 * 1024 + 16));
+    });
+  });
+
+  it("a read ahead that fails while the reader is slow ends the read with its error, not the process", async () => {
+    const store = open();
+    const d = pathD("eio");
+    const batches = Array.from({ length: 12 }, () => batchMsg(1, 1024 * 1024));
+    await putFlight(store, d, batches);
+    const flight = (await store.get(d))!;
+    const probe = await fs.promises.open(path.join(dir, "probe"), "w");
+    const proto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => Promise<{ bytesRead: number }> };
+    await probe.close();
+    const original = proto.read;
+    let calls = 0;
+    const spy = jest.spyOn(proto, "read").mockImplementation(async function (this: unknown, ...args: unknown[]) {
+      if (++calls === 2) throw Object.assign(new Error("EIO: i/o error, read"), { code: "EIO" });
+      return original.apply(this, args);
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      let seen = 0;
+      let err: unknown;
+      try {
+        for await (const m of flight.messages()) {
+          void m;
+          seen++;
+          // Slow: the read ahead fails long before it is awaited.
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      } catch (e) {
+        err = e;
+      }
+      expect(String(err)).toMatch(/EIO/);
+      expect(seen).toBe(3); // the first span (three 1 MiB frames fit in 4 MiB), then the error
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).toEqual([]);
     } finally {
+      process.off("unhandledRejection", onUnhandled);
       spy.mockRestore();
     }
   });
@@ -579,6 +656,34 @@ describe("DiskStore integrity", () => {
     expect(errors).toHaveLength(1);
     expect(String(errors[0])).toMatch(/fails its checksum/);
     expect(plain(await messagesOf((await store.get(good))!))).toEqual(plain(goodBatches));
+  });
+
+  it("serves the good spans before a damaged one in a later span, and nothing of it", async () => {
+    const store = open();
+    const d = pathD("bad-late");
+    // 12 x 1 MiB: spans of up to 4 MiB; the flipped bit is in message 7 (the second span).
+    const batches = Array.from({ length: 12 }, () => batchMsg(1, 1024 * 1024));
+    await putFlight(store, d, batches);
+    const flight = (await store.get(d))!;
+    const manifest = files("flights")
+      .filter((n) => n.endsWith(".json"))
+      .map((n) => decodeManifest(fs.readFileSync(path.join(dir, "flights", n))))[0]!;
+    const file = path.join(dir, "flights", manifest.data);
+    const fd = fs.openSync(file, "r+");
+    const at = manifest.messages[7]!.o + 8 + 8 + 4096;
+    const byte = Buffer.alloc(1);
+    fs.readSync(fd, byte, 0, 1, at);
+    byte[0]! ^= 0x01;
+    fs.writeSync(fd, byte, 0, 1, at);
+    fs.closeSync(fd);
+
+    const seen: StoredMessage[] = [];
+    const err = await errorOf(async () => {
+      for await (const m of flight.messages()) seen.push(m);
+    });
+    expect(err.code).toBe(StatusCode.DATA_LOSS);
+    expect(err.message).toMatch(/message 7 of 12/);
+    expect(seen.map((m, i) => sameBytes(m.body, batches[i]!.body))).toEqual([true, true, true, true, true, true]);
   });
 
   it("checks app_metadata too", async () => {

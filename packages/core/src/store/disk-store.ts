@@ -97,8 +97,12 @@ export interface DiskStoreStats extends StoreStats {
 export const DEFAULT_FSYNC_INTERVAL_MS = 1_000;
 /** Node fires intervals longer than 2^31-1 ms immediately, so longer ones are refused. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** A read from a data file covers consecutive messages up to this many bytes (one message may be larger). */
-const READ_BYTES = 1 << 20;
+/**
+ * A read from a data file covers consecutive messages up to this many bytes (one message may
+ * be larger). A reader holds at most two such spans (see DiskFlight.read). 4 MiB: fewer reads,
+ * buffers and awaits per byte than 1 MiB (docs/storage.md, "Performance").
+ */
+const READ_BYTES = 4 << 20;
 /** Chunk of the copy an append makes from its temp file into the flight's data file. */
 const COPY_BYTES = 1 << 20;
 /** Bytes counted per message read from disk besides its buffer (objects), as MemoryStore counts. */
@@ -140,7 +144,11 @@ class DiskFlight implements StoredFlight {
     Object.freeze(this);
   }
 
-  /** Streams the messages from disk, each checked against its checksum; at most ~1 MiB (or one message) read ahead. */
+  /**
+   * Streams the messages from disk, each checked against its checksum before it is served. The
+   * store holds at most two spans of {@link READ_BYTES} (or one message, when larger): the one
+   * being served and the next, read ahead while it is.
+   */
   messages(): AsyncIterable<StoredMessage> {
     return { [Symbol.asyncIterator]: () => this.read() };
   }
@@ -157,44 +165,47 @@ class DiskFlight implements StoredFlight {
       }
       throw err;
     }
+    let next: Promise<Span> | undefined = readAhead(fh, entries, 1);
     try {
-      let i = 1;
-      while (i < entries.length) {
-        // One read covers consecutive messages (an append writes right after the last one).
-        const start = entries[i]!.o;
-        let end = start + frameLength(entries[i]!.h, entries[i]!.b);
-        let j = i + 1;
-        while (j < entries.length && entries[j]!.o === end && end + frameLength(entries[j]!.h, entries[j]!.b) - start <= READ_BYTES) {
-          end += frameLength(entries[j]!.h, entries[j]!.b);
-          j++;
-        }
-        const buf = Buffer.allocUnsafe(end - start);
-        let got = 0;
-        while (got < buf.length) {
-          const { bytesRead } = await fh.read(buf, got, buf.length - got, start + got);
-          if (bytesRead === 0) break;
-          got += bytesRead;
-        }
-        for (let k = i; k < j; k++) {
+      while (next !== undefined) {
+        const span: Span = await next;
+        // Read the next span while this one is checked and served: the disk (or page cache)
+        // copy runs on the thread pool, the checksums and the serving on the event loop.
+        next = span.end < entries.length ? readAhead(fh, entries, span.end) : undefined;
+        // Check the whole span in one pass, with no await in between; the good messages
+        // before a bad one are still served, then DATA_LOSS.
+        const out: StoredMessage[] = [];
+        let failure: FlightError | undefined;
+        for (let k = span.first; k < span.end; k++) {
           const e = entries[k]!;
-          const off = e.o - start;
+          const off = e.o - span.position;
           const len = frameLength(e.h, e.b);
-          if (off + len > got) throw this.damaged(k, `the data file ends at byte ${start + got}, message ${k} needs bytes up to ${e.o + len}`);
-          const frame = buf.subarray(off, off + len);
+          if (off + len > span.got) {
+            failure = this.damaged(k, `the data file ends at byte ${span.position + span.got}, message ${k} needs bytes up to ${e.o + len}`);
+            break;
+          }
+          const frame = span.buf.subarray(off, off + len);
           const meta = appMetadataOf(e);
-          if (crc32(meta, crc32(frame)) !== e.c) throw this.damaged(k, `message ${k} at byte ${e.o} fails its checksum`);
+          if (crc32(meta, crc32(frame)) !== e.c) {
+            failure = this.damaged(k, `message ${k} at byte ${e.o} fails its checksum`);
+            break;
+          }
           const pad = paddedLength(e.h);
-          yield {
+          out.push({
             header: frame.subarray(8, 8 + e.h),
             body: frame.subarray(8 + pad, len),
             appMetadata: meta,
             info: infoOf(e),
             byteSize: len + meta.byteLength + MESSAGE_OVERHEAD_BYTES,
-          };
+          });
         }
-        i = j;
+        // Views into the span's buffer: a message served keeps only its span alive.
+        yield* out;
+        if (failure !== undefined) throw failure;
       }
     } finally {
+      // A read still in flight must finish before its file is closed (early return or error).
+      if (next !== undefined) await next.catch(() => undefined);
       await fh.close();
     }
   }
@@ -236,8 +247,9 @@ type PutState = "open" | "committing" | "failed" | "committed" | "aborted";
  * - Durability follows the {@link FsyncPolicy} (`"always"` by default).
  * - Opening recovers: leftovers of uncommitted puts are removed, interrupted appends cut
  *   back, expired flights collected, and the index rebuilt from the manifests.
- * - Reads stream from disk about 1 MiB at a time and check every message's checksum; a
- *   damaged flight ends its DoGet with DATA_LOSS and is reported to `onError`.
+ * - Reads stream from disk up to 4 MiB at a time, one span read ahead, and check every
+ *   message's checksum before it is served; a damaged flight ends its DoGet with DATA_LOSS
+ *   and is reported to `onError`.
  * - A lock file keeps a second process (or store) out of the directory.
  *
  * It offers the TTL ({@link StoreTtl}) and GC ({@link StoreGc}) capabilities, not the memory
@@ -999,6 +1011,50 @@ async function writeAll(fh: fsp.FileHandle, pieces: readonly Uint8Array[], posit
     list = list.slice(i);
     if (n > 0) list[0] = list[0]!.subarray(n);
   }
+}
+
+/** Bytes of a data file read at once: messages `first` to `end - 1`, from `position`; `got` bytes were there. */
+interface Span {
+  readonly buf: Buffer;
+  readonly position: number;
+  readonly got: number;
+  readonly first: number;
+  readonly end: number;
+}
+
+/**
+ * {@link readSpan}, marked handled at once: its error is thrown where it is awaited, and while
+ * a slow consumer takes the span before it, a failed read must not count as an unhandled
+ * rejection (which ends the process by default).
+ */
+function readAhead(fh: fsp.FileHandle, entries: readonly ManifestMessage[], first: number): Promise<Span> {
+  const p = readSpan(fh, entries, first);
+  p.catch(() => undefined);
+  return p;
+}
+
+/**
+ * Reads the consecutive messages from `entries[first]` on, up to {@link READ_BYTES} (at least
+ * one message), into one new buffer. A short file is not an error here: the caller reports
+ * the message that needs the missing bytes.
+ */
+async function readSpan(fh: fsp.FileHandle, entries: readonly ManifestMessage[], first: number): Promise<Span> {
+  const position = entries[first]!.o;
+  let stop = position + frameLength(entries[first]!.h, entries[first]!.b);
+  let end = first + 1;
+  // Consecutive on disk: an append writes right after the last message.
+  while (end < entries.length && entries[end]!.o === stop && stop + frameLength(entries[end]!.h, entries[end]!.b) - position <= READ_BYTES) {
+    stop += frameLength(entries[end]!.h, entries[end]!.b);
+    end++;
+  }
+  const buf = Buffer.allocUnsafe(stop - position);
+  let got = 0;
+  while (got < buf.length) {
+    const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return { buf, position, got, first, end };
 }
 
 /** Reads `length` bytes at `position` (into `into` when given). */
