@@ -192,7 +192,10 @@ function startServer(cmd: string, args: string[], timeoutMs = 20_000): Promise<S
     p.stdout!.on("data", onData);
     p.stderr!.on("data", onData);
     p.on("error", (err) => fail(String(err)));
-    p.once("exit", (code, signal) => {
+    // "close", not "exit": it comes after the process's stdout and stderr have been read, so a
+    // panic's text (the scenario probe looks for "scenario not found") is in `out`. On a loaded
+    // machine "exit" can come first, and the probe then took a known refusal for a failure.
+    p.once("close", (code, signal) => {
       clearTimeout(timer);
       fail(`server exited (${signal ?? code}) before listening`);
     });
