@@ -34,7 +34,14 @@ export async function consume(location: string): Promise<HostSummary[]> {
 }
 
 if (require.main === module) {
-  const { values } = parseArgs({ options: { location: { type: "string", default: "grpc+tcp://127.0.0.1:8815" }, threshold: { type: "string", default: "90" } } });
+  let values: { location?: string; threshold?: string };
+  try {
+    ({ values } = parseArgs({ options: { location: { type: "string", default: "grpc+tcp://127.0.0.1:8815" }, threshold: { type: "string", default: "90" } } }));
+  } catch (err) {
+    // A bad flag is the user's mistake: say which, not a stack trace.
+    console.error(`consumer: ${(err as Error).message}\nusage: consumer.ts [--location URI] [--threshold PERCENT]`);
+    process.exit(2);
+  }
   consume(values.location!).then(
     (hosts) => {
       for (const h of hosts) {

@@ -45,15 +45,30 @@ export async function produce(location: string, hosts: string[], batches: number
   return acked;
 }
 
+const USAGE = "usage: producer.ts [--location URI] [--hosts a,b,c] [--batches N] [--rows N]";
+
 if (require.main === module) {
-  const { values } = parseArgs({
-    options: {
-      location: { type: "string", default: "grpc+tcp://127.0.0.1:8815" },
-      hosts: { type: "string", default: "edge-1,edge-2,core-1" },
-      batches: { type: "string", default: "3" },
-      rows: { type: "string", default: "1000" },
-    },
-  });
+  let values: { location?: string; hosts?: string; batches?: string; rows?: string };
+  try {
+    ({ values } = parseArgs({
+      options: {
+        location: { type: "string", default: "grpc+tcp://127.0.0.1:8815" },
+        hosts: { type: "string", default: "edge-1,edge-2,core-1" },
+        batches: { type: "string", default: "3" },
+        rows: { type: "string", default: "1000" },
+      },
+    }));
+  } catch (err) {
+    // A bad flag is the user's mistake: say which, not a stack trace.
+    console.error(`producer: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  for (const k of ["batches", "rows"] as const) {
+    if (!/^[1-9]\d*$/.test(values[k]!)) {
+      console.error(`producer: --${k} must be a positive integer, got ${JSON.stringify(values[k])}\n${USAGE}`);
+      process.exit(2);
+    }
+  }
   produce(values.location!, values.hosts!.split(","), Number(values.batches), Number(values.rows)).then(
     (n) => console.log(`put ${n} acknowledged batches`),
     (err) => {
