@@ -1,7 +1,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** The conformance corpus, carried in the repository (test/fixtures/conformance/README.md says where it comes from). */
+/** The conformance corpus, carried in the repository (test/fixtures/conformance/SOURCE.md says where it comes from). */
 export const CORPUS = path.resolve(__dirname, "../fixtures/conformance");
 
 function must(dir: string): string {

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { FlightError } from "../flight-error";
 
-/** The conformance corpus, carried in the repository (test/fixtures/conformance/README.md says where it comes from). */
+/** The conformance corpus, carried in the repository (test/fixtures/conformance/SOURCE.md says where it comes from). */
 export const CONFORMANCE_DIR = path.resolve(__dirname, "../../../../test/fixtures/conformance");
 
 /** Fails loudly when the corpus is missing, so that its tests cannot pass vacuously. */
