@@ -8,7 +8,7 @@ export const CONFORMANCE_DIR = path.resolve(__dirname, "../../../../test/fixture
 
 /** Fails loudly when the corpus is missing, so that its tests cannot pass vacuously. */
 export function requireConformance(): string {
-  if (!fs.existsSync(path.join(CONFORMANCE_DIR, "README.md"))) {
+  if (!fs.existsSync(path.join(CONFORMANCE_DIR, "SOURCE.md"))) {
     throw new Error(`conformance corpus not found at ${CONFORMANCE_DIR} (expected test/fixtures/conformance in the repository)`);
   }
   return CONFORMANCE_DIR;
