@@ -207,3 +207,19 @@ export function ticketToKey(ticket: Uint8Array): string {
   }
   return key;
 }
+
+/**
+ * A test of flight keys against a path prefix, as `list` takes it: everything for an empty or
+ * missing prefix, else the PATH flights whose path starts with those segments, segment-wise
+ * (`["a"]` matches `["a","b"]`, not `["ab"]`). Segments never hold a raw "/" in a key, so a
+ * segment-wise prefix is the prefix's own key, or a string prefix ending at a "/".
+ *
+ * @throws FlightError INVALID_ARGUMENT when the prefix is not an array of strings.
+ */
+export function pathPrefixMatcher(pathPrefix: readonly string[] | undefined): (key: string) => boolean {
+  if (pathPrefix !== undefined && !Array.isArray(pathPrefix)) throw invalid("the path prefix must be an array of strings");
+  if (pathPrefix === undefined || pathPrefix.length === 0) return () => true;
+  const exact = descriptorKey({ type: DescriptorType.PATH, path: pathPrefix as string[], cmd: new Uint8Array(0) });
+  const below = exact + "/";
+  return (key) => key === exact || key.startsWith(below);
+}

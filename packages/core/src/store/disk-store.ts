@@ -5,10 +5,11 @@ import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 
 import { FlightError } from "../flight-error";
-import { DescriptorType, type FlightDescriptor } from "../flight-types";
+import type { FlightDescriptor } from "../flight-types";
 import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
 import { StatusCode } from "../status-code";
-import { descriptorKey, ticketFromKey, ticketToKey } from "./descriptor-key";
+import { descriptorKey, pathPrefixMatcher, ticketFromKey, ticketToKey } from "./descriptor-key";
+import { checkRange } from "./store-options";
 import {
   EOS,
   MANIFEST_FORMAT,
@@ -709,13 +710,7 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
    * @throws FlightError INVALID_ARGUMENT when the prefix is not an array of strings.
    */
   list(pathPrefix?: readonly string[]): AsyncIterable<StoredFlight> {
-    if (pathPrefix !== undefined && !Array.isArray(pathPrefix)) throw invalid("the path prefix must be an array of strings");
-    let exact: string | undefined;
-    let below: string | undefined;
-    if (pathPrefix !== undefined && pathPrefix.length > 0) {
-      exact = descriptorKey({ type: DescriptorType.PATH, path: pathPrefix as string[], cmd: EMPTY });
-      below = exact + "/";
-    }
+    const matches = pathPrefixMatcher(pathPrefix);
     const now = this.now();
     const flights = this.flights;
     return {
@@ -723,7 +718,7 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
         for (const record of flights.values()) {
           const s = record.snapshot;
           if (s.expiresAt !== undefined && now >= s.expiresAt) continue;
-          if (exact !== undefined && record.key !== exact && !record.key.startsWith(below!)) continue;
+          if (!matches(record.key)) continue;
           yield s;
         }
       },
@@ -1085,10 +1080,7 @@ function invalid(message: string): FlightError {
 const typeError = (msg: string): Error => new TypeError(msg);
 
 function numberIn(value: unknown, name: string, min: number, max: number, makeError: (msg: string) => Error): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    throw makeError(`${name} must be a number from ${min} to ${max}; got ${typeof value === "number" ? String(value) : typeof value}`);
-  }
-  return value;
+  return checkRange(value, name, min, max, `a number from ${min} to ${max}`, makeError);
 }
 
 function checkMessage(message: StoredMessage, what: string): void {

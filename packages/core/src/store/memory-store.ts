@@ -5,7 +5,8 @@ import { FlightError } from "../flight-error";
 import { DescriptorType, type FlightDescriptor } from "../flight-types";
 import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
 import { StatusCode } from "../status-code";
-import { descriptorKey, ticketFromKey, ticketToKey } from "./descriptor-key";
+import { descriptorKey, pathPrefixMatcher, ticketFromKey, ticketToKey } from "./descriptor-key";
+import { checkRange } from "./store-options";
 import { ExpiryHeap } from "./expiry-heap";
 import type {
   FlightStore,
@@ -217,21 +218,6 @@ const EMPTY_BYTES = new Uint8Array(0);
 
 function invalid(message: string): FlightError {
   return new FlightError(StatusCode.INVALID_ARGUMENT, message);
-}
-
-/** Validates a number option; throws `makeError(description)` naming it and its range. */
-function checkRange(
-  value: unknown,
-  name: string,
-  min: number,
-  max: number,
-  range: string,
-  makeError: (msg: string) => Error,
-): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-    throw makeError(`${name} must be ${range}; got ${typeof value === "number" ? String(value) : typeof value}`);
-  }
-  return value;
 }
 
 const typeError = (msg: string): Error => new TypeError(msg);
@@ -601,21 +587,14 @@ export class MemoryStore implements FlightStore, StoreTtl, StoreGc, StoreMemoryL
    * not on iteration).
    */
   list(pathPrefix?: readonly string[]): AsyncIterable<StoredFlight> & Iterable<StoredFlight> {
-    if (pathPrefix !== undefined && !Array.isArray(pathPrefix)) throw invalid("the path prefix must be an array of strings");
-    let exact: string | undefined;
-    let below: string | undefined;
-    if (pathPrefix !== undefined && pathPrefix.length > 0) {
-      // Segments never contain a raw "/" in a key, so a segment-wise prefix is a string prefix ending at a "/".
-      exact = descriptorKey({ type: DescriptorType.PATH, path: pathPrefix as string[], cmd: EMPTY_BYTES });
-      below = exact + "/";
-    }
+    const matches = pathPrefixMatcher(pathPrefix);
     const now = this.now();
     const flights = this.flights;
     function* walk(): Generator<StoredFlight> {
       for (const record of flights.values()) {
         const s = record.snapshot;
         if (s.expiresAt !== undefined && now >= s.expiresAt) continue;
-        if (exact !== undefined && record.key !== exact && !record.key.startsWith(below!)) continue;
+        if (!matches(record.key)) continue;
         yield s;
       }
     }
