@@ -3,7 +3,7 @@
 //
 //   node bench/profile.js [--server=blackice|grpc] [--op=doget|doput|ping|getflightinfo|list]
 //        [--table=fixed|telemetry] [--batch=1MiB] [--mib=1024] [--seconds=5] [--flights=20000]
-//        [--top=30] [--node-arg=--some-v8-flag]
+//        [--top=30] [--node-arg=--some-v8-flag] [--server-arg=--data-dir=/tmp/x]
 //
 // The profile is written to bench/out/prof/<server>-<op>-<table>-<batch>.cpuprofile (open it in
 // Chrome DevTools or speedscope); the summary groups self time by function and by file.
@@ -17,10 +17,11 @@ const PYTHON = process.env.BENCH_PYTHON || path.join(ROOT, ".venv/bin/python");
 const MiB = 2 ** 20;
 
 function parse(argv) {
-  const o = { server: "blackice", op: "doget", table: "fixed", batch: "1MiB", mib: 1024, top: 30, seconds: 5, flights: 20000, nodeArgs: [] };
+  const o = { server: "blackice", op: "doget", table: "fixed", batch: "1MiB", mib: 1024, top: 30, seconds: 5, flights: 20000, nodeArgs: [], serverArgs: [] };
   for (const a of argv) {
     const [k, v] = a.replace(/^--/, "").split("=");
     if (k === "node-arg") o.nodeArgs.push(v);
+    else if (k === "server-arg") o.serverArgs.push(...a.slice("--server-arg=".length).split("="));
     else if (k in o) o[k] = typeof o[k] === "number" ? Number(v) : v;
     else throw new Error(`unknown option ${a}`);
   }
@@ -70,6 +71,7 @@ async function main() {
     ...o.nodeArgs,
     path.join(__dirname, script),
     ...(phaseOnly ? ["--profile-actions"] : []),
+    ...o.serverArgs,
   ]);
   const driver = procs.start("driver", PYTHON, [path.join(__dirname, "py/driver.py")], { cwd: path.join(__dirname, "py") });
   try {

@@ -2,7 +2,21 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { vectorFromArray, Dictionary, Utf8, Int32, Table } from "apache-arrow";
-import { DiskStore, FlightError, StatusCode, diskStore, serverConfig, withStore } from "@blackice/flight-core";
+import {
+  DiskStore,
+  FlightError,
+  ReadLease,
+  StatusCode,
+  diskStore,
+  serverConfig,
+  withStore,
+  wrapStore,
+  type FlightData,
+  type FlightMiddleware,
+  type FlightStore,
+  type MessageReadOptions,
+  type StoredFlight,
+} from "@blackice/flight-core";
 import { decodeManifest } from "../packages/core/src/store/disk-format";
 import { FlightClient, createFlightServer, type FlightServer } from "@blackice/flight";
 import { run, venvPython } from "./helpers/python";
@@ -119,5 +133,114 @@ describe("a server on a DiskStore", () => {
     expect(err?.code).toBe(StatusCode.DATA_LOSS);
     expect(reported.map(String)).toEqual([expect.stringMatching(/DATA_LOSS: flight p:other is damaged on disk .* fails its checksum/)]);
     expect(await rowsOf(["colours"])).toHaveLength(155);
+  });
+});
+
+// A DoGet from disk lends the store a ReadLease that the server releases as the transport
+// writes each message, so read buffers are reused; with middleware around the response, no
+// message is ever released, so what the middleware holds is never overwritten.
+describe("DoGet from a DiskStore and read-buffer reuse", () => {
+  let dir: string;
+  let store: DiskStore;
+  const servers: FlightServer[] = [];
+  const clients: FlightClient[] = [];
+  /** The lease each DoGet handed the store (undefined: none). */
+  let leases: Array<ReadLease | undefined> = [];
+
+  /** Passes everything through, noting the lease a flight's messages() is read with. */
+  const spy = wrapStore("lease-spy", (inner): FlightStore => {
+    const watched = (f: StoredFlight | undefined): StoredFlight | undefined =>
+      f === undefined
+        ? undefined
+        : Object.freeze({
+            ...pick(f),
+            messages: (o?: MessageReadOptions) => {
+              leases.push(o?.lease);
+              return f.messages(o);
+            },
+          });
+    return Object.assign(Object.create(inner) as FlightStore, { getByTicket: async (t: Uint8Array) => watched(await inner.getByTicket(t)) });
+  });
+  const pick = (f: StoredFlight) => ({
+    key: f.key, descriptor: f.descriptor, schema: f.schema, messageCount: f.messageCount, totalRecords: f.totalRecords,
+    totalBytes: f.totalBytes, createdAt: f.createdAt, updatedAt: f.updatedAt, expiresAt: f.expiresAt,
+  });
+
+  async function serve(...parts: Parameters<typeof createFlightServer>): Promise<FlightClient> {
+    const server = createFlightServer(withStore(store), spy, serverConfig({ addr: "127.0.0.1:0" }), ...parts);
+    await server.start();
+    servers.push(server);
+    const client = new FlightClient(`grpc+tcp://127.0.0.1:${server.port}`);
+    clients.push(client);
+    return client;
+  }
+
+  /** 24 batches of 512 KiB (12 MiB, several 4 MiB spans), each value distinct. */
+  const table = new Table(
+    Array.from({ length: 24 }, (_, b) => new Table({ x: vectorFromArray(Float64Array.from({ length: 65536 }, (_, i) => b * 65536 + i)) }).batches[0]!),
+  );
+
+  /** The flight's messages as stored, read without a lease (each its own copy of the bytes). */
+  async function stored(): Promise<Buffer[]> {
+    const f = (await store.get({ type: 1, path: ["reuse"], cmd: new Uint8Array(0) }))!;
+    const out: Buffer[] = [];
+    for await (const m of f.messages()) out.push(Buffer.concat([m.header, m.body as Uint8Array]));
+    return out;
+  }
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "disk-reuse-"));
+    store = diskStore({ dir, fsync: "never" });
+    await (await serve()).putTable({ path: ["reuse"] }, table);
+  });
+  beforeEach(() => {
+    leases = [];
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    for (const s of servers) await s.shutdown({ graceMs: 0 });
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves the flight whole, releasing every message once written", async () => {
+    const client = await serve();
+    const info = await client.getFlightInfo({ path: ["reuse"] });
+    let rows = 0;
+    let sum = 0;
+    for await (const batch of client.doGet(info.endpoint[0]!.ticket!)) {
+      rows += batch.numRows;
+      for (const v of batch.getChild("x")!) sum += v as number;
+    }
+    const n = 24 * 65536;
+    expect(rows).toBe(n);
+    expect(sum).toBe((n * (n - 1)) / 2);
+    expect(leases).toHaveLength(1);
+    expect(leases[0]).toBeInstanceOf(ReadLease);
+    expect(leases[0]!.released).toBe(24);
+  });
+
+  it("releases nothing when middleware wraps the response, so what it holds stays intact", async () => {
+    const held: FlightData[] = [];
+    const holder: FlightMiddleware = (next) => async (call) => {
+      const res = await next(call);
+      if (call.method !== "doGet") return res;
+      return (async function* () {
+        for await (const d of res as AsyncIterable<FlightData>) {
+          held.push(d);
+          yield d;
+        }
+      })();
+    };
+    const client = await serve(holder);
+    const info = await client.getFlightInfo({ path: ["reuse"] });
+    let messages = 0;
+    for await (const _ of client.doGetRaw(info.endpoint[0]!.ticket!)) messages++;
+    expect(messages).toBe(25); // the schema and 24 batches
+    expect(leases[0]!.released).toBe(0);
+    const want = await stored();
+    const got = held.slice(1).map((d) => Buffer.concat([d.dataHeader, d.dataBody as Uint8Array]));
+    expect(got.length).toBe(want.length);
+    expect(got.every((b, i) => b.equals(want[i]!))).toBe(true);
   });
 });

@@ -59,6 +59,8 @@ export type { MemoryStoreOptions, MemoryStoreStats, SchemaComparator } from "./s
 export { DiskStore, diskStore, DEFAULT_FSYNC_INTERVAL_MS } from "./store/disk-store";
 export type { DiskStoreOptions, DiskStoreStats, FsyncPolicy } from "./store/disk-store";
 export type { RecoveryReport } from "./store/disk-recovery";
+export { ReadLease } from "./store/read-lease";
+export type { MessageReadOptions } from "./store/read-lease";
 export { isFlightStore, offersGc, offersMemoryLimit, offersTtl } from "./store/flight-store";
 export type {
   FlightStore,

@@ -15,6 +15,7 @@ import { EOS, decodeManifest, encodeManifest, fileId } from "./disk-format";
 import { DiskStore, type DiskStoreOptions } from "./disk-store";
 import { offersGc, offersMemoryLimit, offersTtl, type StoredFlight } from "./flight-store";
 import { defaultSchemasEqual } from "./memory-store";
+import { ReadLease } from "./read-lease";
 
 // ---------------------------------------------------------------- fakes
 
@@ -208,6 +209,65 @@ describe("DiskStore puts and reads", () => {
         break; // the read ahead of the next span (one message) finishes, the file is closed
       }
       expect(read()).toBeLessThanOrEqual(2 * (5 * 1024 * 1024 + 16));
+    });
+  });
+
+  describe("with a ReadLease", () => {
+    // 24 MiB of 256 KiB batches: six 4 MiB spans.
+    const flightOfSpans = async (store: DiskStore, name: string) => {
+      const batches = Array.from({ length: 96 }, () => batchMsg(1, 256 * 1024));
+      await putFlight(store, pathD(name), batches);
+      return { batches, flight: (await store.get(pathD(name)))! };
+    };
+
+    it("reads later spans into the buffers of spans whose messages were all released", async () => {
+      const store = open();
+      const { batches, flight } = await flightOfSpans(store, "leased");
+      const lease = new ReadLease();
+      const buffers = new Set<ArrayBufferLike>();
+      let i = 0;
+      for await (const m of flight.messages({ lease })) {
+        expect(sameBytes(m.header, batches[i]!.header) && sameBytes(m.body, batches[i]!.body)).toBe(true);
+        buffers.add(contiguous(m.body).buffer);
+        lease.release(++i);
+      }
+      expect(i).toBe(batches.length);
+      // Without a lease each span has a buffer of its own (24 MiB: at least six); with one,
+      // the spans share a few: the one served, the one read ahead, and those freed.
+      const spans = new Set((await messagesOf(flight)).map((m) => contiguous(m.body).buffer)).size;
+      expect(spans).toBeGreaterThanOrEqual(6);
+      expect(buffers.size).toBeLessThanOrEqual(3);
+    });
+
+    it("never overwrites a message that was not released", async () => {
+      const store = open();
+      const { batches, flight } = await flightOfSpans(store, "held");
+      const lease = new ReadLease();
+      const held: StoredMessage[] = [];
+      const reused = new Set<ArrayBufferLike>();
+      let broken = 0;
+      for await (const m of flight.messages({ lease })) {
+        held.push(m);
+        // Release lagging five messages behind, across span boundaries.
+        lease.release(Math.max(0, held.length - 5));
+        await new Promise((r) => setImmediate(r)); // let the read ahead land in a reused buffer
+        for (let k = lease.released; k < held.length; k++) if (!sameBytes(held[k]!.body, batches[k]!.body)) broken++;
+        reused.add(contiguous(m.body).buffer);
+      }
+      expect(held.length).toBe(batches.length);
+      expect(broken).toBe(0);
+      expect(reused.size).toBeLessThanOrEqual(3); // buffers were reused meanwhile
+      // Without a lease nothing is reused: every message held is intact at the end.
+      const all = await messagesOf(flight);
+      expect(all.every((m, k) => sameBytes(m.body, batches[k]!.body))).toBe(true);
+    });
+
+    it("serves one pass per lease", async () => {
+      const store = open();
+      const { flight } = await flightOfSpans(store, "once");
+      const lease = new ReadLease();
+      for await (const _ of flight.messages({ lease })) break;
+      expect(() => flight.messages({ lease })[Symbol.asyncIterator]()).toThrow(/one pass/);
     });
   });
 

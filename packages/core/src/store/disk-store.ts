@@ -44,6 +44,7 @@ import type {
   StoredFlight,
 } from "./flight-store";
 import { DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS, structuralSchemasEqual, type SchemaComparator } from "./memory-store";
+import type { MessageReadOptions, ReadLease } from "./read-lease";
 
 /**
  * When a DiskStore forces written bytes to the disk (fsync):
@@ -150,11 +151,13 @@ class DiskFlight implements StoredFlight {
    * store holds at most two spans of {@link READ_BYTES} (or one message, when larger): the one
    * being served and the next, read ahead while it is.
    */
-  messages(): AsyncIterable<StoredMessage> {
-    return { [Symbol.asyncIterator]: () => this.read() };
+  messages(options?: MessageReadOptions): AsyncIterable<StoredMessage> {
+    const lease = options?.lease;
+    return { [Symbol.asyncIterator]: () => this.read(lease === undefined ? undefined : new SpanBuffers(lease)) };
   }
 
-  private async *read(): AsyncGenerator<StoredMessage> {
+  /** One pass over the messages; with `buffers`, span buffers are reused as the lease releases them. */
+  private async *read(buffers: SpanBuffers | undefined): AsyncGenerator<StoredMessage> {
     const entries = this.entries;
     if (entries.length <= 1) return;
     let fh: fsp.FileHandle;
@@ -166,13 +169,13 @@ class DiskFlight implements StoredFlight {
       }
       throw err;
     }
-    let next: Promise<Span> | undefined = readAhead(fh, entries, 1);
+    let next: Promise<Span> | undefined = readAhead(fh, entries, 1, buffers);
     try {
       while (next !== undefined) {
         const span: Span = await next;
         // Read the next span while this one is checked and served: the disk (or page cache)
         // copy runs on the thread pool, the checksums and the serving on the event loop.
-        next = span.end < entries.length ? readAhead(fh, entries, span.end) : undefined;
+        next = span.end < entries.length ? readAhead(fh, entries, span.end, buffers) : undefined;
         // Check the whole span in one pass, with no await in between; the good messages
         // before a bad one are still served, then DATA_LOSS.
         const out: StoredMessage[] = [];
@@ -1009,6 +1012,45 @@ async function writeAll(fh: fsp.FileHandle, pieces: readonly Uint8Array[], posit
 }
 
 /** Bytes of a data file read at once: messages `first` to `end - 1`, from `position`; `got` bytes were there. */
+/** Most free span buffers a pass keeps for reuse. */
+const MAX_FREE_SPANS = 2;
+
+/**
+ * The span buffers of one pass whose reader holds a {@link ReadLease}: a buffer goes back to a
+ * small free list once the reader has released every message read into it, and a later span
+ * that fits is read into it instead of fresh memory (a fresh buffer costs page faults and,
+ * every few tens of MiB, a V8 mark-compact for external memory). Buffers are at least
+ * {@link READ_BYTES}; a span of one larger message gets one of its own size, reused by later
+ * spans that fit. The free list keeps at most {@link MAX_FREE_SPANS} buffers, the largest.
+ */
+class SpanBuffers {
+  private readonly free: Buffer[] = [];
+  /** Buffers handed out, oldest first, with the release count that frees each. */
+  private readonly lent: Array<{ readonly buf: Buffer; readonly until: number }> = [];
+
+  constructor(lease: ReadLease) {
+    lease.watch((released) => this.reclaim(released));
+  }
+
+  /** A buffer of `size` bytes for a span that is done with once `until` messages are released. */
+  take(size: number, until: number): Buffer {
+    const i = this.free.findIndex((b) => b.byteLength >= size);
+    const buf = i >= 0 ? this.free.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(Math.max(size, READ_BYTES));
+    this.lent.push({ buf, until });
+    return buf.subarray(0, size);
+  }
+
+  private reclaim(released: number): void {
+    while (this.lent.length > 0 && this.lent[0]!.until <= released) {
+      this.free.push(this.lent.shift()!.buf);
+      if (this.free.length > MAX_FREE_SPANS) {
+        this.free.sort((a, b) => b.byteLength - a.byteLength);
+        this.free.length = MAX_FREE_SPANS;
+      }
+    }
+  }
+}
+
 interface Span {
   readonly buf: Buffer;
   readonly position: number;
@@ -1022,8 +1064,8 @@ interface Span {
  * a slow consumer takes the span before it, a failed read must not count as an unhandled
  * rejection (which ends the process by default).
  */
-function readAhead(fh: fsp.FileHandle, entries: readonly ManifestMessage[], first: number): Promise<Span> {
-  const p = readSpan(fh, entries, first);
+function readAhead(fh: fsp.FileHandle, entries: readonly ManifestMessage[], first: number, buffers: SpanBuffers | undefined): Promise<Span> {
+  const p = readSpan(fh, entries, first, buffers);
   p.catch(() => undefined);
   return p;
 }
@@ -1033,7 +1075,7 @@ function readAhead(fh: fsp.FileHandle, entries: readonly ManifestMessage[], firs
  * one message), into one new buffer. A short file is not an error here: the caller reports
  * the message that needs the missing bytes.
  */
-async function readSpan(fh: fsp.FileHandle, entries: readonly ManifestMessage[], first: number): Promise<Span> {
+async function readSpan(fh: fsp.FileHandle, entries: readonly ManifestMessage[], first: number, buffers: SpanBuffers | undefined): Promise<Span> {
   const position = entries[first]!.o;
   let stop = position + frameLength(entries[first]!.h, entries[first]!.b);
   let end = first + 1;
@@ -1042,7 +1084,9 @@ async function readSpan(fh: fsp.FileHandle, entries: readonly ManifestMessage[],
     stop += frameLength(entries[end]!.h, entries[end]!.b);
     end++;
   }
-  const buf = Buffer.allocUnsafe(stop - position);
+  // Entry k is message k of the pass (entry 0 is the schema): the span is done with once
+  // the reader has released messages up to end - 1.
+  const buf = buffers === undefined ? Buffer.allocUnsafe(stop - position) : buffers.take(stop - position, end - 1);
   let got = 0;
   while (got < buf.length) {
     const { bytesRead } = await fh.read(buf, got, buf.length - got, position + got);

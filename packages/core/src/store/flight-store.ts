@@ -1,5 +1,6 @@
 import type { FlightDescriptor } from "../flight-types";
 import type { StoredMessage } from "../ipc/ipc-message";
+import type { MessageReadOptions } from "./read-lease";
 
 /**
  * A flight as the store describes it: its identity, schema and totals, and its messages as a
@@ -32,8 +33,12 @@ export interface StoredFlight {
    * A store whose messages are already in memory may return an iterable that is also
    * synchronously iterable (`Symbol.iterator`): readers that check for it (DoGet does) then
    * skip an await per message.
+   *
+   * With `options.lease` the reader promises to say which messages it is done with (see
+   * `ReadLease`); a store may then reuse their buffers for later messages of this pass.
+   * Without one, every message stays valid for as long as the reader holds it.
    */
-  messages(): AsyncIterable<StoredMessage>;
+  messages(options?: MessageReadOptions): AsyncIterable<StoredMessage>;
 }
 
 /** Options of one put. */

@@ -26,7 +26,9 @@ import {
   bytesFromChunks,
   chunksOf,
   retainedBytes,
+  ReadLease,
 } from "@blackice/flight-core";
+import { onResponseWritten } from "../transport/transport";
 import { encapsulateMessage } from "./ipc-encapsulate";
 import { parseListCriteria } from "./list-criteria";
 
@@ -214,17 +216,48 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
     }
   }
 
-  async function* doGet(call: FlightCall<"doGet">): AsyncGenerator<FlightData> {
+  /**
+   * DoGet's response. It asks the transport to report each message written (see
+   * `onResponseWritten`) and hands the store a `ReadLease` it releases as those reports come,
+   * in order: a store reading from disk then reuses its read buffers. If middleware wraps the
+   * response, the transport reports nothing and the store never reuses a buffer.
+   */
+  function doGet(call: FlightCall<"doGet">): AsyncGenerator<FlightData> {
+    const lease = new ReadLease();
+    /** Index of each message sent (schema 0, then the flight's messages 1, 2, ...). */
+    const sentIndex = new WeakMap<object, number>();
+    let written = 0;
+    const response = doGetMessages(call, lease, sentIndex);
+    onResponseWritten(response, (message) => {
+      // Only a run of written messages with no gap is released: a message some other code
+      // took from the response (and may hold) stops the releases for good.
+      if (sentIndex.get(message as object) !== written) return false;
+      written++;
+      lease.release(written - 1);
+      return true;
+    });
+    return response;
+  }
+
+  async function* doGetMessages(call: FlightCall<"doGet">, lease: ReadLease, sentIndex: WeakMap<object, number>): AsyncGenerator<FlightData> {
     const f = await call.store.getByTicket(call.request.ticket);
     if (!f) throw notFound("no flight for this ticket (it may have expired or been deleted)");
-    yield toFlightData(f.schema);
-    const messages = f.messages();
+    const schema = toFlightData(f.schema);
+    sentIndex.set(schema, 0);
+    yield schema;
+    const messages = f.messages({ lease });
     // A store holding the flight in memory (MemoryStore) hands out an iterable that is also
-    // synchronous: walk it without awaiting each message, which keeps DoGet as fast as before.
+    // synchronously iterable: walk it without awaiting each message (nor tracking what is
+    // written: such a store never reuses memory), which keeps DoGet as fast as before.
     if (Symbol.iterator in messages) {
       for (const m of messages as unknown as Iterable<StoredMessage>) yield toFlightData(m);
     } else {
-      for await (const m of messages) yield toFlightData(m);
+      let i = 0;
+      for await (const m of messages) {
+        const d = toFlightData(m);
+        sentIndex.set(d, ++i);
+        yield d;
+      }
     }
   }
 

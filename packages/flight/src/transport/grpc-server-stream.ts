@@ -3,7 +3,7 @@ import { FlightError, StatusCode, invalidArgument, type PeerCertificateInfo } fr
 import { CallInput } from "./call-input";
 import { metadataFromRawHeaders, metadataToHeaders, parseGrpcTimeout, percentEncode } from "./grpc-metadata";
 import type { ByteBudget } from "./byte-budget";
-import type { TransportCall, TransportLimits, TransportMethod } from "./transport";
+import { responseWrittenHook, type TransportCall, type TransportLimits, type TransportMethod } from "./transport";
 
 /** What serving one stream needs from the transport around it. */
 export interface StreamContext {
@@ -243,16 +243,21 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
     corkedBytes = 0;
     stream.uncork();
   };
-  const write = (pieces: Uint8Array[]): void => {
+  /** Writes one message's pieces; `written` runs once they all reached the socket (not on failure). */
+  const write = (pieces: Uint8Array[], written?: () => void): void => {
     if (!corked) {
       corked = true;
       stream.cork();
       setImmediate(uncork);
     }
     let size = 0;
-    for (const p of pieces) {
+    const last = pieces.length - 1;
+    for (let i = 0; i <= last; i++) {
+      const p = pieces[i]!;
       size += p.byteLength;
-      stream.write(p);
+      // A stream's write callbacks run in order, so the last piece's covers the whole message.
+      if (i === last && written !== undefined) stream.write(p, (err) => err ? undefined : written());
+      else stream.write(p);
     }
     corkedBytes += size;
     ctx.onDataSent();
@@ -296,13 +301,18 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
       return;
     }
     const iterator = (response as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+    let hook = responseWrittenHook(response);
+    const report = (value: unknown): void => {
+      if (hook?.(value) === false) hook = undefined;
+    };
     try {
       for (;;) {
         if (finished) return;
         const next = await iterator.next();
         if (next.done || finished) break;
         sendHeaders();
-        write(method.encode(next.value));
+        const value = next.value;
+        write(method.encode(value), hook === undefined ? undefined : () => report(value));
         await waitForSocket();
       }
     } finally {

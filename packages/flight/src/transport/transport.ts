@@ -91,3 +91,26 @@ export interface ServerTransport {
   shutdown(graceMs: number): Promise<void>;
   stats(): TransportStats;
 }
+
+/** Hooks of responses whose service wants to hear when each message is written (see {@link onResponseWritten}). */
+const writtenHooks = new WeakMap<object, WrittenHook>();
+
+/** Hears that one message of a response was written; returning false stops the reports. */
+export type WrittenHook = (message: unknown) => boolean | void;
+
+/**
+ * Asks the transport to call `hook(message)` for each message of the server-streaming
+ * `response` once its bytes have been written to the socket and the transport no longer
+ * references them (not for a message whose write failed). The transport looks the hook up by
+ * the identity of the response it is given: a response that middleware wrapped on its way out
+ * has no hook, so its messages are never reported (and a service must then assume they are
+ * held forever). Once the hook returns false, later messages are not reported. Used by DoGet to let a store reuse read buffers (see `ReadLease`).
+ */
+export function onResponseWritten(response: object, hook: WrittenHook): void {
+  writtenHooks.set(response, hook);
+}
+
+/** The hook {@link onResponseWritten} registered for exactly this response object, if any. */
+export function responseWrittenHook(response: unknown): WrittenHook | undefined {
+  return typeof response === "object" && response !== null ? writtenHooks.get(response) : undefined;
+}
