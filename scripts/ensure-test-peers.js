@@ -2,9 +2,10 @@
 // Installs the test suite's real peers on first use, so that `npm test` works on a fresh
 // clone (README): pyarrow, pytest and grpcio into .venv (requirements-test.txt), and
 // arrow-go's Flight integration client and server into .cache/go-bin
-// (scripts/install-go-peers.sh). Each step is skipped when its peer is already there, so
-// later runs cost a fraction of a second. Needs Python 3 with venv and Go on PATH, and a
-// package registry; it says which one is missing instead of failing later in a test.
+// (scripts/install-go-peers.sh), and the Debian packages of DEBIAN_PEERS (apt-get, as root or
+// through sudo). Each step is skipped when its peer is already there, so later runs cost a
+// fraction of a second. Needs Python 3 with venv and Go on PATH, and a package registry; it
+// says which one is missing instead of failing later in a test.
 "use strict";
 const { spawnSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -42,5 +43,30 @@ function go() {
   run("bash", [path.join(root, "scripts", "install-go-peers.sh")], "scripts/install-go-peers.sh");
 }
 
+/**
+ * Debian packages the tests start, each with the program that shows it is installed. Tests
+ * find them at these paths.
+ */
+const DEBIAN_PEERS = [
+  { pkg: "redis-server", program: "/usr/bin/redis-server" },
+  { pkg: "chromium", program: "/usr/bin/chromium" },
+];
+
+function debian() {
+  const missing = DEBIAN_PEERS.filter((p) => !fs.existsSync(p.program)).map((p) => p.pkg);
+  if (missing.length === 0) return;
+  const root = typeof process.getuid === "function" && process.getuid() === 0;
+  const sudo = root ? [] : ["sudo", "-n"];
+  if (!root && spawnSync("sudo", ["-n", "true"]).status !== 0) {
+    process.stderr.write(`ensure-test-peers: the tests need Debian packages ${missing.join(", ")}; install them (apt-get install ${missing.join(" ")}) or run as root\n`);
+    process.exit(1);
+  }
+  process.stdout.write(`ensure-test-peers: installing ${missing.join(", ")} with apt-get (first use)\n`);
+  const cmd = (args) => (sudo.length > 0 ? ["sudo", [...sudo.slice(1), ...args]] : [args[0], args.slice(1)]);
+  run(...cmd(["apt-get", "update", "-qq"]), "apt-get update");
+  run(...cmd(["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq", "--no-install-recommends", ...missing]), `apt-get install ${missing.join(" ")}`);
+}
+
 python();
 go();
+debian();
