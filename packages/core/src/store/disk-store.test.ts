@@ -271,7 +271,7 @@ describe("DiskStore puts and reads", () => {
     });
   });
 
-  it("a read ahead that fails while the reader is slow ends the read with its error, not the process", async () => {
+  it("a read ahead that fails (EIO) while the reader is slow ends the read with DATA_LOSS, reported, not the process", async () => {
     const store = open();
     const d = pathD("eio");
     const batches = Array.from({ length: 12 }, () => batchMsg(1, 1024 * 1024));
@@ -302,7 +302,10 @@ describe("DiskStore puts and reads", () => {
       } catch (e) {
         err = e;
       }
+      expect(err).toBeInstanceOf(FlightError);
+      expect((err as FlightError).code).toBe(StatusCode.DATA_LOSS);
       expect(String(err)).toMatch(/EIO/);
+      expect(errors.some((e) => e instanceof FlightError && e.code === StatusCode.DATA_LOSS)).toBe(true);
       expect(seen).toBe(3); // the first span (three 1 MiB frames fit in 4 MiB), then the error
       await new Promise((r) => setTimeout(r, 20));
       expect(unhandled).toEqual([]);

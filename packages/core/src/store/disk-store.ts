@@ -167,12 +167,18 @@ class DiskFlight implements StoredFlight {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") {
         throw new FlightError(StatusCode.NOT_FOUND, `flight ${this.key} was removed before it could be read`);
       }
-      throw err;
+      throw this.readFailure(err);
     }
     let next: Promise<Span> | undefined = readAhead(fh, entries, 1, buffers);
     try {
       while (next !== undefined) {
-        const span: Span = await next;
+        let span: Span;
+        try {
+          span = await next;
+        } catch (err) {
+          next = undefined;
+          throw this.readFailure(err);
+        }
         // Read the next span while this one is checked and served: the disk (or page cache)
         // copy runs on the thread pool, the checksums and the serving on the event loop.
         next = span.end < entries.length ? readAhead(fh, entries, span.end, buffers) : undefined;
@@ -212,6 +218,25 @@ class DiskFlight implements StoredFlight {
       if (next !== undefined) await next.catch(() => undefined);
       await fh.close();
     }
+  }
+
+  /**
+   * A failed open or read of the data file as a FlightError: a media error (EIO) is DATA_LOSS
+   * and is reported as damage; running out of file handles or memory is RESOURCE_EXHAUSTED;
+   * anything else UNAVAILABLE (the disk, a dependency, is failing).
+   */
+  private readFailure(err: unknown): FlightError {
+    if (err instanceof FlightError) return err;
+    const code = (err as NodeJS.ErrnoException)?.code;
+    if (code === "EIO") {
+      const e = new FlightError(StatusCode.DATA_LOSS, `flight ${this.key} could not be read from disk (EIO); nothing more of it is served`, { cause: err });
+      this.onDamage(e, `${this.dataPath}: ${(err as Error).message}`);
+      return e;
+    }
+    if (code === "EMFILE" || code === "ENFILE" || code === "ENOMEM") {
+      return new FlightError(StatusCode.RESOURCE_EXHAUSTED, `cannot read flight ${this.key}: ${code}`, { cause: err });
+    }
+    return new FlightError(StatusCode.UNAVAILABLE, `cannot read flight ${this.key} from disk${code ? ` (${code})` : ""}`, { cause: err });
   }
 
   private damaged(index: number, detail: string): FlightError {
