@@ -17,9 +17,11 @@ export type {
   FlightDataInput,
   MetadataValue,
   PutTableOptions,
+  ReadTarget,
   RequestSource,
   TicketInput,
 } from "./client/flight-client";
+export type { ChannelPoolOptions, ChannelPoolStats } from "./client/channel-pool";
 export { BatchWriter } from "./client/batch-writer";
 export type { BatchWriterFailure, BatchWriterInput, BatchWriterOptions, BatchWriterRetryOptions, BatchWriterStats, RowRange, WrittenBatch } from "./client/batch-writer";
 export type { Row } from "./client/row-batcher";

@@ -4,6 +4,7 @@ import {
   ByteChunks,
   FlightError,
   StatusCode,
+  statusCodeName,
   type ActionType,
   type CallSigner,
   type FlightData,
@@ -26,6 +27,7 @@ import { BatchWriter, type BatchWriterOptions } from "./batch-writer";
 import { checkMiddleware, StartedCall, type ClientMiddleware, type ReceivedMetadata } from "./client-middleware";
 import { normalizeDescriptor } from "./descriptors";
 import { parseLocation } from "./location";
+import { ChannelPool, channelPoolOptions, type ChannelPoolOptions, type ChannelPoolStats } from "./channel-pool";
 
 /** Default largest message, sent or received: 64 MiB (the server's default too). */
 export const DEFAULT_CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -85,12 +87,20 @@ export interface FlightClientOptions {
   flowControlWindow?: number;
   /** Extra grpc-js channel options, applied last (they win over the ones above). */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * Limits of the channels opened to other locations when a read follows a FlightInfo's
+   * endpoint locations (see {@link FlightClient.doGetRaw}): one channel per location, made
+   * with this client's options.
+   */
+  pool?: ChannelPoolOptions;
 }
 
 /** A FlightData to send; missing fields are empty. */
 export type FlightDataInput = Partial<FlightData>;
 /** A ticket: the Ticket message, its bytes, its text, or a FlightEndpoint carrying it. */
 export type TicketInput = Ticket | Uint8Array | string | { ticket: Ticket | undefined };
+/** What a read takes: a ticket (read on this client's channel), or a FlightInfo (every endpoint, following its locations). */
+export type ReadTarget = TicketInput | FlightInfo;
 /** A FlightDescriptor, possibly partial (`{ path: [...] }`); see `pathDescriptor`/`cmdDescriptor`. */
 export type DescriptorInput = Partial<FlightDescriptor>;
 /** What a streaming request accepts. */
@@ -254,13 +264,22 @@ function normalizeTicket(t: TicketInput, what = "ticket"): Ticket {
   throw new TypeError(`${what} must be a Ticket, a FlightEndpoint, a Uint8Array or a string`);
 }
 
+/** Arrow's URI for "this same connection" in an endpoint's locations. */
+const REUSE_CONNECTION = "arrow-flight-reuse-connection:";
+/** Failures of one location that pass an endpoint to the next: the server is down, or does not hold the flight. */
+const FAILOVER_CODES: ReadonlySet<StatusCode> = new Set([StatusCode.UNAVAILABLE, StatusCode.NOT_FOUND]);
+
+function isFlightInfo(x: unknown): x is FlightInfo {
+  return x !== null && typeof x === "object" && Array.isArray((x as { endpoint?: unknown }).endpoint);
+}
+
 function isDescriptorInput(x: unknown): x is DescriptorInput {
   return x !== null && typeof x === "object" && !(x instanceof Uint8Array) && !("ticket" in x) && ("path" in x || "cmd" in x || "type" in x);
 }
 
 function checkOptions(location: string, options: FlightClientOptions): void {
   if (options === null || typeof options !== "object") throw new TypeError(`FlightClient options must be an object, got ${options === null ? "null" : typeof options}`);
-  const known = ["tls", "metadata", "signer", "middleware", "maxMessageBytes", "flowControlWindow", "channelOptions"];
+  const known = ["tls", "metadata", "signer", "middleware", "maxMessageBytes", "flowControlWindow", "channelOptions", "pool"];
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) throw new TypeError(`FlightClient: unknown option "${k}" (known: ${known.join(", ")})`);
   }
@@ -334,11 +353,16 @@ export class FlightClient {
   private readonly middleware: readonly ClientMiddleware[];
   /** grpc-js interceptors given in `channelOptions`: per-call interceptors replace them, so the middleware's carries them along. */
   private readonly channelInterceptors: { interceptors: grpc.Interceptor[]; providers: grpc.InterceptorProvider[] };
+  /** Channels to endpoint locations, this one's own included; made on the first read of a FlightInfo. */
+  private pool: ChannelPool<FlightClient> | undefined;
+  private readonly options: FlightClientOptions;
   private closed = false;
 
   constructor(location: string, options: FlightClientOptions = {}) {
     const parsed = parseLocation(location);
     checkOptions(location, options);
+    channelPoolOptions(options.pool);
+    this.options = options;
     this.location = location;
     this.target = parsed.target;
     this.secure = parsed.tls || options.tls !== undefined;
@@ -586,9 +610,77 @@ export class FlightClient {
    * let messages = 0;
    * for await (const m of client.doGetRaw(info.endpoint[0].ticket!)) messages++;
    */
-  doGetRaw(ticket: TicketInput, options?: CallOptions): AsyncIterable<FlightData> {
-    const t = normalizeTicket(ticket);
+  doGetRaw(target: ReadTarget, options?: CallOptions): AsyncIterable<FlightData> {
+    if (isFlightInfo(target)) return this.readEndpoints(target, options);
+    const t = normalizeTicket(target);
     return this.serverStream<FlightData>("doGet", pb.Ticket.encode(t).finish(), options);
+  }
+
+  /**
+   * Every endpoint of `info` in order, each as its own DoGet stream (its schema first) read
+   * from the first of its locations that answers: an endpoint without locations (or with
+   * Arrow's `arrow-flight-reuse-connection://?`) is read on this client's channel, others on
+   * pooled channels ({@link FlightClientOptions.pool}). A location that fails before the
+   * endpoint's first message with UNAVAILABLE or NOT_FOUND (down, or without the flight)
+   * passes the endpoint to the next one; a failure after data has been read is thrown, as
+   * serving the rest from another replica could repeat or miss messages.
+   */
+  private async *readEndpoints(info: FlightInfo, options: CallOptions | undefined): AsyncGenerator<FlightData> {
+    checkCallOptions(options);
+    const opts = absoluteDeadline(options);
+    const endpoints = info.endpoint;
+    for (let i = 0; i < endpoints.length; i++) {
+      const ep = endpoints[i]!;
+      if (!ep.ticket) throw new FlightError(StatusCode.INVALID_ARGUMENT, `endpoint ${i + 1} of ${endpoints.length} has no ticket`);
+      const uris = (ep.location ?? []).map((l) => l.uri).filter((u) => u !== "" && !u.startsWith(REUSE_CONNECTION));
+      yield* this.readEndpoint(`endpoint ${i + 1} of ${endpoints.length}`, ep.ticket, uris.length === 0 ? [this.location] : uris, opts);
+    }
+  }
+
+  private async *readEndpoint(what: string, ticket: Ticket, locations: string[], options: CallOptions | undefined): AsyncGenerator<FlightData> {
+    const failures: string[] = [];
+    let lastCode: StatusCode = StatusCode.UNAVAILABLE;
+    for (const location of locations) {
+      let lease: { channel: FlightClient; release: () => void };
+      try {
+        lease = await this.channels().acquire(location);
+      } catch (err) {
+        if (!(err instanceof TypeError)) throw err;
+        failures.push(`${location}: ${err.message}`);
+        continue;
+      }
+      let started = false;
+      try {
+        for await (const m of lease.channel.doGetRaw(ticket, options)) {
+          started = true;
+          yield m;
+        }
+        return;
+      } catch (err) {
+        const fe = FlightError.from(err);
+        if (started || !FAILOVER_CODES.has(fe.code) || options?.signal?.aborted) throw fe;
+        lastCode = fe.code;
+        failures.push(`${location}: ${statusCodeName(fe.code)} ${fe.message}`);
+      } finally {
+        lease.release();
+      }
+    }
+    throw new FlightError(lastCode, `${what}: no location could serve it (${failures.join("; ")})`);
+  }
+
+  private channels(): ChannelPool<FlightClient> {
+    if (this.closed) throw new FlightError(StatusCode.FAILED_PRECONDITION, "FlightClient is closed");
+    this.pool ??= new ChannelPool<FlightClient>(
+      (location) => new FlightClient(location, { ...this.options, pool: undefined }),
+      { location: this.location, channel: this },
+      this.options.pool,
+    );
+    return this.pool;
+  }
+
+  /** The channels reads of FlightInfos opened (this client's own included), with their calls. */
+  poolStats(): ChannelPoolStats {
+    return this.pool?.stats() ?? { channels: [], opened: 0 };
   }
 
   /**
@@ -600,9 +692,9 @@ export class FlightClient {
    * @example
    * for await (const batch of client.doGet(ticket)) total += batch.numRows;
    */
-  doGet(ticket: TicketInput, options?: CallOptions): AsyncIterable<Arrow.RecordBatch> {
-    normalizeTicket(ticket);
-    return this.readBatches(ticket, options, {});
+  doGet(target: ReadTarget, options?: CallOptions): AsyncIterable<Arrow.RecordBatch> {
+    if (!isFlightInfo(target)) normalizeTicket(target);
+    return this.readBatches(target, options, {});
   }
 
   /**
@@ -614,33 +706,38 @@ export class FlightClient {
    * const table = await client.getTable(pathDescriptor("sales", "2024"));
    * const sameThing = await client.getTable(info.endpoint[0]);
    */
-  async getTable(target: TicketInput | DescriptorInput, options?: CallOptions): Promise<Arrow.Table> {
+  async getTable(target: ReadTarget | DescriptorInput, options?: CallOptions): Promise<Arrow.Table> {
     const arrow = loadArrow();
     const opts = absoluteDeadline(options);
-    let ticket: TicketInput;
+    let source: ReadTarget;
     if (isDescriptorInput(target)) {
       const info = await this.getFlightInfo(target, opts);
-      const endpoint = info.endpoint[0];
-      if (!endpoint?.ticket) throw new FlightError(StatusCode.NOT_FOUND, "the flight's FlightInfo has no endpoint with a ticket");
-      ticket = endpoint.ticket;
+      if (!info.endpoint.some((e) => e.ticket)) throw new FlightError(StatusCode.NOT_FOUND, "the flight's FlightInfo has no endpoint with a ticket");
+      source = info;
     } else {
-      ticket = target as TicketInput;
+      source = target;
     }
     const state: { schema?: Arrow.Schema } = {};
     const batches: Arrow.RecordBatch[] = [];
-    for await (const batch of this.readBatches(ticket, opts, state)) batches.push(batch);
+    for await (const batch of this.readBatches(source, opts, state)) batches.push(batch);
     if (!state.schema) throw new FlightError(StatusCode.DATA_LOSS, "the DoGet stream carried no schema");
     return new arrow.Table(state.schema, batches);
   }
 
-  private async *readBatches(ticket: TicketInput, options: CallOptions | undefined, state: { schema?: Arrow.Schema }): AsyncGenerator<Arrow.RecordBatch> {
+  private async *readBatches(target: ReadTarget, options: CallOptions | undefined, state: { schema?: Arrow.Schema }): AsyncGenerator<Arrow.RecordBatch> {
     checkCallOptions(options);
     // The call gets a child signal: when the consumer stops early the call is cancelled here,
     // whether or not apache-arrow passes the early return down to its source.
     const { controller, unlink } = childController(options?.signal);
     let done = false;
     try {
-      yield* decodeRecordBatches(this.doGetRaw(ticket, { ...options, signal: controller.signal }), state);
+      const opts = { ...absoluteDeadline(options), signal: controller.signal };
+      if (isFlightInfo(target)) {
+        // Each endpoint is a stream of its own, with its own schema message.
+        for (const ep of target.endpoint) yield* decodeRecordBatches(this.readEndpoints({ ...target, endpoint: [ep] }, opts), state);
+      } else {
+        yield* decodeRecordBatches(this.doGetRaw(target, opts), state);
+      }
       done = true;
     } finally {
       unlink();
@@ -775,6 +872,7 @@ export class FlightClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.pool?.close();
     this.client.close();
   }
 }
