@@ -4,7 +4,7 @@
 //
 // Options:
 //   --quick          shrink every case (CI runs this once); writes bench/out/, not docs/
-//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale
+//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer
 //   --docs / --no-docs   write docs/benchmarks.md and .svg (default: yes for full, no for quick)
 //   --out=DIR        where the JSON results and the quick report go (default bench/out)
 //   --tables=fixed,telemetry  --batches=64KiB,1MiB,4MiB,16MiB   subsets, for exploring
@@ -45,6 +45,7 @@ const MODES = {
     diskBigBytes: 2 * GiB,
     scaleFlights: 100_000,
     listRuns: 3,
+    writerRows: 1_000_000,
   },
   quick: {
     tableBytes: 8 * MiB,
@@ -62,11 +63,12 @@ const MODES = {
     diskBigBytes: 64 * MiB,
     scaleFlights: 2_000,
     listRuns: 3,
+    writerRows: 20_000,
   },
 };
 const BATCH_SIZES = [64 * KiB, 1 * MiB, 4 * MiB, 16 * MiB];
 const TABLES = ["fixed", "telemetry"];
-const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk"];
+const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer"];
 const TS_MODES = ["raw", "arrow"]; // FlightClient doGetRaw/doPutRaw, and getTable/putTable (apache-arrow)
 
 function parseArgs(argv) {
@@ -647,6 +649,35 @@ async function scaleCase(ctx) {
 // ------------------------------------------------------------------ main
 
 /** Runs one part, noting its duration and the machine's load average before and after. */
+// ------------------------------------------------------------------ batching writer
+
+/**
+ * Events per second through FlightClient's batching writer (issue 16) into a BlackIce server,
+ * at 1, 100 and 10 000 rows per append, batches cut at 10 000 rows; the server stores them.
+ */
+async function writerCase({ cfg, results }) {
+  if (!tsClientAvailable()) throw new Error("the writer part needs packages/flight/dist (npm run build)");
+  const server = await startBlackIce("writer-server");
+  const ts = startTsDriver();
+  results.writer = [];
+  try {
+    for (const per of [1, 100, 10_000]) {
+      const rows = cfg.writerRows;
+      const runs = [];
+      for (let r = 0; r < cfg.smallRuns; r++) {
+        const out = await ts.call({ cmd: "writer", uri: server.uri, rows, per, max_rows: 10_000, path: ["writer", String(r)] }, 600_000);
+        runs.push(rows / out.seconds);
+      }
+      const row = { per, rows, eventsPerSecond: summarize(runs) };
+      results.writer.push(row);
+      log(`writer  ${String(per).padStart(6)} rows/append  ${Math.round(row.eventsPerSecond.median)} events/s`);
+    }
+  } finally {
+    await ts.stop();
+    await server.proc.stop();
+  }
+}
+
 async function part(results, name, fn) {
   const t0 = Date.now();
   const before = loadAvg();
@@ -746,6 +777,7 @@ async function main() {
     }
     if (args.only.has("scale")) await part(results, "scale", () => scaleCase({ cfg, driver, results }));
     if (args.only.has("disk")) await part(results, "disk", () => diskCase({ cfg, driver, results }));
+    if (args.only.has("writer")) await part(results, "writer", () => writerCase({ cfg, results }));
     await driver.stop();
   } finally {
     await procs.stopAll();

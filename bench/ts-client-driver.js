@@ -86,6 +86,28 @@ const commands = {
     return { seconds: seconds(t0) };
   },
 
+  /**
+   * Events through the batching writer: `rows` telemetry events (ts, host, cpu, mem), appended
+   * `per` at a time (one object when per is 1, else an array), committed by close(). Checks
+   * the stored row count afterwards.
+   */
+  async writer(a) {
+    const c = client(a.uri);
+    const hosts = ["web-1", "web-2", "db-1", "cache-1"];
+    const event = (i) => ({ ts: 1_700_000_000_000 + i, host: hosts[i & 3], cpu: (i % 100) / 100, mem: i % 65_536 });
+    const chunks = [];
+    for (let i = 0; i < a.rows; i += a.per) chunks.push(a.per === 1 ? event(i) : Array.from({ length: Math.min(a.per, a.rows - i) }, (_, k) => event(i + k)));
+    const descriptor = { path: [...a.path, String(a.per)] };
+    const writer = c.batchWriter(descriptor, { maxRows: a.max_rows, maxDelayMs: 200 });
+    const t0 = performance.now();
+    for (const chunk of chunks) await writer.append(chunk);
+    await writer.close();
+    const s = seconds(t0);
+    const info = await c.getFlightInfo(descriptor);
+    if (Number(info.totalRecords) !== a.rows) throw new Error(`writer: ${info.totalRecords} rows stored, expected ${a.rows}`);
+    return { seconds: s, streams: writer.stats.streams };
+  },
+
   async forget(a) {
     prepared.delete(a.key);
     return null;

@@ -175,6 +175,10 @@ function textTable(results, evaluation) {
     lines.push("", "Disk store — MiB/s (median)");
     for (const r of results.disk) lines.push(`${pad(r.op, 7)} ${pad(fmtSize(r.batchBytes), 7)} ${pad(r.server, 12)} ${f0(r.median)} (${f0(r.min)}-${f0(r.max)})`);
   }
+  if (results.writer && results.writer.length) {
+    lines.push("", "Batching writer — events/s (median)");
+    for (const r of results.writer) lines.push(`${pad(String(r.per), 6)} rows/append  ${f0(r.eventsPerSecond.median)} (${f0(r.eventsPerSecond.min)}-${f0(r.eventsPerSecond.max)})`);
+  }
   lines.push("", "Targets");
   for (const r of evaluation) lines.push(`${pad(verdict(r), 5)} ${pad(r.target, 62)} ${pad(f2(r.ratio), 7)} ${r.measured}`);
   return lines.join("\n");
@@ -395,6 +399,20 @@ function markdown(results, evaluation, svgName) {
         "",
       );
     }
+  }
+
+  if (results.writer && results.writer.length) {
+    push(
+      "## Batching writer",
+      "",
+      `Telemetry events (ts, host, cpu, mem) through \`FlightClient.batchWriter\` (batches of 10 000 rows, maxDelayMs 200) into BlackIce's memory store, ` +
+        `${results.writer[0].rows} events per run, committed by \`close()\`; the stored row count is checked after each run. The client and the server share the machine's cores. Events per second, median (min–max).`,
+      "",
+      "| rows per append | events/s |",
+      "| --- | --- |",
+      ...results.writer.map((r) => `| ${r.per} | ${f0(r.eventsPerSecond.median)} (${f0(r.eventsPerSecond.min)}–${f0(r.eventsPerSecond.max)}) |`),
+      "",
+    );
   }
 
   if (results.scale) {
