@@ -27,6 +27,8 @@ export type { BatchWriterFailure, BatchWriterInput, BatchWriterOptions, BatchWri
 export type { Row } from "./client/row-batcher";
 export { pathDescriptor, cmdDescriptor } from "./client/descriptors";
 export { cookieMiddleware } from "./client/client-middleware";
+export { traceContext } from "./client/trace-context";
+export type { TraceContextOptions } from "./client/trace-context";
 export type { ClientCallInfo, ClientCallMiddleware, ClientCallStatus, ClientMiddleware, CookieMiddleware, OutgoingHeaders, ReceivedMetadata } from "./client/client-middleware";
 export { parseLocation } from "./client/location";
 export type { ParsedLocation } from "./client/location";

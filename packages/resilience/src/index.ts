@@ -21,6 +21,8 @@ export { deadlines } from "./deadlines";
 export type { DeadlinesOptions } from "./deadlines";
 export { metrics, DEFAULT_DURATION_BUCKETS, BREAKER_STATE_VALUES } from "./metrics";
 export type { BreakerSource, MetricsOptions } from "./metrics";
+export { tracing } from "./tracing";
+export type { TracingOptions } from "./tracing";
 export { callLogger } from "./call-logger";
 export type { CallLoggerOptions } from "./call-logger";
 export { adminActions } from "./admin-actions";
