@@ -81,7 +81,7 @@ export type {
 // ---- for middleware authors ----
 export { CallContext, createContextKey } from "./context";
 export type { ContextKey } from "./context";
-export { FLIGHT_METHODS, composeMiddleware } from "./middleware";
+export { FLIGHT_METHODS, STREAMING_REQUEST_METHODS, STREAMING_RESPONSE_METHODS, composeMiddleware } from "./middleware";
 export type {
   CallHeaders,
   CallInfo,

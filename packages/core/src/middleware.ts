@@ -44,6 +44,28 @@ export const FLIGHT_METHODS: readonly FlightMethod[] = [
   "listActions",
 ];
 
+/** The methods whose request type (`FlightRequests`) is an AsyncIterable. */
+type StreamingRequestMethod = { [K in FlightMethod]: FlightRequests[K] extends AsyncIterable<unknown> ? K : never }[FlightMethod];
+/** The methods whose response type (`FlightResponses`) is an AsyncIterable. */
+type StreamingResponseMethod = { [K in FlightMethod]: FlightResponses[K] extends AsyncIterable<unknown> ? K : never }[FlightMethod];
+/** Compiles only when the list names exactly the methods of `M`. */
+type Exactly<L extends readonly M[], M extends string> = [M] extends [L[number]] ? L : never;
+
+const STREAMING_REQUEST_LIST = ["handshake", "doPut", "doExchange"] as const;
+const STREAMING_RESPONSE_LIST = ["handshake", "listFlights", "doGet", "doPut", "doExchange", "doAction", "listActions"] as const;
+
+/**
+ * Methods whose request is an AsyncIterable (client streaming); the others receive one
+ * message. Checked against {@link FlightRequests} when compiled.
+ */
+export const STREAMING_REQUEST_METHODS: ReadonlySet<FlightMethod> = new Set<FlightMethod>(STREAMING_REQUEST_LIST satisfies Exactly<typeof STREAMING_REQUEST_LIST, StreamingRequestMethod>);
+
+/**
+ * Methods whose response is an AsyncIterable (server streaming); the others return one
+ * message. Checked against {@link FlightResponses} when compiled.
+ */
+export const STREAMING_RESPONSE_METHODS: ReadonlySet<FlightMethod> = new Set<FlightMethod>(STREAMING_RESPONSE_LIST satisfies Exactly<typeof STREAMING_RESPONSE_LIST, StreamingResponseMethod>);
+
 /** What each method receives. Client-streaming methods receive an AsyncIterable. */
 export interface FlightRequests {
   handshake: AsyncIterable<HandshakeRequest>;

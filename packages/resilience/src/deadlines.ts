@@ -1,5 +1,5 @@
-import { FlightError, StatusCode, type FlightMiddleware, type FlightResponse } from "@blackice/flight-core";
-import { STREAMING_REQUEST, STREAMING_RESPONSE, withFields } from "./observe-call";
+import { FlightError, STREAMING_REQUEST_METHODS, STREAMING_RESPONSE_METHODS, StatusCode, type FlightMiddleware, type FlightResponse } from "@blackice/flight-core";
+import { withFields } from "./observe-call";
 import { MAX_TIMER_MS, checkOptionalInt, checkOptions } from "./option-checks";
 import { isAsyncIterable, watchIterable } from "./watch-iterable";
 
@@ -93,7 +93,7 @@ export function deadlines(options: DeadlinesOptions): FlightMiddleware {
       };
 
       const signal = controller.signal;
-      const request = STREAMING_REQUEST.has(call.method) ? watchIterable(call.request as AsyncIterable<unknown>, { signal }) : call.request;
+      const request = STREAMING_REQUEST_METHODS.has(call.method) ? watchIterable(call.request as AsyncIterable<unknown>, { signal }) : call.request;
       const inner = withFields(call, { signal, deadline: now + budget, request: request as never });
       let response: FlightResponse;
       try {
@@ -102,7 +102,7 @@ export function deadlines(options: DeadlinesOptions): FlightMiddleware {
         cleanup();
         throw err;
       }
-      if (!STREAMING_RESPONSE.has(call.method) || !isAsyncIterable(response)) {
+      if (!STREAMING_RESPONSE_METHODS.has(call.method) || !isAsyncIterable(response)) {
         cleanup();
         return response;
       }

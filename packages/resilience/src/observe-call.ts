@@ -1,5 +1,6 @@
 import {
   FlightError,
+  STREAMING_RESPONSE_METHODS,
   StatusCode,
   type FlightCall,
   type FlightHandler,
@@ -7,20 +8,6 @@ import {
   type FlightResponse,
 } from "@blackice/flight-core";
 import { isAsyncIterable, watchIterable, type StreamEnd } from "./watch-iterable";
-
-/** Methods whose response is an AsyncIterable. */
-export const STREAMING_RESPONSE: ReadonlySet<FlightMethod> = new Set<FlightMethod>([
-  "handshake",
-  "listFlights",
-  "doGet",
-  "doPut",
-  "doExchange",
-  "doAction",
-  "listActions",
-]);
-
-/** Methods whose request is an AsyncIterable. */
-export const STREAMING_REQUEST: ReadonlySet<FlightMethod> = new Set<FlightMethod>(["handshake", "doPut", "doExchange"]);
 
 /** How a call ended, as a middleware sees it. */
 export interface CallOutcome {
@@ -82,7 +69,7 @@ export async function observeCall(call: FlightCall, next: FlightHandler, hooks: 
     hooks.onEnd({ code: codeOf(error), error, abandoned: false });
     throw error;
   }
-  if (!STREAMING_RESPONSE.has(call.method) || !isAsyncIterable(response)) {
+  if (!STREAMING_RESPONSE_METHODS.has(call.method) || !isAsyncIterable(response)) {
     hooks.onEnd({ code: StatusCode.OK, abandoned: false });
     return response;
   }
