@@ -8,7 +8,8 @@ import { FlightError } from "../flight-error";
 import type { FlightDescriptor } from "../flight-types";
 import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
 import { StatusCode } from "../status-code";
-import { descriptorKey, pathPrefixMatcher, ticketFromKey, ticketToKey } from "./descriptor-key";
+import { descriptorKey } from "./descriptor-key";
+import { IndexedFlightStore } from "./flight-index";
 import { checkRange } from "./store-options";
 import {
   EOS,
@@ -292,12 +293,11 @@ type PutState = "open" | "committing" | "failed" | "committed" | "aborted";
  * await server.shutdown();
  * await store.close();
  */
-export class DiskStore implements FlightStore, StoreTtl, StoreGc {
+export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightStore, StoreTtl, StoreGc {
   /** What the last open found and repaired. */
   readonly recovery: RecoveryReport;
   private readonly dir: string;
   private readonly paths: ReturnType<typeof storePaths>;
-  private readonly flights = new Map<string, DiskRecord>();
   private readonly fsyncPolicy: FsyncPolicy;
   private readonly fsyncIntervalMs: number;
   private readonly maxDiskBytes: number | undefined;
@@ -339,6 +339,7 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
    * or store, PERMISSION_DENIED when it cannot be created or written.
    */
   constructor(options: DiskStoreOptions) {
+    super();
     if (typeof options !== "object" || options === null) throw new TypeError("DiskStore options must be an object with at least { dir }");
     for (const name of Object.keys(options)) {
       if (!KNOWN_OPTIONS.has(name)) throw new TypeError(`unknown DiskStore option ${JSON.stringify(name)}; known: ${[...KNOWN_OPTIONS].join(", ")}`);
@@ -713,51 +714,10 @@ export class DiskStore implements FlightStore, StoreTtl, StoreGc {
 
   // ---------------------------------------------------------------- reads
 
-  /** The flight under `descriptor`, or undefined; expired flights are never returned. */
-  async get(descriptor: FlightDescriptor): Promise<StoredFlight | undefined> {
-    return this.liveRecord(descriptorKey(descriptor), this.now())?.snapshot;
-  }
+  // get, getByTicket, ticketFor and list: IndexedFlightStore (flight-index.ts).
 
-  /**
-   * The flight a ticket names, or undefined when there is none (or it expired).
-   * @throws FlightError INVALID_ARGUMENT when the ticket is malformed.
-   */
-  async getByTicket(ticket: Uint8Array): Promise<StoredFlight | undefined> {
-    return this.liveRecord(ticketToKey(ticket), this.now())?.snapshot;
-  }
-
-  /** The ticket of a flight: the ASCII bytes of its key (see `descriptor-key.ts`). */
-  ticketFor(flight: StoredFlight): Uint8Array {
-    return ticketFromKey(flight.key);
-  }
-
-  /**
-   * Live flights, in the order they were created or recovered. With a non-empty `pathPrefix`,
-   * only PATH flights whose path starts with those segments.
-   *
-   * @throws FlightError INVALID_ARGUMENT when the prefix is not an array of strings.
-   */
-  list(pathPrefix?: readonly string[]): AsyncIterable<StoredFlight> {
-    const matches = pathPrefixMatcher(pathPrefix);
-    const now = this.now();
-    const flights = this.flights;
-    return {
-      async *[Symbol.asyncIterator]() {
-        for (const record of flights.values()) {
-          const s = record.snapshot;
-          if (s.expiresAt !== undefined && now >= s.expiresAt) continue;
-          if (!matches(record.key)) continue;
-          yield s;
-        }
-      },
-    };
-  }
-
-  private liveRecord(key: string, now: number): DiskRecord | undefined {
-    const record = this.flights.get(key);
-    if (record === undefined) return undefined;
-    const at = record.manifest.expiresAt;
-    return at !== null && now >= at ? undefined : record;
+  protected currentTime(): number {
+    return this.now();
   }
 
   // ---------------------------------------------------------------- admin

@@ -5,7 +5,8 @@ import { FlightError } from "../flight-error";
 import { DescriptorType, type FlightDescriptor } from "../flight-types";
 import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
 import { StatusCode } from "../status-code";
-import { descriptorKey, pathPrefixMatcher, ticketFromKey, ticketToKey } from "./descriptor-key";
+import { descriptorKey } from "./descriptor-key";
+import { IndexedFlightStore } from "./flight-index";
 import { checkRange } from "./store-options";
 import { ExpiryHeap } from "./expiry-heap";
 import type {
@@ -296,8 +297,7 @@ function normalizedDescriptor(d: FlightDescriptor): FlightDescriptor {
  * // later
  * await store.close();
  */
-export class MemoryStore implements FlightStore, StoreTtl, StoreGc, StoreMemoryLimit {
-  private readonly flights = new Map<string, FlightRecord>();
+export class MemoryStore extends IndexedFlightStore<FlightRecord> implements FlightStore, StoreTtl, StoreGc, StoreMemoryLimit {
   private readonly heap = new ExpiryHeap<ExpiryEntry>();
   /** Flights with an expiry, i.e. live heap entries; sizes the heap compaction threshold. */
   private expiring = 0;
@@ -326,6 +326,7 @@ export class MemoryStore implements FlightStore, StoreTtl, StoreGc, StoreMemoryL
 
   /** @throws TypeError naming the invalid option and its valid range. */
   constructor(options: MemoryStoreOptions = {}) {
+    super();
     if (typeof options !== "object" || options === null) {
       throw new TypeError("MemoryStore options must be an object");
     }
@@ -560,57 +561,10 @@ export class MemoryStore implements FlightStore, StoreTtl, StoreGc, StoreMemoryL
 
   // ---------------------------------------------------------------- reads
 
-  /** The flight under `descriptor`, or undefined; expired flights are never returned. */
-  async get(descriptor: FlightDescriptor): Promise<StoredFlight | undefined> {
-    return this.liveRecord(descriptorKey(descriptor), this.now())?.snapshot;
-  }
+  // get, getByTicket, ticketFor and list: IndexedFlightStore (flight-index.ts).
 
-  /**
-   * The flight a ticket names, or undefined when there is none (or it expired).
-   * @throws FlightError INVALID_ARGUMENT when the ticket is malformed.
-   */
-  async getByTicket(ticket: Uint8Array): Promise<StoredFlight | undefined> {
-    return this.liveRecord(ticketToKey(ticket), this.now())?.snapshot;
-  }
-
-  /** The ticket of a flight: the ASCII bytes of its key (see `descriptor-key.ts`). */
-  ticketFor(flight: StoredFlight): Uint8Array {
-    return ticketFromKey(flight.key);
-  }
-
-  /**
-   * Live flights in insertion order. With a non-empty `pathPrefix`, only PATH flights whose
-   * path starts with those segments (segment-wise: `["a"]` matches `["a","b"]`, not `["ab"]`).
-   * The result is lazy and reads the store as it goes; it is synchronously iterable too.
-   *
-   * @throws FlightError INVALID_ARGUMENT when the prefix is not an array of strings (at once,
-   * not on iteration).
-   */
-  list(pathPrefix?: readonly string[]): AsyncIterable<StoredFlight> & Iterable<StoredFlight> {
-    const matches = pathPrefixMatcher(pathPrefix);
-    const now = this.now();
-    const flights = this.flights;
-    function* walk(): Generator<StoredFlight> {
-      for (const record of flights.values()) {
-        const s = record.snapshot;
-        if (s.expiresAt !== undefined && now >= s.expiresAt) continue;
-        if (!matches(record.key)) continue;
-        yield s;
-      }
-    }
-    return {
-      [Symbol.iterator]: walk,
-      async *[Symbol.asyncIterator]() {
-        yield* walk();
-      },
-    };
-  }
-
-  private liveRecord(key: string, now: number): FlightRecord | undefined {
-    const record = this.flights.get(key);
-    if (record === undefined) return undefined;
-    const expiresAt = record.snapshot.expiresAt;
-    return expiresAt !== undefined && now >= expiresAt ? undefined : record;
+  protected currentTime(): number {
+    return this.now();
   }
 
   // ---------------------------------------------------------------- admin
