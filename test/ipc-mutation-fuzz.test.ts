@@ -152,7 +152,7 @@ describe("mutation fuzzing of Arrow IPC input (fast-check)", () => {
           dataBody: m.body,
           appMetadata,
         };
-        return changes.reduce((bytes, c) => mutateBytes(bytes, c), new Uint8Array(encodeFlightData(data)));
+        return changes.reduce<Uint8Array>((bytes, c) => mutateBytes(bytes, c), new Uint8Array(encodeFlightData(data)));
       });
     fc.assert(
       fc.property(wire, (bytes) => {
@@ -196,7 +196,7 @@ describe("mutation fuzzing of Arrow IPC input (fast-check)", () => {
       await fc.assert(
         fc.asyncProperty(mutatedStream, async ({ messages }) => {
           const path = ["fuzz", String(n++)];
-          let code = StatusCode.OK;
+          let code: StatusCode = StatusCode.OK;
           try {
             for await (const _ of client.doPutRaw({ path }, messages.map((m) => ({ dataHeader: m.header, dataBody: m.body }))).results) void _;
           } catch (err) {

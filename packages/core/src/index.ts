@@ -96,8 +96,11 @@ export type {
 } from "./middleware";
 export { MessageKind } from "./ipc/ipc-message";
 export { readMessageHeader, MetadataVersion, CompressionCodec } from "./ipc/message-header";
-export { readSchema, describeSchemaDifference, formatArrowType, ArrowTypeId, MAX_NESTING_DEPTH } from "./ipc/schema-info";
-export type { SchemaInfo, FieldInfo, ArrowTypeInfo, ArrowUnit, DictionaryEncodingInfo, DictionaryInfo } from "./ipc/schema-info";
+export { readSchema } from "./ipc/schema-info";
+export { describeSchemaDifference } from "./ipc/schema-difference";
+export { formatArrowType } from "./ipc/arrow-type-format";
+export { ArrowTypeId, MAX_NESTING_DEPTH } from "./ipc/arrow-schema";
+export type { SchemaInfo, FieldInfo, ArrowTypeInfo, ArrowUnit, DictionaryEncodingInfo, DictionaryInfo } from "./ipc/arrow-schema";
 export { IpcStreamValidator, readSchemaFrom, DEFAULT_MAX_MESSAGE_BYTES } from "./ipc/stream-validator";
 export type { IpcStreamValidatorOptions } from "./ipc/stream-validator";
 export { splitIpcStream, joinIpcStream } from "./ipc/ipc-stream";

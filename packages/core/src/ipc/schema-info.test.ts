@@ -3,17 +3,10 @@ import * as path from "path";
 import { tableFromIPC, type Field as ArrowField } from "apache-arrow";
 import { StatusCode } from "../status-code";
 import { splitIpcStream } from "./ipc-stream";
-import {
-  ArrowTypeId,
-  BufferRole,
-  LayoutKind,
-  MAX_NESTING_DEPTH,
-  describeSchemaDifference,
-  formatArrowType,
-  readSchema,
-  type FieldInfo,
-  type SchemaInfo,
-} from "./schema-info";
+import { ArrowTypeId, BufferRole, LayoutKind, MAX_NESTING_DEPTH, type FieldInfo, type SchemaInfo } from "./arrow-schema";
+import { formatArrowType } from "./arrow-type-format";
+import { describeSchemaDifference } from "./schema-difference";
+import { readSchema } from "./schema-info";
 import {
   T,
   V4,

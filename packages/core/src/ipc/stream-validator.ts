@@ -6,7 +6,8 @@ import { MessageKind, type MessageHeaderInfo } from "./ipc-message";
 import { splitIpcStream } from "./ipc-stream";
 import { FlatBufferReader } from "./flatbuffer-reader";
 import { RecordBatchView, checkSizeLimit, parseMessageHeader } from "./message-header";
-import { BufferRole, LayoutKind, readSchema, type ColumnLayout, type SchemaInfo } from "./schema-info";
+import { BufferRole, LayoutKind, type ColumnLayout, type SchemaInfo } from "./arrow-schema";
+import { readSchema } from "./schema-info";
 
 /**
  * Default for {@link IpcStreamValidatorOptions.maxMessageBytes}: 2 GiB - 1, the most a gRPC

@@ -1,4 +1,5 @@
-import { describeSchemaDifference, readSchema } from "../ipc/schema-info";
+import { describeSchemaDifference } from "../ipc/schema-difference";
+import { readSchema } from "../ipc/schema-info";
 import { performance } from "node:perf_hooks";
 
 import { FlightError } from "../flight-error";
