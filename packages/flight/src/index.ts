@@ -50,4 +50,5 @@ export { sessionOptions, kSession, SESSION_COOKIE } from "./server/session-optio
 export type { FlightSession, SessionOptionError, SessionOptionsConfig, SessionOptionValue } from "./server/session-options";
 export { projectExchange } from "./server/project-exchange";
 export { query } from "./server/query";
+export type { QueryOptions } from "./server/query";
 export type { ProjectExchangeOptions } from "./server/project-exchange";

@@ -114,17 +114,19 @@ export function projectIpcSchema(schemaHeader: Uint8Array, columns: readonly str
     if (list === undefined) byName.set(f.name, [i]);
     else list.push(i);
   });
+  // Names come from clients: echo at most 128 characters of one.
+  const show = (name: string): string => JSON.stringify(name.length > 128 ? `${name.slice(0, 125)}...` : name);
   const indices: number[] = [];
   const seen = new Set<string>();
   for (const name of columns) {
     if (typeof name !== "string") throw invalidArgument("column names must be strings");
-    if (seen.has(name)) throw invalidArgument(`column ${JSON.stringify(name)} is selected twice`);
+    if (seen.has(name)) throw invalidArgument(`column ${show(name)} is selected twice`);
     seen.add(name);
     const found = byName.get(name);
     if (found === undefined) {
-      throw invalidArgument(`no column ${JSON.stringify(name)} in the flight; its columns are ${describeNames(schema.fields.map((f) => f.name))}`);
+      throw invalidArgument(`no column ${show(name)} in the flight; its columns are ${describeNames(schema.fields.map((f) => f.name))}`);
     }
-    if (found.length > 1) throw invalidArgument(`column name ${JSON.stringify(name)} is ambiguous: the schema has ${found.length} columns of that name`);
+    if (found.length > 1) throw invalidArgument(`column name ${show(name)} is ambiguous: the schema has ${found.length} columns of that name`);
     indices.push(found[0]!);
   }
   const fields = indices.map((i) => schema.fields[i]!);

@@ -99,7 +99,7 @@ function checkColumns(columns: unknown, what: string): string[] {
   for (const c of columns) {
     if (typeof c !== "string" || c.length === 0) throw invalidArgument(`${what}: every column name must be a non-empty string`);
     if (c.length > MAX_QUERY_COLUMN_NAME) throw invalidArgument(`${what}: a column name is longer than ${MAX_QUERY_COLUMN_NAME} characters`);
-    if (seen.has(c)) throw invalidArgument(`${what}: column ${JSON.stringify(c)} is selected twice`);
+    if (seen.has(c)) throw invalidArgument(`${what}: column ${JSON.stringify(c.length > 128 ? `${c.slice(0, 125)}...` : c)} is selected twice`);
     seen.add(c);
   }
   return columns as string[];

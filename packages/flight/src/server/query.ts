@@ -71,6 +71,9 @@ async function* projectStream(messages: AsyncIterable<FlightData>, columns: read
   }
 }
 
+/** Options of {@link query}: none yet (the engine's limits will come with filters). */
+export type QueryOptions = Record<string, never>;
+
 /**
  * Queries over stored flights for plain Flight clients (docs/query.md). A CMD descriptor
  * holding a JSON query command, `{"flight":["telemetry","host-1"],"columns":["ts","cpu"]}`,
@@ -95,7 +98,7 @@ async function* projectStream(messages: AsyncIterable<FlightData>, columns: read
  * //   {"flight": ["telemetry", "host-1"], "columns": ["ts", "cpu"]})))
  * //   client.do_get(info.endpoints[0].ticket).read_all()
  */
-export function query(options: Record<string, never> = {}): FlightMiddleware {
+export function query(options: QueryOptions = {}): FlightMiddleware {
   if (options === null || typeof options !== "object") throw new TypeError("query: expected an options object");
   const unknown = Object.keys(options);
   if (unknown.length > 0) throw new TypeError(`query: unknown option ${JSON.stringify(unknown[0])}; query() has no options yet`);
