@@ -34,8 +34,8 @@ describe("query projection with pyarrow.flight", () => {
       timeoutMs: 240_000,
     });
     if (result.code !== 0) throw new Error(`pytest failed (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
-    // 11 column subsets x 3 compressions, the whole flight, bad descriptors, bad tickets, authorization.
-    expect(result.stdout).toMatch(/\b37 passed/);
+    // 11 column subsets x 3 compressions, large batches, the whole flight, bad descriptors, bad tickets, authorization.
+    expect(result.stdout).toMatch(/\b38 passed/);
     expect(result.stdout).not.toMatch(/failed|error|skipped/i);
   }, 300_000);
 });

@@ -167,6 +167,26 @@ def test_projection_equals_pyarrow_select(client, stored, compression, columns):
                 assert all_buffers(a) == all_buffers(b), f"buffers of {name} differ"
 
 
+def test_large_batches_kept_in_the_chunks_they_arrived_in(client):
+    # Bodies over 64 KiB are stored as the network chunks they arrived in, so buffers start,
+    # end and span across chunks: the projection must slice them the same.
+    n = 300_000
+    big = pa.table({
+        "a": pa.array(range(n), pa.int64()),
+        "s": pa.array([f"value-{i}" for i in range(n)], pa.string()),
+        "v": pa.array([f"a longer string view value {i}" for i in range(n)], pa.string_view()),
+        "d": pa.array([f"host-{i % 50}" for i in range(n)]).dictionary_encode(),
+        "f": pa.array([i / 3 for i in range(n)], pa.float64()),
+    })
+    writer, _ = client.do_put(flight.FlightDescriptor.for_path("big", "t"), big.schema)
+    writer.write_table(big, max_chunksize=150_000)
+    writer.close()
+    for columns in (["f", "v"], ["d", "a"], ["s"]):
+        info = client.get_flight_info(query_descriptor(["big", "t"], columns))
+        got = client.do_get(info.endpoints[0].ticket).read_all()
+        assert got.equals(big.select(columns))
+
+
 def test_without_columns_the_whole_flight_is_served(client, stored):
     info = client.get_flight_info(query_descriptor(["types", "plain"]))
     assert info.schema.equals(TABLE.schema, check_metadata=True)
