@@ -4,7 +4,7 @@
 //
 // Options:
 //   --quick          shrink every case (CI runs this once); writes bench/out/, not docs/
-//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer
+//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer, projection
 //   --docs / --no-docs   write docs/benchmarks.md and .svg (default: yes for full, no for quick)
 //   --out=DIR        where the JSON results and the quick report go (default bench/out)
 //   --tables=fixed,telemetry  --batches=64KiB,1MiB,4MiB,16MiB   subsets, for exploring
@@ -68,7 +68,7 @@ const MODES = {
 };
 const BATCH_SIZES = [64 * KiB, 1 * MiB, 4 * MiB, 16 * MiB];
 const TABLES = ["fixed", "telemetry"];
-const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer"];
+const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer", "projection"];
 const TS_MODES = ["raw", "arrow"]; // FlightClient doGetRaw/doPutRaw, and getTable/putTable (apache-arrow)
 
 function parseArgs(argv) {
@@ -678,6 +678,49 @@ async function writerCase({ cfg, results }) {
   }
 }
 
+// ------------------------------------------------------------------ projection
+
+/**
+ * DoGet of a projection (query(), docs/query.md) against a full DoGet of the same stored
+ * telemetry table, with pyarrow's client: the server rewrites each batch header and serves
+ * views of the stored buffers. Runs alternate full and projected reads.
+ */
+async function projectionCase({ cfg, driver, results }) {
+  const server = await startBlackIce("projection-server", ["--query"]);
+  results.projection = [];
+  const table = "telemetry";
+  const batchBytes = 1 * MiB;
+  const p = ["projection", "telemetry"];
+  try {
+    const load = await driver.call({ cmd: "load", uri: server.uri, table, batch_bytes: batchBytes, table_bytes: cfg.tableBytes, path: p });
+    for (const columns of [["ts", "cpu"], ["host", "cpu"], ["cpu"]]) {
+      const q = await driver.call({ cmd: "query_ticket", uri: server.uri, path: p, columns, table, batch_bytes: batchBytes });
+      const full = [];
+      const projected = [];
+      for (let r = 0; r < cfg.runs; r++) {
+        full.push((await driver.call({ cmd: "doget", uri: server.uri, ticket: load.ticket, rows: load.rows, times: cfg.getsPerRun })).seconds / cfg.getsPerRun);
+        projected.push((await driver.call({ cmd: "doget", uri: server.uri, ticket: q.ticket, rows: load.rows, times: cfg.getsPerRun })).seconds / cfg.getsPerRun);
+      }
+      const row = {
+        table,
+        batchBytes,
+        rows: load.rows,
+        ipcBytes: load.ipc_bytes,
+        columns,
+        selectedFraction: q.fraction,
+        fullSeconds: summarize(full),
+        projectedSeconds: summarize(projected),
+      };
+      results.projection.push(row);
+      const mrows = (s) => (row.rows / s / 1e6).toFixed(1);
+      log(`projection ${columns.join(",").padEnd(9)} (${(q.fraction * 100).toFixed(0)} % of the data)  full ${mrows(row.fullSeconds.median)} Mrows/s  projected ${mrows(row.projectedSeconds.median)} Mrows/s`);
+    }
+    await driver.call({ cmd: "delete", uri: server.uri, paths: [p] });
+  } finally {
+    await server.proc.stop();
+  }
+}
+
 async function part(results, name, fn) {
   const t0 = Date.now();
   const before = loadAvg();
@@ -778,6 +821,7 @@ async function main() {
     if (args.only.has("scale")) await part(results, "scale", () => scaleCase({ cfg, driver, results }));
     if (args.only.has("disk")) await part(results, "disk", () => diskCase({ cfg, driver, results }));
     if (args.only.has("writer")) await part(results, "writer", () => writerCase({ cfg, results }));
+    if (args.only.has("projection")) await part(results, "projection", () => projectionCase({ cfg, driver, results }));
     await driver.stop();
   } finally {
     await procs.stopAll();

@@ -2,6 +2,8 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { tableFromArrays } from "apache-arrow";
+import { FlightClient, cmdDescriptor, pathDescriptor } from "@blackice/flight";
 import { run } from "./helpers/python";
 
 const CLI = path.resolve(__dirname, "../packages/flight/dist/cli.js");
@@ -71,6 +73,31 @@ describe("the CLI (built)", () => {
     } finally {
       child.kill("SIGKILL");
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("serves queries with --query", async () => {
+    const child = spawn(process.execPath, [CLI, "--host", "127.0.0.1", "--port", "0", "--query", "--log-level", "silent"]);
+    let client: FlightClient | undefined;
+    try {
+      const uri = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d) => {
+          out += d;
+          const m = /listening on (grpc\+tcp:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on("exit", (code) => reject(new Error(`exited early with ${code}`)));
+      });
+      client = new FlightClient(uri);
+      await client.putTable(pathDescriptor("cli", "t"), tableFromArrays({ a: Int32Array.from([1, 2]), b: Float64Array.from([0.5, 1.5]) }));
+      const info = await client.getFlightInfo(cmdDescriptor(JSON.stringify({ flight: ["cli", "t"], columns: ["b"] })));
+      const got = await client.getTable(info.endpoint[0]!.ticket!);
+      expect(got.schema.fields.map((f) => f.name)).toEqual(["b"]);
+      expect([...got.getChild("b")!]).toEqual([0.5, 1.5]);
+    } finally {
+      client?.close();
+      child.kill("SIGKILL");
     }
   });
 

@@ -179,6 +179,13 @@ function textTable(results, evaluation) {
     lines.push("", "Batching writer — events/s (median)");
     for (const r of results.writer) lines.push(`${pad(String(r.per), 6)} rows/append  ${f0(r.eventsPerSecond.median)} (${f0(r.eventsPerSecond.min)}-${f0(r.eventsPerSecond.max)})`);
   }
+  if (results.projection && results.projection.length) {
+    lines.push("", "Projection (query()) vs full DoGet — Mrows/s (median)");
+    const mrows = (r, sec) => (r.rows / sec / 1e6).toFixed(1);
+    for (const r of results.projection) {
+      lines.push(`${pad(r.columns.join(","), 10)} ${pad(`${f0(r.selectedFraction * 100)} %`, 5)} full ${mrows(r, r.fullSeconds.median)}  projected ${mrows(r, r.projectedSeconds.median)}`);
+    }
+  }
   lines.push("", "Targets");
   for (const r of evaluation) lines.push(`${pad(verdict(r), 5)} ${pad(r.target, 62)} ${pad(f2(r.ratio), 7)} ${r.measured}`);
   return lines.join("\n");
@@ -230,7 +237,7 @@ function markdown(results, evaluation, svgName) {
     "```sh",
     "npm run bench              # full run: writes docs/benchmarks.md and docs/benchmarks.svg",
     "npm run bench -- --quick   # about a minute: everything shrunk, writes bench/out/ (CI runs this)",
-    "npm run bench -- --only=doget,small   # parts: doget, concurrent, doput, small, memory, scale",
+    "npm run bench -- --only=doget,small   # parts: doget, concurrent, doput, small, memory, scale, disk, writer, projection",
     "```",
     "",
     "Needs `.venv` with pyarrow (`python3 -m venv .venv && .venv/bin/pip install -r requirements-test.txt`) " +
@@ -411,6 +418,26 @@ function markdown(results, evaluation, svgName) {
       "| rows per append | events/s |",
       "| --- | --- |",
       ...results.writer.map((r) => `| ${r.per} | ${f0(r.eventsPerSecond.median)} (${f0(r.eventsPerSecond.min)}–${f0(r.eventsPerSecond.max)}) |`),
+      "",
+    );
+  }
+
+  if (results.projection && results.projection.length) {
+    const r0 = results.projection[0];
+    const mrows = (r, sec) => (r.rows / sec / 1e6).toFixed(1);
+    push(
+      "## Projection",
+      "",
+      `A DoGet of a query ticket (\`query()\`, docs/query.md) against a full DoGet of the same stored telemetry table (${r0.rows} rows in ${fmtSize(r0.batchBytes)} batches), ` +
+        "pyarrow's client, runs alternating. The server rewrites each batch header and serves views of the stored buffers; the client receives and decodes only the selected columns. " +
+        "Rows per second, median (min–max of the time per DoGet).",
+      "",
+      "| columns | share of the data | full DoGet, Mrows/s | projected, Mrows/s |",
+      "| --- | --- | --- | --- |",
+      ...results.projection.map(
+        (r) =>
+          `| ${r.columns.join(", ")} | ${f0(r.selectedFraction * 100)} % | ${mrows(r, r.fullSeconds.median)} (${mrows(r, r.fullSeconds.max)}–${mrows(r, r.fullSeconds.min)}) | ${mrows(r, r.projectedSeconds.median)} (${mrows(r, r.projectedSeconds.max)}–${mrows(r, r.projectedSeconds.min)}) |`,
+      ),
       "",
     );
   }

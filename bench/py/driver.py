@@ -222,6 +222,18 @@ def cmd_list(a):
     return {"seconds": time.perf_counter() - t0, "count": n}
 
 
+def cmd_query_ticket(a):
+    """The query ticket of a projection of a stored flight (docs/query.md), base64, and the
+    share of the table's data bytes the selected columns hold (pyarrow's nbytes)."""
+    cmd = json.dumps({"flight": a["path"], "columns": a["columns"]}).encode()
+    info = client(a["uri"]).get_flight_info(flight.FlightDescriptor.for_command(cmd), options())
+    if info.schema.names != a["columns"]:
+        raise RuntimeError("the query's schema has columns %s, expected %s" % (info.schema.names, a["columns"]))
+    batch = tables.make_batch(a["table"], a["batch_bytes"])
+    fraction = batch.select(a["columns"]).nbytes / batch.nbytes
+    return {"ticket": base64.b64encode(info.endpoints[0].ticket.ticket).decode(), "fraction": fraction}
+
+
 def cmd_version(a):
     return {"pyarrow": pa.__version__}
 
@@ -233,6 +245,7 @@ COMMANDS = {
     "doget": cmd_doget,
     "doput": cmd_doput,
     "ticket": cmd_ticket,
+    "query_ticket": cmd_query_ticket,
     "action": cmd_action,
     "delete": cmd_delete,
     "put_many": cmd_put_many,

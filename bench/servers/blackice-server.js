@@ -3,7 +3,9 @@
 //
 //   node bench/servers/blackice-server.js [--max-memory BYTES] [--max-message BYTES]
 //        [--gc-interval MS] [--lag-monitor] [--profile-actions] [--config KEY=VALUE ...]
-//        [--data-dir DIR [--fsync always|interval|never]]
+//        [--data-dir DIR [--fsync always|interval|never]] [--query]
+//
+// --query adds query() (docs/query.md): query descriptors and tickets, for the projection part.
 //
 // --data-dir serves from diskStore({ dir, fsync }) instead of the built-in memory store (the
 // memory limit does not apply then: a disk store has none).
@@ -27,7 +29,7 @@ const root = path.resolve(__dirname, "../..");
 // of dist (so a rebuild during a run changes nothing), or a patched copy for an experiment.
 const flightDist = process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST) : path.join(root, "packages/flight/dist");
 const coreDist = process.env.BENCH_CORE_DIST ? path.resolve(process.env.BENCH_CORE_DIST) : path.join(root, "packages/core/dist");
-const { createFlightServer } = require(path.join(flightDist, "index.js"));
+const { createFlightServer, query } = require(path.join(flightDist, "index.js"));
 const core = require(path.join(coreDist, "index.js"));
 const { serverConfig, defineAction } = core;
 
@@ -44,6 +46,7 @@ function parseArgs(argv) {
     else if (a === "--fsync") out.fsync = argv[++i];
     else if (a === "--lag-resolution") out.lagResolution = num();
     else if (a === "--profile-actions") out.profileActions = true;
+    else if (a === "--query") out.query = true;
     else if (a === "--config") {
       // experiments only: --config maxFrameBytes=1048576 sets one serverConfig field
       const [k, v] = argv[++i].split(/=(.*)/s);
@@ -122,6 +125,10 @@ async function main() {
         return json({ file });
       }),
     );
+  }
+  if (args.query) {
+    if (typeof query !== "function") throw new Error("blackice-server: --query needs a build with query()");
+    parts.push(query());
   }
   server = createFlightServer(...parts);
   const { port } = await server.start();

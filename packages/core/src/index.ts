@@ -108,3 +108,19 @@ export { xxh32 } from "./ipc/xxh32";
 export type { IpcMessageBytes } from "./ipc/ipc-stream";
 export type { MessageHeaderInfo, StoredMessage } from "./ipc/ipc-message";
 export type { CallSigner, SignableCall } from "./call-signer";
+export { projectIpcSchema, MAX_PROJECTED_COLUMNS } from "./ipc/ipc-projection";
+export type { IpcProjection, IpcMessageParts } from "./ipc/ipc-projection";
+export {
+  parseQueryCommand,
+  encodeQueryTicket,
+  parseQueryTicket,
+  isQueryTicket,
+  readTarget,
+  readTicketTarget,
+  QUERY_KEYS,
+  RESERVED_QUERY_KEYS,
+  QUERY_TICKET_PREFIX,
+  MAX_QUERY_TICKET_BYTES,
+  MAX_QUERY_COLUMN_NAME,
+} from "./query/query-command";
+export type { QueryCommand, QueryTicket } from "./query/query-command";

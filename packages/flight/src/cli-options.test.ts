@@ -71,3 +71,13 @@ describe("parseCli: --data-dir, --fsync, --max-disk", () => {
     expect(usage()).toMatch(/--max-disk .*\[BLACKICE_MAX_DISK\]/);
   });
 });
+
+describe("parseCli: --query", () => {
+  it("is off by default, a switch, and read from BLACKICE_QUERY", () => {
+    expect(parseCli([], {}).query).toBe(false);
+    expect(parseCli(["--query"], {}).query).toBe(true);
+    expect(parseCli([], { BLACKICE_QUERY: "1" }).query).toBe(true);
+    expect(() => parseCli(["--query=yes"], {})).toThrow(UsageError);
+    expect(usage()).toMatch(/\n {2}--query +serve query descriptors .*\[BLACKICE_QUERY\]\n/);
+  });
+});

@@ -24,10 +24,11 @@ export const CLI_FLAGS = [
   { flag: "metrics-port", env: "BLACKICE_METRICS_PORT", help: "serve Prometheus metrics on this port at /metrics" },
   { flag: "log-level", env: "BLACKICE_LOG_LEVEL", help: "log level: silent, error, warn, info, debug (default info)" },
   { flag: "project-exchange", env: "BLACKICE_PROJECT_EXCHANGE", help: "serve the `project` DoExchange on a bounded worker pool; a switch, env 1/true (default off)" },
+  { flag: "query", env: "BLACKICE_QUERY", help: "serve query descriptors and tickets (column projection, docs/query.md); a switch, env 1/true (default off)" },
 ] as const;
 
 /** The flags that take no value (switches); their environment variables take 1/true/yes/on or 0/false/no/off. */
-const SWITCHES: ReadonlySet<string> = new Set(["project-exchange"]);
+const SWITCHES: ReadonlySet<string> = new Set(["project-exchange", "query"]);
 
 /** The settled CLI settings. */
 export interface CliSettings {
@@ -40,6 +41,8 @@ export interface CliSettings {
   disk?: { dir: string; fsync: "always" | "interval" | "never"; maxDiskBytes?: number };
   /** Serve the `project` DoExchange (`projectExchange()`): `--project-exchange`. */
   projectExchange: boolean;
+  /** Serve query descriptors and tickets (`query()`, docs/query.md): `--query`. */
+  query: boolean;
   help: boolean;
 }
 
@@ -149,6 +152,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     logLevel,
     disk,
     projectExchange: on("project-exchange"),
+    query: on("query"),
     help: values.help === true,
   };
 }

@@ -7,6 +7,7 @@ import pino from "pino";
 import { Registry } from "prom-client";
 import { createFlightServer } from "./server/create-flight-server";
 import { projectExchange } from "./server/project-exchange";
+import { query } from "./server/query";
 import { parseCli, usage, UsageError, type CliSettings } from "./cli-options";
 
 /** The server parts the CLI settings ask for, in middleware order; `store` is the disk store to use, if any. */
@@ -20,6 +21,8 @@ function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry
   if (settings.hmacSecretFiles.length > 0) {
     parts.push(hmacAuth({ keys: settings.hmacSecretFiles.map((f, i) => ({ keyId: f.keyId ?? (i === 0 ? "default" : `key-${i + 1}`), secretPath: f.path })) }));
   }
+  // After authentication, which checks the call as the client sent it (docs/query.md).
+  if (settings.query) parts.push(query());
   if (settings.projectExchange) parts.push(projectExchange());
   return parts;
 }

@@ -51,4 +51,6 @@ export type { FlightRequestLimits } from "./server/flight-service";export * as p
 export { sessionOptions, kSession, SESSION_COOKIE } from "./server/session-options";
 export type { FlightSession, SessionOptionError, SessionOptionsConfig, SessionOptionValue } from "./server/session-options";
 export { projectExchange } from "./server/project-exchange";
+export { query } from "./server/query";
+export type { QueryOptions } from "./server/query";
 export type { ProjectExchangeOptions } from "./server/project-exchange";

@@ -1,4 +1,4 @@
-import { CallContext, FlightError, StatusCode, type FlightData, type FlightDescriptor, type FlightInfo } from "@blackice/flight-core";
+import { CallContext, FlightError, StatusCode, encodeQueryTicket, type FlightData, type FlightDescriptor, type FlightInfo } from "@blackice/flight-core";
 import { authorize, type AccessRequest } from "./authorize";
 import { kIdentity, type Identity } from "./identity-of";
 import { pathPrefixPolicy } from "./path-prefix-policy";
@@ -33,6 +33,23 @@ describe("authorize: what the policy is asked", () => {
   );
   beforeEach(() => (asked.length = 0));
   const last = () => ({ op: asked.at(-1)!.operation, d: asked.at(-1)!.descriptor, type: asked.at(-1)!.actionType });
+
+  it("asks about the flight a query reads, for query descriptors and query tickets", async () => {
+    const ctx = as("alice");
+    const q = cmdD('{"flight":["secret","t"],"columns":["a"]}');
+    for (const method of ["getFlightInfo", "pollFlightInfo", "getSchema"] as const) {
+      await handler(makeCall(method, q, { context: ctx }));
+      expect(last()).toMatchObject({ op: "read", d: pathD("secret", "t") });
+    }
+    const ticket = encodeQueryTicket({ ticket: Buffer.from("p:secret/t"), columns: ["a"] });
+    await handler(makeCall("doGet", { ticket }, { context: ctx }));
+    expect(last()).toMatchObject({ op: "read", d: { type: 1, path: ["secret", "t"] } });
+    // Malformed queries name no flight, which a policy refuses.
+    await handler(makeCall("getFlightInfo", cmdD('{"flight":"secret"}'), { context: ctx }));
+    expect(last().d).toBeUndefined();
+    await handler(makeCall("doGet", { ticket: Buffer.from('blackice.query.v1:{"ticket":"!"}') }, { context: ctx }));
+    expect(last().d).toBeUndefined();
+  });
 
   it("maps each method to an operation and a descriptor", async () => {
     const ctx = as("alice");

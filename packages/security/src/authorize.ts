@@ -3,6 +3,8 @@ import {
   FlightError,
   StatusCode,
   descriptorFromKey,
+  readTarget,
+  readTicketTarget,
   ticketToKey,
   type CallInfo,
   type FlightCall,
@@ -20,7 +22,8 @@ import { lastBytesField, readProtobufFields } from "./read-protobuf-fields";
 
 /**
  * What a call does to a flight:
- * - `read`: GetFlightInfo, PollFlightInfo, GetSchema, DoGet, the `merkle-proof` action;
+ * - `read`: GetFlightInfo, PollFlightInfo, GetSchema, DoGet, the `merkle-proof` action; for a
+ *   query descriptor or query ticket (docs/query.md), the flight the query reads;
  * - `list`: one flight of a ListFlights answer (flights the policy refuses are left out);
  * - `write`: DoPut (create, append: overwrite), the `RenewFlightEndpoint` action;
  * - `delete`: the `delete` action, once per flight it names; each of those flights must also be
@@ -145,14 +148,18 @@ export function authorize(policy: AccessPolicy, options: AuthorizeOptions = {}):
         case "listActions":
           await require(call, "meta", undefined);
           return next(call);
+        // A query (docs/query.md) is a read of the flight it names: the policy sees that
+        // flight, whether `query()` comes before or after this middleware.
         case "getFlightInfo":
         case "pollFlightInfo":
         case "getSchema":
-          await require(call, "read", call.request);
+          await require(call, "read", readTarget(call.request));
           return next(call);
-        case "doGet":
-          await require(call, "read", safeResolveTicket(call.request.ticket));
+        case "doGet": {
+          const ticket = readTicketTarget(call.request.ticket);
+          await require(call, "read", ticket && safeResolveTicket(ticket));
           return next(call);
+        }
         case "doPut":
         case "doExchange": {
           const { first, stream } = await peekFirst<FlightData>(call.request);
