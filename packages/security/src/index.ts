@@ -1,5 +1,6 @@
 // @blackice/flight-security: HMAC request authentication, Merkle integrity, TLS description,
-// basic → bearer handshake, authorization and attestation. Depends on core only (no gRPC).
+// basic → bearer handshake, JWT bearer authentication, authorization and attestation. Depends
+// on core and `jose` (pure JS, for JWTs) only (no gRPC).
 
 // ---- for server users (and their clients) ----
 export { hmacAuth, HMAC_FAILURE_REASONS } from "./hmac-auth";
@@ -15,6 +16,8 @@ export { verifyFlightStream, verifyBatchProof } from "./verify-flight-stream";
 export type { MerkleExpectation, VerifyFlightStreamOptions } from "./verify-flight-stream";
 export { basicTokenAuth, BASIC_AUTH_FAILURE_REASONS } from "./basic-token-auth";
 export type { BasicTokenAuthOptions, ValidatedUser } from "./basic-token-auth";
+export { jwtAuth, JWT_ALGORITHMS, JWT_FAILURE_REASONS } from "./jwt-auth";
+export type { JwtAuthOptions, JwtAlgorithm, JwtFailureReason } from "./jwt-auth";
 export { ADMIN_ROLE, hasRole, isOperator, kAuthenticationConfigured, kIdentity, identityOf } from "./identity-of";
 export type { Identity, IdentityClaims } from "./identity-of";
 export { authorize } from "./authorize";
