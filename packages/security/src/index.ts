@@ -8,6 +8,8 @@ export type { HmacAuthOptions, HmacKey, HmacFailureReason } from "./hmac-auth";
 export { hmacSigner } from "./hmac-signer";
 export type { HmacSignerOptions } from "./hmac-signer";
 export { HMAC_HEADERS, HMAC_SIGNATURE_VERSION } from "./hmac-canonical-string";
+export type { HmacSignatureVersion } from "./hmac-canonical-string";
+export { HMAC_SEAL_PREFIX } from "./hmac-stream-seal";
 export { merkleIntegrity, MERKLE_PROOF_ACTION } from "./merkle-integrity";
 export type { MerkleIntegrityOptions } from "./merkle-integrity";
 export { readMerkleMetadata } from "./read-merkle-metadata";
@@ -32,6 +34,7 @@ export type { TlsOptions } from "./tls";
 // ---- for middleware authors ----
 export { hmacCanonicalString, EMPTY_BODY_SHA256 } from "./hmac-canonical-string";
 export type { HmacSignedFields } from "./hmac-canonical-string";
+export { StreamDigest, hmacSeal, hmacSealString, sealMetadata, sealOf } from "./hmac-stream-seal";
 export { encodeFlightDescriptor, decodeFlightDescriptor, canonicalizeFlightDescriptor } from "./encode-flight-descriptor";
 export { readProtobufFields, ProtobufDecodeError } from "./read-protobuf-fields";
 export type { ProtobufField } from "./read-protobuf-fields";
