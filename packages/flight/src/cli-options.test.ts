@@ -97,3 +97,12 @@ describe("parseCli: JWT bearer authentication", () => {
     expect(usage()).toMatch(/--jwt-audience .*\[BLACKICE_JWT_AUDIENCE\]/);
   });
 });
+
+describe("parseCli: --merkle-signing-key", () => {
+  it("is off unless given; takes a file, from the flag or BLACKICE_MERKLE_SIGNING_KEY", () => {
+    expect(parseCli([], {}).merkleSigningKey).toBeUndefined();
+    expect(parseCli(["--merkle-signing-key", "merkle.pem"], {}).merkleSigningKey).toBe("merkle.pem");
+    expect(parseCli([], { BLACKICE_MERKLE_SIGNING_KEY: "k.pem" }).merkleSigningKey).toBe("k.pem");
+    expect(usage()).toMatch(/--merkle-signing-key .*\[BLACKICE_MERKLE_SIGNING_KEY\]/);
+  });
+});

@@ -24,6 +24,7 @@ export const CLI_FLAGS = [
   { flag: "jwt-jwks", env: "BLACKICE_JWT_JWKS", help: "JWT bearer auth: JWKS file or https: URL of the verification keys (needs --jwt-issuer, --jwt-audience)" },
   { flag: "jwt-issuer", env: "BLACKICE_JWT_ISSUER", help: "JWT bearer auth: the accepted iss" },
   { flag: "jwt-audience", env: "BLACKICE_JWT_AUDIENCE", help: "JWT bearer auth: the accepted aud (comma-separated for several)" },
+  { flag: "merkle-signing-key", env: "BLACKICE_MERKLE_SIGNING_KEY", help: "publish Merkle roots in FlightInfo, signed with this Ed25519 private key (PEM file)" },
   { flag: "metrics-port", env: "BLACKICE_METRICS_PORT", help: "serve Prometheus metrics on this port at /metrics" },
   { flag: "log-level", env: "BLACKICE_LOG_LEVEL", help: "log level: silent, error, warn, info, debug (default info)" },
   { flag: "project-exchange", env: "BLACKICE_PROJECT_EXCHANGE", help: "serve the `project` DoExchange on a bounded worker pool; a switch, env 1/true (default off)" },
@@ -39,6 +40,8 @@ export interface CliSettings {
   hmacSecretFiles: Array<{ keyId?: string; path: string }>;
   /** JWT bearer authentication (`jwtAuth`): `--jwt-jwks`, `--jwt-issuer`, `--jwt-audience`. */
   jwt?: { jwks: string; issuer: string; audience: string[] };
+  /** Merkle integrity with signed roots (`merkleIntegrity({ signingKey })`): `--merkle-signing-key`. */
+  merkleSigningKey?: string;
   metricsPort?: number;
   logLevel: string;
   /** Keep flights on disk (`--data-dir`, `--fsync`, `--max-disk`); absent: the in-memory store. */
@@ -161,6 +164,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     tls,
     hmacSecretFiles,
     jwt,
+    merkleSigningKey: get("merkle-signing-key"),
     metricsPort: metrics === undefined ? undefined : intIn("--metrics-port", metrics, 0, 65535),
     logLevel,
     disk,

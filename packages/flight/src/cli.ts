@@ -2,7 +2,7 @@
 import * as http from "node:http";
 import { diskStore, serverConfig, withStore, type DiskStore, type ServerPart } from "@blackice/flight-core";
 import { callLogger, metrics } from "@blackice/flight-resilience";
-import { hmacAuth, jwtAuth, tls } from "@blackice/flight-security";
+import { hmacAuth, jwtAuth, merkleIntegrity, tls } from "@blackice/flight-security";
 import pino from "pino";
 import { Registry } from "prom-client";
 import { createFlightServer } from "./server/create-flight-server";
@@ -22,6 +22,7 @@ function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry
   }
   // After HMAC, which then lets unsigned calls through: a call signed with a known key is authenticated already and passes jwtAuth as it is.
   if (settings.jwt) parts.push(jwtAuth(settings.jwt));
+  if (settings.merkleSigningKey !== undefined) parts.push(merkleIntegrity({ signingKey: { privateKeyPath: settings.merkleSigningKey } }));
   if (settings.projectExchange) parts.push(projectExchange());
   return parts;
 }

@@ -13,6 +13,8 @@ export { HMAC_SEAL_PREFIX } from "./hmac-stream-seal";
 export { merkleIntegrity, MERKLE_PROOF_ACTION } from "./merkle-integrity";
 export type { MerkleIntegrityOptions } from "./merkle-integrity";
 export { readMerkleMetadata } from "./read-merkle-metadata";
+export { merkleKeyId, merkleRootStatement, verifyMerkleSignature } from "./merkle-root-signature";
+export type { MerkleSigningKey, MerkleTrustedKeys } from "./merkle-root-signature";
 export type { MerkleMetadata, MerkleProof } from "./read-merkle-metadata";
 export { verifyFlightStream, verifyBatchProof } from "./verify-flight-stream";
 export type { MerkleExpectation, VerifyFlightStreamOptions } from "./verify-flight-stream";
