@@ -18,7 +18,7 @@ export type { MerkleSigningKey, MerkleTrustedKeys } from "./merkle-root-signatur
 export type { MerkleMetadata, MerkleProof } from "./read-merkle-metadata";
 export { verifyFlightStream, verifyBatchProof } from "./verify-flight-stream";
 export type { MerkleExpectation, VerifyFlightStreamOptions } from "./verify-flight-stream";
-export { basicTokenAuth, BASIC_AUTH_FAILURE_REASONS } from "./basic-token-auth";
+export { basicTokenAuth, BASIC_AUTH_FAILURE_REASONS, REVOKE_TOKEN_ACTION } from "./basic-token-auth";
 export type { BasicTokenAuthOptions, ValidatedUser } from "./basic-token-auth";
 export { jwtAuth, JWT_ALGORITHMS, JWT_FAILURE_REASONS } from "./jwt-auth";
 export type { JwtAuthOptions, JwtAlgorithm, JwtFailureReason } from "./jwt-auth";
