@@ -30,6 +30,8 @@ export { pathPrefixPolicy } from "./path-prefix-policy";
 export type { PathGrants, PathPrefixPolicyOptions } from "./path-prefix-policy";
 export { attestation, attestationOf, kAttestation } from "./attestation";
 export type { AttestationOptions, AttestationResult, AttestationVerdict } from "./attestation";
+export { mtlsIdentity } from "./mtls-identity";
+export type { MtlsIdentityOptions, MtlsSubjectSource } from "./mtls-identity";
 export { tls } from "./tls";
 export type { TlsOptions } from "./tls";
 
