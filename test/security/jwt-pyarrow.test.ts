@@ -7,6 +7,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { SignJWT } from "jose";
+import { StatusCode } from "@blackice/flight-core";
+import { FlightClient } from "@blackice/flight";
+import { hmacSigner } from "@blackice/flight-security";
 import { run, venvPython } from "../helpers/python";
 
 const CLI = path.resolve(__dirname, "../../packages/flight/dist/cli.js");
@@ -81,5 +84,28 @@ describe("jwtAuth through the CLI, with pyarrow clients", () => {
     expect(out.stats.rejected).toMatchObject({ "wrong-audience": 3, "wrong-issuer": 3, expired: 3, algorithm: 6, "unknown-key": 3, malformed: 3 });
     expect(out.stats.accepted).toBeGreaterThanOrEqual(5);
     expect(cli.child.exitCode).toBeNull(); // still up
+  });
+
+  it("with --hmac-secret-file too, a call may be HMAC-signed or carry a JWT; one with neither is refused", async () => {
+    const signing = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    fs.writeFileSync(path.join(dir, "jwks2.json"), JSON.stringify({ keys: [{ ...(signing.publicKey.export({ format: "jwk" }) as JsonWebKey), kid: "k2", alg: "ES256" }] }));
+    fs.writeFileSync(path.join(dir, "hmac.secret"), "combined-cli-hmac-secret-0123456789abcdef\n", { mode: 0o600 });
+    const both = await startCli(["--jwt-jwks", path.join(dir, "jwks2.json"), "--jwt-issuer", ISS, "--jwt-audience", AUD, "--hmac-secret-file", `ingest:${path.join(dir, "hmac.secret")}`]);
+    const uri = `grpc://127.0.0.1:${both.port}`;
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = await new SignJWT({}).setProtectedHeader({ alg: "ES256", kid: "k2" }).setIssuer(ISS).setAudience(AUD).setSubject("bob").setIssuedAt(now).setExpirationTime(now + 60).sign(signing.privateKey);
+    const signed = new FlightClient(uri, { signer: hmacSigner({ keyId: "ingest", secretPath: path.join(dir, "hmac.secret") }) });
+    const bearer = new FlightClient(uri, { metadata: { authorization: `Bearer ${jwt}` } });
+    const anonymous = new FlightClient(uri);
+    try {
+      expect((await signed.listActions()).length).toBeGreaterThan(0);
+      expect((await bearer.listActions()).length).toBeGreaterThan(0);
+      await expect(anonymous.listActions()).rejects.toMatchObject({ code: StatusCode.UNAUTHENTICATED });
+    } finally {
+      signed.close();
+      bearer.close();
+      anonymous.close();
+      both.child.kill("SIGKILL");
+    }
   });
 });
