@@ -214,7 +214,7 @@ describe("work before authentication (defect 7)", () => {
         "x-blackice-signature": "0".repeat(64),
         "x-blackice-timestamp": String(Date.now()),
         "x-blackice-nonce": randomBytes(16).toString("hex"),
-        "x-blackice-signature-version": "v1",
+        "x-blackice-signature-version": "v2",
       });
       // Each sends its first message and then holds the stream open, as the attack did.
       const forged = Array.from({ length: 200 }, (_, i) =>

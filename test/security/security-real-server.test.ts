@@ -65,7 +65,12 @@ describe("hmacAuth on a real server", () => {
     await expect(serverStream(client, "listActions", {})).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: "request authentication failed" });
 
     const d = pathD("hmac", "flight");
-    await bidi(client, "doPut", ipcRequests(d, 50), await signed(PATHS.doPut, { descriptor: proto.FlightDescriptor.encode(d).finish() }));
+    // v2: the messages are sealed by a trailing metadata-only message.
+    const { headers: putHeaders, sealer } = await sign.signStream!({ path: PATHS.doPut, descriptor: proto.FlightDescriptor.encode(d).finish() });
+    const requests = ipcRequests(d, 50);
+    for (const r of requests) sealer.update(r);
+    const seal = { flightDescriptor: undefined, dataHeader: new Uint8Array(0), dataBody: new Uint8Array(0), appMetadata: sealer.seal() };
+    await bidi(client, "doPut", [...requests, seal], metadata(putHeaders));
     const info = await unary<FlightInfo>(client, "getFlightInfo", d, await signed(PATHS.getFlightInfo, { message: proto.FlightDescriptor.encode(d).finish() }));
     expect(info.totalRecords).toBe(50);
     const ticket = info.endpoint[0]!.ticket!;

@@ -15,6 +15,11 @@ export interface Identity {
    * {@link ADMIN_ROLE} opens the management actions (`gc`, the full `stats`).
    */
   readonly roles?: readonly string[];
+  /**
+   * OAuth2 scopes granted to the caller (`jwtAuth`: the token's `scope` or `scp` claim).
+   * Policies can key grants on them (`pathPrefixPolicy(grants, { by: "scope" })`).
+   */
+  readonly scopes?: readonly string[];
 }
 
 /** The role that the built-in `gc` action and the full `stats` answer require once calls carry an identity. */

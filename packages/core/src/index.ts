@@ -107,7 +107,7 @@ export { splitIpcStream, joinIpcStream } from "./ipc/ipc-stream";
 export { xxh32 } from "./ipc/xxh32";
 export type { IpcMessageBytes } from "./ipc/ipc-stream";
 export type { MessageHeaderInfo, StoredMessage } from "./ipc/ipc-message";
-export type { CallSigner, SignableCall } from "./call-signer";
+export type { CallSigner, SignableCall, SignedStream, StreamSealer } from "./call-signer";
 export { projectIpcSchema, MAX_PROJECTED_COLUMNS } from "./ipc/ipc-projection";
 export type { IpcProjection, IpcMessageParts } from "./ipc/ipc-projection";
 export {

@@ -81,3 +81,38 @@ describe("parseCli: --query", () => {
     expect(usage()).toMatch(/\n {2}--query +serve query descriptors .*\[BLACKICE_QUERY\]\n/);
   });
 });
+
+describe("parseCli: JWT bearer authentication", () => {
+  it("is off unless asked for; takes a JWKS, an issuer and comma-separated audiences", () => {
+    expect(parseCli([], {}).jwt).toBeUndefined();
+    expect(parseCli(["--jwt-jwks", "keys.json", "--jwt-issuer", "https://idp/", "--jwt-audience", "flight, flight-2"], {}).jwt).toEqual({
+      jwks: "keys.json",
+      issuer: "https://idp/",
+      audience: ["flight", "flight-2"],
+    });
+    expect(parseCli([], { BLACKICE_JWT_JWKS: "https://idp/jwks", BLACKICE_JWT_ISSUER: "i", BLACKICE_JWT_AUDIENCE: "a" }).jwt).toEqual({ jwks: "https://idp/jwks", issuer: "i", audience: ["a"] });
+  });
+
+  it.each([
+    [["--jwt-jwks", "k.json"], "--jwt-jwks, --jwt-issuer and --jwt-audience go together"],
+    [["--jwt-issuer", "i", "--jwt-audience", "a"], "--jwt-jwks, --jwt-issuer and --jwt-audience go together"],
+    [["--jwt-jwks", "k.json", "--jwt-issuer", "i", "--jwt-audience", ","], "--jwt-audience must name at least one audience"],
+  ])("refuses %p: %s", (argv, message) => {
+    expect(() => parseCli(argv, {})).toThrow(new UsageError(message));
+  });
+
+  it("lists the flags in --help with their environment variables", () => {
+    expect(usage()).toMatch(/--jwt-jwks .*\[BLACKICE_JWT_JWKS\]/);
+    expect(usage()).toMatch(/--jwt-issuer .*\[BLACKICE_JWT_ISSUER\]/);
+    expect(usage()).toMatch(/--jwt-audience .*\[BLACKICE_JWT_AUDIENCE\]/);
+  });
+});
+
+describe("parseCli: --merkle-signing-key", () => {
+  it("is off unless given; takes a file, from the flag or BLACKICE_MERKLE_SIGNING_KEY", () => {
+    expect(parseCli([], {}).merkleSigningKey).toBeUndefined();
+    expect(parseCli(["--merkle-signing-key", "merkle.pem"], {}).merkleSigningKey).toBe("merkle.pem");
+    expect(parseCli([], { BLACKICE_MERKLE_SIGNING_KEY: "k.pem" }).merkleSigningKey).toBe("k.pem");
+    expect(usage()).toMatch(/--merkle-signing-key .*\[BLACKICE_MERKLE_SIGNING_KEY\]/);
+  });
+});

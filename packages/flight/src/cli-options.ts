@@ -21,6 +21,10 @@ export const CLI_FLAGS = [
   { flag: "tls-key", env: "BLACKICE_TLS_KEY", help: "PEM private key" },
   { flag: "tls-client-ca", env: "BLACKICE_TLS_CLIENT_CA", help: "PEM CA for client certificates; turns on mTLS" },
   { flag: "hmac-secret-file", env: "BLACKICE_HMAC_SECRET_FILE", help: "HMAC secret file, or KEYID:PATH; repeatable (env: comma-separated)" },
+  { flag: "jwt-jwks", env: "BLACKICE_JWT_JWKS", help: "JWT bearer auth: JWKS file or https: URL of the verification keys (needs --jwt-issuer, --jwt-audience)" },
+  { flag: "jwt-issuer", env: "BLACKICE_JWT_ISSUER", help: "JWT bearer auth: the accepted iss" },
+  { flag: "jwt-audience", env: "BLACKICE_JWT_AUDIENCE", help: "JWT bearer auth: the accepted aud (comma-separated for several)" },
+  { flag: "merkle-signing-key", env: "BLACKICE_MERKLE_SIGNING_KEY", help: "publish Merkle roots in FlightInfo, signed with this Ed25519 private key (PEM file)" },
   { flag: "metrics-port", env: "BLACKICE_METRICS_PORT", help: "serve Prometheus metrics on this port at /metrics" },
   { flag: "log-level", env: "BLACKICE_LOG_LEVEL", help: "log level: silent, error, warn, info, debug (default info)" },
   { flag: "project-exchange", env: "BLACKICE_PROJECT_EXCHANGE", help: "serve the `project` DoExchange on a bounded worker pool; a switch, env 1/true (default off)" },
@@ -35,6 +39,10 @@ export interface CliSettings {
   config: FlightServerConfig & { addr: string };
   tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   hmacSecretFiles: Array<{ keyId?: string; path: string }>;
+  /** JWT bearer authentication (`jwtAuth`): `--jwt-jwks`, `--jwt-issuer`, `--jwt-audience`. */
+  jwt?: { jwks: string; issuer: string; audience: string[] };
+  /** Merkle integrity with signed roots (`merkleIntegrity({ signingKey })`): `--merkle-signing-key`. */
+  merkleSigningKey?: string;
   metricsPort?: number;
   logLevel: string;
   /** Keep flights on disk (`--data-dir`, `--fsync`, `--max-disk`); absent: the in-memory store. */
@@ -139,6 +147,16 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
       const m = /^([A-Za-z0-9._-]+):(.+)$/.exec(s);
       return m && !/^[A-Za-z]:[\\/]/.test(s) ? { keyId: m[1], path: m[2] } : { path: s };
     });
+  const jwks = get("jwt-jwks");
+  const issuer = get("jwt-issuer");
+  const audience = get("jwt-audience");
+  let jwt: CliSettings["jwt"];
+  if (jwks !== undefined || issuer !== undefined || audience !== undefined) {
+    if (jwks === undefined || issuer === undefined || audience === undefined) throw new UsageError("--jwt-jwks, --jwt-issuer and --jwt-audience go together");
+    const audiences = audience.split(",").map((a) => a.trim()).filter((a) => a.length > 0);
+    if (audiences.length === 0) throw new UsageError("--jwt-audience must name at least one audience");
+    jwt = { jwks, issuer, audience: audiences };
+  }
   const metrics = get("metrics-port");
   const logLevel = get("log-level") ?? "info";
   if (!["silent", "fatal", "error", "warn", "info", "debug", "trace"].includes(logLevel)) {
@@ -148,6 +166,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     config,
     tls,
     hmacSecretFiles,
+    jwt,
+    merkleSigningKey: get("merkle-signing-key"),
     metricsPort: metrics === undefined ? undefined : intIn("--metrics-port", metrics, 0, 65535),
     logLevel,
     disk,

@@ -2,7 +2,7 @@
 import * as http from "node:http";
 import { diskStore, serverConfig, withStore, type DiskStore, type ServerPart } from "@blackice/flight-core";
 import { callLogger, metrics } from "@blackice/flight-resilience";
-import { hmacAuth, tls } from "@blackice/flight-security";
+import { hmacAuth, jwtAuth, merkleIntegrity, tls } from "@blackice/flight-security";
 import pino from "pino";
 import { Registry } from "prom-client";
 import { createFlightServer } from "./server/create-flight-server";
@@ -19,8 +19,11 @@ function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry
   if (registry) parts.push(metrics({ registry }));
   if (settings.tls) parts.push(tls({ ...settings.tls, watch: true }));
   if (settings.hmacSecretFiles.length > 0) {
-    parts.push(hmacAuth({ keys: settings.hmacSecretFiles.map((f, i) => ({ keyId: f.keyId ?? (i === 0 ? "default" : `key-${i + 1}`), secretPath: f.path })) }));
+    parts.push(hmacAuth({ keys: settings.hmacSecretFiles.map((f, i) => ({ keyId: f.keyId ?? (i === 0 ? "default" : `key-${i + 1}`), secretPath: f.path })), allowUnsigned: settings.jwt !== undefined }));
   }
+  // After HMAC, which then lets unsigned calls through: a call signed with a known key is authenticated already and passes jwtAuth as it is.
+  if (settings.jwt) parts.push(jwtAuth(settings.jwt));
+  if (settings.merkleSigningKey !== undefined) parts.push(merkleIntegrity({ signingKey: { privateKeyPath: settings.merkleSigningKey } }));
   // After authentication, which checks the call as the client sent it (docs/query.md).
   if (settings.query) parts.push(query());
   if (settings.projectExchange) parts.push(projectExchange());

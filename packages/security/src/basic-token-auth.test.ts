@@ -1,6 +1,7 @@
 import { createHmac } from "node:crypto";
-import { CallContext, FlightError, StatusCode, splitServerParts, type CallInfo, type HandshakeResponse, type StatsSetting } from "@blackice/flight-core";
-import { basicTokenAuth, type BasicTokenAuthOptions } from "./basic-token-auth";
+import { CallContext, FlightError, StatusCode, splitServerParts, type ActionSetting, type CallInfo, type HandshakeResponse, type StatsSetting } from "@blackice/flight-core";
+import { generateKeyPairSync } from "node:crypto";
+import { basicTokenAuth, REVOKE_TOKEN_ACTION, type BasicTokenAuthOptions } from "./basic-token-auth";
 import { kIdentity } from "./identity-of";
 import { collect, compose, fakeTerminal, fromArray, makeCall } from "./test-call";
 
@@ -31,9 +32,16 @@ function setup(options: Partial<BasicTokenAuthOptions> = {}) {
     now: () => clock,
     ...options,
   });
-  const stats = splitServerParts(parts).settings.find((s): s is StatsSetting => s.kind === "stats")!;
+  const { settings } = splitServerParts(parts);
+  const stats = settings.find((s): s is StatsSetting => s.kind === "stats")!;
+  const revoke = settings.find((s): s is ActionSetting => s.kind === "action" && s.type === REVOKE_TOKEN_ACTION)!;
   const terminal = fakeTerminal();
   return {
+    revoke: (jti: string, roles: string[] = ["admin"]) => {
+      const context = new CallContext();
+      context.set(kIdentity, { subject: "root", method: "basic", roles });
+      return Promise.resolve(revoke.handler(Buffer.from(JSON.stringify({ jti })), makeCall("doAction", { type: REVOKE_TOKEN_ACTION, body: new Uint8Array(0) }, { context }) as never));
+    },
     handler: compose(parts, terminal.handler),
     state: terminal.state,
     seen,
@@ -235,5 +243,52 @@ describe("basicTokenAuth: build time", () => {
     const seesCall = setup({ validate: async (_u, _p, call) => (info.push(call), undefined) });
     await refused(seesCall.handler(makeCall("handshake", fromArray([]), { headers: { authorization: basicHeader("a", "b") } })));
     expect(info[0]?.peer).toBe("127.0.0.1:50000");
+  });
+});
+
+describe("basicTokenAuth: revocation and JWT tokens", () => {
+  const jtiOf = (token: string): string =>
+    JSON.parse(Buffer.from(token.startsWith("bi1.") ? token.split(".")[1]! : token.split(".")[1]!, "base64url").toString()).jti;
+  const listActions = (token: string) => makeCall("listActions", {}, { headers: { authorization: `Bearer ${token}` } });
+
+  it("revokes a bi1 token by jti until it expires; only the admin role may revoke", async () => {
+    const t = setup();
+    const a = await login(t);
+    const b = await login(t);
+    await expect(t.revoke(jtiOf(a), [])).rejects.toMatchObject({ code: StatusCode.PERMISSION_DENIED });
+    await t.revoke(jtiOf(a));
+    await refused(t.handler(listActions(a)));
+    await t.handler(listActions(b));
+    expect(t.stats().rejected.revoked).toBe(1);
+    await expect(t.revoke("not a jti!")).rejects.toMatchObject({ code: StatusCode.INVALID_ARGUMENT });
+  });
+
+  it("with jwt, issues EdDSA JWTs that verify, expire and can be revoked", async () => {
+    const { privateKey } = generateKeyPairSync("ed25519");
+    const t = setup({ jwt: { signingKey: { privateKey }, issuer: "iss", audience: "aud" } });
+    const token = await login(t);
+    expect(JSON.parse(Buffer.from(token.split(".")[0]!, "base64url").toString())).toEqual({ alg: "EdDSA", typ: "JWT" });
+    const c = listActions(token);
+    await t.handler(c);
+    expect(c.context.get(kIdentity)).toMatchObject({ subject: "alice", method: "basic", claims: { role: "reader" } });
+    // A token from another key with the same claims is refused.
+    const other = setup({ jwt: { signingKey: { privateKey: generateKeyPairSync("ed25519").privateKey }, issuer: "iss", audience: "aud" } });
+    await refused(t.handler(listActions(await login(other))));
+    t.advance(60_000);
+    await refused(t.handler(listActions(token)));
+    expect(t.stats().rejected.expired).toBe(1);
+    const fresh = await login(t);
+    await t.revoke(jtiOf(fresh));
+    await refused(t.handler(listActions(fresh)));
+    expect(t.stats().rejected).toMatchObject({ revoked: 1, "bad-token": 1 });
+  });
+
+  it("refuses a JWT key that is not Ed25519 or P-256, and bad jwt options, when built", () => {
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey;
+    expect(() => setup({ jwt: { signingKey: { privateKey: rsa }, issuer: "i", audience: "a" } })).toThrow(/Ed25519 or EC P-256/);
+    expect(() => setup({ jwt: { signingKey: { privateKeyPath: "/nonexistent.pem" }, issuer: "i", audience: "a" } })).toThrow(/cannot read the key file "\/nonexistent.pem"/);
+    const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey;
+    expect(() => setup({ jwt: { signingKey: { privateKey: ec }, issuer: "", audience: "a" } })).toThrow(/issuer/);
+    expect(() => setup({ jwt: { signingKey: { privateKey: ec }, issuer: "i", audience: "a" } })).not.toThrow();
   });
 });

@@ -1,7 +1,14 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, createPrivateKey, createPublicKey, randomBytes, timingSafeEqual, type KeyObject } from "node:crypto";
+import * as fs from "node:fs";
+import { SignJWT, jwtVerify } from "jose";
 import {
+  ADMIN_ROLE,
   FlightError,
   StatusCode,
+  defineAction,
+  hasRole,
+  identityOf,
+  invalidArgument,
   statsSection,
   type CallInfo,
   type FlightCall,
@@ -48,16 +55,35 @@ export interface BasicTokenAuthOptions {
   secret?: SecretValue;
   /** Methods served without authentication (e.g. `["listActions"]`). Handshake always is. Default none. */
   publicMethods?: readonly FlightMethod[];
+  /**
+   * Issue standard JWTs (RFC 7519) instead of `bi1` tokens: signed with this private key
+   * (PEM PKCS#8 file or value; Ed25519 → `EdDSA`, EC P-256 → `ES256`), with `iss` = `issuer`,
+   * `aud` = `audience`, `sub`, `iat`, `exp` (seconds), `jti`, and `roles`/`claims` when given.
+   * Other services can verify them with the public key (`jwtAuth` with a JWKS holding it).
+   */
+  jwt?: {
+    readonly signingKey: { readonly privateKeyPath: string } | { readonly privateKey: string | KeyObject };
+    readonly issuer: string;
+    readonly audience: string;
+    /** The `kid` header. Default none. */
+    readonly keyId?: string;
+  };
+  /** Most revoked token ids (`revoke-token` action) remembered at once. Default 100 000. */
+  maxRevoked?: number;
   /** Clock in epoch ms, for tests. Default `Date.now`. */
   now?: () => number;
 }
 
+/** The admin action that revokes one issued token by its `jti`: body JSON `{"jti": "..."}`. */
+export const REVOKE_TOKEN_ACTION = "revoke-token";
+
 /** Why a call was refused: the keys of the `basicTokenAuth` stats section's `rejected`. */
-export const BASIC_AUTH_FAILURE_REASONS = ["missing", "malformed", "bad-credentials", "bad-token", "expired"] as const;
+export const BASIC_AUTH_FAILURE_REASONS = ["missing", "malformed", "bad-credentials", "bad-token", "expired", "revoked"] as const;
 type Reason = (typeof BASIC_AUTH_FAILURE_REASONS)[number];
 
 const TOKEN_VERSION = "bi1";
 const TOKEN_PATTERN = /^bi1\.([A-Za-z0-9_-]{1,6000})\.([A-Za-z0-9_-]{43})$/;
+const JWT_PATTERN = /^[A-Za-z0-9_-]{1,2000}\.[A-Za-z0-9_-]{1,8000}\.[A-Za-z0-9_-]{1,400}$/;
 const BEARER = /^bearer +(\S+)$/i;
 /** The binary header in which Arrow's reference clients return a Handshake token. */
 const LEGACY_TOKEN_HEADER = "auth-token-bin";
@@ -122,6 +148,30 @@ function checkClaims(claims: unknown): IdentityClaims | undefined {
   return { ...(claims as IdentityClaims) };
 }
 
+/** Loads the JWT signing key once: Ed25519 (EdDSA) or EC P-256 (ES256); TypeError naming the file, never its bytes. */
+function loadJwtOptions(o: NonNullable<BasicTokenAuthOptions["jwt"]>): { privateKey: KeyObject; publicKey: KeyObject; alg: "EdDSA" | "ES256"; issuer: string; audience: string; keyId?: string } {
+  if (o === null || typeof o !== "object") throw new TypeError("basicTokenAuth: jwt must be { signingKey, issuer, audience, keyId? }");
+  if (typeof o.issuer !== "string" || o.issuer.length === 0) throw new TypeError("basicTokenAuth: jwt.issuer must be a non-empty string");
+  if (typeof o.audience !== "string" || o.audience.length === 0) throw new TypeError("basicTokenAuth: jwt.audience must be a non-empty string");
+  if (o.keyId !== undefined && (typeof o.keyId !== "string" || !/^[A-Za-z0-9._-]{1,128}$/.test(o.keyId))) throw new TypeError("basicTokenAuth: jwt.keyId must be 1-128 of A-Z a-z 0-9 . _ -");
+  const k = o.signingKey as { privateKeyPath?: string; privateKey?: string | KeyObject } | undefined;
+  const where = k && typeof k.privateKeyPath === "string" ? `the key file ${JSON.stringify(k.privateKeyPath)}` : "jwt.signingKey.privateKey";
+  let privateKey: KeyObject;
+  try {
+    if (!k || typeof k !== "object") throw new Error("none");
+    privateKey = typeof k.privateKeyPath === "string" ? createPrivateKey(fs.readFileSync(k.privateKeyPath)) : typeof k.privateKey === "string" ? createPrivateKey(k.privateKey) : (k.privateKey as KeyObject);
+    if (privateKey?.type !== "private") throw new Error("not private");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new TypeError(`basicTokenAuth: cannot read ${where} as a PEM private key${code ? ` (${code})` : ""}`);
+  }
+  const type = privateKey.asymmetricKeyType;
+  const curve = privateKey.asymmetricKeyDetails?.namedCurve;
+  const alg = type === "ed25519" ? "EdDSA" : type === "ec" && curve === "prime256v1" ? "ES256" : undefined;
+  if (!alg) throw new TypeError(`basicTokenAuth: ${where} must be an Ed25519 or EC P-256 private key`);
+  return { privateKey, publicKey: createPublicKey(privateKey), alg, issuer: o.issuer, audience: o.audience, keyId: o.keyId };
+}
+
 /**
  * Arrow Flight's basic → bearer token convention, as pyarrow's `authenticate_basic_token`
  * and the Arrow C++/Java clients use it.
@@ -137,8 +187,11 @@ function checkClaims(claims: unknown): IdentityClaims | undefined {
  * as it is. Missing, malformed, refused or expired credentials: UNAUTHENTICATED, one message.
  *
  * Tokens are stateless and HMAC-signed: `bi1.<base64url(JSON {v, sub, iat, exp, jti, claims, roles})>.<base64url(HMAC-SHA256)>`,
- * with a key derived from `secret`. They cannot be revoked one by one: keep `tokenTtlMs`
- * short, and change `secret` to revoke all.
+ * with a key derived from `secret`; with `jwt`, standard JWTs signed with an Ed25519 or P-256
+ * key instead. Either kind can be revoked one by one with the admin action `revoke-token`
+ * (body `{"jti": "..."}`) until it expires; the list is in this process's memory (give each
+ * replica the revocation, and a restart forgets it). Changing `secret` (or the JWT key)
+ * revokes all.
  *
  * @example
  * createFlightServer(
@@ -156,6 +209,12 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
   if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("basicTokenAuth: now must be a function");
   const now = options.now ?? Date.now;
   const validate = options.validate;
+  const jwtOptions = options.jwt === undefined ? undefined : loadJwtOptions(options.jwt);
+  const maxRevoked = options.maxRevoked ?? 100_000;
+  if (!Number.isSafeInteger(maxRevoked) || maxRevoked < 1) throw new TypeError(`basicTokenAuth: maxRevoked must be a positive integer, got ${String(options.maxRevoked)}`);
+  /** Revoked jti → when it can be forgotten (every token this server issued has expired by then). */
+  const revoked = new Map<string, number>();
+  let revocations = 0;
   // Domain separation: the same secret may serve elsewhere without its MACs being tokens.
   const tokenKey = createHmac("sha256", secret).update("blackice-bearer-token-v1").digest();
   const rejected = Object.fromEntries(BASIC_AUTH_FAILURE_REASONS.map((r) => [r, 0])) as Record<Reason, number>;
@@ -164,8 +223,21 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
 
   const mac = (signed: string): Buffer => createHmac("sha256", tokenKey).update(signed, "utf8").digest();
 
-  const issue = (user: ValidatedUser): string => {
+  const issue = async (user: ValidatedUser): Promise<string> => {
     const iat = now();
+    if (jwtOptions) {
+      const exp = Math.floor((iat + ttl) / 1000);
+      const jwt = new SignJWT({ ...(user.roles ? { roles: [...user.roles] } : {}), ...(user.claims ? { claims: { ...user.claims } } : {}) })
+        .setProtectedHeader({ alg: jwtOptions.alg, typ: "JWT", ...(jwtOptions.keyId ? { kid: jwtOptions.keyId } : {}) })
+        .setIssuer(jwtOptions.issuer)
+        .setAudience(jwtOptions.audience)
+        .setSubject(user.subject)
+        .setIssuedAt(Math.floor(iat / 1000))
+        .setExpirationTime(exp)
+        .setJti(randomBytes(12).toString("base64url"));
+      issued++;
+      return jwt.sign(jwtOptions.privateKey);
+    }
     const payload = {
       v: 1,
       sub: user.subject,
@@ -180,13 +252,44 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
     return `${signed}.${mac(signed).toString("base64url")}`;
   };
 
-  const identityFromToken = (token: string): Identity => {
+  const isRevoked = (jti: unknown): boolean => {
+    if (typeof jti !== "string") return false;
+    const until = revoked.get(jti);
+    if (until === undefined) return false;
+    if (until <= now()) {
+      revoked.delete(jti);
+      return false;
+    }
+    return true;
+  };
+
+  const identityFromJwt = async (token: string): Promise<Identity> => {
+    if (!JWT_PATTERN.test(token)) throw new AuthFailure("malformed");
+    let p: Record<string, unknown>;
+    try {
+      ({ payload: p } = await jwtVerify(token, jwtOptions!.publicKey, {
+        issuer: jwtOptions!.issuer,
+        audience: jwtOptions!.audience,
+        algorithms: [jwtOptions!.alg],
+        requiredClaims: ["exp", "sub", "jti"],
+        currentDate: new Date(now()),
+      }));
+    } catch (err) {
+      throw new AuthFailure((err as { code?: string }).code === "ERR_JWT_EXPIRED" ? "expired" : "bad-token");
+    }
+    if (typeof p.sub !== "string" || (p.roles !== undefined && !(Array.isArray(p.roles) && p.roles.every((r) => typeof r === "string" && r.length > 0)))) throw new AuthFailure("bad-token");
+    if (isRevoked(p.jti)) throw new AuthFailure("revoked");
+    return basicIdentity(p.sub, p.claims as IdentityClaims | undefined, p.roles as readonly string[] | undefined);
+  };
+
+  const identityFromToken = async (token: string): Promise<Identity> => {
+    if (jwtOptions) return identityFromJwt(token);
     const m = TOKEN_PATTERN.exec(token);
     if (!m) throw new AuthFailure("malformed");
     const given = Buffer.from(m[2]!, "base64url");
     const expected = mac(`${TOKEN_VERSION}.${m[1]}`);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new AuthFailure("bad-token");
-    let p: { v?: unknown; sub?: unknown; exp?: unknown; claims?: unknown; roles?: unknown };
+    let p: { v?: unknown; sub?: unknown; exp?: unknown; jti?: unknown; claims?: unknown; roles?: unknown };
     try {
       p = JSON.parse(Buffer.from(m[1]!, "base64url").toString("utf8"));
     } catch {
@@ -196,6 +299,7 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
     // Signed by us, so well-formed unless the secret leaked; checked anyway, roles decide access.
     if (p.roles !== undefined && !(Array.isArray(p.roles) && p.roles.every((r) => typeof r === "string" && r.length > 0))) throw new AuthFailure("bad-token");
     if (!(now() < p.exp)) throw new AuthFailure("expired");
+    if (isRevoked(p.jti)) throw new AuthFailure("revoked");
     return basicIdentity(p.sub, p.claims as IdentityClaims | undefined, p.roles as readonly string[] | undefined);
   };
 
@@ -211,7 +315,7 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
     }
     const claims = checkClaims(user.claims);
     const roles = user.roles === undefined ? undefined : checkRoles("basicTokenAuth: validate", user.roles);
-    return { token: issue({ subject: user.subject, claims, roles }), identity: basicIdentity(user.subject, claims, roles) };
+    return { token: await issue({ subject: user.subject, claims, roles }), identity: basicIdentity(user.subject, claims, roles) };
   };
 
   const grant = (call: CallInfo, token: string, identity: Identity): Uint8Array => {
@@ -233,7 +337,7 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
       })();
     }
     if (header !== undefined && BEARER.test(header)) {
-      call.context.set(kIdentity, identityFromToken(BEARER.exec(header)![1]!));
+      call.context.set(kIdentity, await identityFromToken(BEARER.exec(header)![1]!));
       accepted++;
       return next(call);
     }
@@ -263,13 +367,13 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
           const legacy = call.headers.get(LEGACY_TOKEN_HEADER);
           if (!legacy || legacy.length !== 1) throw new AuthFailure(legacy ? "malformed" : "missing");
           const value = legacy[0]!;
-          call.context.set(kIdentity, identityFromToken(typeof value === "string" ? value : Buffer.from(value).toString("utf8")));
+          call.context.set(kIdentity, await identityFromToken(typeof value === "string" ? value : Buffer.from(value).toString("utf8")));
           accepted++;
           return next(call);
         }
         const m = header === null ? null : BEARER.exec(header);
         if (!m) throw new AuthFailure("malformed");
-        call.context.set(kIdentity, identityFromToken(m[1]!));
+        call.context.set(kIdentity, await identityFromToken(m[1]!));
         accepted++;
       } catch (err) {
         if (err instanceof AuthFailure) {
@@ -281,6 +385,27 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
       return next(call);
     };
 
-  const stats = statsSection("basicTokenAuth", () => ({ issued, accepted, rejected: { ...rejected }, tokenTtlMs: ttl }));
-  return [middleware, stats];
+  const revokeAction = defineAction(
+    REVOKE_TOKEN_ACTION,
+    'Revokes one issued token by its jti until it expires (admin role). Body: JSON {"jti": "..."}.',
+    async (body, call) => {
+      if (!hasRole(identityOf(call), ADMIN_ROLE)) throw new FlightError(StatusCode.PERMISSION_DENIED, `${REVOKE_TOKEN_ACTION} needs the ${ADMIN_ROLE} role`);
+      let jti: unknown;
+      try {
+        jti = (JSON.parse(Buffer.from(body).toString("utf8")) as { jti?: unknown } | null)?.jti;
+      } catch {
+        jti = undefined;
+      }
+      if (typeof jti !== "string" || !/^[A-Za-z0-9_-]{1,128}$/.test(jti)) throw invalidArgument(`${REVOKE_TOKEN_ACTION}: body must be JSON {"jti": "<token id>"}`);
+      const t = now();
+      for (const [k, until] of revoked) if (until <= t) revoked.delete(k);
+      if (revoked.size >= maxRevoked && !revoked.has(jti)) throw new FlightError(StatusCode.RESOURCE_EXHAUSTED, `${REVOKE_TOKEN_ACTION}: ${maxRevoked} tokens are revoked already`);
+      revoked.set(jti, t + ttl + 1000);
+      revocations++;
+      return { body: Buffer.from(JSON.stringify({ revoked: jti })) };
+    },
+  );
+
+  const stats = statsSection("basicTokenAuth", () => ({ format: jwtOptions ? "jwt" : "bi1", issued, accepted, rejected: { ...rejected }, tokenTtlMs: ttl, revocations, revokedHeld: revoked.size }));
+  return [middleware, revokeAction, stats];
 }

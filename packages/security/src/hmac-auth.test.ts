@@ -31,11 +31,12 @@ function setup(options: Partial<HmacAuthOptions> = {}) {
 }
 
 /** Signs by hand, choosing every field (for nonce and timestamp control). */
-function handSigned(fields: { path: string; timestamp: number; nonce: string; keyId: string; body: Uint8Array | string }, secret = SECRET): Record<string, string> {
+function handSigned(fields: { path: string; timestamp: number; nonce: string; keyId: string; body: Uint8Array | string; version?: "v1" | "v2" }, secret = SECRET): Record<string, string> {
   const bodySha256 = typeof fields.body === "string" ? fields.body : sha256Hex(fields.body);
-  const canonical = hmacCanonicalString({ path: fields.path, timestamp: String(fields.timestamp), nonce: fields.nonce, keyId: fields.keyId, bodySha256 });
+  const version = fields.version ?? "v2";
+  const canonical = hmacCanonicalString({ version, path: fields.path, timestamp: String(fields.timestamp), nonce: fields.nonce, keyId: fields.keyId, bodySha256 });
   return {
-    [HMAC_HEADERS.version]: "v1",
+    [HMAC_HEADERS.version]: version,
     [HMAC_HEADERS.keyId]: fields.keyId,
     [HMAC_HEADERS.timestamp]: String(fields.timestamp),
     [HMAC_HEADERS.nonce]: fields.nonce,
@@ -47,6 +48,15 @@ const TICKET = Buffer.from("p:telemetry/cpu");
 const RAW_TICKET = Buffer.concat([Buffer.of(0x0a, TICKET.length), TICKET]); // Ticket{ticket} as protobuf
 const pathDescriptor = (...path: string[]): FlightDescriptor => ({ type: 1, cmd: new Uint8Array(0), path });
 const data = (d?: FlightDescriptor, tag = "m"): FlightData => ({ flightDescriptor: d, dataHeader: Buffer.from(tag), dataBody: Buffer.from(`${tag}-body`), appMetadata: new Uint8Array(0) });
+
+const EMPTY = new Uint8Array(0);
+
+/** Signs a v2 stream call: its headers, and the messages followed by their seal message. */
+async function sealedCall(signer: ReturnType<typeof hmacSigner>, path: string, d: FlightDescriptor, msgs: FlightData[]): Promise<{ headers: Record<string, string>; stream: FlightData[] }> {
+  const { headers, sealer } = await signer.signStream!({ path, descriptor: encodeFlightDescriptor(d) });
+  for (const m of msgs) sealer.update(m);
+  return { headers, stream: [...msgs, { flightDescriptor: undefined, dataHeader: EMPTY, dataBody: EMPTY, appMetadata: sealer.seal() }] };
+}
 
 async function expectUnauthenticated(p: Promise<unknown>): Promise<FlightError> {
   const err = (await p.then(
@@ -113,10 +123,12 @@ describe("hmacAuth: accepted calls", () => {
   it("accepts DoPut signed over its first descriptor and hands the handler every message, the first included", async () => {
     const t = setup();
     const d = pathDescriptor("telemetry", "cpu");
-    const headers = await t.signer()({ path: METHOD_PATHS.doPut, descriptor: encodeFlightDescriptor(d) });
     const msgs = [data(d, "schema"), data(undefined, "b1"), data(undefined, "b2")];
-    await collect((await t.handler(makeCall("doPut", fromArray(msgs), { headers }))) as AsyncIterable<unknown>);
+    const { headers, stream } = await sealedCall(t.signer(), METHOD_PATHS.doPut, d, msgs);
+    await collect((await t.handler(makeCall("doPut", fromArray(stream), { headers }))) as AsyncIterable<unknown>);
+    // The seal message is checked and kept from the handler.
     expect(t.state.received.map((m) => Buffer.from(m.dataHeader).toString())).toEqual(["schema", "b1", "b2"]);
+    expect(t.stats()).toMatchObject({ accepted: 1, sealedStreams: 1 });
   });
 
   it("accepts DoExchange whose client encoded the descriptor non-canonically (the signer canonicalizes)", async () => {
@@ -124,8 +136,13 @@ describe("hmacAuth: accepted calls", () => {
     // path first, then type: valid protobuf, different bytes from the canonical encoding
     const odd = Buffer.from([0x1a, 0x04, ...Buffer.from("echo"), 0x08, 0x01]);
     expect(odd.equals(Buffer.from(encodeFlightDescriptor(pathDescriptor("echo"))))).toBe(false);
-    const headers = await t.signer()({ path: METHOD_PATHS.doExchange, descriptor: odd });
-    await t.handler(makeCall("doExchange", fromArray([data(pathDescriptor("echo"))]), { headers }));
+    const headers = await hmacSigner({ keyId: "k1", secret: SECRET, now: () => T0, version: "v1" })({ path: METHOD_PATHS.doExchange, descriptor: odd });
+    await collect((await setup({ acceptV1: true }).handler(makeCall("doExchange", fromArray([data(pathDescriptor("echo"))]), { headers }))) as AsyncIterable<unknown>);
+    const signed = await t.signer().signStream!({ path: METHOD_PATHS.doExchange, descriptor: odd });
+    const msg = data(pathDescriptor("echo"));
+    signed.sealer.update(msg);
+    const seal = { flightDescriptor: undefined, dataHeader: new Uint8Array(0), dataBody: new Uint8Array(0), appMetadata: signed.sealer.seal() };
+    await collect((await t.handler(makeCall("doExchange", fromArray([msg, seal]), { headers: signed.headers }))) as AsyncIterable<unknown>);
     expect(t.state.handlerExecuted).toBe(true);
   });
 
@@ -162,7 +179,8 @@ describe("hmacAuth: refused calls (UNAUTHENTICATED, one message, reason counted,
     ["a nonce with a newline", (h) => ({ ...h, [HMAC_HEADERS.nonce]: "abcdefghijklmnopqrstuvw\nx" }), "malformed"],
     ["an upper-case signature", (h) => ({ ...h, [HMAC_HEADERS.signature]: h[HMAC_HEADERS.signature]!.toUpperCase() }), "malformed"],
     ["a non-numeric timestamp", (h) => ({ ...h, [HMAC_HEADERS.timestamp]: "17e11" }), "malformed"],
-    ["version v2", (h) => ({ ...h, [HMAC_HEADERS.version]: "v2" }), "unsupported-version"],
+    ["version v3", (h) => ({ ...h, [HMAC_HEADERS.version]: "v3" }), "unsupported-version"],
+    ["version v1 (not accepted by default)", (h) => ({ ...h, [HMAC_HEADERS.version]: "v1" }), "unsupported-version"],
     ["an unknown key", (h) => ({ ...h, [HMAC_HEADERS.keyId]: "k9" }), "unknown-key"],
   ];
   for (const [name, mutate, reason] of cases) {
@@ -356,15 +374,15 @@ describe("hmacSigner", () => {
     const a = await sign({ path: METHOD_PATHS.doGet, message: RAW_TICKET });
     const b = await sign({ path: METHOD_PATHS.doGet, message: RAW_TICKET });
     expect(Object.keys(a).sort()).toEqual(Object.values(HMAC_HEADERS).sort());
-    expect(a[HMAC_HEADERS.version]).toBe("v1");
+    expect(a[HMAC_HEADERS.version]).toBe("v2");
     expect(a[HMAC_HEADERS.timestamp]).toBe(String(T0));
     expect(a[HMAC_HEADERS.nonce]).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(a[HMAC_HEADERS.nonce]).not.toBe(b[HMAC_HEADERS.nonce]);
-    const canonical = `v1\n${METHOD_PATHS.doGet}\n${T0}\n${a[HMAC_HEADERS.nonce]}\nk1\n${sha256Hex(RAW_TICKET)}`;
+    const canonical = `v2\n${METHOD_PATHS.doGet}\n${T0}\n${a[HMAC_HEADERS.nonce]}\nk1\n${sha256Hex(RAW_TICKET)}`;
     expect(a[HMAC_HEADERS.signature]).toBe(createHmac("sha256", SECRET).update(canonical).digest("hex"));
     const hs = await sign({ path: METHOD_PATHS.handshake });
     expect(hs[HMAC_HEADERS.signature]).toBe(
-      createHmac("sha256", SECRET).update(`v1\n${METHOD_PATHS.handshake}\n${T0}\n${hs[HMAC_HEADERS.nonce]}\nk1\n${EMPTY_BODY_SHA256}`).digest("hex"),
+      createHmac("sha256", SECRET).update(`v2\n${METHOD_PATHS.handshake}\n${T0}\n${hs[HMAC_HEADERS.nonce]}\nk1\n${EMPTY_BODY_SHA256}`).digest("hex"),
     );
   });
 
@@ -397,5 +415,60 @@ describe("hmacAuth: allowUnsigned", () => {
 
   it("refuses a non-boolean when built", () => {
     expect(() => hmacAuth({ keys: [{ keyId: "k1", secret: SECRET }], allowUnsigned: "yes" as never })).toThrow(TypeError);
+  });
+});
+
+describe("hmacAuth v2: the seal covers every message of DoPut and DoExchange", () => {
+  const d = pathDescriptor("telemetry", "cpu");
+  const msgs = () => [data(d, "schema"), data(undefined, "b1"), data(undefined, "b2"), data(undefined, "b3")];
+  const tampered: Array<[string, (s: FlightData[]) => FlightData[], string]> = [
+    ["a rewritten batch body", (s) => s.map((m, i) => (i === 2 ? { ...m, dataBody: Buffer.from("b2-BODY") } : m)), "bad-seal"],
+    ["a rewritten app_metadata", (s) => s.map((m, i) => (i === 1 ? { ...m, appMetadata: Buffer.from("x") } : m)), "bad-seal"],
+    ["two batches swapped", (s) => [s[0]!, s[2]!, s[1]!, ...s.slice(3)], "bad-seal"],
+    ["a batch dropped", (s) => [s[0]!, s[1]!, ...s.slice(3)], "bad-seal"],
+    ["a batch added", (s) => [...s.slice(0, 4), data(undefined, "evil"), s[4]!], "bad-seal"],
+    ["a batch added after the seal", (s) => [...s, data(undefined, "evil")], "bad-seal"],
+    ["the seal dropped", (s) => s.slice(0, 4), "unsealed"],
+    ["the seal of another call", (s) => s, "bad-seal"],
+  ];
+  for (const [name, tamper, reason] of tampered) {
+    it(`${name} → ${reason}; the handler never sees the stream end`, async () => {
+      const t = setup();
+      const { headers, stream } = await sealedCall(t.signer(), METHOD_PATHS.doPut, d, msgs());
+      let sent = tamper(stream);
+      if (name === "the seal of another call") {
+        const other = await sealedCall(t.signer(), METHOD_PATHS.doPut, d, msgs());
+        sent = [...stream.slice(0, 4), other.stream[4]!];
+      }
+      let ended = false;
+      const handler = compose(hmacAuth({ keys: [{ keyId: "k1", secret: SECRET }], now: () => T0 }), async (call) => {
+        for await (const _ of call.request as AsyncIterable<FlightData>) void _;
+        ended = true;
+        return fromArray([]);
+      });
+      await expectUnauthenticated(handler(makeCall("doPut", fromArray(sent), { headers })));
+      expect(ended).toBe(false);
+    });
+  }
+
+  it("counts bad-seal and unsealed in stats", async () => {
+    const t = setup();
+    const a = await sealedCall(t.signer(), METHOD_PATHS.doPut, d, msgs());
+    await expectUnauthenticated(t.handler(makeCall("doPut", fromArray(a.stream.slice(0, 4)), { headers: a.headers })));
+    const b = await sealedCall(t.signer(), METHOD_PATHS.doPut, d, msgs());
+    await expectUnauthenticated(t.handler(makeCall("doPut", fromArray([b.stream[0]!, b.stream[2]!, b.stream[1]!, b.stream[3]!, b.stream[4]!]), { headers: b.headers })));
+    expect(t.stats().rejected).toMatchObject({ unsealed: 1, "bad-seal": 1 });
+  });
+
+  it("a v1 DoPut (descriptor only) passes only with acceptV1", async () => {
+    const v1 = hmacSigner({ keyId: "k1", secret: SECRET, now: () => T0, version: "v1" });
+    expect(v1.signStream).toBeUndefined();
+    const call = async (t: ReturnType<typeof setup>) =>
+      t.handler(makeCall("doPut", fromArray(msgs()), { headers: await v1({ path: METHOD_PATHS.doPut, descriptor: encodeFlightDescriptor(d) }) }));
+    await expectUnauthenticated(call(setup()));
+    const lenient = setup({ acceptV1: true });
+    await collect((await call(lenient)) as AsyncIterable<unknown>);
+    expect(lenient.state.received).toHaveLength(4);
+    expect(() => hmacAuth({ keys: [{ keyId: "k1", secret: SECRET }], acceptV1: "yes" as never })).toThrow(/acceptV1 must be a boolean/);
   });
 });

@@ -21,7 +21,9 @@ import {
   TIMESTAMP_PATTERN,
   hmacCanonicalString,
   sha256Hex,
+  type HmacSignatureVersion,
 } from "./hmac-canonical-string";
+import { StreamDigest, hmacSeal, sealOf } from "./hmac-stream-seal";
 import { checkRoles } from "./check-roles";
 import { kAuthenticationConfigured, kIdentity, type Identity } from "./identity-of";
 import { NonceCache } from "./nonce-cache";
@@ -61,6 +63,12 @@ export interface HmacAuthOptions {
    * signature header must still be valid. Default false: unsigned calls are refused.
    */
   allowUnsigned?: boolean;
+  /**
+   * Accept calls signed with scheme `v1`, whose DoPut and DoExchange signatures cover only the
+   * first message's descriptor (a man in the middle without TLS can change every batch). For
+   * clients not yet moved to `v2`. Default false: `v1` calls are refused (`unsupported-version`).
+   */
+  acceptV1?: boolean;
 }
 
 /** Why a call failed HMAC authentication: the keys of the `hmac` stats section's `rejected`. */
@@ -74,6 +82,8 @@ export const HMAC_FAILURE_REASONS = [
   "bad-mac",
   "replayed",
   "nonce-cache-full",
+  "bad-seal",
+  "unsealed",
 ] as const;
 /** One of {@link HMAC_FAILURE_REASONS}. */
 export type HmacFailureReason = (typeof HMAC_FAILURE_REASONS)[number];
@@ -135,13 +145,14 @@ class HmacFailure extends Error {
 
 /** The parsed signature headers of a call. */
 interface SignatureHeaders {
+  version: HmacSignatureVersion;
   keyId: string;
   timestamp: string;
   nonce: string;
   signature: string;
 }
 
-function readSignatureHeaders(call: FlightCall): SignatureHeaders {
+function readSignatureHeaders(call: FlightCall, acceptV1: boolean): SignatureHeaders {
   const version = singleTextHeader(call.headers, HMAC_HEADERS.version);
   const keyId = singleTextHeader(call.headers, HMAC_HEADERS.keyId);
   const timestamp = singleTextHeader(call.headers, HMAC_HEADERS.timestamp);
@@ -151,11 +162,11 @@ function readSignatureHeaders(call: FlightCall): SignatureHeaders {
     throw new HmacFailure("missing");
   }
   if (version === null || keyId === null || timestamp === null || nonce === null || signature === null) throw new HmacFailure("malformed");
-  if (version !== HMAC_SIGNATURE_VERSION) throw new HmacFailure("unsupported-version");
+  if (version !== HMAC_SIGNATURE_VERSION && !(version === "v1" && acceptV1)) throw new HmacFailure("unsupported-version");
   if (!KEY_ID_PATTERN.test(keyId) || !TIMESTAMP_PATTERN.test(timestamp) || !NONCE_PATTERN.test(nonce) || !SIGNATURE_PATTERN.test(signature)) {
     throw new HmacFailure("malformed");
   }
-  return { keyId, timestamp, nonce, signature };
+  return { version: version as HmacSignatureVersion, keyId, timestamp, nonce, signature };
 }
 
 /**
@@ -172,6 +183,13 @@ function readSignatureHeaders(call: FlightCall): SignatureHeaders {
  * where the body is the serialized request of a unary or server-streaming call, the canonical
  * encoding of the first message's FlightDescriptor for DoPut/DoExchange
  * (`encodeFlightDescriptor`), and empty for Handshake. Clients sign with `hmacSigner`.
+ *
+ * Version `v2` (the default of `hmacSigner`) also seals DoPut and DoExchange: the stream
+ * must end with one metadata-only message whose app_metadata is the seal
+ * (`x-blackice-seal-v2:<hex>`, see `hmacSealString`) over every message before it. The
+ * messages are digested as they pass, the seal message is taken off the stream, and a wrong,
+ * misplaced or missing seal fails the stream before its end reaches the handler (a put is
+ * aborted, nothing stored). `v1` calls (descriptor only) are accepted only with `acceptV1`.
  *
  * Checks, in order: the headers are present and well-formed, the key is known, the timestamp
  * is within `windowMs` of the server clock (either way), the MAC matches (constant-time), and
@@ -207,6 +225,9 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
   const now = options.now ?? Date.now;
   if (options.allowUnsigned !== undefined && typeof options.allowUnsigned !== "boolean") throw new TypeError("hmacAuth: allowUnsigned must be a boolean");
   const allowUnsigned = options.allowUnsigned ?? false;
+  if (options.acceptV1 !== undefined && typeof options.acceptV1 !== "boolean") throw new TypeError("hmacAuth: acceptV1 must be a boolean");
+  const acceptV1 = options.acceptV1 ?? false;
+  let sealed = 0;
   let unsigned = 0;
   const nonces = new NonceCache(maxNonces, 2 * windowMs);
   const rejected = Object.fromEntries(HMAC_FAILURE_REASONS.map((r) => [r, 0])) as Record<HmacFailureReason, number>;
@@ -214,7 +235,7 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
 
   /** Header checks that need no body: run before a DoPut's first message is awaited. */
   const precheck = (call: FlightCall): { headers: SignatureHeaders; key: LoadedKey } => {
-    const headers = readSignatureHeaders(call);
+    const headers = readSignatureHeaders(call, acceptV1);
     const key = keys.get(headers.keyId);
     if (key === undefined) throw new HmacFailure("unknown-key");
     const skew = Math.abs(now() - Number(headers.timestamp));
@@ -226,7 +247,7 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
   const verify = (call: FlightCall, headers: SignatureHeaders, secret: Buffer, bodySha256: string): void => {
     // The window is checked again: a DoPut may have waited for its first message.
     if (!(Math.abs(now() - Number(headers.timestamp)) <= windowMs)) throw new HmacFailure("expired");
-    const canonical = hmacCanonicalString({ path: call.path, timestamp: headers.timestamp, nonce: headers.nonce, keyId: headers.keyId, bodySha256 });
+    const canonical = hmacCanonicalString({ version: headers.version, path: call.path, timestamp: headers.timestamp, nonce: headers.nonce, keyId: headers.keyId, bodySha256 });
     const expected = createHmac("sha256", secret).update(canonical, "utf8").digest();
     const given = Buffer.from(headers.signature, "hex");
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HmacFailure("bad-mac");
@@ -243,6 +264,33 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
     throw err;
   };
 
+  /**
+   * A v2 DoPut/DoExchange request stream, checked as it passes: each message is added to the
+   * running digest and handed on at once (nothing is held); the seal message must come last
+   * and verify. A wrong, misplaced or missing seal fails the stream before its end reaches the
+   * handler, so a put is aborted and nothing is stored.
+   */
+  const sealedStream = (call: FlightCall, headers: SignatureHeaders, secret: Buffer, source: AsyncIterable<FlightData>): AsyncGenerator<FlightData> =>
+    (async function* verifySeal() {
+      const digest = new StreamDigest();
+      let verified = false;
+      for await (const m of source) {
+        const seal = sealOf(m);
+        if (verified) fail(new HmacFailure("bad-seal")); // anything after the seal
+        if (seal === undefined) {
+          digest.add(m);
+          yield m;
+          continue;
+        }
+        const expected = Buffer.from(hmacSeal(secret, { path: call.path, timestamp: headers.timestamp, nonce: headers.nonce, keyId: headers.keyId }, digest), "hex");
+        const given = Buffer.from(seal, "hex");
+        if (!timingSafeEqual(given, expected)) fail(new HmacFailure("bad-seal"));
+        verified = true;
+      }
+      if (!verified) fail(new HmacFailure("unsealed"));
+      sealed++;
+    })();
+
   const middleware: FlightMiddleware = (next: FlightHandler) =>
     async function hmacAuthenticate(call) {
       call.context.set(kAuthenticationConfigured, true);
@@ -258,7 +306,7 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
           const { first, stream } = await peekFirst<FlightData>(call.request);
           const d = first?.flightDescriptor;
           bodySha256 = d ? sha256Hex(encodeFlightDescriptor(d)) : EMPTY_BODY_SHA256;
-          forward = { ...call, request: stream } as FlightCall;
+          forward = { ...call, request: headers.version === "v2" ? sealedStream(call, headers, key.secret, stream) : stream } as FlightCall;
         } else if (call.method === "handshake") {
           bodySha256 = EMPTY_BODY_SHA256;
         } else {
@@ -280,6 +328,8 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
     windowMs,
     accepted,
     unsigned,
+    acceptV1,
+    sealedStreams: sealed,
     rejected: { ...rejected },
     nonceCache: { size: nonces.size, capacity: maxNonces },
   }));

@@ -1,7 +1,13 @@
 import { createHash } from "node:crypto";
 
-/** The signature scheme version, first line of the canonical string and value of its header. */
-export const HMAC_SIGNATURE_VERSION = "v1";
+/**
+ * The current signature scheme version, first line of the canonical string and value of its
+ * header: `v2`, which also seals the messages of DoPut and DoExchange (see `hmacSigner`).
+ * `v1` signs the first message's descriptor only; servers accept it only with `acceptV1`.
+ */
+export const HMAC_SIGNATURE_VERSION = "v2";
+/** The versions of the scheme. */
+export type HmacSignatureVersion = "v1" | "v2";
 
 /** The request metadata (gRPC header) names of an HMAC-signed call. All values are ASCII text. */
 export const HMAC_HEADERS = {
@@ -13,7 +19,7 @@ export const HMAC_HEADERS = {
   timestamp: "x-blackice-timestamp",
   /** A fresh random value per call: 22-128 of `A-Z a-z 0-9 _ -` (base64url or hex of ≥ 16 random bytes). */
   nonce: "x-blackice-nonce",
-  /** `v1`. */
+  /** `v2` (or `v1`, see {@link HMAC_SIGNATURE_VERSION}). */
   version: "x-blackice-signature-version",
 } as const;
 
@@ -40,6 +46,8 @@ export interface HmacSignedFields {
   readonly keyId: string;
   /** Lower-case hex SHA-256 of the signed body (see {@link hmacCanonicalString}). */
   readonly bodySha256: string;
+  /** The `x-blackice-signature-version` value, first line of the string. Default `v1`. */
+  readonly version?: HmacSignatureVersion;
 }
 
 /**
@@ -47,7 +55,7 @@ export interface HmacSignedFields {
  * joined by `\n`, no trailing newline:
  *
  * ```
- * v1
+ * v1 or v2                    as in x-blackice-signature-version
  * <gRPC method path>          /arrow.flight.protocol.FlightService/DoGet
  * <timestamp>                 epoch ms, as in x-blackice-timestamp
  * <nonce>                     as in x-blackice-nonce
@@ -65,7 +73,7 @@ export interface HmacSignedFields {
  * hmacCanonicalString({ path, timestamp: "1700000000000", nonce, keyId: "k1", bodySha256: sha256Hex(ticketBytes) });
  */
 export function hmacCanonicalString(f: HmacSignedFields): string {
-  return [HMAC_SIGNATURE_VERSION, f.path, f.timestamp, f.nonce, f.keyId, f.bodySha256].join("\n");
+  return [f.version ?? "v1", f.path, f.timestamp, f.nonce, f.keyId, f.bodySha256].join("\n");
 }
 
 /** Lower-case hex SHA-256 of `bytes`. */

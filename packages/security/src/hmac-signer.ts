@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from "node:crypto";
-import type { CallSigner, SignableCall } from "@blackice/flight-core";
+import type { CallSigner, FlightData, SignableCall, SignedStream } from "@blackice/flight-core";
 import { canonicalizeFlightDescriptor } from "./encode-flight-descriptor";
 import {
   EMPTY_BODY_SHA256,
@@ -10,11 +10,21 @@ import {
   PATH_PATTERN,
   hmacCanonicalString,
   sha256Hex,
+  type HmacSignatureVersion,
 } from "./hmac-canonical-string";
+import { StreamDigest, hmacSeal, sealMetadata } from "./hmac-stream-seal";
 import { secretFromFile, secretFromValue, type SecretValue } from "./secret-bytes";
 
 /** Options of {@link hmacSigner}: a key id and its secret (value or file). */
-export type HmacSignerOptions = { readonly keyId: string; readonly now?: () => number } & (
+export type HmacSignerOptions = {
+  readonly keyId: string;
+  readonly now?: () => number;
+  /**
+   * `v2` (default) seals the messages of DoPut and DoExchange; `v1` signs only their first
+   * message's descriptor, for servers older than v2 (a v2 server accepts v1 only with `acceptV1`).
+   */
+  readonly version?: HmacSignatureVersion;
+} & (
   | { readonly secret: SecretValue; readonly secretPath?: undefined }
   | { readonly secretPath: string; readonly secret?: undefined }
 );
@@ -35,10 +45,17 @@ function bodySha256(call: SignableCall): string {
  * DoExchange's first message, re-encoded canonically before hashing), or an empty body
  * (Handshake). Each call gets a fresh 16-byte nonce (base64url) and the current time.
  *
+ * With version `v2` (the default) it also has `signStream`, which `FlightClient` uses for
+ * DoPut and DoExchange: every message sent is added to a running digest (SHA-256 over each
+ * message's Merkle leaf hash, no copy), and one trailing metadata-only message closes the
+ * stream with app_metadata `x-blackice-seal-v2:<hex HMAC-SHA256 of hmacSealString>`. The
+ * server commits a v2 put only once that seal verifies.
+ *
  * @example
  * const signer = hmacSigner({ keyId: "2026-04", secretPath: "/run/secrets/hmac-2026-04" });
+ * const client = new FlightClient(uri, { signer }); // DoPut/DoExchange are sealed
  * const headers = await signer({ path: "/arrow.flight.protocol.FlightService/DoGet", message: ticketBytes });
- * // { "x-blackice-signature-version": "v1", "x-blackice-key-id": "2026-04", ... }
+ * // { "x-blackice-signature-version": "v2", "x-blackice-key-id": "2026-04", ... }
  */
 export function hmacSigner(options: HmacSignerOptions): CallSigner {
   if (options === null || typeof options !== "object") throw new TypeError("hmacSigner: options must be an object");
@@ -51,19 +68,49 @@ export function hmacSigner(options: HmacSignerOptions): CallSigner {
   const secret = hasSecret ? secretFromValue(what, options.secret) : secretFromFile(what, options.secretPath);
   if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("hmacSigner: now must be a function");
   const now = options.now ?? Date.now;
+  const version = options.version ?? HMAC_SIGNATURE_VERSION;
+  if (version !== "v1" && version !== "v2") throw new TypeError(`hmacSigner: version must be "v1" or "v2", got ${JSON.stringify(options.version)}`);
 
-  return function signWithHmac(call: SignableCall): Record<string, string> {
+  const sign = (call: SignableCall): { headers: Record<string, string>; fields: { path: string; timestamp: string; nonce: string; keyId: string } } => {
     if (!call || typeof call.path !== "string" || !PATH_PATTERN.test(call.path)) throw new TypeError("hmacSigner: call.path must be a gRPC method path");
     const timestamp = String(Math.floor(now()));
     const nonce = randomBytes(16).toString("base64url");
     if (!NONCE_PATTERN.test(nonce)) throw new Error("hmacSigner: internal error: bad nonce");
-    const canonical = hmacCanonicalString({ path: call.path, timestamp, nonce, keyId, bodySha256: bodySha256(call) });
-    return {
-      [HMAC_HEADERS.version]: HMAC_SIGNATURE_VERSION,
+    const fields = { path: call.path, timestamp, nonce, keyId };
+    const canonical = hmacCanonicalString({ ...fields, bodySha256: bodySha256(call), version });
+    const headers = {
+      [HMAC_HEADERS.version]: version,
       [HMAC_HEADERS.keyId]: keyId,
       [HMAC_HEADERS.timestamp]: timestamp,
       [HMAC_HEADERS.nonce]: nonce,
       [HMAC_HEADERS.signature]: createHmac("sha256", secret).update(canonical, "utf8").digest("hex"),
     };
+    return { headers, fields };
   };
+
+  const signer: CallSigner = function signWithHmac(call: SignableCall): Record<string, string> {
+    return sign(call).headers;
+  };
+  if (version === "v2") {
+    signer.signStream = function signStreamWithHmac(call: SignableCall): SignedStream {
+      const { headers, fields } = sign(call);
+      const digest = new StreamDigest();
+      let sealed = false;
+      return {
+        headers,
+        sealer: {
+          update(message: FlightData): void {
+            if (sealed) throw new Error("hmacSigner: a message after the seal");
+            digest.add(message);
+          },
+          seal(): Uint8Array {
+            if (sealed) throw new Error("hmacSigner: the stream is sealed already");
+            sealed = true;
+            return sealMetadata(hmacSeal(secret, fields, digest));
+          },
+        },
+      };
+    };
+  }
+  return signer;
 }

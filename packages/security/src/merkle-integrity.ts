@@ -18,6 +18,7 @@ import { flightDataLeafHash } from "./flight-data-leaf";
 import { parseFlightRef, parseJsonBody } from "./flight-ref";
 import { HASH_BYTES, MERKLE_ALGORITHM, MerkleTree } from "./merkle-tree";
 import type { MerkleMetadata, MerkleProof } from "./read-merkle-metadata";
+import { loadMerkleSigningKey, merkleRootStatement, type MerkleSigningKey } from "./merkle-root-signature";
 
 /** The action that returns one message's inclusion proof. */
 export const MERKLE_PROOF_ACTION = "merkle-proof";
@@ -28,6 +29,13 @@ export interface MerkleIntegrityOptions {
   maxCachedFlights?: number;
   /** Most bytes of hashes kept (about 64 bytes per message). Default 64 MiB. */
   maxCacheBytes?: number;
+  /**
+   * Sign each published root with this Ed25519 key (PEM PKCS#8, a file or a value; CLI
+   * `--merkle-signing-key`), so that a client holding the public key can tell the server's
+   * root from one recomputed by whoever changed the data. `keyId` defaults to a fingerprint of
+   * the public key. Default: roots are not signed.
+   */
+  signingKey?: MerkleSigningKey;
 }
 
 /** Bytes of message data hashed between two turns of the event loop. */
@@ -66,7 +74,8 @@ async function computeTree(flight: StoredFlight): Promise<MerkleTree> {
 }
 
 /** Adds `merkle` to JSON app_metadata; undefined when the metadata is not ours to change (not a JSON object). */
-function withMerkleMetadata(existing: Uint8Array, merkle: MerkleMetadata): Uint8Array | undefined {
+function withMerkleMetadata(existing: Uint8Array, m: MerkleMetadata): Uint8Array | undefined {
+  const merkle = { alg: m.alg, root: m.root, leaves: m.leaves, ...(m.signature !== undefined ? { sig: m.signature, kid: m.keyId } : {}) };
   if (existing.length === 0) return Buffer.from(JSON.stringify({ merkle }));
   try {
     const parsed: unknown = JSON.parse(Buffer.from(existing).toString("utf8"));
@@ -83,6 +92,9 @@ function withMerkleMetadata(existing: Uint8Array, merkle: MerkleMetadata): Uint8
  * `flightDataLeaf(message)`.
  *
  * - GetFlightInfo and PollFlightInfo answers get `{"merkle":{"alg":"sha256-rfc6962","root":"<hex>","leaves":<n>}}`
+ *   (with `signingKey`, also `"sig"`: the base64url Ed25519 signature of `merkleRootStatement`
+ *   over the descriptor, leaves, root and alg, and `"kid"`: the key id; a client checks it
+ *   with `verifyFlightStream`'s `trustedKeys`)
  *   in FlightInfo.app_metadata (merged into existing JSON-object metadata; other metadata is
  *   left untouched and no summary is added). A client checks a DoGet with `verifyFlightStream`.
  *   `leaves` says how many messages the root covers: a flight appended to after the
@@ -103,11 +115,12 @@ export function merkleIntegrity(options: MerkleIntegrityOptions = {}): ServerPar
   if ("store" in options) throw new TypeError("merkleIntegrity: the store option is gone; flights are read from the server's store (call.store)");
   const maxFlights = positiveInteger("maxCachedFlights", options.maxCachedFlights, 256);
   const maxBytes = positiveInteger("maxCacheBytes", options.maxCacheBytes, 64 * 1024 * 1024);
+  const signer = options.signingKey === undefined ? undefined : loadMerkleSigningKey(options.signingKey);
 
   const cache = new Map<string, CacheEntry>();
   const latestByFlight = new Map<string, string>();
   let cachedBytes = 0;
-  const counters = { hits: 0, misses: 0, annotated: 0, skipped: 0, proofs: 0 };
+  const counters = { hits: 0, misses: 0, annotated: 0, skipped: 0, proofs: 0, signed: 0 };
 
   const drop = (id: string): void => {
     const e = cache.get(id);
@@ -150,15 +163,18 @@ export function merkleIntegrity(options: MerkleIntegrityOptions = {}): ServerPar
     return entry.tree;
   };
 
-  const summaryOf = async (flight: StoredFlight): Promise<MerkleMetadata> => {
+  const summaryOf = async (flight: StoredFlight, descriptor: FlightDescriptor): Promise<MerkleMetadata> => {
     const tree = await treeOf(flight);
-    return { alg: MERKLE_ALGORITHM, root: tree.root().toString("hex"), leaves: tree.size };
+    const summary: MerkleMetadata = { alg: MERKLE_ALGORITHM, root: tree.root().toString("hex"), leaves: tree.size };
+    if (!signer) return summary;
+    counters.signed++;
+    return { ...summary, signature: signer.sign(merkleRootStatement(descriptor, summary)), keyId: signer.keyId };
   };
 
   const annotate = async (store: FlightStore, info: FlightInfo, descriptor: FlightDescriptor): Promise<FlightInfo> => {
     const flight = await store.get(descriptor);
     if (!flight) return info; // removed since the handler answered
-    const appMetadata = withMerkleMetadata(info.appMetadata ?? new Uint8Array(0), await summaryOf(flight));
+    const appMetadata = withMerkleMetadata(info.appMetadata ?? new Uint8Array(0), await summaryOf(flight, flight.descriptor));
     if (!appMetadata) {
       counters.skipped++;
       return info;
@@ -205,6 +221,6 @@ export function merkleIntegrity(options: MerkleIntegrityOptions = {}): ServerPar
     },
   );
 
-  const stats = statsSection("merkle", () => ({ ...counters, cachedFlights: cache.size, cachedBytes }));
+  const stats = statsSection("merkle", () => ({ ...counters, signingKeyId: signer?.keyId ?? null, cachedFlights: cache.size, cachedBytes }));
   return [middleware, proofAction, stats];
 }

@@ -18,6 +18,11 @@ export interface PathGrants {
 export interface PathPrefixPolicyOptions {
   /** Actions (other than delete, merkle-proof, RenewFlightEndpoint) every granted subject may call. Default `["ping"]`. */
   readonly actions?: readonly string[];
+  /**
+   * What the grants are keyed by: the identity's `subject` (default), or its OAuth2 `scopes`
+   * (`jwtAuth`), in which case a call is allowed when any one of its scopes allows it.
+   */
+  readonly by?: "subject" | "scope";
 }
 
 type Prefix = "*" | readonly string[];
@@ -46,7 +51,9 @@ function matches(prefixes: readonly Prefix[], path: readonly string[] | undefine
  * the `delete` grant for the flight (authorize() asks for both), so an object with `delete`
  * but no matching `write` no longer allows it. Only `*` covers CMD descriptors.
  * ListActions is open to any granted subject, other actions only when listed in `actions`;
- * unknown subjects and unauthenticated calls get nothing.
+ * unknown subjects and unauthenticated calls get nothing. With `{ by: "scope" }` the grants
+ * are keyed by OAuth2 scope instead (`jwtAuth` publishes a token's scopes), and a call is
+ * allowed when one of its scopes allows it.
  *
  * @example
  * authorize(pathPrefixPolicy({
@@ -74,11 +81,10 @@ export function pathPrefixPolicy(grants: Readonly<Record<string, readonly string
   const actions = options.actions ?? ["ping"];
   if (!Array.isArray(actions) || !actions.every((a) => typeof a === "string")) throw new TypeError("pathPrefixPolicy: actions must be an array of strings");
   const openActions = new Set(actions);
+  const by = options.by ?? "subject";
+  if (by !== "subject" && by !== "scope") throw new TypeError(`pathPrefixPolicy: by must be "subject" or "scope", got ${JSON.stringify(options.by)}`);
 
-  return function pathPrefixAllows(req: AccessRequest): boolean {
-    if (req.identity === undefined) return false;
-    const g = table.get(req.identity.subject);
-    if (g === undefined) return false;
+  const allows = (g: { read: Prefix[]; write: Prefix[]; delete: Prefix[] }, req: AccessRequest): boolean => {
     const path = isPathDescriptor(req.descriptor) ? req.descriptor.path : undefined;
     const cmd = req.descriptor !== undefined && path === undefined;
     const check = (prefixes: Prefix[]): boolean => req.descriptor !== undefined && (cmd ? prefixes.includes("*") : matches(prefixes, path));
@@ -98,5 +104,17 @@ export function pathPrefixPolicy(grants: Readonly<Record<string, readonly string
       default:
         return false;
     }
+  };
+
+  return function pathPrefixAllows(req: AccessRequest): boolean {
+    if (req.identity === undefined) return false;
+    if (by === "subject") {
+      const g = table.get(req.identity.subject);
+      return g !== undefined && allows(g, req);
+    }
+    return (req.identity.scopes ?? []).some((scope) => {
+      const g = table.get(scope);
+      return g !== undefined && allows(g, req);
+    });
   };
 }

@@ -3,7 +3,8 @@ import { HASH_BYTES, MERKLE_ALGORITHM } from "./merkle-tree";
 
 /**
  * The Merkle summary `merkleIntegrity` adds to FlightInfo.app_metadata, as the UTF-8 JSON
- * `{"merkle":{"alg":"sha256-rfc6962","root":"<64 hex>","leaves":<n>}}` (other top-level keys
+ * `{"merkle":{"alg":"sha256-rfc6962","root":"<64 hex>","leaves":<n>}}`, plus `"sig"` (base64url
+ * Ed25519 signature) and `"kid"` (its key id) when the server signs roots (other top-level keys
  * of an existing JSON object are kept). `leaves` counts the schema message plus the stored
  * messages, in DoGet order.
  */
@@ -13,6 +14,10 @@ export interface MerkleMetadata {
   readonly root: string;
   /** Number of leaves (messages) the root covers. */
   readonly leaves: number;
+  /** Base64url Ed25519 signature of `merkleRootStatement`, when the server signs roots (`merkleIntegrity({ signingKey })`). */
+  readonly signature?: string;
+  /** Id of the key that made {@link signature}. */
+  readonly keyId?: string;
 }
 
 /**
@@ -59,8 +64,9 @@ export function readMerkleMetadata(source: FlightInfo | Uint8Array): MerkleMetad
   } catch {
     return undefined;
   }
-  const m = (parsed as { merkle?: unknown } | null)?.merkle as { alg?: unknown; root?: unknown; leaves?: unknown } | undefined;
+  const m = (parsed as { merkle?: unknown } | null)?.merkle as { alg?: unknown; root?: unknown; leaves?: unknown; sig?: unknown; kid?: unknown } | undefined;
   if (!m || typeof m !== "object") return undefined;
   if (m.alg !== MERKLE_ALGORITHM || typeof m.root !== "string" || !HEX64.test(m.root) || !isLeafCount(m.leaves)) return undefined;
-  return { alg: MERKLE_ALGORITHM, root: m.root.toLowerCase(), leaves: m.leaves };
+  const signed = typeof m.sig === "string" && /^[A-Za-z0-9_-]{1,200}$/.test(m.sig) && typeof m.kid === "string" && m.kid.length > 0 && m.kid.length <= 128;
+  return { alg: MERKLE_ALGORITHM, root: m.root.toLowerCase(), leaves: m.leaves, ...(signed ? { signature: m.sig as string, keyId: m.kid as string } : {}) };
 }

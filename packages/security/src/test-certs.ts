@@ -17,6 +17,8 @@ export interface TestCerts {
   otherKey: string;
   /** Makes a new server certificate+key pair (same CA) at the given paths. */
   issueServer(certPath: string, keyPath: string, cn?: string): void;
+  /** Makes a client certificate+key pair (same CA) with a CN and optional subjectAltName text (e.g. "URI:spiffe://corp/ingest"). */
+  issueClient(certPath: string, keyPath: string, cn: string, san?: string): void;
   remove(): void;
 }
 
@@ -55,6 +57,11 @@ export function makeTestCerts(): TestCerts {
     clientKey: p("client.key"),
     otherKey: p("other.key"),
     issueServer: (certPath, keyPath, cn = "localhost") => issue(`server-${Math.random().toString(36).slice(2)}`, cn, "server.ext", certPath, keyPath),
+    issueClient: (certPath, keyPath, cn, san) => {
+      const name = `client-${Math.random().toString(36).slice(2)}`;
+      fs.writeFileSync(p(`${name}.ext`), `extendedKeyUsage=clientAuth\n${san ? `subjectAltName=${san}\n` : ""}`);
+      issue(name, cn, `${name}.ext`, certPath, keyPath);
+    },
     remove: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -1,4 +1,5 @@
-import { FlightError, StatusCode, type FlightData } from "@blackice/flight-core";
+import { FlightError, StatusCode, type FlightData, type FlightDescriptor } from "@blackice/flight-core";
+import { loadTrustedKeys, verifyMerkleSignature, type MerkleTrustedKeys } from "./merkle-root-signature";
 import { flightDataLeafHash, type LeafMessage } from "./flight-data-leaf";
 import { MerkleBuilder } from "./merkle-builder";
 import { MERKLE_ALGORITHM, verifyInclusion } from "./merkle-tree";
@@ -10,6 +11,10 @@ export interface MerkleExpectation {
   readonly root: string | Uint8Array;
   /** The number of messages the root covers. */
   readonly leaves: number;
+  /** The root's signature (base64url), checked when `trustedKeys` are given. */
+  readonly signature?: string;
+  /** Id of the key that signed the root. */
+  readonly keyId?: string;
 }
 
 /** Options of {@link verifyFlightStream}. */
@@ -19,6 +24,17 @@ export interface VerifyFlightStreamOptions {
    * root covers (checked), stop reading instead of failing. Default false: more messages is DATA_LOSS.
    */
   readonly allowAppended?: boolean;
+  /**
+   * Public keys (Ed25519, by key id) of the servers whose signed roots you trust. With them,
+   * `expected` must be a signed summary (`readMerkleMetadata` of a server with
+   * `merkleIntegrity({ signingKey })`) whose signature, by one of these keys, covers
+   * `descriptor`, the leaves and the root; otherwise the stream fails with DATA_LOSS before any
+   * message is handed on. Without them, the root is only as trustworthy as the FlightInfo it
+   * came in (a man in the middle can recompute it).
+   */
+  readonly trustedKeys?: MerkleTrustedKeys;
+  /** The flight the client asked for; required with `trustedKeys`. */
+  readonly descriptor?: FlightDescriptor;
 }
 
 const dataLoss = (message: string): FlightError => new FlightError(StatusCode.DATA_LOSS, message);
@@ -39,9 +55,13 @@ function expectation(what: string, expected: MerkleExpectation): { root: Buffer;
  * without an error has received exactly the data the root covers; messages handed on earlier
  * are tentative until then.
  *
+ * With `trustedKeys` (and `descriptor`), the root's signature is checked first: a root that a
+ * man in the middle recomputed after changing the data is refused with DATA_LOSS.
+ *
  * @example
  * const expected = readMerkleMetadata(info)!;
  * for await (const msg of verifyFlightStream(client.doGet(ticket), expected)) batches.push(msg);
+ * // signed roots: verifyFlightStream(client.doGetRaw(ticket), expected, { trustedKeys: { [kid]: serverPublicPem }, descriptor })
  */
 export function verifyFlightStream(
   messages: AsyncIterable<FlightData>,
@@ -53,7 +73,10 @@ export function verifyFlightStream(
   }
   const { root, leaves } = expectation("verifyFlightStream", expected);
   const allowAppended = options.allowAppended ?? false;
+  const trusted = options.trustedKeys === undefined ? undefined : loadTrustedKeys("verifyFlightStream", options.trustedKeys);
+  if (trusted && (options.descriptor === null || typeof options.descriptor !== "object")) throw new TypeError("verifyFlightStream: trustedKeys needs the descriptor of the flight asked for");
   return (async function* verifyingStream() {
+    if (trusted) verifyMerkleSignature({ signature: expected.signature, keyId: expected.keyId, root: root.toString("hex"), leaves, alg: MERKLE_ALGORITHM }, options.descriptor!, trusted);
     const builder = new MerkleBuilder();
     const checkRoot = (): void => {
       if (!builder.root().equals(root)) throw dataLoss(`Merkle root mismatch: the ${leaves} messages received do not match the flight's root`);

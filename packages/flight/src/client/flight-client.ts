@@ -7,6 +7,7 @@ import {
   statusCodeName,
   type ActionType,
   type CallSigner,
+  type StreamSealer,
   type FlightData,
   type FlightDescriptor,
   type FlightInfo,
@@ -227,6 +228,19 @@ async function* withDescriptor(descriptor: FlightDescriptor, messages: RequestSo
 }
 
 /**
+ * The messages of a signed stream: each one shown to the signer's sealer as it goes out (the
+ * sealer hashes it; nothing is copied), then one trailing message (no header, no body) whose
+ * app_metadata is the seal. See `hmacSigner` v2.
+ */
+async function* sealed(sealer: StreamSealer, messages: RequestSource<FlightData>): AsyncGenerator<FlightData> {
+  for await (const m of messages) {
+    sealer.update(m);
+    yield m;
+  }
+  yield { flightDescriptor: undefined, dataHeader: EMPTY, dataBody: EMPTY, appMetadata: sealer.seal() };
+}
+
+/**
  * Writes `source` to a streaming call, waiting for 'drain' whenever write() returns false, so
  * that a producer faster than the network (or a slow server) is paused instead of buffered.
  */
@@ -402,7 +416,8 @@ export class FlightClient {
     method: Method,
     signable: SignableCall,
     options: CallOptions | undefined,
-  ): Promise<{ metadata: grpc.Metadata; callOptions: grpc.CallOptions; signal?: AbortSignal; started?: StartedCall }> {
+    stream = false,
+  ): Promise<{ metadata: grpc.Metadata; callOptions: grpc.CallOptions; signal?: AbortSignal; started?: StartedCall; sealer?: StreamSealer }> {
     if (this.closed) throw new FlightError(StatusCode.FAILED_PRECONDITION, "FlightClient is closed");
     checkCallOptions(options);
     const signal = options?.signal;
@@ -411,10 +426,18 @@ export class FlightClient {
     for (const [k, v] of Object.entries(options?.metadata ?? {})) {
       for (const one of Array.isArray(v) ? v : [v]) addMetadata(metadata, k, one, "options.metadata");
     }
+    let sealer: StreamSealer | undefined;
     if (this.signer) {
       let headers: Record<string, string>;
       try {
-        headers = await this.signer(signable);
+        if (stream && typeof this.signer.signStream === "function") {
+          const signed = await this.signer.signStream(signable);
+          headers = signed?.headers;
+          sealer = signed?.sealer;
+          if (!sealer || typeof sealer.update !== "function" || typeof sealer.seal !== "function") throw new TypeError("signStream must return { headers, sealer: { update, seal } }");
+        } else {
+          headers = await this.signer(signable);
+        }
       } catch (err) {
         if (err instanceof FlightError) throw err;
         throw new FlightError(StatusCode.INTERNAL, `the call signer failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
@@ -431,16 +454,16 @@ export class FlightClient {
     const callOptions: grpc.CallOptions = deadline === undefined ? {} : { deadline: typeof deadline === "number" ? Date.now() + deadline : deadline };
     const onResponseHeaders = options?.onResponseHeaders;
     const middleware = onResponseHeaders ? [...this.middleware, { startCall: () => ({ receivedHeaders: onResponseHeaders }) }] : this.middleware;
-    if (middleware.length === 0) return { metadata, callOptions, signal };
+    if (middleware.length === 0) return { metadata, callOptions, signal, sealer };
     if (this.closed) throw new FlightError(StatusCode.FAILED_PRECONDITION, "FlightClient is closed");
     const started = StartedCall.start(middleware, { method, path: flightServiceDefinition[method].path }, (k, v) => addMetadata(metadata, k, v, "a client middleware's headers"));
-    if (started.empty) return { metadata, callOptions, signal };
+    if (started.empty) return { metadata, callOptions, signal, sealer };
     // Outermost, so that the middleware see what the application will see.
     const mine = started.interceptor();
     const { interceptors, providers } = this.channelInterceptors;
     if (providers.length > 0) callOptions.interceptor_providers = [() => mine, ...providers];
     else callOptions.interceptors = [mine, ...interceptors];
-    return { metadata, callOptions, signal, started };
+    return { metadata, callOptions, signal, started, sealer };
   }
 
   /** Creates a call; if grpc-js refuses to (the channel was closed meanwhile), completes its middleware and throws a FlightError. */
@@ -484,7 +507,9 @@ export class FlightClient {
 
   private async *bidiStream<Req, Res>(method: Method, signable: SignableCall, source: RequestSource<Req>, options: CallOptions | undefined): AsyncGenerator<Res> {
     const def = flightServiceDefinition[method];
-    const { metadata, callOptions, signal, started } = await this.prepare(method, signable, options);
+    const seal = method === "doPut" || method === "doExchange";
+    const { metadata, callOptions, signal, started, sealer } = await this.prepare(method, signable, options, seal);
+    if (sealer) source = sealed(sealer, source as RequestSource<FlightData>) as RequestSource<Req>;
     const call = this.open(started, () =>
       this.client.makeBidiStreamRequest<Req, Res>(def.path, def.requestSerialize as (m: Req) => Buffer, def.responseDeserialize as (b: Buffer) => Res, metadata, callOptions),
     );
