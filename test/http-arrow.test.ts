@@ -1,0 +1,312 @@
+// Arrow over plain HTTP and gRPC-Web on the gRPC port, against real peers: flights are put
+// with pyarrow's Flight client (Arrow C++) and read back with pyarrow.ipc.open_stream over
+// HTTP/1.1, with fetch() and apache-arrow's RecordBatchReader, and over HTTP/2.
+import * as http2 from "node:http2";
+import * as path from "node:path";
+import { RecordBatchReader, tableFromIPC, type Table } from "apache-arrow";
+import { StatusCode, joinIpcStream, serverConfig, type StoredMessage } from "@blackice/flight-core";
+import { createFlightServer, decodeFlightData, proto, type FlightServer } from "@blackice/flight";
+import { basicTokenAuth } from "@blackice/flight-security";
+import { run, venvPython } from "./helpers/python";
+
+const PEER = path.join(__dirname, "python/browser_peer.py");
+const ROWS = 200_000;
+const FLIGHT = "/arrow.flight.protocol.FlightService";
+
+interface Summary {
+  rows: number;
+  sumV?: number;
+  sumCpu?: number;
+  contentType?: string;
+  status?: number;
+  body?: string;
+}
+
+async function python(args: string[], env: Record<string, string> = {}): Promise<string> {
+  const r = await run(venvPython(), [PEER, ...args], { env, timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`browser_peer.py ${args[0]} failed (exit ${r.code}):\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** GET over HTTP/2 (prior knowledge): status, headers and the whole body. */
+async function h2Get(port: number, target: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: Buffer }> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = session.request({ ":method": "GET", ":path": target, ...headers });
+      let h: http2.IncomingHttpHeaders = {};
+      const chunks: Buffer[] = [];
+      req.on("response", (r) => (h = r));
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => resolve({ status: Number(h[":status"]), headers: h, body: Buffer.concat(chunks) }));
+      req.on("error", reject);
+      req.end();
+    });
+  } finally {
+    session.close();
+  }
+}
+
+/** One gRPC-Web call with fetch (HTTP/1.1): the data frames' payloads and the trailers. */
+async function grpcWeb(port: number, method: string, request: Uint8Array, headers: Record<string, string> = {}, text = false): Promise<{ status: number; messages: Buffer[]; trailers: Record<string, string> }> {
+  const framed = Buffer.alloc(5 + request.byteLength);
+  framed.writeUInt32BE(request.byteLength, 1);
+  Buffer.from(request).copy(framed, 5);
+  const res = await fetch(`http://127.0.0.1:${port}${FLIGHT}/${method}`, {
+    method: "POST",
+    headers: { "content-type": text ? "application/grpc-web-text" : "application/grpc-web+proto", "x-grpc-web": "1", ...headers },
+    body: text ? framed.toString("base64") : framed,
+  });
+  let body = Buffer.from(await res.arrayBuffer());
+  if (text) body = Buffer.from(body.toString("latin1").replace(/[^A-Za-z0-9+/=]/g, "").match(/.{1,4}/g)!.map((g) => Buffer.from(g, "base64").toString("latin1")).join(""), "latin1");
+  return { status: res.status, ...parseGrpcWebBody(body) };
+}
+
+function parseGrpcWebBody(body: Buffer): { messages: Buffer[]; trailers: Record<string, string> } {
+  const messages: Buffer[] = [];
+  const trailers: Record<string, string> = {};
+  let pos = 0;
+  while (pos < body.length) {
+    const flag = body[pos]!;
+    const length = body.readUInt32BE(pos + 1);
+    const payload = body.subarray(pos + 5, pos + 5 + length);
+    pos += 5 + length;
+    if (flag & 0x80) {
+      for (const line of payload.toString("latin1").split("\r\n")) {
+        const i = line.indexOf(":");
+        if (i > 0) trailers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+      }
+    } else {
+      messages.push(payload);
+    }
+  }
+  return { messages, trailers };
+}
+
+const sumV = (table: Table): number => {
+  let s = 0;
+  for (const batch of table.batches) for (const v of batch.getChild("v")!.toArray() as BigInt64Array) s += Number(v);
+  return s;
+};
+
+describe("Arrow over plain HTTP and gRPC-Web (open server)", () => {
+  let server: FlightServer;
+  let put: Record<string, Summary>;
+
+  beforeAll(async () => {
+    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0", gcInterval: 60_000 }));
+    await server.start();
+    put = JSON.parse(await python(["put", `grpc+tcp://127.0.0.1:${server.port}`, String(ROWS)]));
+  }, 120_000);
+  afterAll(() => server?.shutdown({ graceMs: 100 }));
+
+  const storedBytes = async (p: string[]): Promise<number> => {
+    const flight = (await server.store.get({ type: 1, path: p, cmd: new Uint8Array(0) }))!;
+    const messages: StoredMessage[] = [flight.schema];
+    for await (const m of flight.messages()) messages.push(m);
+    return joinIpcStream(messages).byteLength;
+  };
+
+  it("pyarrow.ipc.open_stream reads /flight/<path> over HTTP/1.1: rows and value checksum equal to what was put", async () => {
+    const got: Summary = JSON.parse(await python(["read", `http://127.0.0.1:${server.port}/flight/big/values`]));
+    expect(got.contentType).toBe("application/vnd.apache.arrow.stream");
+    expect(got.rows).toBe(ROWS);
+    expect(got.sumV).toBe(put["big/values"]!.sumV);
+  });
+
+  it("fetch + apache-arrow RecordBatchReader read /ticket/<ticket> from the JSON listing", async () => {
+    const list = (await (await fetch(`http://127.0.0.1:${server.port}/flights?prefix=big`)).json()) as Array<{ descriptor: { path: string[] }; totalRecords: number; href: string }>;
+    expect(list).toHaveLength(1);
+    expect(list[0]!.descriptor.path).toEqual(["big", "values"]);
+    expect(list[0]!.totalRecords).toBe(ROWS);
+    const res = await fetch(`http://127.0.0.1:${server.port}${list[0]!.href}`);
+    expect(res.headers.get("content-type")).toBe("application/vnd.apache.arrow.stream");
+    const reader = await RecordBatchReader.from(res.body as unknown as AsyncIterable<Uint8Array>);
+    let rows = 0;
+    let s = 0;
+    for await (const batch of reader) {
+      rows += batch.numRows;
+      for (const v of batch.getChild("v")!.toArray() as BigInt64Array) s += Number(v);
+    }
+    expect(rows).toBe(ROWS);
+    expect(s).toBe(put["big/values"]!.sumV);
+  });
+
+  it("serves the same stream over HTTP/2, byte for byte the stored messages framed as an IPC stream", async () => {
+    const res = await h2Get(server.port, "/flight/big/values");
+    expect(res.status).toBe(200);
+    expect(res.body.byteLength).toBe(await storedBytes(["big", "values"]));
+    const table = tableFromIPC(res.body);
+    expect(table.numRows).toBe(ROWS);
+    expect(sumV(table)).toBe(put["big/values"]!.sumV);
+    const all = JSON.parse((await h2Get(server.port, "/flights")).body.toString()) as unknown[];
+    expect(all).toHaveLength(2);
+  });
+
+  it("answers bad requests with the HTTP status of their Flight code and a JSON error", async () => {
+    const notFound = await fetch(`http://127.0.0.1:${server.port}/flight/no/such`);
+    expect(notFound.status).toBe(404);
+    expect(await notFound.json()).toEqual({ code: "NOT_FOUND", message: expect.any(String) });
+    expect((await fetch(`http://127.0.0.1:${server.port}/ticket/not!base64`)).status).toBe(400);
+    expect((await fetch(`http://127.0.0.1:${server.port}/flight/big/values?columns=v`)).status).toBe(400);
+    expect((await fetch(`http://127.0.0.1:${server.port}/flight/%E0%A4%A/x`)).status).toBe(400);
+    expect((await fetch(`http://127.0.0.1:${server.port}/flights`, { method: "DELETE" })).status).toBe(501);
+    expect((await fetch(`http://127.0.0.1:${server.port}/nothing`)).status).toBe(404);
+    // The page is off unless webPage is set.
+    expect((await fetch(`http://127.0.0.1:${server.port}/`)).status).toBe(404);
+  });
+
+  it("sends no CORS headers by default, and answers a preflight without them", async () => {
+    const res = await fetch(`http://127.0.0.1:${server.port}/flights`, { headers: { origin: "http://elsewhere.test" } });
+    expect(res.headers.get("access-control-allow-origin")).toBeNull();
+    const pre = await fetch(`http://127.0.0.1:${server.port}/flights`, { method: "OPTIONS", headers: { origin: "http://elsewhere.test", "access-control-request-method": "GET" } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("serves gRPC-Web DoGet over HTTP/1.1: FlightData frames, then the status in a 0x80 trailer frame", async () => {
+    const list = (await (await fetch(`http://127.0.0.1:${server.port}/flights?prefix=big`)).json()) as Array<{ ticket: string }>;
+    const ticket = Buffer.from(list[0]!.ticket, "base64url");
+    const out = await grpcWeb(server.port, "DoGet", proto.Ticket.encode({ ticket }).finish());
+    expect(out.status).toBe(200);
+    expect(out.trailers["grpc-status"]).toBe("0");
+    const messages = out.messages.map((m) => decodeFlightData(m));
+    const table = tableFromIPC(joinIpcStream(messages.map((m) => ({ header: m.dataHeader, body: m.dataBody }))));
+    expect(table.numRows).toBe(ROWS);
+    expect(sumV(table)).toBe(put["big/values"]!.sumV);
+  });
+
+  it("serves the unary and streaming methods over gRPC-Web, binary and text", async () => {
+    const actions = await grpcWeb(server.port, "ListActions", new Uint8Array(0));
+    expect(actions.trailers["grpc-status"]).toBe("0");
+    expect(actions.messages.map((m) => proto.ActionType.decode(m).type)).toContain("stats");
+    const text = await grpcWeb(server.port, "ListActions", new Uint8Array(0), {}, true);
+    expect(text.messages.length).toBe(actions.messages.length);
+    const descriptor = proto.FlightDescriptor.encode({ type: 1, path: ["telemetry", "host-1"], cmd: new Uint8Array(0) }).finish();
+    const info = await grpcWeb(server.port, "GetFlightInfo", descriptor);
+    expect(proto.FlightInfo.decode(info.messages[0]!).totalRecords).toBe(600);
+    const schema = await grpcWeb(server.port, "GetSchema", descriptor);
+    expect(proto.SchemaResult.decode(schema.messages[0]!).schema.byteLength).toBeGreaterThan(0);
+    const poll = await grpcWeb(server.port, "PollFlightInfo", descriptor);
+    expect(proto.PollInfo.decode(poll.messages[0]!).info?.totalRecords).toBe(600);
+    const flights = await grpcWeb(server.port, "ListFlights", new Uint8Array(0));
+    expect(flights.messages).toHaveLength(2);
+    const ping = await grpcWeb(server.port, "DoAction", proto.Action.encode({ type: "ping", body: new Uint8Array(0) }).finish());
+    expect(ping.trailers["grpc-status"]).toBe("0");
+    const missing = await grpcWeb(server.port, "GetFlightInfo", proto.FlightDescriptor.encode({ type: 1, path: ["nope"], cmd: new Uint8Array(0) }).finish());
+    expect(missing.status).toBe(200);
+    expect(missing.trailers["grpc-status"]).toBe(String(StatusCode.NOT_FOUND));
+    // A client-streaming method cannot ride gRPC-Web.
+    const put = await grpcWeb(server.port, "DoPut", new Uint8Array(0));
+    expect(put.trailers["grpc-status"]).toBe(String(StatusCode.UNIMPLEMENTED));
+  });
+
+  it("serves gRPC-Web over HTTP/2 on the same port", async () => {
+    const session = http2.connect(`http://127.0.0.1:${server.port}`);
+    try {
+      const body = await new Promise<Buffer>((resolve, reject) => {
+        const req = session.request({ ":method": "POST", ":path": `${FLIGHT}/ListActions`, "content-type": "application/grpc-web+proto" });
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => resolve(Buffer.concat(chunks)));
+        req.on("error", reject);
+        req.end(Buffer.alloc(5));
+      });
+      const out = parseGrpcWebBody(body);
+      expect(out.trailers["grpc-status"]).toBe("0");
+      expect(out.messages.length).toBeGreaterThan(3);
+    } finally {
+      session.close();
+    }
+  });
+
+  it("checks a gRPC-Web request's declared length against the method's limit before buffering it", async () => {
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(server.config.maxTicketBytes + 1, 1);
+    const res = await fetch(`http://127.0.0.1:${server.port}${FLIGHT}/DoGet`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: prefix });
+    const out = parseGrpcWebBody(Buffer.from(await res.arrayBuffer()));
+    expect(out.trailers["grpc-status"]).toBe(String(StatusCode.RESOURCE_EXHAUSTED));
+    expect(server.stats().transport).toMatchObject({ inFlightBytes: 0, preAuthBytes: 0 });
+  });
+});
+
+describe("the same checks as gRPC (server with basic→bearer auth)", () => {
+  let server: FlightServer;
+  let token: string;
+  const SECRET_PASSWORD = "s3cret-Pa55";
+
+  beforeAll(async () => {
+    server = createFlightServer(
+      serverConfig({ addr: "127.0.0.1:0", gcInterval: 60_000, corsOrigins: ["http://page.test"] }),
+      basicTokenAuth({ validate: async (u, p) => (u === "alice" && p === SECRET_PASSWORD ? { subject: u } : undefined) }),
+    );
+    await server.start();
+    const out = JSON.parse(await python(["put", `grpc+tcp://127.0.0.1:${server.port}`, "1000"], { BLACKICE_TEST_USER: "alice", BLACKICE_TEST_PASSWORD: SECRET_PASSWORD }));
+    token = out.authorization;
+    expect(token).toMatch(/^Bearer /);
+  }, 120_000);
+  afterAll(() => server?.shutdown({ graceMs: 100 }));
+
+  it("refuses an unauthenticated HTTP request with 401 and a JSON body that echoes nothing sent", async () => {
+    for (const headers of [{} as Record<string, string>, { authorization: "Bearer bi1.forged.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }]) {
+      const res = await fetch(`http://127.0.0.1:${server.port}/flight/big/values`, { headers });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe("Bearer");
+      const text = await res.text();
+      expect(JSON.parse(text).code).toBe("UNAUTHENTICATED");
+      expect(text).not.toContain("forged");
+    }
+    // Not even whether the flight exists.
+    expect((await fetch(`http://127.0.0.1:${server.port}/flight/no/such`)).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${server.port}/flights`)).status).toBe(401);
+  });
+
+  it("serves the flight to the bearer of a token, over HTTP and to pyarrow", async () => {
+    const res = await fetch(`http://127.0.0.1:${server.port}/flight/big/values`, { headers: { authorization: token } });
+    expect(res.status).toBe(200);
+    expect(tableFromIPC(new Uint8Array(await res.arrayBuffer())).numRows).toBe(1000);
+    const got: Summary = JSON.parse(await python(["read", `http://127.0.0.1:${server.port}/flight/big/values`, `authorization: ${token}`]));
+    expect(got.rows).toBe(1000);
+    const refused: Summary = JSON.parse(await python(["read", `http://127.0.0.1:${server.port}/flight/big/values`]));
+    expect(refused.status).toBe(401);
+    expect((await h2Get(server.port, "/flight/big/values")).status).toBe(401);
+  });
+
+  it("refuses unauthenticated gRPC-Web calls with UNAUTHENTICATED", async () => {
+    const out = await grpcWeb(server.port, "ListFlights", new Uint8Array(0));
+    expect(out.status).toBe(200);
+    expect(out.trailers["grpc-status"]).toBe(String(StatusCode.UNAUTHENTICATED));
+    expect(out.messages).toHaveLength(0);
+    const ok = await grpcWeb(server.port, "ListFlights", new Uint8Array(0), { authorization: token });
+    expect(ok.trailers["grpc-status"]).toBe("0");
+    expect(ok.messages.length).toBe(2);
+  });
+
+  it("counts HTTP and gRPC-Web calls with the gRPC ones", () => {
+    const calls = server.stats().calls as Record<string, { byCode: Record<string, number> }>;
+    expect(calls.doGet!.byCode.UNAUTHENTICATED).toBeGreaterThanOrEqual(3);
+    expect(calls.listFlights!.byCode.OK).toBeGreaterThanOrEqual(1);
+  });
+
+  it("sends CORS headers to a configured origin only, and answers its preflight", async () => {
+    const mine = await fetch(`http://127.0.0.1:${server.port}/flights`, { headers: { origin: "http://page.test", authorization: token } });
+    expect(mine.headers.get("access-control-allow-origin")).toBe("http://page.test");
+    const other = await fetch(`http://127.0.0.1:${server.port}/flights`, { headers: { origin: "http://evil.test", authorization: token } });
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+    const pre = await fetch(`http://127.0.0.1:${server.port}${FLIGHT}/DoGet`, {
+      method: "OPTIONS",
+      headers: { origin: "http://page.test", "access-control-request-method": "POST", "access-control-request-headers": "authorization, content-type, x-grpc-web" },
+    });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get("access-control-allow-origin")).toBe("http://page.test");
+    expect(pre.headers.get("access-control-allow-headers")).toContain("authorization");
+    // A refusal carries the CORS headers too, so that the page can read why.
+    const refused = await fetch(`http://127.0.0.1:${server.port}/flights`, { headers: { origin: "http://page.test" } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get("access-control-allow-origin")).toBe("http://page.test");
+  });
+
+  it("refuses bad CORS origins when the server is built", () => {
+    expect(() => createFlightServer(serverConfig({ corsOrigins: ["http://page.test/"] }))).toThrow(TypeError);
+  });
+});
