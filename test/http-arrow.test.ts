@@ -1,12 +1,15 @@
 // Arrow over plain HTTP and gRPC-Web on the gRPC port, against real peers: flights are put
 // with pyarrow's Flight client (Arrow C++) and read back with pyarrow.ipc.open_stream over
 // HTTP/1.1, with fetch() and apache-arrow's RecordBatchReader, and over HTTP/2.
+import * as fs from "node:fs";
 import * as http2 from "node:http2";
+import * as https from "node:https";
 import * as path from "node:path";
 import { RecordBatchReader, tableFromIPC, type Table } from "apache-arrow";
-import { StatusCode, joinIpcStream, serverConfig, type StoredMessage } from "@blackice/flight-core";
+import { StatusCode, joinIpcStream, serverConfig, type FlightMiddleware, type StoredMessage } from "@blackice/flight-core";
 import { createFlightServer, decodeFlightData, proto, type FlightServer } from "@blackice/flight";
-import { basicTokenAuth } from "@blackice/flight-security";
+import { basicTokenAuth, hmacAuth, hmacSigner, tls } from "@blackice/flight-security";
+import { makeTestCerts, type TestCerts } from "./helpers/certs";
 import { run, venvPython } from "./helpers/python";
 
 const PEER = path.join(__dirname, "python/browser_peer.py");
@@ -308,5 +311,75 @@ describe("the same checks as gRPC (server with basic→bearer auth)", () => {
 
   it("refuses bad CORS origins when the server is built", () => {
     expect(() => createFlightServer(serverConfig({ corsOrigins: ["http://page.test/"] }))).toThrow(TypeError);
+  });
+});
+
+describe("HMAC headers and mutual TLS over plain HTTP", () => {
+  const SECRET = "an-hmac-secret-of-32-bytes-or-more!!";
+  let certs: TestCerts;
+  let hmacServer: FlightServer;
+  let tlsServer: FlightServer;
+  const seenCN: string[] = [];
+
+  beforeAll(async () => {
+    certs = makeTestCerts();
+    hmacServer = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), hmacAuth({ keys: [{ keyId: "web", secret: SECRET }] }));
+    await hmacServer.start();
+    const recordCert: FlightMiddleware = (next) =>
+      async function recordCert(call) {
+        seenCN.push(call.peerCertificate?.subjectCN ?? "(none)");
+        return next(call);
+      };
+    tlsServer = createFlightServer(
+      serverConfig({ addr: "127.0.0.1:0" }),
+      tls({ certFile: certs.serverCert, keyFile: certs.serverKey, clientCaFile: certs.caCert }),
+      recordCert,
+    );
+    await tlsServer.start();
+  });
+  afterAll(async () => {
+    await hmacServer?.shutdown({ graceMs: 100 });
+    await tlsServer?.shutdown({ graceMs: 100 });
+  });
+
+  it("accepts a GET /ticket/<ticket> signed as the DoGet it stands for, and refuses it unsigned or replayed", async () => {
+    const ticket = Buffer.from("p:no%2Fsuch");
+    const signer = hmacSigner({ keyId: "web", secret: SECRET });
+    const headers = await signer({ path: `${FLIGHT}/DoGet`, message: proto.Ticket.encode({ ticket }).finish() });
+    const url = `http://127.0.0.1:${hmacServer.port}/ticket/${ticket.toString("base64url")}`;
+    // Signed: authentication passes, and only then the store says there is no such flight.
+    expect((await fetch(url, { headers })).status).toBe(404);
+    expect((await fetch(url, { headers })).status).toBe(401); // the nonce was used
+    const unsigned = await fetch(url);
+    expect(unsigned.status).toBe(401);
+    expect(await unsigned.text()).not.toContain(SECRET);
+  });
+
+  it("serves HTTP/1.1 over TLS (ALPN http/1.1) with the client certificate on the call, and no connection without one", async () => {
+    const get = (withCert: boolean) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = https.request(
+          {
+            host: "127.0.0.1",
+            port: tlsServer.port,
+            path: "/flights",
+            ca: fs.readFileSync(certs.caCert),
+            ...(withCert ? { cert: fs.readFileSync(certs.clientCert), key: fs.readFileSync(certs.clientKey) } : {}),
+            agent: false,
+          },
+          (res) => {
+            let body = "";
+            res.on("data", (d) => (body += d));
+            res.on("end", () => resolve({ status: res.statusCode!, body }));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+    const ok = await get(true);
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body)).toEqual([]);
+    expect(seenCN).toEqual(["telemetry-client"]);
+    await expect(get(false)).rejects.toThrow();
   });
 });
