@@ -2,11 +2,13 @@
 // with pyarrow's Flight client (Arrow C++) and read back with pyarrow.ipc.open_stream over
 // HTTP/1.1, with fetch() and apache-arrow's RecordBatchReader, and over HTTP/2.
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as http2 from "node:http2";
+import * as os from "node:os";
 import * as https from "node:https";
 import * as path from "node:path";
 import { RecordBatchReader, tableFromIPC, type Table } from "apache-arrow";
-import { StatusCode, joinIpcStream, serverConfig, type FlightMiddleware, type StoredMessage } from "@blackice/flight-core";
+import { ReadLease, StatusCode, diskStore, joinIpcStream, serverConfig, withStore, wrapStore, type FlightMiddleware, type FlightStore, type StoredMessage } from "@blackice/flight-core";
 import { createFlightServer, decodeFlightData, proto, type FlightServer } from "@blackice/flight";
 import { basicTokenAuth, hmacAuth, hmacSigner, tls } from "@blackice/flight-security";
 import { makeTestCerts, type TestCerts } from "./helpers/certs";
@@ -381,5 +383,68 @@ describe("HMAC headers and mutual TLS over plain HTTP", () => {
     expect(JSON.parse(ok.body)).toEqual([]);
     expect(seenCN).toEqual(["telemetry-client"]);
     await expect(get(false)).rejects.toThrow();
+  });
+});
+
+describe("plain HTTP from the disk store, and shutdown", () => {
+  it("streams a flight from diskStore over HTTP/1.1 and HTTP/2, twice, with pyarrow's checksum, the HTTP writer releasing every message of the store's read lease", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "http-disk-"));
+    const store = diskStore({ dir, fsync: "never" });
+    // Keeps each DoGet's ReadLease and message count, to see what the HTTP writer released.
+    const passes: Array<{ lease: ReadLease | undefined; messages: number }> = [];
+    const watchLeases = (inner: FlightStore): FlightStore =>
+      new Proxy(inner, {
+        get(target, prop) {
+          if (prop === "getByTicket") {
+            return async (ticket: Uint8Array) => {
+              const flight = await target.getByTicket(ticket);
+              if (!flight) return flight;
+              return new Proxy(flight, {
+                get(f, p) {
+                  if (p === "messages") return (options?: { lease?: ReadLease }) => (passes.push({ lease: options?.lease, messages: f.messageCount }), f.messages(options));
+                  return Reflect.get(f, p, f);
+                },
+              });
+            };
+          }
+          const v = Reflect.get(target, prop, target);
+          return typeof v === "function" ? v.bind(target) : v;
+        },
+      });
+    const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), withStore(store), wrapStore("watch-leases", watchLeases));
+    try {
+      await server.start();
+      const put = JSON.parse(await python(["put", `grpc+tcp://127.0.0.1:${server.port}`, String(ROWS)])) as Record<string, Summary>;
+      for (let i = 0; i < 2; i++) {
+        const got: Summary = JSON.parse(await python(["read", `http://127.0.0.1:${server.port}/flight/big/values`]));
+        expect(got).toMatchObject({ rows: ROWS, sumV: put["big/values"]!.sumV });
+        const h2 = await h2Get(server.port, "/flight/big/values");
+        expect(sumV(tableFromIPC(h2.body))).toBe(put["big/values"]!.sumV);
+      }
+      // Every pass handed the store a lease, and the HTTP writer released all its messages.
+      expect(passes).toHaveLength(4);
+      for (const p of passes) expect(p.lease?.released).toBe(p.messages);
+    } finally {
+      await server.shutdown({ graceMs: 100 });
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("closes an idle HTTP/1.1 keep-alive connection at shutdown without waiting for the grace period", async () => {
+    const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }));
+    await server.start();
+    const agent = new http.Agent({ keepAlive: true });
+    const status = await new Promise<number>((resolve, reject) => {
+      http.get({ host: "127.0.0.1", port: server.port, path: "/flights", agent }, (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode!));
+      }).on("error", reject);
+    });
+    expect(status).toBe(200);
+    const t0 = Date.now();
+    await server.shutdown({ graceMs: 10_000 });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    agent.destroy();
   });
 });

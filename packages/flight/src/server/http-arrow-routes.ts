@@ -166,7 +166,10 @@ async function serveWebFile(ex: HttpExchange, name: string): Promise<void> {
  * const transport = new Http2GrpcTransport(settings, methods, hooks, httpArrowRoutes({ store, webPage: true }));
  */
 export function httpArrowRoutes(options: HttpArrowRoutesOptions): HttpRoutes {
+  if (options === null || typeof options !== "object") throw new TypeError("httpArrowRoutes: options must be an object { store, webPage }");
   const { store, webPage } = options;
+  if (!store || typeof store.get !== "function" || typeof store.ticketFor !== "function") throw new TypeError("httpArrowRoutes: store must be a FlightStore");
+  if (typeof webPage !== "boolean") throw new TypeError(`httpArrowRoutes: webPage must be a boolean, got ${typeof webPage}`);
   return async function httpArrowRoute(req: HttpRequestContext): Promise<void> {
     const ex = req.exchange;
     if (ex.method !== "GET") {
