@@ -11,6 +11,9 @@ import { RecordBatchReader, tableFromIPC, type Table } from "apache-arrow";
 import { ReadLease, StatusCode, diskStore, joinIpcStream, serverConfig, withStore, wrapStore, type FlightMiddleware, type FlightStore, type StoredMessage } from "@blackice/flight-core";
 import { createFlightServer, decodeFlightData, proto, type FlightServer } from "@blackice/flight";
 import { basicTokenAuth, hmacAuth, hmacSigner, tls } from "@blackice/flight-security";
+import { callLogger, metrics } from "@blackice/flight-resilience";
+import pino from "pino";
+import { Registry } from "prom-client";
 import { makeTestCerts, type TestCerts } from "./helpers/certs";
 import { run, venvPython } from "./helpers/python";
 
@@ -446,5 +449,37 @@ describe("plain HTTP from the disk store, and shutdown", () => {
     await server.shutdown({ graceMs: 10_000 });
     expect(Date.now() - t0).toBeLessThan(5000);
     agent.destroy();
+  });
+});
+
+describe("metrics, call logs and response headers cover plain-HTTP and gRPC-Web calls", () => {
+  it("counts them by Flight method and code, logs them without the credentials sent, and echoes x-request-id", async () => {
+    const registry = new Registry();
+    const lines: string[] = [];
+    const logger = pino({ level: "debug" }, { write: (s: string) => void lines.push(s) });
+    const server = createFlightServer(
+      serverConfig({ addr: "127.0.0.1:0" }),
+      metrics({ registry }),
+      callLogger({ logger, logHeaders: true }),
+      basicTokenAuth({ validate: async () => undefined }),
+    );
+    await server.start();
+    try {
+      const forged = "Bearer bi1.c2VjcmV0LXRva2VuLXZhbHVl.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+      const res = await fetch(`http://127.0.0.1:${server.port}/flight/some/flight`, { headers: { authorization: forged, "x-request-id": "req-42" } });
+      expect(res.status).toBe(401);
+      expect(res.headers.get("x-request-id")).toBe("req-42");
+      const web = await grpcWeb(server.port, "ListFlights", new Uint8Array(0), { authorization: forged });
+      expect(web.trailers["grpc-status"]).toBe(String(StatusCode.UNAUTHENTICATED));
+      const text = await registry.metrics();
+      expect(text).toMatch(/calls_total\{[^}]*method="doGet"[^}]*code="UNAUTHENTICATED"[^}]*\} 1/);
+      expect(text).toMatch(/calls_total\{[^}]*method="listFlights"[^}]*code="UNAUTHENTICATED"[^}]*\} 1/);
+      const logs = lines.join("");
+      expect(logs).toContain('"method":"doGet"');
+      expect(logs).toContain('"method":"listFlights"');
+      expect(logs).not.toContain("c2VjcmV0LXRva2VuLXZhbHVl");
+    } finally {
+      await server.shutdown({ graceMs: 100 });
+    }
   });
 });

@@ -452,9 +452,13 @@ export class Http2GrpcTransport implements ServerTransport {
         rawRequest,
         request,
       };
-      const response = await method.handle(call);
-      Object.assign(ex.extraHeaders, metadataToHeaders(responseHeaders));
-      return response;
+      try {
+        return await method.handle(call);
+      } finally {
+        // Response headers set by middleware (x-request-id, session cookies) go out with the
+        // answer, a refusal included, as they do on a trailers-only gRPC response.
+        Object.assign(ex.extraHeaders, metadataToHeaders(responseHeaders));
+      }
     };
     const done = (code: number): void => {
       this.shutdownController.signal.removeEventListener("abort", onShutdown);
