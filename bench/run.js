@@ -4,7 +4,7 @@
 //
 // Options:
 //   --quick          shrink every case (CI runs this once); writes bench/out/, not docs/
-//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer, projection
+//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer, projection, browser
 //   --docs / --no-docs   write docs/benchmarks.md and .svg (default: yes for full, no for quick)
 //   --out=DIR        where the JSON results and the quick report go (default bench/out)
 //   --tables=fixed,telemetry  --batches=64KiB,1MiB,4MiB,16MiB   subsets, for exploring
@@ -68,7 +68,7 @@ const MODES = {
 };
 const BATCH_SIZES = [64 * KiB, 1 * MiB, 4 * MiB, 16 * MiB];
 const TABLES = ["fixed", "telemetry"];
-const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer", "projection"];
+const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer", "projection", "browser"];
 const TS_MODES = ["raw", "arrow"]; // FlightClient doGetRaw/doPutRaw, and getTable/putTable (apache-arrow)
 
 function parseArgs(argv) {
@@ -646,6 +646,91 @@ async function scaleCase(ctx) {
   results.scale = out;
 }
 
+// ------------------------------------------------------------------ browser paths
+
+/**
+ * Reads one response to the end and counts its body bytes: the same Node client work for each
+ * path, nothing decoded, so the figures compare what the server does per path.
+ */
+function readAll(stream) {
+  return new Promise((resolve, reject) => {
+    let bytes = 0;
+    stream.on("data", (c) => (bytes += c.byteLength));
+    stream.on("end", () => resolve(bytes));
+    stream.on("error", reject);
+  });
+}
+
+/**
+ * The browser paths against native gRPC, one DoGet of the same stored table each: the Arrow
+ * stream over plain HTTP (HTTP/1.1 and HTTP/2), gRPC-Web DoGet (HTTP/1.1), and native gRPC
+ * DoGet (HTTP/2), all read by Node clients in this process; and pyarrow's native DoGet as the
+ * reference client.
+ */
+async function browserCase(ctx) {
+  const { cfg, driver, results } = ctx;
+  const http = require("node:http");
+  const http2 = require("node:http2");
+  const server = await startBlackIce("blackice-browser");
+  const batchBytes = 1 * MiB;
+  try {
+    const spec = await driver.call({ cmd: "spec", table: "fixed", batch_bytes: batchBytes, table_bytes: cfg.tableBytes });
+    const load = await driver.call({ cmd: "load", uri: server.uri, table: "fixed", batch_bytes: batchBytes, table_bytes: cfg.tableBytes, path: ["bench", "browser"] });
+    const ticket = Buffer.from(load.ticket, "base64");
+    const port = server.port;
+    // Ticket { ticket = 1 } with a one- or two-byte length, framed as gRPC (5-byte prefix).
+    const ticketMsg = Buffer.concat([Buffer.from([0x0a]), ticket.length < 128 ? Buffer.from([ticket.length]) : Buffer.from([(ticket.length & 0x7f) | 0x80, ticket.length >> 7]), ticket]);
+    const framed = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), ticketMsg]);
+    framed.writeUInt32BE(ticketMsg.length, 1);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    // The same 16 MiB windows the server uses: Node's 64 KiB default would measure the client.
+    const session = http2.connect(`http://127.0.0.1:${port}`, { settings: { initialWindowSize: 16 * MiB } });
+    session.on("connect", () => session.setLocalWindowSize(16 * MiB));
+    const h1 = (options, body) =>
+      new Promise((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port, agent, ...options }, (res) => (res.statusCode === 200 ? readAll(res).then(resolve, reject) : reject(new Error(`HTTP ${res.statusCode}`))));
+        req.on("error", reject);
+        req.end(body);
+      });
+    const h2 = (headers, body) => {
+      const req = session.request(headers);
+      req.end(body);
+      return readAll(req);
+    };
+    const paths = {
+      "http-arrow-h1": () => h1({ path: "/flight/bench/browser" }),
+      "http-arrow-h2": () => h2({ ":method": "GET", ":path": "/flight/bench/browser" }),
+      "grpc-web-h1": () => h1({ method: "POST", path: "/arrow.flight.protocol.FlightService/DoGet", headers: { "content-type": "application/grpc-web+proto" } }, framed),
+      "grpc-native-node": () => h2({ ":method": "POST", ":path": "/arrow.flight.protocol.FlightService/DoGet", "content-type": "application/grpc", te: "trailers" }, framed),
+      "grpc-native-pyarrow": async () => {
+        const r = await driver.call({ cmd: "doget", uri: server.uri, ticket: load.ticket, rows: spec.rows, times: 1 });
+        return { seconds: r.seconds };
+      },
+    };
+    const rows = Object.keys(paths).map((name) => ({ path: name, values: [], bytes: 0 }));
+    for (let rep = -1; rep < cfg.runs; rep++) {
+      for (const row of rotate(rows, rep + 1)) {
+        const t0 = process.hrtime.bigint();
+        const got = await paths[row.path]();
+        const seconds = typeof got === "object" ? got.seconds : Number(process.hrtime.bigint() - t0) / 1e9;
+        if (typeof got === "number") row.bytes = got;
+        if (rep >= 0) row.values.push(spec.ipc_bytes / MiB / seconds);
+      }
+    }
+    session.close();
+    agent.destroy();
+    const native = summarize(rows.find((r) => r.path === "grpc-native-node").values).median;
+    results.browser = {
+      tableBytes: spec.ipc_bytes,
+      batchBytes,
+      rows: rows.map((r) => ({ path: r.path, responseBytes: r.bytes || undefined, mibps: summarize(r.values), vsNativeNode: summarize(r.values).median / native })),
+    };
+    log(`browser DoGet of ${(spec.ipc_bytes / MiB).toFixed(1)} MiB (1 MiB batches, MiB/s of the IPC stream, median of ${cfg.runs}): ` + results.browser.rows.map((r) => `${r.path} ${r.mibps.median.toFixed(0)} (${r.vsNativeNode.toFixed(2)}x)`).join(", "));
+  } finally {
+    await server.proc.stop();
+  }
+}
+
 // ------------------------------------------------------------------ main
 
 /** Runs one part, noting its duration and the machine's load average before and after. */
@@ -822,6 +907,7 @@ async function main() {
     if (args.only.has("disk")) await part(results, "disk", () => diskCase({ cfg, driver, results }));
     if (args.only.has("writer")) await part(results, "writer", () => writerCase({ cfg, results }));
     if (args.only.has("projection")) await part(results, "projection", () => projectionCase({ cfg, driver, results }));
+    if (args.only.has("browser")) await part(results, "browser", () => browserCase({ cfg, driver, results }));
     await driver.stop();
   } finally {
     await procs.stopAll();

@@ -118,4 +118,33 @@ describe("the CLI (built)", () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--port must be/);
   });
+
+  it("serves the browser page, apache-arrow's browser build and CORS headers with --web and --cors-origin", async () => {
+    const child = spawn(process.execPath, [CLI, "--port", "0", "--web", "--cors-origin", "http://page.test", "--log-level", "silent"]);
+    try {
+      const out = await new Promise<string>((resolve, reject) => {
+        let text = "";
+        child.stdout.on("data", (d) => {
+          text += d;
+          if (/page on .*\n/.test(text)) resolve(text);
+        });
+        child.on("exit", (code) => reject(new Error(`exited early with ${code}`)));
+      });
+      const url = /page on (http:\/\/\S+)/.exec(out)![1]!;
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+      expect(await page.text()).toContain("/web/arrow.js");
+      for (const file of ["app.js", "flight-web.js", "arrow.js", "style.css"]) {
+        const res = await fetch(`${url}web/${file}`);
+        expect([file, res.status]).toEqual([file, 200]);
+      }
+      expect((await fetch(`${url}web/../package.json`)).status).toBe(404);
+      const listing = await fetch(`${url}flights`, { headers: { origin: "http://page.test" } });
+      expect(await listing.json()).toEqual([]);
+      expect(listing.headers.get("access-control-allow-origin")).toBe("http://page.test");
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
 });

@@ -186,6 +186,10 @@ function textTable(results, evaluation) {
       lines.push(`${pad(r.columns.join(","), 10)} ${pad(`${f0(r.selectedFraction * 100)} %`, 5)} full ${mrows(r, r.fullSeconds.median)}  projected ${mrows(r, r.projectedSeconds.median)}`);
     }
   }
+  if (results.browser) {
+    lines.push("", `Browser paths — DoGet of ${f0(results.browser.tableBytes / MiB)} MiB, MiB/s (median), x native gRPC (Node client)`);
+    for (const r of results.browser.rows) lines.push(`${pad(r.path, 20)} ${f0(r.mibps.median)} (${f0(r.mibps.min)}-${f0(r.mibps.max)})  ${f2(r.vsNativeNode)}x`);
+  }
   lines.push("", "Targets");
   for (const r of evaluation) lines.push(`${pad(verdict(r), 5)} ${pad(r.target, 62)} ${pad(f2(r.ratio), 7)} ${r.measured}`);
   return lines.join("\n");
@@ -440,6 +444,28 @@ function markdown(results, evaluation, svgName) {
       ),
       "",
     );
+  }
+  if (results.browser) {
+    const b = results.browser;
+    const what = {
+      "http-arrow-h1": "Arrow stream over plain HTTP/1.1 (`GET /flight/...`), Node `http`",
+      "http-arrow-h2": "Arrow stream over plain HTTP/2, Node `http2`",
+      "grpc-web-h1": "gRPC-Web DoGet over HTTP/1.1, Node `http`",
+      "grpc-native-node": "native gRPC DoGet over HTTP/2, Node `http2` (16 MiB windows)",
+      "grpc-native-pyarrow": "native gRPC DoGet, pyarrow's Flight client (Arrow C++), for reference",
+    };
+    push(
+      "## Browser paths",
+      "",
+      `One DoGet of the fixed table (${f0(b.tableBytes / MiB)} MiB, ${fmtSize(b.batchBytes)} batches) from one BlackIce server, over each path a browser can use and over native gRPC, ` +
+        "interleaved run by run. The Node clients only count the response bytes (nothing is decoded), so the figures compare what the server does per path. " +
+        "MiB/s of the IPC stream, median (min–max), and the ratio to native gRPC read by the same kind of client. See docs/browser.md.",
+      "",
+      "| path | MiB/s | × native gRPC (Node) |",
+      "| --- | --- | --- |",
+    );
+    for (const r of b.rows) push(`| ${what[r.path] ?? r.path} | ${f0(r.mibps.median)} (${f0(r.mibps.min)}–${f0(r.mibps.max)}) | ${f2(r.vsNativeNode)} |`);
+    push("");
   }
 
   if (results.scale) {

@@ -103,7 +103,7 @@ export { ArrowTypeId, MAX_NESTING_DEPTH } from "./ipc/arrow-schema";
 export type { SchemaInfo, FieldInfo, ArrowTypeInfo, ArrowUnit, DictionaryEncodingInfo, DictionaryInfo } from "./ipc/arrow-schema";
 export { IpcStreamValidator, readSchemaFrom, DEFAULT_MAX_MESSAGE_BYTES } from "./ipc/stream-validator";
 export type { IpcStreamValidatorOptions } from "./ipc/stream-validator";
-export { splitIpcStream, joinIpcStream } from "./ipc/ipc-stream";
+export { splitIpcStream, joinIpcStream, ipcMessagePrefix, ipcEndOfStream } from "./ipc/ipc-stream";
 export { xxh32 } from "./ipc/xxh32";
 export type { IpcMessageBytes } from "./ipc/ipc-stream";
 export type { MessageHeaderInfo, StoredMessage } from "./ipc/ipc-message";

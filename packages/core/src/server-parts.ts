@@ -78,6 +78,14 @@ export interface FlightServerConfig {
   maxConnectionIdleMs?: number;
   /** Connections older than this are drained (GOAWAY), in ms; 0 = never. Default 0. */
   maxConnectionAgeMs?: number;
+  /**
+   * Web origins (`https://host[:port]`, or `*` for any) whose pages may call the server from a
+   * browser: they get CORS headers on gRPC-Web and plain-HTTP responses, and preflight
+   * `OPTIONS` requests from them are answered. Default none: CORS off (see docs/browser.md).
+   */
+  corsOrigins?: readonly string[];
+  /** Serve the flight browser page at `/` (and `/web/...`). Default false (see docs/browser.md). */
+  webPage?: boolean;
   /** The location advertised in FlightInfo endpoints; default `grpc+tcp://addr` (or `grpc+tls`). */
   location?: string;
   /**

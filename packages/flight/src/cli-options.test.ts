@@ -116,3 +116,24 @@ describe("parseCli: --merkle-signing-key", () => {
     expect(usage()).toMatch(/--merkle-signing-key .*\[BLACKICE_MERKLE_SIGNING_KEY\]/);
   });
 });
+
+describe("parseCli: the browser page and CORS", () => {
+  it("serves no page and sends no CORS headers unless asked", () => {
+    const s = parseCli([], {});
+    expect(s.config.webPage).toBeUndefined();
+    expect(s.config.corsOrigins).toBeUndefined();
+  });
+
+  it("takes --web and repeatable --cors-origin, or BLACKICE_WEB and a comma-separated BLACKICE_CORS_ORIGIN", () => {
+    const s = parseCli(["--web", "--cors-origin", "https://a.test", "--cors-origin", "http://b.test:8080"], {});
+    expect(s.config.webPage).toBe(true);
+    expect(s.config.corsOrigins).toEqual(["https://a.test", "http://b.test:8080"]);
+    const e = parseCli([], { BLACKICE_WEB: "1", BLACKICE_CORS_ORIGIN: "https://a.test, *" });
+    expect(e.config).toMatchObject({ webPage: true, corsOrigins: ["https://a.test", "*"] });
+  });
+
+  it("refuses what is not an origin, naming the valid forms", () => {
+    expect(() => parseCli(["--cors-origin", "https://a.test/page"], {})).toThrow(UsageError);
+    expect(() => parseCli(["--cors-origin", "https://a.test/page"], {})).toThrow(/http\(s\):\/\/host\[:port\]/);
+  });
+});

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { parseDuration, parseSize, type FlightServerConfig } from "@blackice/flight-core";
+import { CorsPolicy } from "./transport/cors-policy";
 
 /** A command-line or environment setting that could not be used. Exit code 2. */
 export class UsageError extends Error {
@@ -29,10 +30,14 @@ export const CLI_FLAGS = [
   { flag: "log-level", env: "BLACKICE_LOG_LEVEL", help: "log level: silent, error, warn, info, debug (default info)" },
   { flag: "project-exchange", env: "BLACKICE_PROJECT_EXCHANGE", help: "serve the `project` DoExchange on a bounded worker pool; a switch, env 1/true (default off)" },
   { flag: "query", env: "BLACKICE_QUERY", help: "serve query descriptors and tickets (column projection, docs/query.md); a switch, env 1/true (default off)" },
+  { flag: "web", env: "BLACKICE_WEB", help: "serve the flight browser page at / on the server's port; a switch, env 1/true (default off)" },
+  { flag: "cors-origin", env: "BLACKICE_CORS_ORIGIN", help: "a web origin (http(s)://host[:port], or *) whose pages may call the server; repeatable (env: comma-separated); default none (CORS off)" },
 ] as const;
 
 /** The flags that take no value (switches); their environment variables take 1/true/yes/on or 0/false/no/off. */
-const SWITCHES: ReadonlySet<string> = new Set(["project-exchange", "query"]);
+const SWITCHES: ReadonlySet<string> = new Set(["project-exchange", "query", "web"]);
+/** The flags that may be given more than once. */
+const REPEATABLE: ReadonlySet<string> = new Set(["hmac-secret-file", "cors-origin"]);
 
 /** The settled CLI settings. */
 export interface CliSettings {
@@ -77,7 +82,7 @@ function wrap<T>(fn: () => T): T {
  */
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
   const options = Object.fromEntries(
-    CLI_FLAGS.map((f) => [f.flag, { type: SWITCHES.has(f.flag) ? ("boolean" as const) : ("string" as const), multiple: f.flag === "hmac-secret-file" }]),
+    CLI_FLAGS.map((f) => [f.flag, { type: SWITCHES.has(f.flag) ? ("boolean" as const) : ("string" as const), multiple: REPEATABLE.has(f.flag) }]),
   ) as Record<string, { type: "string" | "boolean"; multiple: boolean }>;
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
@@ -156,6 +161,12 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     const audiences = audience.split(",").map((a) => a.trim()).filter((a) => a.length > 0);
     if (audiences.length === 0) throw new UsageError("--jwt-audience must name at least one audience");
     jwt = { jwks, issuer, audience: audiences };
+  }
+  if (on("web")) config.webPage = true;
+  const corsOrigins = (get("cors-origin") ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (corsOrigins.length > 0) {
+    wrap(() => new CorsPolicy(corsOrigins));
+    config.corsOrigins = corsOrigins;
   }
   const metrics = get("metrics-port");
   const logLevel = get("log-level") ?? "info";

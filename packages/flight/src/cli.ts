@@ -87,6 +87,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.stdout.write(`BlackIce Flight listening on ${server.location}\n`);
+  if (settings.config.webPage) process.stdout.write(`page on ${settings.tls ? "https" : "http"}://${settings.config.addr.replace(/:\d+$/, "")}:${server.port}/\n`);
   if (metricsServer) {
     const a = metricsServer.address() as { port: number };
     process.stdout.write(`metrics on http://${settings.config.addr.replace(/:\d+$/, "")}:${a.port}/metrics\n`);

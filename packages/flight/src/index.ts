@@ -44,7 +44,10 @@ export { flightServiceDefinition, FLIGHT_SERVICE_NAME } from "./codec/service-de
 export { encapsulateMessage } from "./server/ipc-encapsulate";
 export { Http2GrpcTransport } from "./transport/http2-grpc-transport";
 export type { TransportHooks } from "./transport/http2-grpc-transport";
-export type { ServerTransport, TransportCall, TransportLimits, TransportMethod, TransportSettings, TransportStats } from "./transport/transport";
+export type { ServerTransport, TransportCall, TransportLimits, TransportMethod, TransportSettings, TransportStats, HttpExchange, HttpRequestContext, HttpRoutes } from "./transport/transport";
+export { httpStatusOf } from "./transport/http-status";
+export { httpArrowRoutes, ARROW_STREAM_TYPE } from "./server/http-arrow-routes";
+export type { HttpArrowRoutesOptions } from "./server/http-arrow-routes";
 export { HealthService, HEALTH_SERVICE_NAME } from "./transport/health-service";
 export { flightServiceMethods } from "./server/flight-service";
 export type { FlightRequestLimits } from "./server/flight-service";export * as proto from "./gen/Flight";

@@ -1,5 +1,5 @@
 import { StatusCode } from "../status-code";
-import { joinIpcStream, splitIpcStream } from "./ipc-stream";
+import { ipcEndOfStream, ipcMessagePrefix, joinIpcStream, splitIpcStream } from "./ipc-stream";
 import { batchMessage, int32Field, recordBatch, schemaMessage } from "./test-flatbuffer-builder";
 import { flightErrorOf } from "./test-helpers";
 
@@ -99,5 +99,19 @@ describe("joinIpcStream / splitIpcStream", () => {
 
   it("refuses to write an empty header", () => {
     expect(flightErrorOf(() => joinIpcStream([{ header: new Uint8Array(0), body: new Uint8Array(0) }])).code).toBe(StatusCode.INVALID_ARGUMENT);
+  });
+});
+
+describe("ipcMessagePrefix and ipcEndOfStream", () => {
+  it("frame messages one by one exactly as joinIpcStream frames them together", () => {
+    const messages = [
+      { header: new Uint8Array([1, 2, 3]), body: new Uint8Array(0) },
+      { header: new Uint8Array(16).fill(7), body: new Uint8Array(24).fill(9) },
+    ];
+    const pieces: Uint8Array[] = [];
+    for (const m of messages) pieces.push(ipcMessagePrefix(m.header), m.body);
+    pieces.push(ipcEndOfStream());
+    expect(Buffer.concat(pieces)).toEqual(Buffer.from(joinIpcStream(messages)));
+    expect(() => ipcMessagePrefix(new Uint8Array(0))).toThrow(/empty header/);
   });
 });

@@ -95,6 +95,33 @@ export function joinIpcStream(messages: Iterable<{ readonly header: Uint8Array; 
   return out;
 }
 
+/**
+ * The bytes that go before a message's body in an Arrow IPC stream: the continuation marker,
+ * the little-endian int32 metadata length, the header and its zero padding to a multiple of 8
+ * bytes. The body follows as it is, so a stream can be written message by message without
+ * copying bodies (`joinIpcStream` is the one-buffer version).
+ *
+ * @example
+ * out.write(ipcMessagePrefix(message.header)); for (const c of chunksOf(message.body)) out.write(c);
+ * out.write(ipcEndOfStream());
+ */
+export function ipcMessagePrefix(header: Uint8Array): Uint8Array {
+  const length = padded(header.byteLength);
+  if (length === 0) throw invalidArgument("cannot write a message with an empty header");
+  if (length > 0x7fffffff) throw invalidArgument(`message header of ${header.byteLength} bytes is too large for an IPC stream`);
+  const out = new Uint8Array(8 + length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, CONTINUATION, true);
+  view.setInt32(4, length, true);
+  out.set(header, 8);
+  return out;
+}
+
+/** The end-of-stream marker of an Arrow IPC stream (the continuation marker and a zero length), new each call. */
+export function ipcEndOfStream(): Uint8Array {
+  return new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
+}
+
 function padded(n: number): number {
   return Math.ceil(n / 8) * 8;
 }

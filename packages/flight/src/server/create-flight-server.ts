@@ -28,6 +28,7 @@ import { Http2GrpcTransport } from "../transport/http2-grpc-transport";
 import { builtinActions } from "./builtin-actions";
 import { builtinExchanges } from "./builtin-exchanges";
 import { flightServiceMethods } from "./flight-service";
+import { httpArrowRoutes } from "./http-arrow-routes";
 import { createStoreHandler } from "./store-handler";
 
 /** Default HTTP/2 flow-control window: 16 MiB per stream and per connection. */
@@ -57,6 +58,8 @@ export const DEFAULT_CONFIG = {
   minPingIntervalMs: 1000,
   maxConnectionIdleMs: 900_000,
   maxConnectionAgeMs: 0,
+  corsOrigins: [] as readonly string[],
+  webPage: false,
 } as const;
 
 /** The largest message size a server may be configured with. */
@@ -270,6 +273,7 @@ function checkConfig(c: Required<Omit<FlightServerConfig, "location" | "onError"
   intIn("maxConnectionIdleMs", c.maxConnectionIdleMs, 0, 2 ** 31 - 1);
   intIn("maxConnectionAgeMs", c.maxConnectionAgeMs, 0, 2 ** 31 - 1);
   if (typeof c.enableGC !== "boolean") throw new TypeError(`enableGC must be a boolean, got ${typeof c.enableGC}`);
+  if (typeof c.webPage !== "boolean") throw new TypeError(`webPage must be a boolean, got ${typeof c.webPage}`);
 }
 
 
@@ -419,6 +423,8 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
         if (method) countCall(calls, method, code);
       },
     },
+    // Arrow over plain HTTP and the browser page; gRPC-Web is the transport's own.
+    httpArrowRoutes({ store: theStore, webPage: config.webPage }),
   );
 
   let shuttingDown: Promise<void> | undefined;

@@ -1,11 +1,18 @@
+import * as http from "node:http";
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { setMaxListeners } from "node:events";
-import type { PeerCertificateInfo } from "@blackice/flight-core";
+import { FlightError, StatusCode, type PeerCertificateInfo } from "@blackice/flight-core";
 import { ByteBudget } from "./byte-budget";
+import { CorsPolicy } from "./cors-policy";
 import { serveGrpcStream, type StreamContext } from "./grpc-server-stream";
-import type { ServerTransport, TransportMethod, TransportSettings, TransportStats } from "./transport";
+import { isGrpcWeb, serveGrpcWeb, type GrpcWebContext } from "./grpc-web-stream";
+import { metadataFromRawHeaders, metadataToHeaders } from "./grpc-metadata";
+import { exchangeFromHttp1, exchangeFromStream, type HttpExchange } from "./http-exchange";
+import { sendHttpError } from "./http-status";
+import type { HttpRoutes, ServerTransport, TransportCall, TransportMethod, TransportSettings, TransportStats } from "./transport";
 
 /** Callbacks of {@link Http2GrpcTransport}. */
 export interface TransportHooks {
@@ -14,6 +21,11 @@ export interface TransportHooks {
   /** Every finished call. */
   observe(path: string, code: number, durationMs: number): void;
 }
+
+/** The first bytes of an HTTP/2 connection with prior knowledge (RFC 9113 §3.4); anything else on a cleartext port is HTTP/1.1. */
+const H2_PREFACE_START = "PRI";
+/** A cleartext connection that sends nothing for this long is closed before it is told apart. */
+const FIRST_BYTES_TIMEOUT_MS = 30_000;
 
 /** Pings a client may send without data in between before its connection gets GOAWAY. */
 const MAX_PING_STRIKES = 2;
@@ -58,6 +70,14 @@ interface SessionState {
  */
 export class Http2GrpcTransport implements ServerTransport {
   private server: http2.Http2Server | http2.Http2SecureServer | undefined;
+  /** What listens: the HTTP/2 server itself (TLS, where ALPN tells the protocols apart) or a cleartext front that reads the first bytes. */
+  private listener: net.Server | undefined;
+  /** HTTP/1.1 connections (gRPC-Web and plain HTTP), with their number of open requests. */
+  private readonly http1 = http.createServer({ keepAliveTimeout: 5000, headersTimeout: 30_000, requestTimeout: 0, maxHeaderSize: 16 * 1024 });
+  private readonly http1Sockets = new Map<Socket, number>();
+  private draining = false;
+  private readonly cors: CorsPolicy;
+  private readonly webContext: GrpcWebContext;
   private readonly sessions = new Map<http2.ServerHttp2Session, SessionState>();
   private readonly inFlight: ByteBudget;
   private readonly preAuth: ByteBudget;
@@ -69,9 +89,27 @@ export class Http2GrpcTransport implements ServerTransport {
     private readonly settings: TransportSettings,
     private readonly methods: ReadonlyMap<string, TransportMethod>,
     private readonly hooks: TransportHooks,
+    private readonly routes?: HttpRoutes,
   ) {
     this.inFlight = new ByteBudget(settings.maxInFlightBytes);
     this.preAuth = new ByteBudget(settings.maxPreAuthBytes);
+    this.cors = new CorsPolicy(settings.corsOrigins);
+    this.webContext = {
+      methods,
+      limits: settings,
+      inFlight: this.inFlight,
+      preAuth: this.preAuth,
+      readAheadBytes: settings.flowControlWindow,
+      shutdownSignal: this.shutdownController.signal,
+      onInternalError: hooks.onInternalError,
+      observe: hooks.observe,
+    };
+    this.http1.on("connection", (socket: Socket) => {
+      this.http1Sockets.set(socket, 0);
+      socket.once("close", () => this.http1Sockets.delete(socket));
+    });
+    this.http1.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => this.onHttp1Request(req, res));
+    this.http1.on("clientError", (_err: Error, socket: Socket) => socket.destroy());
     // Every open call listens on this signal.
     setMaxListeners(0, this.shutdownController.signal);
   }
@@ -102,9 +140,12 @@ export class Http2GrpcTransport implements ServerTransport {
         key: pem.key,
         cert: pem.cert,
         ...(pem.clientCa ? { ca: pem.clientCa, requestCert: true, rejectUnauthorized: tls.requireClientCert } : {}),
-        ALPNProtocols: ["h2"],
+        // http/1.1 is offered for browsers' gRPC-Web and plain-HTTP requests; such connections
+        // come back as "unknownProtocol" and are handed to the HTTP/1.1 server.
+        ALPNProtocols: ["h2", "http/1.1"],
         allowHTTP1: false,
       });
+      secure.on("unknownProtocol", (socket: Socket) => this.http1.emit("connection", socket));
       // Reload: new handshakes use the new certificates; open connections stay up.
       this.stopTlsWatch =
         tls.onReloadable?.(() => {
@@ -131,26 +172,34 @@ export class Http2GrpcTransport implements ServerTransport {
     // HTTP/2 takes it over (a session's socket may not be touched).
     server.on("connection", (socket: Socket) => socket.setNoDelay(true));
     this.server = server;
+    const listener: net.Server = s.tls ? server : net.createServer((socket) => this.sniff(socket, server));
+    this.listener = listener;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(new Error(`cannot listen on ${s.host}:${s.port}: ${err.message}`, { cause: err }));
-      server.once("error", onError);
-      server.listen(s.port, s.host, () => {
-        server.off("error", onError);
+      listener.once("error", onError);
+      listener.listen(s.port, s.host, () => {
+        listener.off("error", onError);
         resolve();
       });
     });
-    const port = (server.address() as AddressInfo).port;
+    const port = (listener.address() as AddressInfo).port;
     return { host: s.host, port };
   }
 
   async shutdown(graceMs: number): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const listener = this.listener;
+    if (!listener) return;
+    const closed = new Promise<void>((resolve) => listener.close(() => resolve()));
     // GOAWAY to every connection; each closes once its open calls are done.
     for (const session of this.sessions.keys()) this.drain(session);
+    // HTTP/1.1: idle connections close now, busy ones after their last response.
+    this.draining = true;
+    for (const [socket, open] of this.http1Sockets) if (open === 0) socket.destroy();
     const allClosed = (): Promise<void> =>
-      Promise.all([...this.sessions.keys()].map((s) => new Promise<void>((r) => (s.destroyed ? r() : s.once("close", () => r()))))).then(() => undefined);
+      Promise.all([
+        ...[...this.sessions.keys()].map((s) => new Promise<void>((r) => (s.destroyed ? r() : s.once("close", () => r())))),
+        ...[...this.http1Sockets.keys()].map((s) => new Promise<void>((r) => (s.destroyed ? r() : s.once("close", () => r())))),
+      ]).then(() => undefined);
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<"grace">((resolve) => {
       timer = setTimeout(() => resolve("grace"), graceMs);
@@ -163,6 +212,7 @@ export class Http2GrpcTransport implements ServerTransport {
       this.shutdownController.abort();
       await Promise.race([allClosed(), new Promise((r) => setTimeout(r, 100))]);
       for (const session of this.sessions.keys()) session.destroy();
+      for (const socket of this.http1Sockets.keys()) socket.destroy();
     }
     this.shutdownController.abort();
     this.stopTlsWatch();
@@ -266,6 +316,16 @@ export class Http2GrpcTransport implements ServerTransport {
       state.streams--;
       this.armIdle(session, state);
     });
+    const contentType = headers["content-type"];
+    const path = String(headers[":path"] ?? "");
+    const grpc = typeof contentType === "string" && /^application\/grpc(?:$|[+;])/.test(contentType);
+    // Native gRPC, or a POST to a gRPC method (which gets gRPC's 415 if its content-type is wrong);
+    // everything else (gRPC-Web, plain HTTP, CORS preflights) is an HTTP exchange.
+    const verb = headers[":method"];
+    if (verb === "OPTIONS" || isGrpcWeb(contentType as string | undefined) || (!grpc && !(verb === "POST" && this.methods.has(path)))) {
+      this.serveHttp(exchangeFromStream(stream, headers, rawHeaders, peerOf(session.socket), peerCertificateOf(session)));
+      return;
+    }
     const s = this.settings;
     const ctx: StreamContext = {
       methods: this.methods,
@@ -291,5 +351,128 @@ export class Http2GrpcTransport implements ServerTransport {
       observe: this.hooks.observe,
     };
     serveGrpcStream(stream, headers, rawHeaders, ctx);
+  }
+
+  /**
+   * A cleartext connection: HTTP/2 with prior knowledge (gRPC) starts with the connection
+   * preface, anything else is HTTP/1.1. The first bytes are read, put back, and the socket
+   * is handed to the server for its protocol (both take sockets through their public
+   * "connection" event; node:http2 reads what was put back before its own reads).
+   */
+  private sniff(socket: Socket, h2: net.Server): void {
+    socket.setNoDelay(true);
+    socket.on("error", () => undefined);
+    const timer = setTimeout(() => socket.destroy(), FIRST_BYTES_TIMEOUT_MS);
+    timer.unref();
+    const onReadable = (): void => {
+      const head: Buffer | null = socket.read(H2_PREFACE_START.length) ?? (socket.readableEnded ? socket.read() : null);
+      if (head === null) return; // fewer than three bytes so far
+      socket.off("readable", onReadable);
+      socket.off("close", onClose);
+      clearTimeout(timer);
+      socket.unshift(head);
+      if (head.toString("latin1") === H2_PREFACE_START) h2.emit("connection", socket);
+      else this.http1.emit("connection", socket);
+    };
+    const onClose = (): void => clearTimeout(timer);
+    socket.on("readable", onReadable);
+    socket.once("close", onClose);
+  }
+
+  private onHttp1Request(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const socket = req.socket;
+    this.http1Sockets.set(socket, (this.http1Sockets.get(socket) ?? 0) + 1);
+    this.openCalls++;
+    if (this.draining) res.setHeader("connection", "close");
+    res.once("close", () => {
+      this.openCalls--;
+      const open = (this.http1Sockets.get(socket) ?? 1) - 1;
+      if (this.http1Sockets.has(socket)) this.http1Sockets.set(socket, open);
+      if (this.draining && open === 0) socket.destroy();
+    });
+    const tlsSocket = socket as TLSSocket;
+    let cert: PeerCertificateInfo | undefined;
+    if (typeof tlsSocket.getPeerCertificate === "function" && tlsSocket.authorized) {
+      const c = tlsSocket.getPeerCertificate();
+      if (c && c.raw && typeof c.fingerprint256 === "string") cert = { subjectCN: typeof c.subject?.CN === "string" ? c.subject.CN : "", fingerprint256: c.fingerprint256, raw: new Uint8Array(c.raw) };
+    }
+    const ex = exchangeFromHttp1(req, res, peerOf(socket), cert);
+    const contentType = ex.headers["content-type"];
+    if (typeof contentType === "string" && /^application\/grpc(?:$|[+;])/.test(contentType) && !isGrpcWeb(contentType)) {
+      sendHttpError(ex, new FlightError(StatusCode.UNIMPLEMENTED, "native gRPC needs HTTP/2; over HTTP/1.1 use gRPC-Web (application/grpc-web+proto)"));
+      ex.body.resume();
+      return;
+    }
+    this.serveHttp(ex);
+  }
+
+  /** gRPC-Web, CORS preflights and the plain-HTTP routes, over either HTTP version. */
+  private serveHttp(ex: HttpExchange): void {
+    if (this.cors.apply(ex)) return;
+    if (isGrpcWeb(ex.headers["content-type"])) {
+      serveGrpcWeb(ex, this.webContext);
+      return;
+    }
+    // Plain-HTTP requests carry no body the routes read: it is dropped as it arrives.
+    ex.body.resume();
+    const routes = this.routes;
+    if (!routes) {
+      sendHttpError(ex, new FlightError(StatusCode.NOT_FOUND, "this server serves gRPC and gRPC-Web only"));
+      return;
+    }
+    const started = performance.now();
+    const controller = new AbortController();
+    const onShutdown = (): void => controller.abort(new FlightError(StatusCode.UNAVAILABLE, "server shutting down"));
+    this.shutdownController.signal.addEventListener("abort", onShutdown, { once: true });
+    ex.onClose(() => {
+      if (!controller.signal.aborted) controller.abort(new FlightError(StatusCode.CANCELLED, "call cancelled by the client"));
+    });
+    let calledPath: string | undefined;
+    const invoke = async (path: string, rawRequest: Uint8Array): Promise<unknown> => {
+      const method = this.methods.get(path);
+      if (!method || method.clientStreaming) throw new FlightError(StatusCode.UNIMPLEMENTED, `unknown method ${path}`);
+      calledPath = path;
+      const limit = Math.min(method.maxRequestBytes, this.settings.maxMessageBytes, this.settings.maxFirstMessageBytes);
+      if (rawRequest.byteLength > limit) throw new FlightError(StatusCode.RESOURCE_EXHAUSTED, `request of ${rawRequest.byteLength} bytes is over the limit of ${limit} bytes`);
+      let request: unknown;
+      try {
+        request = method.decode(rawRequest);
+      } catch (err) {
+        throw err instanceof FlightError ? err : new FlightError(StatusCode.INVALID_ARGUMENT, `malformed request: ${(err as Error).message ?? String(err)}`);
+      }
+      const responseHeaders = new Map<string, string>();
+      const call: TransportCall = {
+        path,
+        headers: metadataFromRawHeaders(ex.rawHeaders as string[]),
+        responseHeaders,
+        signal: controller.signal,
+        peer: ex.peer,
+        deadline: undefined,
+        peerCertificate: ex.peerCertificate,
+        rawRequest,
+        request,
+      };
+      try {
+        return await method.handle(call);
+      } finally {
+        // Response headers set by middleware (x-request-id, session cookies) go out with the
+        // answer, a refusal included, as they do on a trailers-only gRPC response.
+        Object.assign(ex.extraHeaders, metadataToHeaders(responseHeaders));
+      }
+    };
+    const done = (code: number): void => {
+      this.shutdownController.signal.removeEventListener("abort", onShutdown);
+      if (!controller.signal.aborted) controller.abort(new FlightError(StatusCode.CANCELLED, "call finished"));
+      if (calledPath !== undefined) this.hooks.observe(calledPath, code, performance.now() - started);
+    };
+    routes({ exchange: ex, signal: controller.signal, invoke }).then(
+      () => done(ex.closed && !ex.headersSent ? StatusCode.CANCELLED : StatusCode.OK),
+      (err) => {
+        const fe = FlightError.from(err);
+        if (!(err instanceof FlightError) && fe.code === StatusCode.INTERNAL) this.hooks.onInternalError(err, calledPath ?? ex.url);
+        sendHttpError(ex, fe);
+        done(fe.code);
+      },
+    );
   }
 }

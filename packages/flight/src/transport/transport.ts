@@ -2,6 +2,9 @@
 // `Http2GrpcTransport`, gRPC on node:http2) parses frames, enforces limits and turns each
 // stream into a TransportCall; the services (Flight, grpc.health.v1) never see HTTP/2.
 import type { Bytes, CallHeaders, PeerCertificateInfo, TlsSetting } from "@blackice/flight-core";
+import type { HttpExchange } from "./http-exchange";
+
+export type { HttpExchange } from "./http-exchange";
 
 /** What a method handler receives for one call. */
 export interface TransportCall {
@@ -70,7 +73,30 @@ export interface TransportSettings extends TransportLimits {
   readonly minPingIntervalMs: number;
   readonly maxConnectionIdleMs: number;
   readonly maxConnectionAgeMs: number;
+  /** Web origins that get CORS headers on gRPC-Web and plain-HTTP responses; empty = CORS off. */
+  readonly corsOrigins: readonly string[];
 }
+
+/** What plain-HTTP routes get for one request that is neither gRPC nor gRPC-Web. */
+export interface HttpRequestContext {
+  readonly exchange: HttpExchange;
+  /** Aborted when the client goes away, or with UNAVAILABLE when the server's shutdown grace is over. */
+  readonly signal: AbortSignal;
+  /**
+   * Runs a method of the served services (`/package.Service/Method`) as a call carrying this
+   * request's headers, peer and client certificate, with `rawRequest` as its request message
+   * (checked against the method's size limit and decoded by the method, as over gRPC).
+   * Resolves to the method's response: a value, or an AsyncIterable for server streaming.
+   */
+  invoke(path: string, rawRequest: Uint8Array): Promise<unknown>;
+}
+
+/**
+ * Serves plain-HTTP requests (the transport answers CORS preflights, gRPC and gRPC-Web
+ * itself). Resolves when the response is complete; a rejection with a FlightError is
+ * answered with its HTTP status (see `http-status.ts`).
+ */
+export type HttpRoutes = (request: HttpRequestContext) => Promise<void>;
 
 /** What a transport reports for `stats`. */
 export interface TransportStats {
