@@ -8,21 +8,12 @@ import os
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flight_outcome import outcome
 
 URI = os.environ["BLACKICE_FLIGHT_URI"]
 out = {}
 
 
-def outcome(fn):
-    try:
-        fn()
-        return "ok"
-    except flight.FlightUnauthenticatedError:
-        return "unauthenticated"
-    except flight.FlightUnauthorizedError:
-        return "unauthorized"
-    except flight.FlightError as e:
-        return "error:" + type(e).__name__
 
 
 client = flight.FlightClient(URI)

@@ -9,21 +9,16 @@ import os
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flight_outcome import outcome as outcome_of
+
+
+def outcome(fn):
+    return outcome_of(fn, 80)
 
 URI = os.environ["BLACKICE_FLIGHT_URI"]
 TOKENS = json.loads(os.environ["BLACKICE_TOKENS"])
 
 
-def outcome(fn):
-    try:
-        fn()
-        return "ok"
-    except flight.FlightUnauthenticatedError:
-        return "unauthenticated"
-    except flight.FlightUnauthorizedError:
-        return "unauthorized"
-    except flight.FlightError as e:
-        return "error:" + type(e).__name__ + ":" + str(e)[:80]
 
 
 client = flight.FlightClient(URI)

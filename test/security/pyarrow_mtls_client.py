@@ -5,6 +5,7 @@ import os
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flight_outcome import outcome
 
 env = os.environ
 
@@ -14,16 +15,6 @@ def read(name):
         return f.read()
 
 
-def outcome(fn):
-    try:
-        fn()
-        return "ok"
-    except flight.FlightUnauthenticatedError:
-        return "unauthenticated"
-    except flight.FlightUnauthorizedError:
-        return "unauthorized"
-    except flight.FlightError as e:
-        return "error:" + type(e).__name__
 
 
 client = flight.FlightClient(env["URI"], tls_root_certs=read("CA"), cert_chain=read("CLIENT_CERT"), private_key=read("CLIENT_KEY"))

@@ -8,6 +8,11 @@ import os
 
 import pyarrow as pa
 import pyarrow.flight as flight
+from flight_outcome import outcome as outcome_of
+
+
+def outcome(fn):
+    return outcome_of(fn, 10000)
 
 env = os.environ
 out = {}
@@ -18,16 +23,6 @@ def read(name):
         return f.read()
 
 
-def outcome(fn):
-    try:
-        fn()
-        return "ok"
-    except flight.FlightUnauthenticatedError:
-        return "unauthenticated"
-    except flight.FlightUnauthorizedError:
-        return "unauthorized"
-    except flight.FlightError as e:
-        return "error:" + type(e).__name__ + ":" + str(e).splitlines()[0]
 
 
 client = flight.FlightClient(
