@@ -1,12 +1,15 @@
 #!/usr/bin/env node
+import * as fs from "node:fs";
 import * as http from "node:http";
 import { diskStore, serverConfig, withStore, type DiskStore, type ServerPart } from "@blackice/flight-core";
 import { callLogger, metrics } from "@blackice/flight-resilience";
-import { hmacAuth, tls } from "@blackice/flight-security";
+import { hmacAuth, hmacSigner, tls } from "@blackice/flight-security";
 import pino from "pino";
 import { Registry } from "prom-client";
 import { createFlightServer } from "./server/create-flight-server";
 import { projectExchange } from "./server/project-exchange";
+import { cluster } from "./cluster/cluster";
+import type { FlightClientOptions } from "./client/flight-client";
 import { parseCli, usage, UsageError, type CliSettings } from "./cli-options";
 
 /** The server parts the CLI settings ask for, in middleware order; `store` is the disk store to use, if any. */
@@ -21,6 +24,34 @@ function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry
     parts.push(hmacAuth({ keys: settings.hmacSecretFiles.map((f, i) => ({ keyId: f.keyId ?? (i === 0 ? "default" : `key-${i + 1}`), secretPath: f.path })) }));
   }
   if (settings.projectExchange) parts.push(projectExchange());
+  if (settings.cluster) {
+    const c = settings.cluster;
+    // The nodes call each other with the settings they serve with: TLS (this node's certificate
+    // as the client certificate when the nodes require mTLS) and the first HMAC key.
+    const peer: FlightClientOptions = {};
+    if (settings.tls) {
+      peer.tls = {
+        rootCerts: c.caFile ? fs.readFileSync(c.caFile) : undefined,
+        ...(settings.tls.clientCaFile ? { cert: fs.readFileSync(settings.tls.certFile), key: fs.readFileSync(settings.tls.keyFile) } : {}),
+      };
+    }
+    if (settings.hmacSecretFiles.length > 0) {
+      const f = settings.hmacSecretFiles[0]!;
+      peer.signer = hmacSigner({ keyId: f.keyId ?? "default", secretPath: f.path });
+    }
+    const advertise = c.advertise ?? (settings.tls ? `grpc+tls://${settings.config.addr}` : undefined);
+    parts.push(
+      cluster({
+        redis: c.redis,
+        advertise,
+        nodeId: c.nodeId,
+        replicas: c.replicas,
+        heartbeatMs: c.heartbeatMs,
+        peer,
+        onError: (err) => logger.warn({ err: (err as Error)?.message ?? String(err) }, "cluster"),
+      }),
+    );
+  }
   return parts;
 }
 

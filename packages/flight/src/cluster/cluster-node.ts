@@ -348,8 +348,17 @@ export class ClusterNode {
     }
   }
 
-  /** Copies a whole local flight to node `id` (a replica DoPut with the remaining TTL). */
+  /**
+   * Copies a whole local flight to node `id` (a replica DoPut with the remaining TTL). A copy
+   * the target may already have (an earlier copy whose registration failed, or one it kept
+   * while it was thought dead) is deleted first, so that the copy never appends to it.
+   */
   private async copyTo(id: string, f: StoredFlight): Promise<void> {
+    try {
+      await this.peer(this.locationOf(id)).doAction("delete", ticketFromKey(f.key), { metadata: { [CLUSTER_LOCAL_HEADER]: "1" }, deadline: 10_000 });
+    } catch (err) {
+      if (!(err instanceof FlightError && err.code === StatusCode.NOT_FOUND)) throw err;
+    }
     const metadata: Record<string, string> = { [CLUSTER_LOCAL_HEADER]: "1" };
     if (f.expiresAt !== undefined) {
       const left = f.expiresAt - Date.now();

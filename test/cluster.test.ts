@@ -1,0 +1,184 @@
+import { CLUSTER_LOCAL_HEADER, FlightClient } from "@blackice/flight";
+import type { FlightData } from "@blackice/flight-core";
+import { chunksOf } from "@blackice/flight-core";
+import { createHash } from "node:crypto";
+import { clusterStats, eventually, pyarrow, startNode, type NodeProcess } from "./helpers/cluster-nodes";
+import { startRedis, type RedisProcess } from "./helpers/redis";
+
+/** SHA-256 of every byte of a DoGet as received (header, body, app_metadata of each message). */
+async function rawDigest(location: string, key: string): Promise<{ messages: number; sha256: string }> {
+  const c = new FlightClient(location);
+  try {
+    const h = createHash("sha256");
+    let messages = 0;
+    for await (const m of c.doGetRaw(Buffer.from(key, "latin1"), { deadline: 20_000 }) as AsyncIterable<FlightData>) {
+      messages++;
+      h.update(m.dataHeader);
+      for (const chunk of chunksOf(m.dataBody)) h.update(chunk);
+      h.update(m.appMetadata);
+    }
+    return { messages, sha256: h.digest("hex") };
+  } finally {
+    c.close();
+  }
+}
+
+const HEARTBEAT = "200ms";
+
+// Three BlackIce nodes as separate processes (the built CLI) sharing a catalog in their own
+// redis-server; pyarrow's Flight client (Arrow C++) is the client.
+describe("a cluster of three nodes (real processes, redis-server, pyarrow)", () => {
+  let redis: RedisProcess;
+  const nodes: NodeProcess[] = [];
+  const byLocation = (loc: string): NodeProcess => nodes.find((n) => n.location === loc)!;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    for (const id of ["n1", "n2", "n3"]) nodes.push(await startNode(id, ["--cluster", redis.url, "--replicas", "2", "--cluster-heartbeat", HEARTBEAT]));
+    for (const n of nodes) await eventually(`${n.id} sees three live nodes`, async () => (await clusterStats(n.location)).liveNodes.length === 3);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await redis?.destroy();
+  });
+
+  it("stores a put on two nodes: FlightInfo anywhere lists both, DoGet anywhere is byte-identical", async () => {
+    const [put] = await pyarrow([{ op: "put", loc: nodes[0]!.location, path: ["sales", "2024"], rows: 5000 }]);
+    expect(put).toEqual({ acked: true });
+
+    const [info] = await pyarrow([{ op: "info", loc: nodes[2]!.location, path: ["sales", "2024"] }]);
+    expect(info!.records).toBe(5000);
+    expect(info!.locations).toHaveLength(2);
+    for (const loc of info!.locations as string[]) expect(nodes.map((n) => n.location)).toContain(loc);
+
+    // pyarrow reads the flight from every node: the holders directly, the others proxied.
+    const reads = await pyarrow(nodes.map((n) => ({ op: "get", loc: n.location, path: ["sales", "2024"] })));
+    for (const r of reads) expect(r).toEqual({ rows: 5000, sha256: reads[0]!.sha256 });
+
+    // Byte for byte as received: every node sends the same messages.
+    const raw = await Promise.all(nodes.map((n) => rawDigest(n.location, "p:sales/2024")));
+    for (const r of raw) expect(r).toEqual(raw[0]);
+    expect(raw[0]!.messages).toBeGreaterThan(2);
+
+    // The copies are in the two holders' own stores, not on the third node.
+    const holders = (info!.locations as string[]).map(byLocation);
+    const other = nodes.find((n) => !holders.includes(n))!;
+    for (const h of holders) expect(await holdsLocally(h.location, "p:sales/2024")).toBe(true);
+    expect(await holdsLocally(other.location, "p:sales/2024")).toBe(false);
+  });
+
+  it("lists the flights of all nodes on every node", async () => {
+    await pyarrow([
+      { op: "put", loc: nodes[1]!.location, path: ["logs", "a"], rows: 10 },
+      { op: "put", loc: nodes[2]!.location, path: ["logs", "b"], rows: 20 },
+    ]);
+    const lists = await pyarrow(nodes.map((n) => ({ op: "list", loc: n.location })));
+    for (const l of lists) expect(l).toEqual({ paths: ["logs/a", "logs/b", "sales/2024"] });
+  });
+
+  it("deletes a flight everywhere from any node", async () => {
+    const [info] = await pyarrow([{ op: "info", loc: nodes[0]!.location, path: ["logs", "a"] }]);
+    const [del] = await pyarrow([{ op: "delete", loc: nodes[2]!.location, path: ["logs", "a"] }]);
+    expect(del!.deleted).toHaveLength(1);
+    const after = await pyarrow(nodes.flatMap((n) => [{ op: "info", loc: n.location, path: ["logs", "a"] }, { op: "list", loc: n.location }]));
+    for (let i = 0; i < nodes.length; i++) {
+      // NOT_FOUND, as pyarrow raises it
+      expect(after[2 * i]!.error).toBe("ArrowKeyError");
+      expect(after[2 * i + 1]).toEqual({ paths: ["logs/b", "sales/2024"] });
+    }
+    // The holders' own stores dropped their copies.
+    expect(info!.locations).toHaveLength(2);
+    for (const n of nodes) expect(await holdsLocally(n.location, "p:logs/a")).toBe(false);
+  });
+
+  it("keeps serving local copies while Redis is down, fails catalog calls fast with UNAVAILABLE, and recovers when it returns", async () => {
+    const [info] = await pyarrow([{ op: "info", loc: nodes[0]!.location, path: ["sales", "2024"] }]);
+    const holder = byLocation((info!.locations as string[])[0]!);
+    const other = nodes.find((n) => !(info!.locations as string[]).includes(n.location))!;
+    const before = await pyarrow([{ op: "get", loc: holder.location, path: ["sales", "2024"] }]);
+
+    await redis.stop();
+    const down = await pyarrow([
+      { op: "get", loc: holder.location, path: ["sales", "2024"] },
+      { op: "info", loc: holder.location, path: ["sales", "2024"] },
+      { op: "info", loc: other.location, path: ["sales", "2024"] },
+      { op: "list", loc: other.location },
+      { op: "put", loc: other.location, path: ["during", "outage"], rows: 5 },
+    ]);
+    expect(down[0]).toEqual(before[0]);
+    expect(down[1]!.records).toBe(5000);
+    for (const r of down.slice(2)) {
+      expect(r.error).toBe("FlightUnavailableError");
+      expect(r.message).toMatch(/cluster catalog .*unreachable/);
+      expect(r.seconds).toBeLessThan(3);
+    }
+
+    // A fresh redis-server (no persistence): the nodes register what they hold again.
+    await redis.start();
+    await eventually("the catalog is rebuilt from the nodes' copies", async () => {
+      const [again] = await pyarrow([{ op: "info", loc: other.location, path: ["sales", "2024"] }]);
+      return Array.isArray(again!.locations) && again!.locations.length === 2;
+    });
+    const lists = await pyarrow(nodes.map((n) => ({ op: "list", loc: n.location })));
+    for (const l of lists) expect(l).toEqual({ paths: ["logs/b", "sales/2024"] });
+    const reads = await pyarrow([{ op: "get", loc: other.location, path: ["sales", "2024"] }]);
+    expect(reads[0]).toEqual(before[0]);
+  }, 60_000);
+
+  it("expires a flight everywhere at its TTL", async () => {
+    const [put] = await pyarrow([{ op: "put", loc: nodes[0]!.location, path: ["short", "lived"], rows: 100, ttl: "2s" }]);
+    expect(put).toEqual({ acked: true });
+    const [info] = await pyarrow([{ op: "info", loc: nodes[1]!.location, path: ["short", "lived"] }]);
+    expect(info!.records).toBe(100);
+    await new Promise((r) => setTimeout(r, 2500));
+    const after = await pyarrow(nodes.flatMap((n) => [{ op: "info", loc: n.location, path: ["short", "lived"] }, { op: "get", loc: n.location, path: ["short", "lived"] }, { op: "list", loc: n.location }]));
+    for (let i = 0; i < nodes.length; i++) {
+      expect(after[3 * i]!.error).toBe("ArrowKeyError");
+      expect(after[3 * i + 1]!.error).toBe("ArrowKeyError");
+      expect(after[3 * i + 2]).toEqual({ paths: ["logs/b", "sales/2024"] });
+    }
+  });
+
+  it("survives kill -9 of a holder: reads go on from the replica, its location leaves FlightInfo, and a new copy is made", async () => {
+    const [info] = await pyarrow([{ op: "info", loc: nodes[0]!.location, path: ["sales", "2024"] }]);
+    const [before] = await pyarrow([{ op: "get", loc: nodes[0]!.location, path: ["sales", "2024"] }]);
+    const victim = byLocation((info!.locations as string[])[0]!);
+    const survivors = nodes.filter((n) => n !== victim);
+    await victim.kill();
+    const killedAt = Date.now();
+
+    // Reads continue at once, from every surviving node.
+    const reads = await pyarrow(survivors.map((n) => ({ op: "get", loc: n.location, path: ["sales", "2024"] })));
+    for (const r of reads) expect(r).toEqual(before);
+
+    // The dead node's location leaves FlightInfo within the heartbeat TTL (5 × 200 ms), and
+    // re-replication brings the flight back to two holders, both alive.
+    await eventually("FlightInfo lists two live holders again", async () => {
+      const [now] = await pyarrow([{ op: "info", loc: survivors[0]!.location, path: ["sales", "2024"] }]);
+      const locs = (now!.locations ?? []) as string[];
+      return locs.length === 2 && !locs.includes(victim.location);
+    });
+    expect(Date.now() - killedAt).toBeLessThan(15_000);
+    for (const n of survivors) expect(await holdsLocally(n.location, "p:sales/2024")).toBe(true);
+    const again = await pyarrow(survivors.map((n) => ({ op: "get", loc: n.location, path: ["sales", "2024"] })));
+    for (const r of again) expect(r).toEqual(before);
+  }, 60_000);
+});
+
+/**
+ * Whether a node's own store holds a flight: a DoGet with the cluster's node-to-node header is
+ * served from the node's store only, never proxied.
+ */
+async function holdsLocally(location: string, key: string): Promise<boolean> {
+  const c = new FlightClient(location);
+  try {
+    for await (const _ of c.doGetRaw(Buffer.from(key, "latin1"), { deadline: 5000, metadata: { [CLUSTER_LOCAL_HEADER]: "1" } })) return true;
+    return true;
+  } catch (err) {
+    if ((err as { code?: number }).code === 5) return false;
+    throw err;
+  } finally {
+    c.close();
+  }
+}
