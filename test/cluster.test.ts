@@ -1,9 +1,15 @@
-import { CLUSTER_LOCAL_HEADER, FlightClient } from "@blackice/flight";
+import { CLUSTER_LOCAL_HEADER, FlightClient, encodeTable } from "@blackice/flight";
 import type { FlightData } from "@blackice/flight-core";
 import { chunksOf } from "@blackice/flight-core";
+import * as arrow from "apache-arrow";
+import { tableFromArrays } from "apache-arrow";
 import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { rendezvousOrder } from "../packages/flight/src/cluster/placement";
 import { clusterStats, eventually, pyarrow, startNode, type NodeProcess } from "./helpers/cluster-nodes";
-import { startRedis, type RedisProcess } from "./helpers/redis";
+import { startRedis, startRedisCluster, type RedisClusterProcess, type RedisProcess } from "./helpers/redis";
 
 /** SHA-256 of every byte of a DoGet as received (header, body, app_metadata of each message). */
 async function rawDigest(location: string, key: string): Promise<{ messages: number; sha256: string }> {
@@ -182,3 +188,134 @@ async function holdsLocally(location: string, key: string): Promise<boolean> {
     c.close();
   }
 }
+
+// The same code against a Redis Cluster of three masters (the CLI takes its seed nodes as
+// repeated --cluster flags).
+describe("a cluster of three nodes on a Redis Cluster of three masters", () => {
+  let redis: RedisClusterProcess;
+  const nodes: NodeProcess[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedisCluster(3);
+    const seeds = redis.urls.flatMap((u) => ["--cluster", u]);
+    for (const id of ["c1", "c2", "c3"]) nodes.push(await startNode(id, [...seeds, "--replicas", "2", "--cluster-heartbeat", HEARTBEAT]));
+    for (const n of nodes) await eventually(`${n.id} sees three live nodes`, async () => (await clusterStats(n.location)).liveNodes.length === 3);
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await redis?.destroy();
+  });
+
+  it("places, lists, serves and deletes flights from any node", async () => {
+    await pyarrow([
+      { op: "put", loc: nodes[0]!.location, path: ["rc", "one"], rows: 3000 },
+      { op: "put", loc: nodes[1]!.location, path: ["rc", "two"], rows: 10 },
+    ]);
+    const infos = await pyarrow(nodes.map((n) => ({ op: "info", loc: n.location, path: ["rc", "one"] })));
+    for (const i of infos) {
+      expect(i.records).toBe(3000);
+      expect(i.locations).toHaveLength(2);
+      expect(i.locations).toEqual(infos[0]!.locations);
+    }
+    const reads = await pyarrow(nodes.map((n) => ({ op: "get", loc: n.location, path: ["rc", "one"] })));
+    for (const r of reads) expect(r).toEqual({ rows: 3000, sha256: reads[0]!.sha256 });
+    const lists = await pyarrow(nodes.map((n) => ({ op: "list", loc: n.location })));
+    for (const l of lists) expect(l).toEqual({ paths: ["rc/one", "rc/two"] });
+    await pyarrow([{ op: "delete", loc: nodes[2]!.location, path: ["rc", "one"] }]);
+    const after = await pyarrow(nodes.map((n) => ({ op: "list", loc: n.location })));
+    for (const l of after) expect(l).toEqual({ paths: ["rc/two"] });
+    for (const n of nodes) expect(await holdsLocally(n.location, "p:rc/one")).toBe(false);
+  });
+});
+
+// Nodes on disk stores: a holder killed and restarted under the same id registers its copies
+// again; a put whose replica dies mid-stream is refused and leaves no flight behind.
+describe("a cluster of three nodes on disk stores", () => {
+  let redis: RedisProcess;
+  const nodes: NodeProcess[] = [];
+  const dirs: string[] = [];
+  const argsOf = (i: number): string[] => ["--cluster", redis.url, "--replicas", "2", "--cluster-heartbeat", HEARTBEAT, "--data-dir", dirs[i]!, "--fsync", "never"];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    for (let i = 0; i < 3; i++) {
+      dirs.push(fs.mkdtempSync(path.join(os.tmpdir(), "cluster-disk-")));
+      nodes.push(await startNode(`d${i + 1}`, argsOf(i)));
+    }
+    for (const n of nodes) await eventually(`${n.id} sees three live nodes`, async () => (await clusterStats(n.location)).liveNodes.length === 3);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await redis?.destroy();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it("a holder restarted on its disk store registers its copy again", async () => {
+    await pyarrow([{ op: "put", loc: nodes[0]!.location, path: ["disk", "kept"], rows: 2000 }]);
+    const [info] = await pyarrow([{ op: "info", loc: nodes[0]!.location, path: ["disk", "kept"] }]);
+    const i = nodes.findIndex((n) => n.location === (info!.locations as string[])[0]);
+    const victim = nodes[i]!;
+    // Redis restarted empty while the holder is down: only the nodes' own stores know the flight.
+    await victim.kill();
+    await redis.stop();
+    await redis.start();
+    nodes[i] = await startNode(victim.id, argsOf(i));
+    const restarted = nodes[i]!;
+    await eventually("the restarted holder is listed again", async () => {
+      const [now] = await pyarrow([{ op: "info", loc: nodes[(i + 1) % 3]!.location, path: ["disk", "kept"] }]);
+      return Array.isArray(now!.locations) && now!.locations.includes(restarted.location);
+    });
+    expect(await holdsLocally(restarted.location, "p:disk/kept")).toBe(true);
+    const reads = await pyarrow(nodes.map((n) => ({ op: "get", loc: n.location, path: ["disk", "kept"] })));
+    for (const r of reads) expect(r).toEqual({ rows: 2000, sha256: reads[0]!.sha256 });
+  }, 60_000);
+
+  it("refuses a put whose replica dies mid-stream, and leaves no flight anywhere", async () => {
+    for (const n of nodes) await eventually(`${n.id} sees three live nodes`, async () => (await clusterStats(n.location)).liveNodes.length === 3);
+    // A key whose two holders do not include the node the put is sent to: both are replicas.
+    const ids = nodes.map((n) => n.id).sort();
+    let key = "";
+    for (let k = 0; ; k++) {
+      const order = rendezvousOrder(`p:mid/${k}`, ids);
+      if (!order.slice(0, 2).includes(nodes[0]!.id)) {
+        key = `${k}`;
+        break;
+      }
+    }
+    const holders = rendezvousOrder(`p:mid/${key}`, ids).slice(0, 2);
+    const victim = nodes.find((n) => n.id === holders[1])!;
+    const survivor = nodes.find((n) => n.id === holders[0])!;
+    const table = tableFromArrays({ v: Float64Array.from({ length: 100_000 }, (_, i) => i) });
+    const messages = [...encodeTable(arrow, table, { maxBatchRows: 5_000 })];
+    const client = new FlightClient(nodes[0]!.location);
+    let sent = 0;
+    async function* slowly() {
+      for (const m of messages) {
+        if (sent === 5) await victim.kill();
+        sent++;
+        yield m;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    let failure: unknown;
+    try {
+      for await (const _ of client.doPutRaw({ type: 1, path: ["mid", key], cmd: new Uint8Array(0) }, slowly(), { deadline: 30_000 }).results) {
+        // no acks expected: the batches carry no app_metadata
+      }
+    } catch (err) {
+      failure = err;
+    } finally {
+      client.close();
+    }
+    expect(failure).toBeDefined();
+    if ((failure as { code: number }).code !== 14) throw new Error(`${(failure as Error).message}\n${nodes[0]!.output()}`);
+    expect((failure as { code: number }).code).toBe(14); // UNAVAILABLE
+    expect((failure as Error).message).toMatch(new RegExp(`replica ${victim.id}`));
+    const alive = nodes.filter((n) => n !== victim);
+    const infos = await pyarrow(alive.map((n) => ({ op: "info", loc: n.location, path: ["mid", key] })));
+    for (const i of infos) expect(i.error).toBe("ArrowKeyError");
+    expect(await holdsLocally(survivor.location, `p:mid/${key}`)).toBe(false);
+  }, 60_000);
+});

@@ -210,8 +210,15 @@ export class ClusterNode {
       }
       this.counters.replicated++;
     })();
-    done.catch((err: Error) => feed.fail(err));
-    return { nodeId: id, location, feed, controller, done };
+    // The put fails with the replica named, whether the failure shows in an append or the commit.
+    const failed = done.catch((err: unknown) => {
+      const fe = FlightError.from(err, StatusCode.UNAVAILABLE);
+      const named = new FlightError(fe.code, `the put was not stored on replica ${id} (${location}): ${fe.message}`, { cause: fe });
+      feed.fail(named);
+      throw named;
+    });
+    failed.catch(() => undefined);
+    return { nodeId: id, location, feed, controller, done: failed };
   }
 
   /**

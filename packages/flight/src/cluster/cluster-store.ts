@@ -228,9 +228,7 @@ export class ClusterStore implements FlightStore {
           // A new flight is removed from the replicas that did commit (best effort); an append
           // cannot be taken back (docs/cluster.md).
           if (isNew) await node.deleteOn(replicas.filter((_, i) => results[i]!.status === "fulfilled").map((r) => r.nodeId), key);
-          const r = replicas[failed]!;
-          const fe = FlightError.from((results[failed] as PromiseRejectedResult).reason, StatusCode.UNAVAILABLE);
-          throw new FlightError(fe.code, `the put was not stored on replica ${r.nodeId} (${r.location}): ${fe.message}`, { cause: fe });
+          throw FlightError.from((results[failed] as PromiseRejectedResult).reason, StatusCode.UNAVAILABLE);
         }
         let committed: StoredFlight | undefined;
         if (localTx) committed = await localTx.commit();

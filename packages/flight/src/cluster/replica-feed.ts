@@ -27,7 +27,7 @@ export class ReplicaFeed implements AsyncIterable<Partial<FlightData>> {
     this.wakeConsumer?.();
   }
 
-  /** The replica failed: producers stop waiting and see the error. */
+  /** The replica failed or the put was aborted: producers stop waiting and see the error, and the stream to the replica fails (it does not end, which would commit it). */
   fail(err: Error): void {
     this.failure ??= err;
     this.wakeProducer?.();
@@ -36,7 +36,8 @@ export class ReplicaFeed implements AsyncIterable<Partial<FlightData>> {
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Partial<FlightData>> {
     for (;;) {
-      if (this.failure) return;
+      // Thrown, not returned: a replica stream that ended would commit what it had.
+      if (this.failure) throw this.failure;
       const m = this.items.shift();
       if (m !== undefined) {
         this.wakeProducer?.();
