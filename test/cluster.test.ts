@@ -3,13 +3,16 @@ import type { FlightData } from "@blackice/flight-core";
 import { chunksOf } from "@blackice/flight-core";
 import * as arrow from "apache-arrow";
 import { tableFromArrays } from "apache-arrow";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { rendezvousOrder } from "../packages/flight/src/cluster/placement";
 import { clusterStats, eventually, pyarrow, startNode, type NodeProcess } from "./helpers/cluster-nodes";
+import { run } from "./helpers/python";
 import { startRedis, startRedisCluster, type RedisClusterProcess, type RedisProcess } from "./helpers/redis";
+import { ROOT, unpackDatasets } from "../integration/matrix";
 
 /** SHA-256 of every byte of a DoGet as received (header, body, app_metadata of each message). */
 async function rawDigest(location: string, key: string): Promise<{ messages: number; sha256: string }> {
@@ -318,4 +321,45 @@ describe("a cluster of three nodes on disk stores", () => {
     for (const i of infos) expect(i.error).toBe("ArrowKeyError");
     expect(await holdsLocally(survivor.location, `p:mid/${key}`)).toBe(false);
   }, 60_000);
+});
+
+// Apache Arrow's integration client (arrow-go's, the default scenario: DoPut a dataset, then
+// GetFlightInfo and DoGet from the endpoint's locations) against one node of a cluster; the
+// flights are then read back on every node and compared with the datasets.
+describe("Arrow's integration client against a node of a three-node cluster", () => {
+  const DATASETS = ["cpp-21.0.0/generated_primitive", "cpp-21.0.0/generated_dictionary", "cpp-21.0.0/generated_nested", "cpp-21.0.0/generated_datetime"];
+  let redis: RedisProcess;
+  const nodes: NodeProcess[] = [];
+  let tmp: string;
+  let files: Map<string, string>;
+
+  beforeAll(async () => {
+    execFileSync("bash", [path.join(ROOT, "scripts", "install-go-peers.sh")], { cwd: ROOT, stdio: "pipe" });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require("../integration/run.js") as { ensureBuilt(o: { quiet: boolean }): void }).ensureBuilt({ quiet: true });
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cluster-integration-"));
+    files = unpackDatasets(tmp);
+    redis = await startRedis();
+    for (const id of ["i1", "i2", "i3"]) nodes.push(await startNode(id, ["--cluster", redis.url, "--replicas", "2", "--cluster-heartbeat", HEARTBEAT]));
+    for (const n of nodes) await eventually(`${n.id} sees three live nodes`, async () => (await clusterStats(n.location)).liveNodes.length === 3);
+  }, 300_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await redis?.destroy();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test.each(DATASETS)("%s: arrow-go's client passes on node 3, and every node serves the flight", async (dataset) => {
+    const file = files.get(dataset);
+    expect(file).toBeDefined();
+    const portOf = (n: NodeProcess): string => /:(\d+)$/.exec(n.location)![1]!;
+    const go = await run(path.join(ROOT, ".cache", "go-bin", "arrow-flight-integration-client"), ["-host", "localhost", "-port", portOf(nodes[2]!), "-path", file!], { timeoutMs: 60_000 });
+    if (go.code !== 0) throw new Error(`arrow-go integration client failed (${go.code}):\n${go.stdout}\n${go.stderr}`);
+    for (const n of nodes) {
+      const back = await run(process.execPath, [path.join(ROOT, ".cache", "integration-build", "client.js"), "--host", "localhost", "--port", portOf(n), "--path", file!, "--verify-stored"], { timeoutMs: 60_000 });
+      if (back.code !== 0) throw new Error(`read-back on ${n.id} failed (${back.code}):\n${back.stdout}\n${back.stderr}`);
+      expect(back.stdout).toMatch(/read-back .* passed/);
+    }
+  }, 120_000);
 });
