@@ -1,4 +1,5 @@
-import { CLUSTER_LOCAL_HEADER, FlightClient, encodeTable } from "@blackice/flight";
+import { CLUSTER_LOCAL_HEADER, FlightClient, encodeTable, proto } from "@blackice/flight";
+import { hmacSigner } from "@blackice/flight-security";
 import type { FlightData } from "@blackice/flight-core";
 import { chunksOf } from "@blackice/flight-core";
 import * as arrow from "apache-arrow";
@@ -362,4 +363,86 @@ describe("Arrow's integration client against a node of a three-node cluster", ()
       expect(back.stdout).toMatch(/read-back .* passed/);
     }
   }, 120_000);
+});
+
+// Nodes that require HMAC-signed calls sign their calls to each other (the CLI gives the
+// cluster its first --hmac-secret-file key); GetSchema, PollFlightInfo and
+// RenewFlightEndpoint answer for flights held elsewhere.
+describe("a cluster of three nodes requiring HMAC", () => {
+  let redis: RedisProcess;
+  const nodes: NodeProcess[] = [];
+  let tmp: string;
+  let secretPath: string;
+  const clients: FlightClient[] = [];
+  const signedClient = (n: NodeProcess): FlightClient => {
+    const c = new FlightClient(n.location, { signer: hmacSigner({ keyId: "default", secretPath }) });
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "cluster-hmac-"));
+    secretPath = path.join(tmp, "secret");
+    fs.writeFileSync(secretPath, "cluster-test-hmac-secret-0123456789abcdef", { mode: 0o600 });
+    redis = await startRedis();
+    for (const id of ["h1", "h2", "h3"]) nodes.push(await startNode(id, ["--cluster", redis.url, "--replicas", "2", "--cluster-heartbeat", HEARTBEAT, "--hmac-secret-file", secretPath]));
+    // The stats action (which shows the live nodes) is for admins only here: give every node
+    // five heartbeats to see the others.
+    await new Promise((r) => setTimeout(r, 1000));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await Promise.all(nodes.map((n) => n.kill()));
+    await redis?.destroy();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("replicates and proxies with signed calls, and refuses unsigned ones", async () => {
+    const table = tableFromArrays({ v: Float64Array.from({ length: 10_000 }, (_, i) => i) });
+    await signedClient(nodes[0]!).putTable({ type: 1, path: ["signed"], cmd: new Uint8Array(0) }, table, { metadata: { "x-blackice-ttl": "1h" } });
+    const info = await signedClient(nodes[2]!).getFlightInfo({ type: 1, path: ["signed"], cmd: new Uint8Array(0) });
+    expect(info.endpoint[0]!.location).toHaveLength(2);
+    expect(Number(info.totalRecords)).toBe(10_000);
+    const digests = await Promise.all(
+      nodes.map(async (n) => {
+        const h = createHash("sha256");
+        for await (const m of signedClient(n).doGetRaw(info.endpoint[0]!.ticket!)) {
+          h.update(m.dataHeader);
+          for (const c of chunksOf(m.dataBody)) h.update(c);
+        }
+        return h.digest("hex");
+      }),
+    );
+    for (const d of digests) expect(d).toBe(digests[0]);
+
+    const unsigned = new FlightClient(nodes[1]!.location);
+    clients.push(unsigned);
+    await expect(unsigned.getFlightInfo({ type: 1, path: ["signed"], cmd: new Uint8Array(0) })).rejects.toMatchObject({ code: 16 }); // UNAUTHENTICATED
+  });
+
+  it("answers GetSchema, PollFlightInfo and RenewFlightEndpoint on a node that does not hold the flight", async () => {
+    const d = { type: 1, path: ["signed"], cmd: new Uint8Array(0) };
+    const info = await signedClient(nodes[0]!).getFlightInfo(d);
+    const holders = info.endpoint[0]!.location.map((l) => l.uri);
+    const other = nodes.find((n) => !holders.includes(n.location))!;
+    const c = signedClient(other);
+    expect(Buffer.from((await c.getSchema(d)).schema).equals(Buffer.from(info.schema))).toBe(true);
+    const poll = await c.pollFlightInfo(d);
+    expect(poll.info!.endpoint[0]!.location.map((l) => l.uri).sort()).toEqual([...holders].sort());
+    const before = info.endpoint[0]!.expirationTime!.getTime();
+    await new Promise((r) => setTimeout(r, 50));
+    const body = proto.RenewFlightEndpointRequest.encode({ endpoint: info.endpoint[0]! }).finish();
+    const [renewed] = await c.doAction("RenewFlightEndpoint", body);
+    const endpoint = proto.FlightEndpoint.decode(renewed!.body);
+    expect(endpoint.expirationTime!.getTime()).toBeGreaterThan(before);
+    expect(endpoint.location.map((l) => l.uri).sort()).toEqual([...holders].sort());
+    // Every holder's copy was renewed (each at its own moment, so within a few ms of the
+    // latest, which the catalog keeps): FlightInfo from each shows its new expiry.
+    for (const loc of holders) {
+      const again = await signedClient(nodes.find((n) => n.location === loc)!).getFlightInfo(d);
+      expect(again.endpoint[0]!.expirationTime!.getTime()).toBeGreaterThan(before);
+      expect(again.endpoint[0]!.expirationTime!.getTime()).toBeLessThanOrEqual(endpoint.expirationTime!.getTime());
+    }
+  });
 });
