@@ -151,15 +151,17 @@ export class ClusterStore implements FlightStore {
 
   private async flightOf(entry: CatalogEntry, descriptor: FlightDescriptor): Promise<StoredFlight | undefined> {
     const live = this.node.liveHolders(entry.holders);
-    const locations = live.map((n) => n.location);
     if (entry.holders.includes(this.node.id)) {
       const f = await this.local.get(descriptor);
-      if (f) return withLocations(f, locations);
+      if (f) return withLocations(f, live.map((n) => n.location));
     }
-    if (live.length === 0) {
+    // Listed as a holder but without the copy (a memory store that restarted, before it
+    // withdrew itself): served from the others, and not listed.
+    const others = live.filter((n) => n.id !== this.node.id);
+    if (others.length === 0) {
       throw new FlightError(StatusCode.UNAVAILABLE, `no live node holds the flight ${entry.key} (holders: ${entry.holders.join(", ") || "none"}); it may come back when they do`);
     }
-    return remoteFlight(this.node, entry, locations, live.map((n) => n.id));
+    return remoteFlight(this.node, entry, others.map((n) => n.location), others.map((n) => n.id));
   }
 
   // ---------------------------------------------------------------- writes
@@ -198,7 +200,6 @@ export class ClusterStore implements FlightStore {
     let bytes = 0;
     let count = 0;
     const node = this.node;
-    const local = this.local;
     let finished = false;
     const abortAll = async (): Promise<void> => {
       for (const r of replicas) {
@@ -230,9 +231,14 @@ export class ClusterStore implements FlightStore {
           if (isNew) await node.deleteOn(replicas.filter((_, i) => results[i]!.status === "fulfilled").map((r) => r.nodeId), key);
           throw FlightError.from((results[failed] as PromiseRejectedResult).reason, StatusCode.UNAVAILABLE);
         }
-        let committed: StoredFlight | undefined;
-        if (localTx) committed = await localTx.commit();
         finished = true;
+        let committed: StoredFlight | undefined;
+        try {
+          if (localTx) committed = await localTx.commit();
+        } catch (err) {
+          if (isNew) await node.deleteOn(replicas.map((r) => r.nodeId), key);
+          throw err;
+        }
         const now = Date.now();
         const facts: CatalogFacts = committed
           ? factsOf(committed)
@@ -247,7 +253,14 @@ export class ClusterStore implements FlightStore {
               updatedAt: now,
               expiresAt: ttlMs === undefined ? entry?.expiresAt : ttlMs === 0 ? undefined : now + ttlMs,
             };
-        await node.catalog.register(facts, targets);
+        try {
+          await node.catalog.register(facts, targets);
+        } catch (err) {
+          // Not registered (Redis lost meanwhile): a new flight is removed from every holder,
+          // so that a failed put leaves nothing; an append stays (docs/cluster.md).
+          if (isNew) await node.deleteOn(targets, key);
+          throw err;
+        }
         const live = node.liveHolders(targets);
         const locations = live.map((n) => n.location);
         if (committed) return withLocations(committed, locations);
@@ -257,7 +270,6 @@ export class ClusterStore implements FlightStore {
         if (finished) return;
         finished = true;
         await abortAll();
-        void local;
       },
     };
   }
