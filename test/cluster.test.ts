@@ -11,6 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { rendezvousOrder } from "../packages/flight/src/cluster/placement";
 import { clusterStats, eventually, pyarrow, startNode, type NodeProcess } from "./helpers/cluster-nodes";
+import { makeTestCerts, type TestCerts } from "./helpers/certs";
 import { run } from "./helpers/python";
 import { startRedis, startRedisCluster, type RedisClusterProcess, type RedisProcess } from "./helpers/redis";
 import { ROOT, unpackDatasets } from "../integration/matrix";
@@ -444,5 +445,70 @@ describe("a cluster of three nodes requiring HMAC", () => {
       expect(again.endpoint[0]!.expirationTime!.getTime()).toBeGreaterThan(before);
       expect(again.endpoint[0]!.expirationTime!.getTime()).toBeLessThanOrEqual(endpoint.expirationTime!.getTime());
     }
+  });
+});
+
+// Nodes that serve mTLS call each other over mTLS: each presents its own certificate (issued
+// for both server and client use) and trusts the cluster's CA (--cluster-ca).
+describe("a cluster of three nodes serving mTLS", () => {
+  let redis: RedisProcess;
+  const nodes: NodeProcess[] = [];
+  let certs: TestCerts;
+  const clients: FlightClient[] = [];
+  const tlsClient = (n: NodeProcess): FlightClient => {
+    const c = new FlightClient(n.location, { tls: { rootCerts: fs.readFileSync(certs.caCert), cert: fs.readFileSync(certs.clientCert), key: fs.readFileSync(certs.clientKey) } });
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    certs = makeTestCerts();
+    // A node certificate for both ends of a node-to-node call.
+    const ssl = (args: string[]): void => void execFileSync("openssl", args, { cwd: certs.dir, stdio: "pipe" });
+    fs.writeFileSync(path.join(certs.dir, "node.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+    ssl(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "node.key", "-out", "node.csr", "-subj", "/CN=blackice-node"]);
+    ssl(["x509", "-req", "-in", "node.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "node.crt", "-days", "2", "-extfile", "node.ext"]);
+    redis = await startRedis();
+    const tlsArgs = ["--tls-cert", path.join(certs.dir, "node.crt"), "--tls-key", path.join(certs.dir, "node.key"), "--tls-client-ca", certs.caCert, "--cluster-ca", certs.caCert];
+    for (const id of ["t1", "t2", "t3"]) nodes.push(await startNode(id, ["--cluster", redis.url, "--replicas", "2", "--cluster-heartbeat", HEARTBEAT, ...tlsArgs]));
+    for (const n of nodes) {
+      await eventually(`${n.id} sees three live nodes`, async () => {
+        const [r] = await tlsClient(n).doAction("stats", undefined, { deadline: 5000 });
+        return JSON.parse(Buffer.from(r!.body).toString("utf8")).cluster.liveNodes.length === 3;
+      });
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await Promise.all(nodes.map((n) => n.kill()));
+    await redis?.destroy();
+    if (certs) fs.rmSync(certs.dir, { recursive: true, force: true });
+  });
+
+  it("replicates and proxies over mTLS, advertising grpc+tls locations", async () => {
+    for (const n of nodes) expect(n.location).toMatch(/^grpc\+tls:\/\/127\.0\.0\.1:\d+$/);
+    const table = tableFromArrays({ v: Float64Array.from({ length: 20_000 }, (_, i) => i) });
+    const d = { type: 1, path: ["tls", "flight"], cmd: new Uint8Array(0) };
+    await tlsClient(nodes[0]!).putTable(d, table);
+    const info = await tlsClient(nodes[2]!).getFlightInfo(d);
+    const locations = info.endpoint[0]!.location.map((l) => l.uri);
+    expect(locations).toHaveLength(2);
+    for (const l of locations) expect(nodes.map((n) => n.location)).toContain(l);
+    const digests = await Promise.all(
+      nodes.map(async (n) => {
+        const h = createHash("sha256");
+        for await (const m of tlsClient(n).doGetRaw(info.endpoint[0]!.ticket!)) {
+          h.update(m.dataHeader);
+          for (const c of chunksOf(m.dataBody)) h.update(c);
+        }
+        return h.digest("hex");
+      }),
+    );
+    for (const x of digests) expect(x).toBe(digests[0]);
+    // A client without a certificate does not get in.
+    const anonymous = new FlightClient(nodes[1]!.location, { tls: { rootCerts: fs.readFileSync(certs.caCert) } });
+    clients.push(anonymous);
+    await expect(anonymous.getFlightInfo(d, { deadline: 5000 })).rejects.toMatchObject({ code: 14 });
   });
 });

@@ -29,7 +29,7 @@ export const CLI_FLAGS = [
     env: "BLACKICE_CLUSTER",
     help: "join a cluster whose catalog is in Redis: redis://HOST:PORT[/DB] (rediss:// for TLS); repeat for the seed nodes of a Redis Cluster; redis+sentinel://H:P[,H:P]/MASTER for Sentinel (env: comma-separated; see docs/cluster.md)",
   },
-  { flag: "advertise", env: "BLACKICE_ADVERTISE", help: "with --cluster: the location other nodes and clients reach this node at, grpc+tcp://HOST:PORT (default: grpc+tcp://--host:--port)" },
+  { flag: "advertise", env: "BLACKICE_ADVERTISE", help: "with --cluster: the location other nodes and clients reach this node at, grpc+tcp://HOST:PORT (default: grpc+tcp://--host:--port, grpc+tls:// with --tls-cert)" },
   { flag: "node-id", env: "BLACKICE_NODE_ID", help: "with --cluster: this node's id, stable across restarts (default: the advertised HOST:PORT)" },
   { flag: "replicas", env: "BLACKICE_REPLICAS", help: "with --cluster: copies of each flight, 1 to 16, fewer while fewer nodes are alive (default 2)" },
   { flag: "cluster-heartbeat", env: "BLACKICE_CLUSTER_HEARTBEAT", help: "with --cluster: heartbeat interval, ms or 1s; a node silent for 5 intervals is dead (default 1s)" },

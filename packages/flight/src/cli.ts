@@ -39,11 +39,11 @@ function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry
       const f = settings.hmacSecretFiles[0]!;
       peer.signer = hmacSigner({ keyId: f.keyId ?? "default", secretPath: f.path });
     }
-    const advertise = c.advertise ?? (settings.tls ? `grpc+tls://${settings.config.addr}` : undefined);
     parts.push(
       cluster({
         redis: c.redis,
-        advertise,
+        // Default: the address listened on, grpc+tls:// with TLS (known once the port is bound).
+        advertise: c.advertise,
         nodeId: c.nodeId,
         replicas: c.replicas,
         heartbeatMs: c.heartbeatMs,
