@@ -13,7 +13,7 @@ import { rendezvousOrder } from "../packages/flight/src/cluster/placement";
 import { clusterStats, eventually, pyarrow, startNode, type NodeProcess } from "./helpers/cluster-nodes";
 import { makeTestCerts, type TestCerts } from "./helpers/certs";
 import { run } from "./helpers/python";
-import { startRedis, startRedisCluster, type RedisClusterProcess, type RedisProcess } from "./helpers/redis";
+import { startRedis, startRedisCluster, startRedisSentinel, type RedisClusterProcess, type RedisProcess, type RedisSentinelProcess } from "./helpers/redis";
 import { ROOT, unpackDatasets } from "../integration/matrix";
 
 /** SHA-256 of every byte of a DoGet as received (header, body, app_metadata of each message). */
@@ -510,5 +510,39 @@ describe("a cluster of three nodes serving mTLS", () => {
     const anonymous = new FlightClient(nodes[1]!.location, { tls: { rootCerts: fs.readFileSync(certs.caCert) } });
     clients.push(anonymous);
     await expect(anonymous.getFlightInfo(d, { deadline: 5000 })).rejects.toMatchObject({ code: 14 });
+  });
+});
+
+// The catalog through Redis Sentinel: the nodes ask the sentinel for the master.
+describe("a cluster of three nodes through Redis Sentinel", () => {
+  let redis: RedisProcess;
+  let sentinel: RedisSentinelProcess;
+  const nodes: NodeProcess[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    sentinel = await startRedisSentinel(redis);
+    for (const id of ["s1", "s2", "s3"]) nodes.push(await startNode(id, ["--cluster", sentinel.url, "--replicas", "2", "--cluster-heartbeat", HEARTBEAT]));
+    for (const n of nodes) await eventually(`${n.id} sees three live nodes`, async () => (await clusterStats(n.location)).liveNodes.length === 3);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await sentinel?.destroy();
+    await redis?.destroy();
+  });
+
+  it("places, lists and serves flights from any node", async () => {
+    expect(String((await clusterStats(nodes[0]!.location)).redis)).toMatch(/^Redis Sentinel master blackice via 127\.0\.0\.1:\d+$/);
+    await pyarrow([{ op: "put", loc: nodes[0]!.location, path: ["sentinel", "one"], rows: 1000 }]);
+    const infos = await pyarrow(nodes.map((n) => ({ op: "info", loc: n.location, path: ["sentinel", "one"] })));
+    for (const i of infos) {
+      expect(i.records).toBe(1000);
+      expect(i.locations).toHaveLength(2);
+    }
+    const reads = await pyarrow(nodes.map((n) => ({ op: "get", loc: n.location, path: ["sentinel", "one"] })));
+    for (const r of reads) expect(r).toEqual({ rows: 1000, sha256: reads[0]!.sha256 });
+    const lists = await pyarrow(nodes.map((n) => ({ op: "list", loc: n.location })));
+    for (const l of lists) expect(l).toEqual({ paths: ["sentinel/one"] });
   });
 });

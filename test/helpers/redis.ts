@@ -147,3 +147,39 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
   }
   return { nodes, urls: nodes.map((n) => n.url), destroy };
 }
+
+/** A Redis Sentinel watching one master (a {@link RedisProcess}) under `name`. */
+export interface RedisSentinelProcess {
+  readonly port: number;
+  /** `redis+sentinel://127.0.0.1:PORT/NAME`, the form the CLI's --cluster takes. */
+  readonly url: string;
+  destroy(): Promise<void>;
+}
+
+/** Starts `redis-server sentinel.conf --sentinel` on a free port, monitoring `master` as `name` (quorum 1). */
+export async function startRedisSentinel(master: RedisProcess, name = "blackice"): Promise<RedisSentinelProcess> {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "redis-sentinel-"));
+  const conf = path.join(dir, "sentinel.conf");
+  fs.writeFileSync(conf, [`port ${port}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`, `sentinel down-after-milliseconds ${name} 2000`, ""].join("\n"));
+  const child = spawn(REDIS_SERVER, [conf, "--sentinel"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout!.on("data", (d) => (log = (log + d).slice(-4000)));
+  child.stderr!.on("data", (d) => (log = (log + d).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  try {
+    await waitForPong(port, 10_000);
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw new Error(`${(err as Error).message}; its output:\n${log}`);
+  }
+  return {
+    port,
+    url: `redis+sentinel://127.0.0.1:${port}/${name}`,
+    async destroy() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
