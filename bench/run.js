@@ -4,7 +4,7 @@
 //
 // Options:
 //   --quick          shrink every case (CI runs this once); writes bench/out/, not docs/
-//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer, projection, browser
+//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer, projection, browser, cluster
 //   --docs / --no-docs   write docs/benchmarks.md and .svg (default: yes for full, no for quick)
 //   --out=DIR        where the JSON results and the quick report go (default bench/out)
 //   --tables=fixed,telemetry  --batches=64KiB,1MiB,4MiB,16MiB   subsets, for exploring
@@ -43,6 +43,7 @@ const MODES = {
     floodCapBytes: 256 * MiB,
     diskBatches: [1 * MiB, 16 * MiB],
     diskBigBytes: 2 * GiB,
+    clusterBytes: 64 * MiB,
     scaleFlights: 100_000,
     listRuns: 3,
     writerRows: 1_000_000,
@@ -61,6 +62,7 @@ const MODES = {
     floodCapBytes: 32 * MiB,
     diskBatches: [1 * MiB],
     diskBigBytes: 64 * MiB,
+    clusterBytes: 8 * MiB,
     scaleFlights: 2_000,
     listRuns: 3,
     writerRows: 20_000,
@@ -68,7 +70,7 @@ const MODES = {
 };
 const BATCH_SIZES = [64 * KiB, 1 * MiB, 4 * MiB, 16 * MiB];
 const TABLES = ["fixed", "telemetry"];
-const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer", "projection", "browser"];
+const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer", "projection", "browser", "cluster"];
 const TS_MODES = ["raw", "arrow"]; // FlightClient doGetRaw/doPutRaw, and getTable/putTable (apache-arrow)
 
 function parseArgs(argv) {
@@ -560,6 +562,160 @@ async function diskCase(ctx) {
   results.disk = rows.map((r) => ({ ...r, ...summarize(r.values) }));
 }
 
+// ------------------------------------------------------------------ cluster
+
+/** Starts a redis-server on a free port for the cluster part; resolves with its URL and a stop(). */
+async function startRedisForBench() {
+  const port = await new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-redis-"));
+  const child = require("node:child_process").spawn("/usr/bin/redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" });
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((resolve) => {
+      const sock = net.connect(port, "127.0.0.1", () => {
+        sock.end();
+        resolve(true);
+      });
+      sock.on("error", () => resolve(false));
+    });
+    if (ok) break;
+    await sleep(50);
+  }
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => {
+      child.kill("SIGKILL");
+      await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once("exit", r)));
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Distributed mode (issue 11): three nodes on one machine sharing a redis-server. DoPut to one
+ * node with R = 1 and R = 2 (against a single node without cluster), DoGet from a holder and
+ * proxied through a node that does not hold the flight, the aggregate of three pyarrow clients
+ * reading through the three nodes at once, and GetFlightInfo latency on a node that does not
+ * hold the flight. On this 2-core machine the nodes, Redis and the clients share the cores.
+ */
+async function clusterCase(ctx) {
+  const { cfg, driver, results } = ctx;
+  const flight = require(path.join(snapshotEnv.BENCH_FLIGHT_DIST ?? path.join(ROOT, "packages/flight/dist"), "index.js"));
+  if (typeof flight.cluster !== "function" || !fs.existsSync("/usr/bin/redis-server")) {
+    log("cluster: this build has no cluster() or redis-server is missing; part skipped");
+    return;
+  }
+  const batchBytes = 1 * MiB;
+  const spec = await driver.call({ cmd: "spec", table: "fixed", batch_bytes: batchBytes, table_bytes: cfg.clusterBytes });
+  const out = { tableBytes: spec.ipc_bytes, batchBytes, runs: cfg.runs, put: {}, get: {} };
+  const mibps = (seconds) => spec.ipc_bytes / MiB / seconds;
+  const putRuns = async (uri, label) => {
+    const values = [];
+    for (let rep = -1; rep < cfg.runs; rep++) {
+      const prefix = ["bench", "cluster-put", label, String(rep + 1)];
+      const r = await driver.call({ cmd: "doput", uri, table: "fixed", batch_bytes: batchBytes, table_bytes: cfg.clusterBytes, path_prefix: prefix, times: 1 });
+      if (rep >= 0) values.push(mibps(r.seconds));
+      await driver.call({ cmd: "delete", uri, paths: [[...prefix, "0"]] });
+    }
+    out.put[label] = summarize(values);
+    log(`cluster: DoPut ${(spec.ipc_bytes / MiB).toFixed(1)} MiB to one node, ${label}: ${out.put[label].median.toFixed(0)} MiB/s`);
+  };
+
+  // GetFlightInfo latency: 50 warm-up calls, then 500 timed ones; p50 and p99 in ms.
+  const infoLatency = async (uri, getPath) => {
+    const c = new flight.FlightClient(uri);
+    const d = { type: 1, path: getPath, cmd: new Uint8Array(0) };
+    const lat = [];
+    try {
+      for (let i = 0; i < 50; i++) await c.getFlightInfo(d);
+      for (let i = 0; i < 500; i++) {
+        const t0 = performance.now();
+        await c.getFlightInfo(d);
+        lat.push(performance.now() - t0);
+      }
+    } finally {
+      c.close();
+    }
+    lat.sort((a, b) => a - b);
+    return { p50: lat[Math.floor(lat.length * 0.5)], p99: lat[Math.floor(lat.length * 0.99)], calls: lat.length };
+  };
+
+  const single = await startBlackIce("single");
+  try {
+    await putRuns(single.uri, "single node");
+    await driver.call({ cmd: "load", uri: single.uri, table: "fixed", batch_bytes: batchBytes, table_bytes: cfg.clusterBytes, path: ["bench", "cluster-get"] });
+    out.getFlightInfoSingleMs = await infoLatency(single.uri, ["bench", "cluster-get"]);
+    log(`cluster: GetFlightInfo on a single node (no cluster), for reference: p50 ${out.getFlightInfoSingleMs.p50.toFixed(2)} ms, p99 ${out.getFlightInfoSingleMs.p99.toFixed(2)} ms`);
+  } finally {
+    await single.proc.stop();
+  }
+
+  for (const replicas of [1, 2]) {
+    const redis = await startRedisForBench();
+    const nodes = [];
+    const drivers = [];
+    try {
+      for (const id of ["b1", "b2", "b3"]) nodes.push(await startBlackIce(`node-${id}`, ["--cluster", redis.url, "--node-id", id, "--replicas", String(replicas)]));
+      await sleep(1500); // three heartbeats: every node sees the others
+      await putRuns(nodes[0].uri, `cluster R=${replicas}`);
+      if (replicas === 1) continue;
+
+      // One stored flight; which nodes hold it.
+      const getPath = ["bench", "cluster-get"];
+      const load = await driver.call({ cmd: "load", uri: nodes[0].uri, table: "fixed", batch_bytes: batchBytes, table_bytes: cfg.clusterBytes, path: getPath });
+      const client = new flight.FlightClient(nodes[0].uri);
+      const info = await client.getFlightInfo({ type: 1, path: getPath, cmd: new Uint8Array(0) });
+      const holders = info.endpoint[0].location.map((l) => l.uri);
+      const holder = nodes.find((n) => holders.includes(n.uri));
+      const other = nodes.find((n) => !holders.includes(n.uri));
+      client.close();
+      for (const [label, node] of [["from a holder", holder], ["proxied by a non-holder", other]]) {
+        const values = [];
+        for (let rep = -1; rep < cfg.runs; rep++) {
+          const r = await driver.call({ cmd: "doget", uri: node.uri, ticket: load.ticket, rows: spec.rows, times: 1 });
+          if (rep >= 0) values.push(mibps(r.seconds));
+        }
+        out.get[label] = summarize(values);
+        log(`cluster: DoGet ${(spec.ipc_bytes / MiB).toFixed(1)} MiB ${label}: ${out.get[label].median.toFixed(0)} MiB/s`);
+      }
+
+      // Aggregate: three pyarrow clients (three driver processes), one per node, at once.
+      drivers.push(driver, startDriver(), startDriver());
+      const aggregate = [];
+      for (let rep = -1; rep < cfg.runs; rep++) {
+        const t0 = performance.now();
+        await Promise.all(nodes.map((n, i) => drivers[i].call({ cmd: "doget", uri: n.uri, ticket: load.ticket, rows: spec.rows, times: 2 })));
+        if (rep >= 0) aggregate.push((3 * 2 * spec.ipc_bytes) / MiB / ((performance.now() - t0) / 1000));
+      }
+      out.aggregateGet = summarize(aggregate);
+      log(`cluster: aggregate DoGet, 3 clients on 3 nodes: ${out.aggregateGet.median.toFixed(0)} MiB/s`);
+      const aggregatePut = [];
+      for (let rep = -1; rep < cfg.runs; rep++) {
+        const t0 = performance.now();
+        await Promise.all(nodes.map((n, i) => drivers[i].call({ cmd: "doput", uri: n.uri, table: "fixed", batch_bytes: batchBytes, table_bytes: cfg.clusterBytes, path_prefix: ["bench", "cluster-agg", String(rep + 1), String(i)], times: 1 })));
+        if (rep >= 0) aggregatePut.push((3 * spec.ipc_bytes) / MiB / ((performance.now() - t0) / 1000));
+      }
+      out.aggregatePut = summarize(aggregatePut);
+      log(`cluster: aggregate DoPut (R=2), 3 clients on 3 nodes: ${out.aggregatePut.median.toFixed(0)} MiB/s`);
+
+      // GetFlightInfo on a node that does not hold the flight (one catalog round trip to Redis).
+      out.getFlightInfoMs = await infoLatency(other.uri, getPath);
+      log(`cluster: GetFlightInfo on a non-holder: p50 ${out.getFlightInfoMs.p50.toFixed(2)} ms, p99 ${out.getFlightInfoMs.p99.toFixed(2)} ms`);
+    } finally {
+      for (const d of drivers.slice(1)) await d.stop();
+      await Promise.all(nodes.map((n) => n.proc.stop()));
+      await redis.stop();
+    }
+  }
+  results.cluster = out;
+}
+
 // ------------------------------------------------------------------ scale
 
 async function scaleCase(ctx) {
@@ -908,6 +1064,7 @@ async function main() {
     if (args.only.has("writer")) await part(results, "writer", () => writerCase({ cfg, results }));
     if (args.only.has("projection")) await part(results, "projection", () => projectionCase({ cfg, driver, results }));
     if (args.only.has("browser")) await part(results, "browser", () => browserCase({ cfg, driver, results }));
+    if (args.only.has("cluster")) await part(results, "cluster", () => clusterCase({ cfg, driver, results }));
     await driver.stop();
   } finally {
     await procs.stopAll();

@@ -190,6 +190,15 @@ function textTable(results, evaluation) {
     lines.push("", `Browser paths — DoGet of ${f0(results.browser.tableBytes / MiB)} MiB, MiB/s (median), x native gRPC (Node client)`);
     for (const r of results.browser.rows) lines.push(`${pad(r.path, 20)} ${f0(r.mibps.median)} (${f0(r.mibps.min)}-${f0(r.mibps.max)})  ${f2(r.vsNativeNode)}x`);
   }
+  if (results.cluster) {
+    const c = results.cluster;
+    lines.push("", `Cluster — 3 nodes, ${f1(c.tableBytes / MiB)} MiB flights, MiB/s (median)`);
+    for (const [k, v] of Object.entries(c.put)) lines.push(`DoPut to one node, ${pad(k, 24)} ${f0(v.median)} (${f0(v.min)}-${f0(v.max)})`);
+    for (const [k, v] of Object.entries(c.get)) lines.push(`DoGet ${pad(k, 36)} ${f0(v.median)} (${f0(v.min)}-${f0(v.max)})`);
+    if (c.aggregateGet) lines.push(`aggregate DoGet, 3 clients on 3 nodes ${f0(c.aggregateGet.median)}`);
+    if (c.aggregatePut) lines.push(`aggregate DoPut R=2, 3 clients on 3 nodes ${f0(c.aggregatePut.median)}`);
+    if (c.getFlightInfoMs) lines.push(`GetFlightInfo on a non-holder p50 ${f2(c.getFlightInfoMs.p50)} ms, p99 ${f2(c.getFlightInfoMs.p99)} ms`);
+  }
   lines.push("", "Targets");
   for (const r of evaluation) lines.push(`${pad(verdict(r), 5)} ${pad(r.target, 62)} ${pad(f2(r.ratio), 7)} ${r.measured}`);
   return lines.join("\n");
@@ -466,6 +475,35 @@ function markdown(results, evaluation, svgName) {
     );
     for (const r of b.rows) push(`| ${what[r.path] ?? r.path} | ${f0(r.mibps.median)} (${f0(r.mibps.min)}–${f0(r.mibps.max)}) | ${f2(r.vsNativeNode)} |`);
     push("");
+  }
+  if (results.cluster) {
+    const c = results.cluster;
+    const row = (label, v) => `| ${label} | ${f0(v.median)} (${f0(v.min)}–${f0(v.max)}) |`;
+    push(
+      "## Cluster",
+      "",
+      `Distributed mode (docs/cluster.md): three nodes (memory stores) and one redis-server on this machine, flights of ${f1(c.tableBytes / MiB)} MiB ` +
+        "(the fixed table, 1 MiB batches), pyarrow clients. DoPut goes to one node, which streams it to the holders; R = 1 and R = 2 are " +
+        "measured against a single node without cluster. DoGet from a holder is the single-node path; through a non-holder it is proxied " +
+        "from a holder by the node's grpc-js FlightClient. The nodes, Redis and the clients share this machine's cores, so the aggregate " +
+        "figures say what one machine gives, not what three hosts would. MiB/s, median (min–max).",
+      "",
+      "| case | MiB/s |",
+      "| --- | --- |",
+      ...Object.entries(c.put).map(([k, v]) => row(`DoPut to one node, ${k}`, v)),
+      ...Object.entries(c.get).map(([k, v]) => row(`DoGet ${k}`, v)),
+      ...(c.aggregateGet ? [row("aggregate DoGet, 3 clients on 3 nodes", c.aggregateGet)] : []),
+      ...(c.aggregatePut ? [row("aggregate DoPut (R = 2), 3 clients on 3 nodes", c.aggregatePut)] : []),
+      "",
+    );
+    if (c.getFlightInfoMs) {
+      push(
+        `GetFlightInfo on a node that does not hold the flight (one Redis round trip): p50 ${f2(c.getFlightInfoMs.p50)} ms, p99 ${f2(c.getFlightInfoMs.p99)} ms` +
+          (c.getFlightInfoSingleMs ? `; on a single node without cluster: p50 ${f2(c.getFlightInfoSingleMs.p50)} ms, p99 ${f2(c.getFlightInfoSingleMs.p99)} ms` : "") +
+          ` (${c.getFlightInfoMs.calls} sequential calls).`,
+        "",
+      );
+    }
   }
 
   if (results.scale) {

@@ -4,6 +4,7 @@
 //   node bench/servers/blackice-server.js [--max-memory BYTES] [--max-message BYTES]
 //        [--gc-interval MS] [--lag-monitor] [--profile-actions] [--config KEY=VALUE ...]
 //        [--data-dir DIR [--fsync always|interval|never]] [--query]
+//        [--cluster redis://HOST:PORT --node-id ID --replicas N]
 //
 // --query adds query() (docs/query.md): query descriptors and tickets, for the projection part.
 //
@@ -45,6 +46,9 @@ function parseArgs(argv) {
     else if (a === "--data-dir") out.dataDir = argv[++i];
     else if (a === "--fsync") out.fsync = argv[++i];
     else if (a === "--lag-resolution") out.lagResolution = num();
+    else if (a === "--cluster") out.cluster = argv[++i];
+    else if (a === "--node-id") out.nodeId = argv[++i];
+    else if (a === "--replicas") out.replicas = num();
     else if (a === "--profile-actions") out.profileActions = true;
     else if (a === "--query") out.query = true;
     else if (a === "--config") {
@@ -78,6 +82,11 @@ async function main() {
   if (args.dataDir) {
     if (typeof core.diskStore !== "function") throw new Error("blackice-server: --data-dir needs a build with diskStore");
     parts.push(core.withStore(core.diskStore({ dir: args.dataDir, fsync: args.fsync ?? "always" })));
+  }
+  if (args.cluster) {
+    // A node of a cluster (docs/cluster.md): heartbeat 500 ms so that the bench's nodes see each other quickly.
+    const { cluster } = require(path.join(flightDist, "index.js"));
+    parts.push(cluster({ redis: args.cluster, nodeId: args.nodeId, replicas: args.replicas ?? 2, heartbeatMs: 500 }));
   }
   let server;
   if (args.lagMonitor) {

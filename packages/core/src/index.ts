@@ -53,7 +53,7 @@ export { ADMIN_ROLE, hasRole, identityOf, isOperator, kAuthenticationConfigured,
 export type { Identity, IdentityClaims } from "./identity";
 export { ByteChunks, BytesReader, bytesFromChunks, chunksOf, contiguous, retainedBytes } from "./byte-chunks";
 export type { Bytes } from "./byte-chunks";
-export { descriptorKey, descriptorFromKey, ticketFromKey, ticketToKey } from "./store/descriptor-key";
+export { descriptorKey, descriptorFromKey, pathPrefixMatcher, ticketFromKey, ticketToKey } from "./store/descriptor-key";
 export { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS, FLIGHT_OVERHEAD_BYTES, flightOverheadBytes } from "./store/memory-store";
 export type { MemoryStoreOptions, MemoryStoreStats, SchemaComparator } from "./store/memory-store";
 export { DiskStore, diskStore, DEFAULT_FSYNC_INTERVAL_MS } from "./store/disk-store";

@@ -137,3 +137,49 @@ describe("parseCli: the browser page and CORS", () => {
     expect(() => parseCli(["--cors-origin", "https://a.test/page"], {})).toThrow(/http\(s\):\/\/host\[:port\]/);
   });
 });
+
+describe("parseCli: --cluster, --advertise, --node-id, --replicas, --cluster-heartbeat, --cluster-ca", () => {
+  it("is a single node unless --cluster is given", () => {
+    expect(parseCli([], {}).cluster).toBeUndefined();
+  });
+
+  it("takes one Redis URL, or several (repeated flag) for a Redis Cluster, with the node's settings", () => {
+    expect(parseCli(["--cluster", "redis://r:6379", "--advertise", "grpc+tcp://n1:8815", "--node-id", "n1", "--replicas", "3", "--cluster-heartbeat", "500ms"], {}).cluster).toEqual({
+      redis: ["redis://r:6379"],
+      advertise: "grpc+tcp://n1:8815",
+      nodeId: "n1",
+      replicas: 3,
+      heartbeatMs: 500,
+      caFile: undefined,
+    });
+    expect(parseCli(["--cluster", "redis://a:7000", "--cluster", "redis://b:7001"], {}).cluster!.redis).toEqual(["redis://a:7000", "redis://b:7001"]);
+  });
+
+  it("reads the environment (BLACKICE_CLUSTER comma-separated); flags win", () => {
+    const env = { BLACKICE_CLUSTER: "redis://a:7000,redis://b:7001", BLACKICE_NODE_ID: "n2", BLACKICE_REPLICAS: "1", BLACKICE_ADVERTISE: "grpc+tcp://n2:1" };
+    expect(parseCli([], env).cluster).toMatchObject({ redis: ["redis://a:7000", "redis://b:7001"], nodeId: "n2", replicas: 1, advertise: "grpc+tcp://n2:1" });
+    expect(parseCli(["--replicas", "2"], env).cluster!.replicas).toBe(2);
+  });
+
+  it.each([
+    [["--replicas", "2"], /--replicas needs --cluster/],
+    [["--cluster", "redis://r:1", "--replicas", "0"], /--replicas must be a whole number from 1 to 16/],
+    [["--cluster", "redis://r:1", "--cluster-heartbeat", "10ms"], /--cluster-heartbeat must be from 100ms to 60s/],
+    [["--cluster", "redis://r:1", "--cluster-ca", "ca.pem"], /--cluster-ca needs --tls-cert/],
+  ])("refuses %j", (argv, message) => {
+    expect(() => parseCli(argv, {})).toThrow(message);
+  });
+
+  it("lists the flags in --help with their environment variables", () => {
+    const text = usage();
+    for (const [flag, env] of [
+      ["--cluster", "BLACKICE_CLUSTER"],
+      ["--advertise", "BLACKICE_ADVERTISE"],
+      ["--node-id", "BLACKICE_NODE_ID"],
+      ["--replicas", "BLACKICE_REPLICAS"],
+      ["--cluster-heartbeat", "BLACKICE_CLUSTER_HEARTBEAT"],
+    ]) {
+      expect(text).toMatch(new RegExp(`${flag} .*\\[${env}\\]`));
+    }
+  });
+});

@@ -32,12 +32,22 @@ export const CLI_FLAGS = [
   { flag: "query", env: "BLACKICE_QUERY", help: "serve query descriptors and tickets (column projection, docs/query.md); a switch, env 1/true (default off)" },
   { flag: "web", env: "BLACKICE_WEB", help: "serve the flight browser page at / on the server's port; a switch, env 1/true (default off)" },
   { flag: "cors-origin", env: "BLACKICE_CORS_ORIGIN", help: "a web origin (http(s)://host[:port], or *) whose pages may call the server; repeatable (env: comma-separated); default none (CORS off)" },
+  {
+    flag: "cluster",
+    env: "BLACKICE_CLUSTER",
+    help: "join a cluster whose catalog is in Redis: redis://HOST:PORT[/DB] (rediss:// for TLS); repeat for the seed nodes of a Redis Cluster; redis+sentinel://H:P[,H:P]/MASTER for Sentinel (env: comma-separated; see docs/cluster.md)",
+  },
+  { flag: "advertise", env: "BLACKICE_ADVERTISE", help: "with --cluster: the location other nodes and clients reach this node at, grpc+tcp://HOST:PORT (default: grpc+tcp://--host:--port, grpc+tls:// with --tls-cert)" },
+  { flag: "node-id", env: "BLACKICE_NODE_ID", help: "with --cluster: this node's id, stable across restarts (default: the advertised HOST:PORT)" },
+  { flag: "replicas", env: "BLACKICE_REPLICAS", help: "with --cluster: copies of each flight, 1 to 16, fewer while fewer nodes are alive (default 2)" },
+  { flag: "cluster-heartbeat", env: "BLACKICE_CLUSTER_HEARTBEAT", help: "with --cluster: heartbeat interval, ms or 1s; a node silent for 5 intervals is dead (default 1s)" },
+  { flag: "cluster-ca", env: "BLACKICE_CLUSTER_CA", help: "with --cluster and --tls-cert: PEM CA that signed the other nodes' certificates (default: the system's)" },
 ] as const;
 
 /** The flags that take no value (switches); their environment variables take 1/true/yes/on or 0/false/no/off. */
 const SWITCHES: ReadonlySet<string> = new Set(["project-exchange", "query", "web"]);
 /** The flags that may be given more than once. */
-const REPEATABLE: ReadonlySet<string> = new Set(["hmac-secret-file", "cors-origin"]);
+const REPEATABLE: ReadonlySet<string> = new Set(["hmac-secret-file", "cors-origin", "cluster"]);
 
 /** The settled CLI settings. */
 export interface CliSettings {
@@ -56,6 +66,8 @@ export interface CliSettings {
   projectExchange: boolean;
   /** Serve query descriptors and tickets (`query()`, docs/query.md): `--query`. */
   query: boolean;
+  /** Join a cluster (`--cluster`, `--advertise`, `--node-id`, `--replicas`, `--cluster-heartbeat`, `--cluster-ca`); absent: a single node. */
+  cluster?: { redis: string[]; advertise?: string; nodeId?: string; replicas?: number; heartbeatMs?: number; caFile?: string };
   help: boolean;
 }
 
@@ -173,9 +185,32 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
   if (!["silent", "fatal", "error", "warn", "info", "debug", "trace"].includes(logLevel)) {
     throw new UsageError(`--log-level must be one of silent, error, warn, info, debug, trace; got ${JSON.stringify(logLevel)}`);
   }
+  const clusterUrls = (get("cluster") ?? "")
+    .split(",")
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0);
+  let cluster: CliSettings["cluster"];
+  const clusterOnly = (["advertise", "node-id", "replicas", "cluster-heartbeat", "cluster-ca"] as const).find((f) => get(f) !== undefined);
+  if (clusterUrls.length > 0) {
+    const replicas = get("replicas");
+    const heartbeat = get("cluster-heartbeat");
+    cluster = {
+      redis: clusterUrls,
+      advertise: get("advertise"),
+      nodeId: get("node-id"),
+      replicas: replicas === undefined ? undefined : intIn("--replicas", replicas, 1, 16),
+      heartbeatMs: heartbeat === undefined ? undefined : wrap(() => parseDuration(heartbeat, "--cluster-heartbeat")),
+      caFile: get("cluster-ca"),
+    };
+    if (cluster.heartbeatMs !== undefined && (cluster.heartbeatMs < 100 || cluster.heartbeatMs > 60_000)) throw new UsageError("--cluster-heartbeat must be from 100ms to 60s");
+    if (cluster.caFile !== undefined && !tls) throw new UsageError("--cluster-ca needs --tls-cert (the nodes speak TLS to each other only when they serve TLS)");
+  } else if (clusterOnly !== undefined) {
+    throw new UsageError(`--${clusterOnly} needs --cluster`);
+  }
   return {
     config,
     tls,
+    cluster,
     hmacSecretFiles,
     jwt,
     merkleSigningKey: get("merkle-signing-key"),
@@ -191,5 +226,5 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
 /** The `--help` text. */
 export function usage(): string {
   const lines = CLI_FLAGS.map((f) => `  --${f.flag.padEnd(18)} ${f.help} [${f.env}]`);
-  return ["Usage: blackice-flight [options]", "", "Starts a BlackIce Flight server with an in-memory store, or a durable one with --data-dir.", "", ...lines, "  -h, --help           this text", ""].join("\n");
+  return ["Usage: blackice-flight [options]", "", "Starts a BlackIce Flight server with an in-memory store, or a durable one with --data-dir; with --cluster, a node of a cluster sharing its catalog in Redis.", "", ...lines, "  -h, --help           this text", ""].join("\n");
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
+import * as fs from "node:fs";
 import * as http from "node:http";
 import { diskStore, serverConfig, withStore, type DiskStore, type ServerPart } from "@blackice/flight-core";
 import { callLogger, metrics } from "@blackice/flight-resilience";
-import { hmacAuth, jwtAuth, merkleIntegrity, tls } from "@blackice/flight-security";
+import { hmacAuth, hmacSigner, jwtAuth, merkleIntegrity, tls } from "@blackice/flight-security";
 import pino from "pino";
 import { Registry } from "prom-client";
 import { createFlightServer } from "./server/create-flight-server";
 import { projectExchange } from "./server/project-exchange";
 import { query } from "./server/query";
+import { cluster } from "./cluster/cluster";
+import type { FlightClientOptions } from "./client/flight-client";
 import { parseCli, usage, UsageError, type CliSettings } from "./cli-options";
 
 /** The server parts the CLI settings ask for, in middleware order; `store` is the disk store to use, if any. */
@@ -27,6 +30,34 @@ function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry
   // After authentication, which checks the call as the client sent it (docs/query.md).
   if (settings.query) parts.push(query());
   if (settings.projectExchange) parts.push(projectExchange());
+  if (settings.cluster) {
+    const c = settings.cluster;
+    // The nodes call each other with the settings they serve with: TLS (this node's certificate
+    // as the client certificate when the nodes require mTLS) and the first HMAC key.
+    const peer: FlightClientOptions = {};
+    if (settings.tls) {
+      peer.tls = {
+        rootCerts: c.caFile ? fs.readFileSync(c.caFile) : undefined,
+        ...(settings.tls.clientCaFile ? { cert: fs.readFileSync(settings.tls.certFile), key: fs.readFileSync(settings.tls.keyFile) } : {}),
+      };
+    }
+    if (settings.hmacSecretFiles.length > 0) {
+      const f = settings.hmacSecretFiles[0]!;
+      peer.signer = hmacSigner({ keyId: f.keyId ?? "default", secretPath: f.path });
+    }
+    parts.push(
+      cluster({
+        redis: c.redis,
+        // Default: the address listened on, grpc+tls:// with TLS (known once the port is bound).
+        advertise: c.advertise,
+        nodeId: c.nodeId,
+        replicas: c.replicas,
+        heartbeatMs: c.heartbeatMs,
+        peer,
+        onError: (err) => logger.warn({ err: (err as Error)?.message ?? String(err) }, "cluster"),
+      }),
+    );
+  }
   return parts;
 }
 

@@ -34,6 +34,9 @@ export { parseLocation } from "./client/location";
 export type { ParsedLocation } from "./client/location";
 export { decodeRecordBatches, encodeTable, IpcMessageEncoder, readArrowSchema, registerArrowCompressionCodecs } from "./client/arrow-interop";
 export type { EncodeTableOptions, RecordBatchLike, TableLike, SchemaLike, CodecRegistration, CompressionCodecsRegistration } from "./client/arrow-interop";
+export { cluster } from "./cluster/cluster";
+export type { ClusterOptions } from "./cluster/cluster";
+export { CLUSTER_LOCAL_HEADER } from "./cluster/cluster-node";
 export { parseCli, usage, UsageError, CLI_FLAGS } from "./cli-options";
 export type { CliSettings } from "./cli-options";
 

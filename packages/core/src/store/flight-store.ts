@@ -27,6 +27,13 @@ export interface StoredFlight {
   /** Epoch ms when the flight expires, or undefined if it never does (or the store has no TTL). */
   readonly expiresAt: number | undefined;
   /**
+   * Where the flight can be read: the location URIs (`grpc+tcp://host:port`) of the servers
+   * that hold a copy, for a store spread over several servers (the cluster's). FlightInfo lists
+   * them as the endpoint's locations, which Flight clients treat as replicas. Absent: the
+   * serving server's own location.
+   */
+  readonly locations?: readonly string[];
+  /**
    * The flight's dictionary and record batch messages, in the order they were put, as of this
    * snapshot. Each call starts a new pass; a store may stream them from disk or network.
    *

@@ -150,8 +150,9 @@ function encapsulatedSchema(schema: StoredMessage): Uint8Array {
 }
 
 /**
- * Builds the FlightInfo of a stored flight (as `get` or `list` gave it), with one endpoint at
- * the server's own location. Synchronous: everything it needs is in the flight's summary.
+ * Builds the FlightInfo of a stored flight (as `get` or `list` gave it): one endpoint, whose
+ * locations are the flight's own (`StoredFlight.locations`, every node holding a copy) or
+ * else the server's own location. Synchronous: everything it needs is in the flight's summary.
  */
 export function flightInfoOf(store: FlightStore, f: StoredFlight, location: string): FlightInfo {
   return {
@@ -160,7 +161,7 @@ export function flightInfoOf(store: FlightStore, f: StoredFlight, location: stri
     endpoint: [
       {
         ticket: { ticket: store.ticketFor(f) },
-        location: [{ uri: location }],
+        location: f.locations && f.locations.length > 0 ? f.locations.map((uri) => ({ uri })) : [{ uri: location }],
         expirationTime: f.expiresAt === undefined ? undefined : new Date(f.expiresAt),
         appMetadata: EMPTY,
       },

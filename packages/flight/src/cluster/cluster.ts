@@ -1,0 +1,123 @@
+import { onLifecycle, statsSection, wrapStore, type FlightMiddleware, type FlightStore, type ServerPart } from "@blackice/flight-core";
+import type { FlightClientOptions } from "../client/flight-client";
+import { parseLocation } from "../client/location";
+import { CLUSTER_LOCAL_HEADER, ClusterNode } from "./cluster-node";
+import { ClusterStore } from "./cluster-store";
+import { describeTarget, openRedis, parseRedisUrls } from "./redis-connection";
+
+/** Options of {@link cluster}. */
+export interface ClusterOptions {
+  /**
+   * Where the catalog lives: one `redis://HOST:PORT[/DB]` (`rediss://` for TLS), several
+   * `redis://` URLs (seed nodes of a Redis Cluster), or `redis+sentinel://H:P[,H:P]/MASTER`.
+   */
+  redis: string | readonly string[];
+  /**
+   * The location other nodes and clients reach this node at (`grpc+tcp://HOST:PORT` or
+   * `grpc+tls://...`), listed in FlightInfo. Default: the address the server listens on
+   * (refused when that is a wildcard such as 0.0.0.0).
+   */
+  advertise?: string;
+  /** This node's id, stable across restarts (a disk store's copies are registered under it). 1-128 of A-Z a-z 0-9 . _ : -. Default: the advertised HOST:PORT. */
+  nodeId?: string;
+  /** Copies of each flight, 1 to 16; fewer while fewer nodes are alive. Default 2. */
+  replicas?: number;
+  /** Heartbeat interval, ms (100 to 60 000). Default 1000. */
+  heartbeatMs?: number;
+  /** A node whose heartbeat is this old is dead, ms (at least 2 × heartbeatMs, up to 600 000). Default 5 × heartbeatMs. */
+  nodeTtlMs?: number;
+  /** Prefix (and Redis Cluster hash tag) of every key, so clusters can share a Redis. 1-64 of A-Z a-z 0-9 . _ -. Default `blackice`. */
+  keyPrefix?: string;
+  /** A Redis command not answered within this many ms fails (UNAVAILABLE), 50 to 60 000. Default 1000. */
+  commandTimeoutMs?: number;
+  /** How long a deleted flight's tombstone stops a returning node from registering its copy again, ms. Default 7 days. */
+  tombstoneMs?: number;
+  /**
+   * Options of the Flight clients this node calls its peers with: TLS (root CA, client
+   * certificate for mTLS) and a `signer` (e.g. `hmacSigner`) when the nodes require HMAC.
+   */
+  peer?: FlightClientOptions;
+  /** Receives background failures (Redis lost, a failed re-replication). Default: `process.emitWarning`. */
+  onError?: (err: unknown, context: { method?: string }) => void;
+}
+
+function intIn(what: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw new TypeError(`cluster: ${what} must be a whole number from ${min} to ${max}, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * Distributed mode as a server part: several nodes share a flight catalog in Redis, every
+ * node answers for every flight, and each put is stored on `replicas` nodes before it is
+ * acknowledged. The node's own store (memory or disk) keeps the bytes; this part wraps it.
+ * See docs/cluster.md for the design and the consistency model.
+ *
+ * @example
+ * createFlightServer(
+ *   serverConfig({ addr: "0.0.0.0:8815" }),
+ *   cluster({ redis: "redis://redis:6379", advertise: "grpc+tcp://node1:8815", replicas: 2 }),
+ * );
+ */
+export function cluster(options: ClusterOptions): ServerPart[] {
+  if (options === null || typeof options !== "object") throw new TypeError("cluster: expected an options object");
+  const urls = typeof options.redis === "string" ? [options.redis] : options.redis;
+  if (!Array.isArray(urls) || !urls.every((u) => typeof u === "string")) throw new TypeError("cluster: redis must be a URL or an array of URLs");
+  const target = parseRedisUrls(urls);
+  if (options.advertise !== undefined) {
+    if (typeof options.advertise !== "string") throw new TypeError("cluster: advertise must be a grpc+tcp:// or grpc+tls:// location");
+    try {
+      parseLocation(options.advertise);
+    } catch (err) {
+      throw new TypeError(`cluster: advertise: ${(err as Error).message}`);
+    }
+  }
+  if (options.nodeId !== undefined && (typeof options.nodeId !== "string" || !/^[A-Za-z0-9._:-]{1,128}$/.test(options.nodeId))) {
+    throw new TypeError(`cluster: nodeId must be 1-128 characters of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(options.nodeId)}`);
+  }
+  const replicas = intIn("replicas", options.replicas ?? 2, 1, 16);
+  const heartbeatMs = intIn("heartbeatMs", options.heartbeatMs ?? 1000, 100, 60_000);
+  const nodeTtlMs = intIn("nodeTtlMs", options.nodeTtlMs ?? 5 * heartbeatMs, 2 * heartbeatMs, 600_000);
+  const commandTimeoutMs = intIn("commandTimeoutMs", options.commandTimeoutMs ?? 1000, 50, 60_000);
+  const tombstoneMs = intIn("tombstoneMs", options.tombstoneMs ?? 7 * 86_400_000, 1000, 365 * 86_400_000);
+  const keyPrefix = options.keyPrefix ?? "blackice";
+  if (typeof keyPrefix !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(keyPrefix)) throw new TypeError("cluster: keyPrefix must be 1-64 characters of A-Z a-z 0-9 . _ -");
+  if (options.onError !== undefined && typeof options.onError !== "function") throw new TypeError("cluster: onError must be a function");
+  if (options.peer !== undefined && (options.peer === null || typeof options.peer !== "object")) throw new TypeError("cluster: peer must be FlightClient options");
+  const onError =
+    options.onError ?? ((err: unknown) => process.emitWarning(`BlackIce Flight cluster: ${err instanceof Error ? err.message : String(err)}`));
+
+  const where = describeTarget(target);
+  const node = new ClusterNode(openRedis(target, commandTimeoutMs), where, keyPrefix, {
+    id: options.nodeId,
+    advertise: options.advertise,
+    replicas,
+    heartbeatMs,
+    nodeTtlMs,
+    tombstoneMs,
+    peer: options.peer ?? {},
+    onError,
+  });
+  let local: FlightStore | undefined;
+
+  // Calls from other nodes (replica puts, proxied reads, deletes of one copy) are served from
+  // this node's own store: a replica put is not replicated again, a read is not proxied on.
+  const localCalls: FlightMiddleware = (next) =>
+    async function clusterLocalCalls(call) {
+      if (local && call.headers.has(CLUSTER_LOCAL_HEADER)) return next({ ...call, store: local });
+      return next(call);
+    };
+
+  return [
+    wrapStore("cluster", (store) => {
+      local = store;
+      node.local = store;
+      return new ClusterStore(store, node);
+    }),
+    localCalls,
+    statsSection("cluster", () => node.status()),
+    onLifecycle({
+      onStart: ({ address, port }) => node.start(address, port),
+      onShutdown: () => node.stop(),
+    }),
+  ];
+}
