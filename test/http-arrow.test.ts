@@ -7,9 +7,9 @@ import * as http2 from "node:http2";
 import * as os from "node:os";
 import * as https from "node:https";
 import * as path from "node:path";
-import { RecordBatchReader, tableFromIPC, type Table } from "apache-arrow";
+import { RecordBatchReader, tableFromArrays, tableFromIPC, type Table } from "apache-arrow";
 import { ReadLease, StatusCode, diskStore, joinIpcStream, serverConfig, withStore, wrapStore, type FlightMiddleware, type FlightStore, type StoredMessage } from "@blackice/flight-core";
-import { createFlightServer, decodeFlightData, proto, type FlightServer } from "@blackice/flight";
+import { FlightClient, createFlightServer, decodeFlightData, proto, query, type FlightServer } from "@blackice/flight";
 import { basicTokenAuth, hmacAuth, hmacSigner, tls } from "@blackice/flight-security";
 import { callLogger, metrics } from "@blackice/flight-resilience";
 import pino from "pino";
@@ -481,5 +481,57 @@ describe("metrics, call logs and response headers cover plain-HTTP and gRPC-Web 
     } finally {
       await server.shutdown({ graceMs: 100 });
     }
+  });
+});
+
+describe("?columns= on /flight/<path>, served by query() (docs/query.md)", () => {
+  let server: FlightServer;
+  let client: FlightClient;
+  const n = 5000;
+
+  beforeAll(async () => {
+    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), query());
+    await server.start();
+    client = new FlightClient(`grpc+tcp://127.0.0.1:${server.port}`);
+    await client.putTable(
+      { path: ["telemetry", "h1"] },
+      tableFromArrays({ a: Int32Array.from({ length: n }, (_, i) => i), b: Array.from({ length: n }, (_, i) => `host-${i % 7}`), c: Float64Array.from({ length: n }, (_, i) => i / 4) }),
+    );
+  });
+  afterAll(async () => {
+    client.close();
+    await server.shutdown({ graceMs: 100 });
+  });
+
+  it("streams only the selected columns, in the order asked, with the values stored", async () => {
+    const res = await fetch(`http://127.0.0.1:${server.port}/flight/telemetry/h1?columns=c,a`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("application/vnd.apache.arrow.stream");
+    const reader = await RecordBatchReader.from(res.body as unknown as AsyncIterable<Uint8Array>);
+    let rows = 0;
+    let sumA = 0;
+    let sumC = 0;
+    let names: string[] = [];
+    for await (const batch of reader) {
+      names = batch.schema.fields.map((f) => f.name);
+      rows += batch.numRows;
+      for (const v of batch.getChild("a")!.toArray() as Int32Array) sumA += v;
+      for (const v of batch.getChild("c")!.toArray() as Float64Array) sumC += v;
+    }
+    expect(names).toEqual(["c", "a"]);
+    expect(rows).toBe(n);
+    expect(sumA).toBe((n * (n - 1)) / 2);
+    expect(sumC).toBe((n * (n - 1)) / 8);
+  });
+
+  it("answers an unknown column with 400 naming it, and the server goes on", async () => {
+    const res = await fetch(`http://127.0.0.1:${server.port}/flight/telemetry/h1?columns=a,nope`);
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(await res.json())).toContain("nope");
+    const ok = await fetch(`http://127.0.0.1:${server.port}/flight/telemetry/h1?columns=b`);
+    expect(ok.status).toBe(200);
+    const reader = await RecordBatchReader.from(ok.body as unknown as AsyncIterable<Uint8Array>);
+    const first = (await reader.next()).value!;
+    expect(first.schema.fields.map((f: { name: string }) => f.name)).toEqual(["b"]);
   });
 });

@@ -6,10 +6,12 @@ import {
   StatusCode,
   chunksOf,
   descriptorKey,
+  encodeQueryTicket,
   invalidArgument,
   ipcEndOfStream,
   ipcMessagePrefix,
   notFound,
+  parseQueryCommand,
   ticketFromKey,
   type FlightData,
   type FlightDescriptor,
@@ -131,6 +133,18 @@ async function serveList(req: HttpRequestContext, query: URLSearchParams): Promi
   ex.end();
 }
 
+/**
+ * `?columns=a,b` (or repeated): the query ticket of `query()` (docs/query.md) for those
+ * columns of the flight, checked by the same rules as a query descriptor. The DoGet of it is
+ * served by `query()`, which the server must have (`--query`); without it the ticket is not
+ * one the store knows.
+ */
+function projectionTicket(path: string[], columns: string[], ticket: Uint8Array): Uint8Array {
+  const names = columns.flatMap((c) => c.split(","));
+  const command = parseQueryCommand({ type: DescriptorType.CMD, path: [], cmd: Buffer.from(JSON.stringify({ flight: path, columns: names })) });
+  return encodeQueryTicket({ ticket, columns: command!.columns });
+}
+
 async function serveWebFile(ex: HttpExchange, name: string): Promise<void> {
   let file: string;
   let type: string;
@@ -157,7 +171,8 @@ async function serveWebFile(ex: HttpExchange, name: string): Promise<void> {
  * metrics and logs apply to it as they do to the gRPC call.
  *
  * - `GET /flight/<segment>/<segment>...` (URL-encoded path segments): the flight as
- *   `application/vnd.apache.arrow.stream`;
+ *   `application/vnd.apache.arrow.stream`; with `?columns=a,b`, only those columns, projected
+ *   without decoding by `query()` (which the server must have);
  * - `GET /ticket/<base64url ticket>`: the same, by ticket;
  * - `GET /flights?prefix=a/b`: the listing as JSON;
  * - with `webPage`: the browser page at `/` and its files under `/web/`.
@@ -180,7 +195,7 @@ export function httpArrowRoutes(options: HttpArrowRoutesOptions): HttpRoutes {
     const query = new URLSearchParams(q < 0 ? "" : ex.url.slice(q + 1));
     if (pathname === "/flights") return serveList(req, query);
     if (pathname.startsWith("/flight/")) {
-      refuseQuery(query, []);
+      refuseQuery(query, ["columns"]);
       const segments = pathname.slice("/flight/".length).split("/").map(decodeSegment);
       if (segments.some((s) => s === "")) throw invalidArgument("a flight path is one or more non-empty URL-encoded segments: /flight/<segment>/<segment>");
       const descriptor: FlightDescriptor = { type: DescriptorType.PATH, path: segments, cmd: new Uint8Array(0) };
@@ -189,7 +204,10 @@ export function httpArrowRoutes(options: HttpArrowRoutesOptions): HttpRoutes {
       // through authentication first and only then answers NOT_FOUND (a caller without
       // credentials learns nothing about which flights exist).
       const flight = await store.get(descriptor);
-      return serveDoGet(req, flight ? store.ticketFor(flight) : ticketFromKey(descriptorKey(descriptor)));
+      const ticket = flight ? store.ticketFor(flight) : ticketFromKey(descriptorKey(descriptor));
+      const columns = query.getAll("columns");
+      if (columns.length === 0) return serveDoGet(req, ticket);
+      return serveDoGet(req, projectionTicket(segments, columns, ticket));
     }
     if (pathname.startsWith("/ticket/")) {
       refuseQuery(query, []);
