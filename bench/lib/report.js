@@ -250,7 +250,7 @@ function markdown(results, evaluation, svgName) {
     "```sh",
     "npm run bench              # full run: writes docs/benchmarks.md and docs/benchmarks.svg",
     "npm run bench -- --quick   # about a minute: everything shrunk, writes bench/out/ (CI runs this)",
-    "npm run bench -- --only=doget,small   # parts: doget, concurrent, doput, small, memory, scale, disk, writer, projection",
+    "npm run bench -- --only=doget,small   # parts: doget, concurrent, doput, small, memory, scale, disk, writer, projection, browser, cluster",
     "```",
     "",
     "Needs `.venv` with pyarrow (`python3 -m venv .venv && .venv/bin/pip install -r requirements-test.txt`) " +
