@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { tableFromArrays } from "apache-arrow";
+import { tableFromArrays, tableToIPC } from "apache-arrow";
+import { splitIpcStream } from "@blackice/flight-core";
 import { FlightClient, cmdDescriptor, pathDescriptor } from "@blackice/flight";
 import { run } from "./helpers/python";
 
@@ -45,9 +46,36 @@ describe("the CLI (built)", () => {
       expect(res.status).toBe(200);
       const text = await res.text();
       expect(text).toMatch(/blackice_flight_/);
+      const base = url.replace(/\/metrics$/, "");
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      expect((await fetch(`${base}/readyz`)).status).toBe(200);
+      // A put left open holds the shutdown's grace period: meanwhile /readyz says 503, /healthz 200.
+      const port = Number(/listening on grpc\+tcp:\/\/[^:]+:(\d+)/.exec(out)![1]);
+      const client = new FlightClient(`grpc+tcp://127.0.0.1:${port}`);
+      const [schema] = splitIpcStream(tableToIPC(tableFromArrays({ x: Int32Array.from([1]) }), "stream"));
+      const never = (async function* () {
+        yield { dataHeader: schema!.header, dataBody: schema!.body };
+        await new Promise(() => undefined);
+      })();
+      const call = client.doPutRaw(pathDescriptor("held"), never).results[Symbol.asyncIterator]().next().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      child.kill("SIGTERM");
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await fetch(`${base}/readyz`)).status).toBe(503);
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+      child.kill("SIGKILL");
+      await call;
+      client.close();
     } finally {
       child.kill("SIGKILL");
     }
+  });
+
+  it("prints its version with --version and exits 0", async () => {
+    const r = await run(process.execPath, [CLI, "--version"], { timeoutMs: 20_000 });
+    const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, "../packages/flight/package.json"), "utf8")) as { version: string };
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`blackice-flight ${pkg.version}\n`);
   });
 
   it("keeps flights in --data-dir, locks it against a second server, and unlocks it on SIGTERM", async () => {

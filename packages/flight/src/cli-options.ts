@@ -69,6 +69,8 @@ export interface CliSettings {
   /** Join a cluster (`--cluster`, `--advertise`, `--node-id`, `--replicas`, `--cluster-heartbeat`, `--cluster-ca`); absent: a single node. */
   cluster?: { redis: string[]; advertise?: string; nodeId?: string; replicas?: number; heartbeatMs?: number; caFile?: string };
   help: boolean;
+  /** `--version`: print the version and exit. */
+  version: boolean;
 }
 
 function intIn(what: string, text: string, min: number, max: number): number {
@@ -98,7 +100,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
   ) as Record<string, { type: "string" | "boolean"; multiple: boolean }>;
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" }, version: { type: "boolean" } }, strict: true, allowPositionals: false }));
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -220,11 +222,12 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     projectExchange: on("project-exchange"),
     query: on("query"),
     help: values.help === true,
+    version: values.version === true,
   };
 }
 
 /** The `--help` text. */
 export function usage(): string {
   const lines = CLI_FLAGS.map((f) => `  --${f.flag.padEnd(18)} ${f.help} [${f.env}]`);
-  return ["Usage: blackice-flight [options]", "", "Starts a BlackIce Flight server with an in-memory store, or a durable one with --data-dir; with --cluster, a node of a cluster sharing its catalog in Redis.", "", ...lines, "  -h, --help           this text", ""].join("\n");
+  return ["Usage: blackice-flight [options]", "", "Starts a BlackIce Flight server with an in-memory store, or a durable one with --data-dir; with --cluster, a node of a cluster sharing its catalog in Redis.", "", ...lines, "  -h, --help           this text", "      --version        the version", ""].join("\n");
 }

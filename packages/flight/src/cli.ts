@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import * as fs from "node:fs";
 import * as http from "node:http";
+import * as path from "node:path";
 import { diskStore, serverConfig, withStore, type DiskStore, type ServerPart } from "@blackice/flight-core";
 import { callLogger, metrics } from "@blackice/flight-resilience";
 import { hmacAuth, hmacSigner, jwtAuth, merkleIntegrity, tls } from "@blackice/flight-security";
@@ -77,11 +78,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     process.stdout.write(usage());
     return;
   }
+  if (settings.version) {
+    const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, "../package.json"), "utf8")) as { version: string };
+    process.stdout.write(`blackice-flight ${pkg.version}\n`);
+    return;
+  }
   const logger = pino({ level: settings.logLevel });
   const registry = settings.metricsPort === undefined ? undefined : new Registry();
   let server: ReturnType<typeof createFlightServer>;
   let metricsServer: http.Server | undefined;
   let store: DiskStore | undefined;
+  let stopping = false;
   try {
     // Opening recovers the directory and locks it: a locked or read-only directory ends here.
     if (settings.disk) {
@@ -91,18 +98,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     }
     server = createFlightServer(...partsFor(settings, logger, registry, store));
     await server.start();
-    if (registry) metricsServer = await serveMetrics(registry, settings.config.addr.replace(/:\d+$/, ""), settings.metricsPort!);
+    if (registry) metricsServer = await serveMetrics(registry, settings.config.addr.replace(/:\d+$/, ""), settings.metricsPort!, () => !stopping);
   } catch (err) {
     process.stderr.write(`blackice-flight: ${(err as Error).message}\n`);
     await store?.close().catch(() => undefined);
     process.exit(1);
   }
-  let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`${signal}: shutting down\n`);
-    metricsServer?.close();
+    // The metrics port stays open through the grace period: /readyz answers 503 from now on.
     // The server does not close a store given with withStore: close it (fsync, unlock) after the calls end.
     server
       .shutdown({ graceMs: 10_000 })
@@ -126,10 +132,25 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
 }
 
 /** Serves the registry at /metrics in the Prometheus text format. */
-function serveMetrics(registry: Registry, host: string, port: number): Promise<http.Server> {
+/**
+ * The metrics port: Prometheus text at `/metrics`; `/healthz` answers 200 while the process
+ * runs; `/readyz` 200 while the server takes calls and 503 once it is shutting down (so a load
+ * balancer stops sending new calls while the open ones finish).
+ */
+function serveMetrics(registry: Registry, host: string, port: number, ready: () => boolean): Promise<http.Server> {
   const server = http.createServer((req, res) => {
+    const text = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
+    if (req.url === "/healthz") {
+      res.writeHead(200, text).end("ok\n");
+      return;
+    }
+    if (req.url === "/readyz") {
+      if (ready()) res.writeHead(200, text).end("ready\n");
+      else res.writeHead(503, text).end("shutting down\n");
+      return;
+    }
     if (req.url !== "/metrics") {
-      res.writeHead(404).end("not found; metrics are at /metrics\n");
+      res.writeHead(404).end("not found; this port serves /metrics, /healthz and /readyz\n");
       return;
     }
     registry.metrics().then(
