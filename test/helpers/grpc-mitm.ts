@@ -1,7 +1,8 @@
 // A man in the middle for gRPC over cleartext HTTP/2: it relays every call to the upstream
 // server, and for the calls whose path `tamper` handles, collects the request's gRPC messages
-// (5-byte length-prefixed frames) and sends `tamper(messages)` upstream instead. Requests and
-// responses are held whole: for tests with small calls only.
+// (5-byte length-prefixed frames) and sends `tamper(messages)` upstream instead; for the calls
+// whose path `responseTamperOf` handles, it does the same to the response messages on their
+// way back. Requests and responses are held whole: for tests with small calls only.
 import * as http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 
@@ -22,8 +23,15 @@ function joinFrames(messages: Buffer[]): Buffer {
   return Buffer.concat(messages.flatMap((m) => [Buffer.from([0, (m.length >>> 24) & 255, (m.length >>> 16) & 255, (m.length >>> 8) & 255, m.length & 255]), m]));
 }
 
-/** Starts the proxy on a free port of 127.0.0.1; `tamperOf(path)` gives the tamper of a call, or undefined to relay it as it is. */
-export async function startGrpcMitm(upstreamPort: number, tamperOf: (path: string) => MessageTamper | undefined): Promise<{ port: number; close: () => Promise<void> }> {
+/**
+ * Starts the proxy on a free port of 127.0.0.1; `tamperOf(path)` gives the tamper of a call's
+ * request, `responseTamperOf(path)` that of its response, or undefined to relay it as it is.
+ */
+export async function startGrpcMitm(
+  upstreamPort: number,
+  tamperOf: (path: string) => MessageTamper | undefined,
+  responseTamperOf: (path: string) => MessageTamper | undefined = () => undefined,
+): Promise<{ port: number; close: () => Promise<void> }> {
   const upstream = http2.connect(`http://127.0.0.1:${upstreamPort}`);
   upstream.on("error", () => undefined);
   const server = http2.createServer();
@@ -46,6 +54,8 @@ export async function startGrpcMitm(upstreamPort: number, tamperOf: (path: strin
       req.on("data", (d: Buffer) => data.push(d));
       req.on("trailers", (t) => (trailers = t));
       req.on("end", () => {
+        const responseTamper = responseTamperOf(path);
+        if (responseTamper && data.length > 0) data.splice(0, data.length, joinFrames(responseTamper(splitFrames(Buffer.concat(data)))));
         const strip = (h: http2.IncomingHttpHeaders) => Object.fromEntries(Object.entries(h).filter(([k]) => k !== ":status" || h === responseHeaders));
         if (trailers === undefined) {
           stream.respond(strip(responseHeaders), { endStream: data.length === 0 });

@@ -1,6 +1,7 @@
 // Signed Merkle roots through the built CLI (--merkle-signing-key): a man in the middle that
 // rewrites a value of a DoGet and recomputes the root it publishes is caught by a client that
-// holds the server's public key, with DATA_LOSS; without the key the same forgery passes.
+// holds the server's public key, with DATA_LOSS; without the key the same forgery passes. The
+// forgery is made both in the test and by a real HTTP/2 proxy between client and server.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
@@ -8,7 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { tableFromArrays } from "apache-arrow";
 import { StatusCode, type FlightData, type FlightInfo } from "@blackice/flight-core";
-import { FlightClient, pathDescriptor } from "@blackice/flight";
+import { FlightClient, decodeFlightData, encodeFlightData, pathDescriptor, proto } from "@blackice/flight";
+import { startGrpcMitm } from "../helpers/grpc-mitm";
 import { MerkleBuilder, flightDataLeafHash, merkleKeyId, readMerkleMetadata, verifyFlightStream } from "@blackice/flight-security";
 
 const CLI = path.resolve(__dirname, "../../packages/flight/dist/cli.js");
@@ -98,6 +100,49 @@ describe("signed Merkle roots (--merkle-signing-key)", () => {
       code: StatusCode.DATA_LOSS,
       message: "the Merkle root signature does not verify",
     });
+  });
+
+  it("through a real proxy that rewrites the DoGet and republishes the recomputed root: VERIFIED without the key, DATA_LOSS with it", async () => {
+    const f = forged();
+    // The proxy swaps GetFlightInfo's app_metadata for the forged one and each DoGet message
+    // for its forged counterpart, on the wire (protobuf decoded and encoded again).
+    let sent = 0;
+    const mitm = await startGrpcMitm(
+      cli.port,
+      () => undefined,
+      (p) => {
+        if (p.endsWith("/GetFlightInfo")) {
+          return (frames) => frames.map((b) => Buffer.from(proto.FlightInfo.encode({ ...proto.FlightInfo.decode(b), appMetadata: f.info.appMetadata }).finish()));
+        }
+        if (p.endsWith("/DoGet")) {
+          return (frames) =>
+            frames.map((b, i) => {
+              const wire = decodeFlightData(b);
+              const forgedBody = (f.messages[i]!.dataBody as Uint8Array);
+              if (Buffer.compare(Buffer.from(wire.dataBody as Uint8Array), Buffer.from(forgedBody)) !== 0) sent++;
+              return encodeFlightData({ ...wire, dataBody: forgedBody });
+            });
+        }
+        return undefined;
+      },
+    );
+    const victim = new FlightClient(`grpc://127.0.0.1:${mitm.port}`);
+    try {
+      const seen = await victim.getFlightInfo(d);
+      expect(readMerkleMetadata(seen)!.root).toBe(readMerkleMetadata(f.info)!.root);
+      const ticket = seen.endpoint[0]!.ticket!;
+      // Without the key: the forged data matches the forged root.
+      expect(await collect(verifyFlightStream(victim.doGetRaw(ticket), readMerkleMetadata(seen)!))).toHaveLength(honest.length);
+      expect(sent).toBe(1); // the proxy did change one message
+      // With the server's key: refused.
+      await expect(collect(verifyFlightStream(victim.doGetRaw(ticket), readMerkleMetadata(seen)!, { trustedKeys: { [kid]: serverPem }, descriptor: d }))).rejects.toMatchObject({
+        code: StatusCode.DATA_LOSS,
+        message: "the Merkle root signature does not verify",
+      });
+    } finally {
+      victim.close();
+      await mitm.close();
+    }
   });
 
   it("a root with the signature stripped, re-signed by another key, or of another flight: DATA_LOSS", async () => {
