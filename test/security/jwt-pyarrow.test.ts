@@ -1,7 +1,8 @@
 // JWT bearer authentication on the built CLI (--jwt-jwks FILE --jwt-issuer --jwt-audience),
 // with pyarrow clients carrying the tokens: good ones work, forged ones are UNAUTHENTICATED
 // and the server stays up.
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { startCli } from "../helpers/cli";
 import { generateKeyPairSync, type JsonWebKey } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -12,23 +13,10 @@ import { FlightClient } from "@blackice/flight";
 import { hmacSigner } from "@blackice/flight-security";
 import { run, venvPython } from "../helpers/python";
 
-const CLI = path.resolve(__dirname, "../../packages/flight/dist/cli.js");
 const ISS = "https://idp.test/";
 const AUD = "blackice-flight";
 const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
 
-function startCli(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; port: number }> {
-  const child = spawn(process.execPath, [CLI, "--port", "0", "--log-level", "silent", ...args]);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = /listening on grpc\+tcp:\/\/127\.0\.0\.1:(\d+)\n/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on("exit", (code) => reject(new Error(`exited early with ${code}`)));
-  });
-}
 
 describe("jwtAuth through the CLI, with pyarrow clients", () => {
   let dir: string;

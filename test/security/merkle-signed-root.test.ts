@@ -2,7 +2,8 @@
 // rewrites a value of a DoGet and recomputes the root it publishes is caught by a client that
 // holds the server's public key, with DATA_LOSS; without the key the same forgery passes. The
 // forgery is made both in the test and by a real HTTP/2 proxy between client and server.
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
+import { startCli } from "../helpers/cli";
 import { generateKeyPairSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -13,20 +14,7 @@ import { FlightClient, decodeFlightData, encodeFlightData, pathDescriptor, proto
 import { startGrpcMitm } from "../helpers/grpc-mitm";
 import { MerkleBuilder, flightDataLeafHash, merkleKeyId, readMerkleMetadata, verifyFlightStream } from "@blackice/flight-security";
 
-const CLI = path.resolve(__dirname, "../../packages/flight/dist/cli.js");
 
-function startCli(args: string[]): Promise<{ child: ChildProcessWithoutNullStreams; port: number }> {
-  const child = spawn(process.execPath, [CLI, "--port", "0", "--log-level", "silent", ...args]);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = /listening on grpc\+tcp:\/\/127\.0\.0\.1:(\d+)\n/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on("exit", (code) => reject(new Error(`exited early with ${code}`)));
-  });
-}
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
