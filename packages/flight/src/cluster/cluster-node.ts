@@ -67,6 +67,13 @@ export class ClusterNode {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private needsRegistration = true;
+  /**
+   * No re-replication before this time (epoch ms): after the catalog comes back (at start, or
+   * after Redis was away and returned empty), every live node needs one node TTL to heartbeat
+   * and register its copies again; repairing earlier would copy flights to a node that is not
+   * a holder while the real holders are still re-registering, and leave more than R copies.
+   */
+  private repairAfter = 0;
   private stopped = false;
   private outage = false;
   private ticks = 0;
@@ -93,6 +100,7 @@ export class ClusterNode {
     redis.on("ready", () => {
       this.outage = false;
       this.needsRegistration = true;
+      this.repairAfter = Date.now() + settings.nodeTtlMs;
       void this.tick();
     });
   }
@@ -151,11 +159,19 @@ export class ClusterNode {
       live.set(this.id, { id: this.id, location: this.location });
       this.live = live;
       if (this.needsRegistration) {
+        // Cleared first, so that a reconnect during the registration asks for another one; set
+        // again if this one fails (a command timing out just after Redis returned), or the
+        // copies held here would stay out of the catalog until the next reconnect.
         this.needsRegistration = false;
-        await this.registerHeld();
+        try {
+          await this.registerHeld();
+        } catch (err) {
+          this.needsRegistration = true;
+          throw err;
+        }
       }
-      // Repair every other heartbeat: it walks the catalog.
-      if (this.ticks++ % 2 === 0) await this.repair();
+      // Repair every other heartbeat (it walks the catalog), once the nodes have had a node TTL to re-register.
+      if (this.ticks++ % 2 === 0 && Date.now() >= this.repairAfter) await this.repair();
       await this.catalog.pruneExpired();
     } catch (err) {
       this.counters.heartbeatsFailed++;
