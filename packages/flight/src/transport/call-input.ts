@@ -1,6 +1,7 @@
 import { FlightError, StatusCode, invalidArgument } from "@blackice/flight-core";
 import { GrpcFrameReader, type FramedMessage } from "./grpc-frame-reader";
 import type { ByteBudget } from "./byte-budget";
+import type { TransportLimits, TransportMethod } from "./transport";
 
 /** What {@link CallInput} needs from the stream it reads. */
 export interface CallInputOptions {
@@ -27,6 +28,32 @@ export interface CallInputOptions {
 }
 
 const resourceExhausted = (msg: string): FlightError => new FlightError(StatusCode.RESOURCE_EXHAUSTED, msg);
+
+/** What a transport knows of a call's request limits: the server-wide ones and the budgets. */
+export interface CallLimitsSource {
+  readonly limits: TransportLimits;
+  readonly inFlight: ByteBudget;
+  readonly preAuth: ByteBudget;
+  readonly readAheadBytes: number;
+}
+
+/**
+ * The limits and budgets of one call's input, the same for every way a call arrives (gRPC,
+ * gRPC-Web): the method's message limit capped by the server's, and the server-wide budgets.
+ */
+export function callInputLimits(
+  method: TransportMethod,
+  ctx: CallLimitsSource,
+): Pick<CallInputOptions, "maxMessageBytes" | "maxFirstMessageBytes" | "inFlight" | "preAuth" | "readAheadBytes" | "idleTimeoutMs"> {
+  return {
+    maxMessageBytes: Math.min(method.maxRequestBytes, ctx.limits.maxMessageBytes),
+    maxFirstMessageBytes: ctx.limits.maxFirstMessageBytes,
+    inFlight: ctx.inFlight,
+    preAuth: ctx.preAuth,
+    readAheadBytes: ctx.readAheadBytes,
+    idleTimeoutMs: ctx.limits.callIdleTimeoutMs,
+  };
+}
 
 /**
  * The request side of one call: frames parsed as DATA arrives, each message's declared length

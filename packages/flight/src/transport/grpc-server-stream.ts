@@ -1,6 +1,6 @@
 import * as http2 from "node:http2";
 import { FlightError, StatusCode, invalidArgument, type PeerCertificateInfo } from "@blackice/flight-core";
-import { CallInput } from "./call-input";
+import { CallInput, callInputLimits } from "./call-input";
 import { metadataFromRawHeaders, metadataToHeaders, parseGrpcTimeout, percentEncode } from "./grpc-metadata";
 import type { ByteBudget } from "./byte-budget";
 import { responseWrittenHook, type TransportCall, type TransportLimits, type TransportMethod } from "./transport";
@@ -88,12 +88,7 @@ export function serveGrpcStream(stream: http2.ServerHttp2Stream, headers: http2.
 
   const input = method
     ? new CallInput({
-        maxMessageBytes: Math.min(method.maxRequestBytes, ctx.limits.maxMessageBytes),
-        maxFirstMessageBytes: ctx.limits.maxFirstMessageBytes,
-        inFlight: ctx.inFlight,
-        preAuth: ctx.preAuth,
-        readAheadBytes: ctx.readAheadBytes,
-        idleTimeoutMs: ctx.limits.callIdleTimeoutMs,
+        ...callInputLimits(method, ctx),
         clientStreaming: method.clientStreaming,
         pause: () => stream.pause(),
         resume: () => stream.resume(),

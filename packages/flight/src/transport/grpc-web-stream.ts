@@ -3,7 +3,7 @@
 // framed as in gRPC (5-byte prefix); the status goes in a last frame with flag 0x80 whose
 // payload is the trailers as HTTP/1 header lines, because browsers cannot read HTTP trailers.
 import { FlightError, StatusCode, invalidArgument } from "@blackice/flight-core";
-import { CallInput } from "./call-input";
+import { CallInput, callInputLimits } from "./call-input";
 import { metadataFromRawHeaders, metadataToHeaders, parseGrpcTimeout, percentEncode } from "./grpc-metadata";
 import type { ByteBudget } from "./byte-budget";
 import type { HttpExchange } from "./http-exchange";
@@ -93,12 +93,7 @@ export function serveGrpcWeb(ex: HttpExchange, ctx: GrpcWebContext): void {
   const input =
     method && !method.clientStreaming
       ? new CallInput({
-          maxMessageBytes: Math.min(method.maxRequestBytes, ctx.limits.maxMessageBytes),
-          maxFirstMessageBytes: ctx.limits.maxFirstMessageBytes,
-          inFlight: ctx.inFlight,
-          preAuth: ctx.preAuth,
-          readAheadBytes: ctx.readAheadBytes,
-          idleTimeoutMs: ctx.limits.callIdleTimeoutMs,
+          ...callInputLimits(method, ctx),
           clientStreaming: false,
           pause: () => ex.body.pause(),
           resume: () => ex.body.resume(),
