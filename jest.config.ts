@@ -16,6 +16,8 @@ const config: Config = {
     "^@blackice/flight$": "<rootDir>/packages/flight/src/index.ts",
     "^@blackice/flight-security$": "<rootDir>/packages/security/src/index.ts",
     "^@blackice/flight-resilience$": "<rootDir>/packages/resilience/src/index.ts",
+    "^@blackice/flight-cluster$": "<rootDir>/packages/cluster/src/index.ts",
+    "^@blackice/flight-cli$": "<rootDir>/packages/cli/src/index.ts",
   },
   testTimeout: 60_000,
 };

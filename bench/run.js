@@ -125,24 +125,30 @@ function readRss(pid) {
 /**
  * Copies the built packages to bench/out/snapshot so that every process of this run loads the
  * same code, even if the packages are rebuilt while it runs (others work in this repository).
- * @blackice/flight-core goes to snapshot/node_modules, which the copied flight dist resolves
- * before the workspace's symlink; everything else resolves from the repository's node_modules.
+ * The packages go to snapshot/node_modules, which the copied dists resolve before the
+ * workspace's symlinks (cluster -> flight -> core); everything else resolves from the
+ * repository's node_modules.
  */
 function snapshotPackages(meta) {
   const dir = path.join(ROOT, "bench/out/snapshot");
   fs.rmSync(dir, { recursive: true, force: true });
-  const core = path.join(dir, "node_modules/@blackice/flight-core");
-  fs.cpSync(path.join(ROOT, "packages/flight/dist"), path.join(dir, "flight/dist"), { recursive: true });
-  fs.cpSync(path.join(ROOT, "packages/core/dist"), path.join(core, "dist"), { recursive: true });
-  fs.copyFileSync(path.join(ROOT, "packages/core/package.json"), path.join(core, "package.json"));
+  const copy = (folder, name) => {
+    const to = path.join(dir, "node_modules/@blackice", name);
+    fs.cpSync(path.join(ROOT, "packages", folder, "dist"), path.join(to, "dist"), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, "packages", folder, "package.json"), path.join(to, "package.json"));
+    return to;
+  };
+  const core = copy("core", "flight-core");
+  const flight = copy("flight", "flight");
+  const cluster = copy("cluster", "flight-cluster");
   let dirty = "unknown";
   try {
-    dirty = execFileSync("git", ["status", "--porcelain", "--", "packages/core/src", "packages/flight/src"], { cwd: ROOT, encoding: "utf8" }).trim();
+    dirty = execFileSync("git", ["status", "--porcelain", "--", "packages/core/src", "packages/flight/src", "packages/cluster/src"], { cwd: ROOT, encoding: "utf8" }).trim();
   } catch {
     // not a git checkout
   }
   meta.packagesDirty = dirty === "" ? false : dirty;
-  snapshotEnv = { BENCH_FLIGHT_DIST: path.join(dir, "flight/dist"), BENCH_CORE_DIST: path.join(core, "dist") };
+  snapshotEnv = { BENCH_FLIGHT_DIST: path.join(flight, "dist"), BENCH_CORE_DIST: path.join(core, "dist"), BENCH_CLUSTER_DIST: path.join(cluster, "dist") };
 }
 let snapshotEnv = {};
 

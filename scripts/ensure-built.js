@@ -7,7 +7,7 @@ const path = require("node:path");
 const { execFileSync } = require("node:child_process");
 
 const root = path.resolve(__dirname, "..");
-const cli = path.join(root, "packages/flight/dist/cli.js");
+const cli = path.join(root, "packages/cli/dist/cli.js");
 
 function newestSource(dir) {
   let newest = 0;
@@ -21,7 +21,7 @@ function newestSource(dir) {
 
 const stale =
   !fs.existsSync(cli) ||
-  ["core", "flight", "security", "resilience"].some((p) => newestSource(path.join(root, "packages", p, "src")) > fs.statSync(cli).mtimeMs);
+  ["core", "flight", "security", "resilience", "cluster", "cli"].some((p) => newestSource(path.join(root, "packages", p, "src")) > fs.statSync(cli).mtimeMs);
 if (stale) {
   process.stderr.write("building BlackIce Flight (tsc -b)...\n");
   execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-b"], { cwd: root, stdio: "inherit" });

@@ -7,7 +7,7 @@ import { splitIpcStream } from "@blackice/flight-core";
 import { FlightClient, cmdDescriptor, pathDescriptor } from "@blackice/flight";
 import { run } from "./helpers/python";
 
-const CLI = path.resolve(__dirname, "../packages/flight/dist/cli.js");
+const CLI = path.resolve(__dirname, "../packages/cli/dist/cli.js");
 
 describe("the CLI (built)", () => {
   it("starts, prints its address, and stops cleanly on SIGTERM", async () => {

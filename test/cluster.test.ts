@@ -1,4 +1,5 @@
-import { CLUSTER_LOCAL_HEADER, FlightClient, encodeTable, proto } from "@blackice/flight";
+import { FlightClient, encodeTable, proto } from "@blackice/flight";
+import { CLUSTER_LOCAL_HEADER } from "@blackice/flight-cluster";
 import { hmacSigner } from "@blackice/flight-security";
 import type { FlightData } from "@blackice/flight-core";
 import { chunksOf } from "@blackice/flight-core";
@@ -9,7 +10,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { rendezvousOrder } from "../packages/flight/src/cluster/placement";
+import { rendezvousOrder } from "../packages/cluster/src/placement";
 import { clusterStats, eventually, pyarrow, startNode, type NodeProcess } from "./helpers/cluster-nodes";
 import { makeTestCerts, type TestCerts } from "./helpers/certs";
 import { run } from "./helpers/python";

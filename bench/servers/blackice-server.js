@@ -26,10 +26,11 @@ const path = require("node:path");
 const { monitorEventLoopDelay } = require("node:perf_hooks");
 
 const root = path.resolve(__dirname, "../..");
-// BENCH_FLIGHT_DIST / BENCH_CORE_DIST: load the packages from another build: run.js's snapshot
+// BENCH_FLIGHT_DIST / BENCH_CORE_DIST / BENCH_CLUSTER_DIST: load the packages from another build: run.js's snapshot
 // of dist (so a rebuild during a run changes nothing), or a patched copy for an experiment.
 const flightDist = process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST) : path.join(root, "packages/flight/dist");
 const coreDist = process.env.BENCH_CORE_DIST ? path.resolve(process.env.BENCH_CORE_DIST) : path.join(root, "packages/core/dist");
+const clusterDist = process.env.BENCH_CLUSTER_DIST ? path.resolve(process.env.BENCH_CLUSTER_DIST) : path.join(root, "packages/cluster/dist");
 const { createFlightServer, query } = require(path.join(flightDist, "index.js"));
 const core = require(path.join(coreDist, "index.js"));
 const { serverConfig, defineAction } = core;
@@ -85,7 +86,7 @@ async function main() {
   }
   if (args.cluster) {
     // A node of a cluster (docs/cluster.md): heartbeat 500 ms so that the bench's nodes see each other quickly.
-    const { cluster } = require(path.join(flightDist, "index.js"));
+    const { cluster } = require(path.join(clusterDist, "index.js"));
     parts.push(cluster({ redis: args.cluster, nodeId: args.nodeId, replicas: args.replicas ?? 2, heartbeatMs: 500 }));
   }
   let server;

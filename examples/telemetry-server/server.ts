@@ -37,7 +37,8 @@ import {
   type StatsSetting,
   type StoredMessage,
 } from "@blackice/flight-core";
-import { UsageError, createFlightServer, parseCli, projectExchange, usage, type CliSettings, type FlightServer } from "@blackice/flight";
+import { createFlightServer, projectExchange, type FlightServer } from "@blackice/flight";
+import { UsageError, parseCli, usage, type CliSettings } from "@blackice/flight-cli";
 import {
   adminActions,
   callLogger,

@@ -22,7 +22,7 @@ import {
   type Msg,
 } from "./helpers";
 
-const CLI = path.join(ROOT, "packages/flight/dist/cli.js");
+const CLI = path.join(ROOT, "packages/cli/dist/cli.js");
 /** 48 distinct batches of 2 MiB: a 96 MiB flight. */
 const messages: Msg[] = makeFlight(48, 262_144, 42);
 

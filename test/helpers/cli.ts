@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as path from "node:path";
 
 /** The built CLI (`npm run build` first). */
-export const CLI = path.resolve(__dirname, "../../packages/flight/dist/cli.js");
+export const CLI = path.resolve(__dirname, "../../packages/cli/dist/cli.js");
 
 /** Starts the built CLI on a free port (logs silent) and resolves once it prints its address. */
 export function startCli(args: string[], env?: NodeJS.ProcessEnv): Promise<{ child: ChildProcessWithoutNullStreams; port: number }> {

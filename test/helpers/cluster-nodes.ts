@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { FlightClient } from "@blackice/flight";
 import { run, venvPython } from "./python";
 
-const CLI = path.resolve(__dirname, "../../packages/flight/dist/cli.js");
+const CLI = path.resolve(__dirname, "../../packages/cli/dist/cli.js");
 const CLUSTER_CLIENT = path.resolve(__dirname, "../python/cluster_client.py");
 
 /** A BlackIce node started from the built CLI as its own process. */
@@ -17,7 +17,7 @@ export interface NodeProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `node packages/flight/dist/cli.js --port 0 ...args` and waits for its "listening on" line. */
+/** Starts `node packages/cli/dist/cli.js --port 0 ...args` and waits for its "listening on" line. */
 export async function startNode(id: string, args: string[]): Promise<NodeProcess> {
   const child = spawn(process.execPath, [CLI, "--host", "127.0.0.1", "--port", "0", "--node-id", id, "--log-level", "warn", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";

@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
 import { parseDuration, parseSize, type FlightServerConfig } from "@blackice/flight-core";
-import { CorsPolicy } from "./transport/cors-policy";
 
 /** A command-line or environment setting that could not be used. Exit code 2. */
 export class UsageError extends Error {
@@ -178,10 +177,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
   }
   if (on("web")) config.webPage = true;
   const corsOrigins = (get("cors-origin") ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-  if (corsOrigins.length > 0) {
-    wrap(() => new CorsPolicy(corsOrigins));
-    config.corsOrigins = corsOrigins;
-  }
+  if (corsOrigins.length > 0) config.corsOrigins = corsOrigins;
   const metrics = get("metrics-port");
   const logLevel = get("log-level") ?? "info";
   if (!["silent", "fatal", "error", "warn", "info", "debug", "trace"].includes(logLevel)) {

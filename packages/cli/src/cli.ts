@@ -7,11 +7,8 @@ import { callLogger, metrics } from "@blackice/flight-resilience";
 import { hmacAuth, hmacSigner, jwtAuth, merkleIntegrity, tls } from "@blackice/flight-security";
 import pino from "pino";
 import { Registry } from "prom-client";
-import { createFlightServer } from "./server/create-flight-server";
-import { projectExchange } from "./server/project-exchange";
-import { query } from "./server/query";
-import { cluster } from "./cluster/cluster";
-import type { FlightClientOptions } from "./client/flight-client";
+import { createFlightServer, projectExchange, query, type FlightClientOptions } from "@blackice/flight";
+import { cluster } from "@blackice/flight-cluster";
 import { parseCli, usage, UsageError, type CliSettings } from "./cli-options";
 
 /** The server parts the CLI settings ask for, in middleware order; `store` is the disk store to use, if any. */

@@ -10,9 +10,7 @@ import {
   type StoredMessage,
 } from "@blackice/flight-core";
 import type { Cluster, default as Redis } from "ioredis";
-import { FlightClient, type FlightClientOptions } from "../client/flight-client";
-import * as pb from "../gen/Flight";
-import { TTL_HEADER } from "../server/store-handler";
+import { FlightClient, proto as pb, TTL_HEADER, type FlightClientOptions } from "@blackice/flight";
 import { ClusterCatalog, type CatalogEntry, type NodeRecord } from "./cluster-catalog";
 import { factsOf } from "./cluster-catalog";
 import { ReplicaFeed } from "./replica-feed";

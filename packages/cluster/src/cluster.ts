@@ -1,6 +1,5 @@
 import { onLifecycle, statsSection, wrapStore, type FlightMiddleware, type FlightStore, type ServerPart } from "@blackice/flight-core";
-import type { FlightClientOptions } from "../client/flight-client";
-import { parseLocation } from "../client/location";
+import { parseLocation, type FlightClientOptions } from "@blackice/flight";
 import { CLUSTER_LOCAL_HEADER, ClusterNode } from "./cluster-node";
 import { ClusterStore } from "./cluster-store";
 import { describeTarget, openRedis, parseRedisUrls } from "./redis-connection";

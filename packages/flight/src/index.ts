@@ -34,11 +34,6 @@ export { parseLocation } from "./client/location";
 export type { ParsedLocation } from "./client/location";
 export { decodeRecordBatches, encodeTable, IpcMessageEncoder, readArrowSchema, registerArrowCompressionCodecs } from "./client/arrow-interop";
 export type { EncodeTableOptions, RecordBatchLike, TableLike, SchemaLike, CodecRegistration, CompressionCodecsRegistration } from "./client/arrow-interop";
-export { cluster } from "./cluster/cluster";
-export type { ClusterOptions } from "./cluster/cluster";
-export { CLUSTER_LOCAL_HEADER } from "./cluster/cluster-node";
-export { parseCli, usage, UsageError, CLI_FLAGS } from "./cli-options";
-export type { CliSettings } from "./cli-options";
 
 // ---- for middleware and transport authors ----
 export { decodeFlightData, encodeFlightData, flightDataPieces, FlightDataDecodeError } from "./codec/flight-data-codec";
