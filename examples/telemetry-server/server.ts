@@ -27,7 +27,6 @@ import {
   describeSchemaDifference,
   hasRole,
   identityOf,
-  parseDuration,
   parseSize,
   readSchema,
   serverConfig,
@@ -266,7 +265,6 @@ export function telemetryServer(options: TelemetryServerOptions): TelemetryServe
 const EXTRA_FLAGS = {
   "admin-key-id": { env: "TELEMETRY_ADMIN_KEY_IDS", help: "HMAC key id allowed to use the admin actions; repeatable (env: comma-separated)" },
   "max-rss": { env: "TELEMETRY_MAX_RSS", help: "refuse puts above this RSS, e.g. 6GiB (default: --max-memory + 512MiB)" },
-  grace: { env: "TELEMETRY_GRACE", help: "time calls in flight get at shutdown, e.g. 10s (default 10s)" },
 } as const;
 
 /** The `--help` text: the CLI's flags and this example's. */
@@ -302,12 +300,11 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): T
   const adminKeyIds = get("admin-key-id");
   for (const id of adminKeyIds) if (!/^[A-Za-z0-9._-]{1,128}$/.test(id)) throw new UsageError(`--admin-key-id: ${JSON.stringify(id)} is not a key id`);
   const maxRss = get("max-rss").at(-1);
-  const grace = get("grace").at(-1);
   return {
     cli: { ...cli, metricsPort: cli.metricsPort ?? 9464 },
     adminKeyIds,
     maxRssBytes: maxRss === undefined ? undefined : wrap(() => parseSize(maxRss, "--max-rss")),
-    graceMs: grace === undefined ? undefined : wrap(() => parseDuration(grace, "--grace")),
+    graceMs: cli.graceMs,
     help: cli.help,
   };
 }

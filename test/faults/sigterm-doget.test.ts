@@ -91,7 +91,7 @@ describe("SIGTERM during a large DoGet", () => {
     expect(outcome.received.length).toBe(messages.length);
     expect(finishedAt - signalledAt).toBeLessThan(10_000);
     expect(await server.exited).toBe(0);
-    expect(server.output()).toMatch(/SIGTERM: shutting down/);
+    expect(server.output()).toMatch(/"signal":"SIGTERM","graceMs":10000,"msg":"shutting down"/);
   });
 
   it("a reader still paused when the grace time is over gets a clean status, and only whole batches", async () => {

@@ -17,16 +17,17 @@ export interface NodeProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `node packages/cli/dist/cli.js --port 0 ...args` and waits for its "listening on" line. */
+/** Starts `node packages/cli/dist/cli.js --port 0 ...args` and waits for its "listening" log line. */
 export async function startNode(id: string, args: string[]): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [CLI, "--host", "127.0.0.1", "--port", "0", "--node-id", id, "--log-level", "warn", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "--host", "127.0.0.1", "--port", "0", "--node-id", id, "--log-level", "info", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stderr!.on("data", (d) => (out = (out + d).slice(-20_000)));
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   const location = await new Promise<string>((resolve, reject) => {
     child.stdout!.on("data", (d) => {
       out = (out + d).slice(-20_000);
-      const m = /listening on (\S+)/.exec(out);
+      // The "listening" log line (JSON, at info) carries the location.
+      const m = /"location":"([^"]+)"/.exec(out);
       if (m) resolve(m[1]!);
     });
     child.on("exit", (code) => reject(new Error(`node ${id} exited early with ${code}:\n${out}`)));

@@ -178,3 +178,49 @@ describe("parseCli: --cluster, --advertise, --node-id, --replicas, --cluster-hea
     }
   });
 });
+
+describe("parseCli: where a setting comes from", () => {
+  const fs = require("node:fs") as typeof import("node:fs");
+  const os = require("node:os") as typeof import("node:os");
+  const path = require("node:path") as typeof import("node:path");
+  let dir: string;
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "cli-options-"));
+  });
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string): string => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, text);
+    return p;
+  };
+
+  it("takes a flag over the --config file, and the file over the environment, and records which", () => {
+    const cfg = file("a.yaml", "port: 9001\nttl: 1m\nquery: true\nhmac-secret-file: [a.secret, k2:b.secret]\n");
+    const env = { BLACKICE_PORT: "9002", BLACKICE_TTL: "1h", BLACKICE_MAX_MEMORY: "2GiB" };
+    const s = parseCli(["--config", cfg, "--ttl", "5s"], env);
+    expect(s.config).toMatchObject({ addr: "127.0.0.1:9001", ttl: 5000, maxMemoryBytes: 2 * 2 ** 30 });
+    expect(s.query).toBe(true);
+    expect(s.hmacSecretFiles).toEqual([{ path: "a.secret" }, { keyId: "k2", path: "b.secret" }]);
+    expect(s.sources).toMatchObject({ config: "--config", port: `port in ${cfg}`, ttl: "--ttl", "max-memory": "BLACKICE_MAX_MEMORY" });
+  });
+
+  it("reads the file named by BLACKICE_CONFIG, JSON by its name", () => {
+    const cfg = file("b.json", JSON.stringify({ port: 9003, web: true }));
+    const s = parseCli([], { BLACKICE_CONFIG: cfg });
+    expect(s.config).toMatchObject({ addr: "127.0.0.1:9003", webPage: true });
+  });
+
+  it("names the key and the file of a bad value, and refuses unknown keys", () => {
+    const bad = file("c.yaml", "max-memory: 0\n");
+    expect(() => parseCli(["--config", bad], {})).toThrow(new UsageError(`max-memory in ${bad} must be at least 1 byte (e.g. 512MiB), got "0"`));
+    const unknown = file("d.yaml", "prot: 1\n");
+    expect(() => parseCli(["--config", unknown], {})).toThrow(/^unknown key "prot" in .*d\.yaml; the keys are the flags' names without --: host, port,/);
+  });
+
+  it("takes a value that starts with a dash for a flag, so the flag's own check names it", () => {
+    expect(() => parseCli(["--ttl", "-5s"], {})).toThrow(/^--ttl: cannot read "-5s"/);
+    expect(() => parseCli(["--ttl", "--port", "1"], {})).toThrow(new UsageError("--ttl needs a value"));
+    expect(parseCli(["--grace", "0"], {}).graceMs).toBe(0);
+    expect(parseCli([], {}).graceMs).toBe(10_000);
+  });
+});

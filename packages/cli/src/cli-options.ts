@@ -1,13 +1,16 @@
+import * as fs from "node:fs";
 import { parseArgs } from "node:util";
 import { parseDuration, parseSize, type FlightServerConfig } from "@blackice/flight-core";
+import { parse as parseYaml } from "yaml";
 
-/** A command-line or environment setting that could not be used. Exit code 2. */
+/** A command-line, config-file or environment setting that could not be used. Exit code 2. */
 export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-/** The CLI's settings: each flag, its environment variable, and what it takes. */
+/** The CLI's settings: each flag, its environment variable, and what it takes. A config file uses the flags' names as keys. */
 export const CLI_FLAGS = [
+  { flag: "config", env: "BLACKICE_CONFIG", help: "read settings from this JSON or YAML file, keys named as the flags (port: 9000); flags override it, it overrides the environment" },
   { flag: "host", env: "BLACKICE_HOST", help: "address to listen on (default 127.0.0.1)" },
   { flag: "port", env: "BLACKICE_PORT", help: "port to listen on, 0 for any (default 8815)" },
   { flag: "ttl", env: "BLACKICE_TTL", help: "default time to live of a flight: ms or 30s/5m/1h; 0 = never (default 0)" },
@@ -17,6 +20,7 @@ export const CLI_FLAGS = [
   { flag: "max-disk", env: "BLACKICE_MAX_DISK", help: "with --data-dir: limit of stored bytes on disk: bytes or 100GiB (default none)" },
   { flag: "max-message-size", env: "BLACKICE_MAX_MESSAGE_SIZE", help: "largest gRPC message, up to 256MiB (default 64MiB)" },
   { flag: "gc-interval", env: "BLACKICE_GC_INTERVAL", help: "background GC interval: ms or 30s (default 30s); 0 disables background GC" },
+  { flag: "grace", env: "BLACKICE_GRACE", help: "on SIGTERM/SIGINT, how long open calls may finish before they are cut: ms or 30s (default 10s)" },
   { flag: "tls-cert", env: "BLACKICE_TLS_CERT", help: "PEM certificate chain; turns on TLS (needs --tls-key)" },
   { flag: "tls-key", env: "BLACKICE_TLS_KEY", help: "PEM private key" },
   { flag: "tls-client-ca", env: "BLACKICE_TLS_CLIENT_CA", help: "PEM CA for client certificates; turns on mTLS" },
@@ -25,8 +29,8 @@ export const CLI_FLAGS = [
   { flag: "jwt-issuer", env: "BLACKICE_JWT_ISSUER", help: "JWT bearer auth: the accepted iss" },
   { flag: "jwt-audience", env: "BLACKICE_JWT_AUDIENCE", help: "JWT bearer auth: the accepted aud (comma-separated for several)" },
   { flag: "merkle-signing-key", env: "BLACKICE_MERKLE_SIGNING_KEY", help: "publish Merkle roots in FlightInfo, signed with this Ed25519 private key (PEM file)" },
-  { flag: "metrics-port", env: "BLACKICE_METRICS_PORT", help: "serve Prometheus metrics on this port at /metrics" },
-  { flag: "log-level", env: "BLACKICE_LOG_LEVEL", help: "log level: silent, error, warn, info, debug (default info)" },
+  { flag: "metrics-port", env: "BLACKICE_METRICS_PORT", help: "serve Prometheus metrics on this port at /metrics, and /healthz, /readyz" },
+  { flag: "log-level", env: "BLACKICE_LOG_LEVEL", help: "log level: silent, error, warn, info, debug (default info); JSON lines on stdout, pretty on a terminal" },
   { flag: "project-exchange", env: "BLACKICE_PROJECT_EXCHANGE", help: "serve the `project` DoExchange on a bounded worker pool; a switch, env 1/true (default off)" },
   { flag: "query", env: "BLACKICE_QUERY", help: "serve query descriptors and tickets (column projection, docs/query.md); a switch, env 1/true (default off)" },
   { flag: "web", env: "BLACKICE_WEB", help: "serve the flight browser page at / on the server's port; a switch, env 1/true (default off)" },
@@ -43,10 +47,15 @@ export const CLI_FLAGS = [
   { flag: "cluster-ca", env: "BLACKICE_CLUSTER_CA", help: "with --cluster and --tls-cert: PEM CA that signed the other nodes' certificates (default: the system's)" },
 ] as const;
 
+/** A flag's name, without `--`. */
+export type CliFlag = (typeof CLI_FLAGS)[number]["flag"];
+
 /** The flags that take no value (switches); their environment variables take 1/true/yes/on or 0/false/no/off. */
 const SWITCHES: ReadonlySet<string> = new Set(["project-exchange", "query", "web"]);
 /** The flags that may be given more than once. */
 const REPEATABLE: ReadonlySet<string> = new Set(["hmac-secret-file", "cors-origin", "cluster"]);
+const FLAG_NAMES: ReadonlySet<string> = new Set(CLI_FLAGS.map((f) => f.flag));
+const ENV_OF = new Map<string, string>(CLI_FLAGS.map((f) => [f.flag, f.env]));
 
 /** The settled CLI settings. */
 export interface CliSettings {
@@ -59,6 +68,8 @@ export interface CliSettings {
   merkleSigningKey?: string;
   metricsPort?: number;
   logLevel: string;
+  /** How long open calls may finish after SIGTERM/SIGINT, ms (`--grace`; default 10 000). */
+  graceMs: number;
   /** Keep flights on disk (`--data-dir`, `--fsync`, `--max-disk`); absent: the in-memory store. */
   disk?: { dir: string; fsync: "always" | "interval" | "never"; maxDiskBytes?: number };
   /** Serve the `project` DoExchange (`projectExchange()`): `--project-exchange`. */
@@ -67,9 +78,21 @@ export interface CliSettings {
   query: boolean;
   /** Join a cluster (`--cluster`, `--advertise`, `--node-id`, `--replicas`, `--cluster-heartbeat`, `--cluster-ca`); absent: a single node. */
   cluster?: { redis: string[]; advertise?: string; nodeId?: string; replicas?: number; heartbeatMs?: number; caFile?: string };
+  /**
+   * Where each setting that was given came from, as an error message names it: `--ttl`,
+   * `BLACKICE_TTL`, or `ttl in FILE`. A check made later (when the server is built) uses it to
+   * name the setting the operator wrote.
+   */
+  sources: Partial<Record<CliFlag, string>>;
   help: boolean;
   /** `--version`: print the version and exit. */
   version: boolean;
+}
+
+/** One setting as given: its text (a list for repeatable flags, `true`/`false` for switches) and where it came from. */
+interface Given {
+  value: string | string[] | boolean;
+  from: string;
 }
 
 function intIn(what: string, text: string, min: number, max: number): number {
@@ -78,6 +101,7 @@ function intIn(what: string, text: string, min: number, max: number): number {
   return n;
 }
 
+/** Runs a core parser (parseSize, parseDuration), whose TypeError names `what`, as a UsageError. */
 function wrap<T>(fn: () => T): T {
   try {
     return fn();
@@ -87,8 +111,76 @@ function wrap<T>(fn: () => T): T {
 }
 
 /**
- * Reads CLI flags, falling back to environment variables. Throws {@link UsageError} with
- * a message naming the bad flag and what it takes.
+ * node:util's parseArgs refuses a value that starts with `-` ("ambiguous"), so `--ttl -5s`
+ * would never reach the check that names the flag. A value-taking flag followed by something
+ * that is not one of our flags takes it as its value (`--ttl=-5s`); one followed by nothing or
+ * by another flag is missing its value.
+ */
+function joinDashValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const name = a.startsWith("--") && !a.includes("=") ? a.slice(2) : undefined;
+    if (name !== undefined && FLAG_NAMES.has(name) && !SWITCHES.has(name)) {
+      const next = argv[i + 1];
+      const isFlag = next !== undefined && (next === "-h" || (next.startsWith("--") && FLAG_NAMES.has(next.slice(2).split("=")[0]!)) || next === "--help" || next === "--version");
+      if (next === undefined || isFlag) throw new UsageError(`--${name} needs a value`);
+      out.push(`--${name}=${next}`);
+      i++;
+    } else {
+      out.push(a);
+    }
+  }
+  return out;
+}
+
+/**
+ * Reads a config file: JSON (`.json`) or YAML (anything else; YAML 1.2 reads JSON too), one
+ * mapping whose keys are the flags' names. `from` names where the file's path was given.
+ */
+function readConfigFile(file: string, from: string): Map<string, Given> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (err) {
+    throw new UsageError(`${from}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let doc: unknown;
+  const json = /\.json$/i.test(file);
+  try {
+    doc = json ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new UsageError(`${from}: ${file} is not valid ${json ? "JSON" : "YAML"}: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (doc === null || doc === undefined) return new Map();
+  if (typeof doc !== "object" || Array.isArray(doc)) throw new UsageError(`${from}: ${file} must hold a mapping of settings (port: 9000), not ${Array.isArray(doc) ? "a list" : typeof doc}`);
+  const out = new Map<string, Given>();
+  for (const [key, raw] of Object.entries(doc as Record<string, unknown>)) {
+    const where = `${key} in ${file}`;
+    if (!FLAG_NAMES.has(key) || key === "config") {
+      throw new UsageError(`unknown key ${JSON.stringify(key)} in ${file}; the keys are the flags' names without --: ${CLI_FLAGS.filter((f) => f.flag !== "config").map((f) => f.flag).join(", ")}`);
+    }
+    const scalar = (v: unknown): string => {
+      if (typeof v === "string") return v;
+      if (typeof v === "number" && Number.isFinite(v)) return String(v);
+      throw new UsageError(`${where} must be ${REPEATABLE.has(key) ? "a string or a list of strings" : "a string or a number"}, got ${JSON.stringify(v)}`);
+    };
+    if (SWITCHES.has(key)) {
+      if (typeof raw !== "boolean") throw new UsageError(`${where} must be true or false, got ${JSON.stringify(raw)}`);
+      out.set(key, { value: raw, from: where });
+    } else if (REPEATABLE.has(key)) {
+      out.set(key, { value: (Array.isArray(raw) ? raw : [raw]).map(scalar), from: where });
+    } else {
+      out.set(key, { value: scalar(raw), from: where });
+    }
+  }
+  return out;
+}
+
+/**
+ * Reads the CLI's settings: flags first, then the `--config` file, then environment
+ * variables. Throws {@link UsageError} with a message naming the flag, file key or variable
+ * the bad value came from and what it takes.
  *
  * @example
  * parseCli(["--port", "9000", "--ttl", "1h"], process.env);
@@ -99,111 +191,143 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
   ) as Record<string, { type: "string" | "boolean"; multiple: boolean }>;
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" }, version: { type: "boolean" } }, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args: joinDashValues(argv), options: { ...options, help: { type: "boolean", short: "h" }, version: { type: "boolean" } }, strict: true, allowPositionals: false }));
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    if (err instanceof UsageError) throw err;
+    // parseArgs' own texts run over several lines; the first says what is wrong.
+    throw new UsageError((err as Error).message.split("\n")[0]!);
   }
-  const get = (flag: (typeof CLI_FLAGS)[number]["flag"]): string | undefined => {
+  const fromEnv = (flag: string): Given | undefined => {
+    const name = ENV_OF.get(flag)!;
+    const text = env[name];
+    if (text === undefined || text === "") return undefined;
+    if (SWITCHES.has(flag)) {
+      const t = text.trim().toLowerCase();
+      if (["1", "true", "yes", "on"].includes(t)) return { value: true, from: name };
+      if (["0", "false", "no", "off"].includes(t)) return { value: false, from: name };
+      throw new UsageError(`${name} must be 1, true, yes, on, 0, false, no or off; got ${JSON.stringify(text)}`);
+    }
+    if (REPEATABLE.has(flag)) return { value: text.split(",").map((s) => s.trim()).filter((s) => s.length > 0), from: name };
+    return { value: text, from: name };
+  };
+  const fromFlags = (flag: string): Given | undefined => {
     const v = values[flag];
-    if (Array.isArray(v)) return v.length > 0 ? v.join(",") : undefined;
-    if (typeof v === "string") return v;
-    return env[CLI_FLAGS.find((f) => f.flag === flag)!.env] || undefined;
+    if (v === undefined || (Array.isArray(v) && v.length === 0)) return undefined;
+    return { value: v, from: `--${flag}` };
   };
-  const on = (flag: (typeof CLI_FLAGS)[number]["flag"]): boolean => {
-    if (values[flag] === true) return true;
-    const name = CLI_FLAGS.find((f) => f.flag === flag)!.env;
-    const text = (env[name] ?? "").trim().toLowerCase();
-    if (["1", "true", "yes", "on"].includes(text)) return true;
-    if (["", "0", "false", "no", "off"].includes(text)) return false;
-    throw new UsageError(`${name} must be 1, true, yes, on, 0, false, no or off; got ${JSON.stringify(env[name])}`);
+  const configGiven = fromFlags("config") ?? fromEnv("config");
+  const file = configGiven ? readConfigFile(configGiven.value as string, configGiven.from) : new Map<string, Given>();
+  const sources: CliSettings["sources"] = configGiven ? { config: configGiven.from } : {};
+  const given = (flag: CliFlag): Given | undefined => {
+    const g = fromFlags(flag) ?? file.get(flag) ?? fromEnv(flag);
+    if (g) sources[flag] = g.from;
+    return g;
   };
-  const host = get("host") ?? "127.0.0.1";
-  const port = intIn("--port", get("port") ?? "8815", 0, 65535);
+  /** A value-taking setting: its text and where it came from. */
+  const get = (flag: CliFlag): { text: string; from: string } | undefined => {
+    const g = given(flag);
+    return g === undefined ? undefined : { text: g.value as string, from: g.from };
+  };
+  /** A repeatable setting: every value, and where they came from. */
+  const list = (flag: CliFlag): { items: string[]; from: string } => {
+    const g = given(flag);
+    return g === undefined ? { items: [], from: `--${flag}` } : { items: (g.value as string[]).filter((s) => s.length > 0), from: g.from };
+  };
+  const on = (flag: CliFlag): boolean => given(flag)?.value === true;
+
+  const host = get("host")?.text ?? "127.0.0.1";
+  const portGiven = get("port");
+  const port = portGiven ? intIn(portGiven.from, portGiven.text, 0, 65535) : 8815;
   const config: CliSettings["config"] = { addr: `${host.includes(":") ? `[${host}]` : host}:${port}` };
+  // The ranges are createFlightServer's (a TypeError there would name its option, not the flag).
   const ttl = get("ttl");
-  if (ttl !== undefined) config.ttl = wrap(() => parseDuration(ttl, "--ttl"));
+  if (ttl !== undefined) config.ttl = wrap(() => parseDuration(ttl.text, ttl.from));
   const mem = get("max-memory");
-  if (mem !== undefined) config.maxMemoryBytes = wrap(() => parseSize(mem, "--max-memory"));
+  if (mem !== undefined) {
+    config.maxMemoryBytes = wrap(() => parseSize(mem.text, mem.from));
+    if (config.maxMemoryBytes < 1) throw new UsageError(`${mem.from} must be at least 1 byte (e.g. 512MiB), got ${JSON.stringify(mem.text)}`);
+  }
   const msg = get("max-message-size");
   if (msg !== undefined) {
-    config.maxMessageBytes = wrap(() => parseSize(msg, "--max-message-size"));
-    if (config.maxMessageBytes > 256 * 2 ** 20 || config.maxMessageBytes < 1024) throw new UsageError("--max-message-size must be from 1KiB to 256MiB");
+    config.maxMessageBytes = wrap(() => parseSize(msg.text, msg.from));
+    if (config.maxMessageBytes > 256 * 2 ** 20 || config.maxMessageBytes < 1024) throw new UsageError(`${msg.from} must be from 1KiB to 256MiB, got ${JSON.stringify(msg.text)}`);
   }
   const gc = get("gc-interval");
   if (gc !== undefined) {
-    const ms = wrap(() => parseDuration(gc, "--gc-interval"));
+    const ms = wrap(() => parseDuration(gc.text, gc.from));
+    if (ms > 2 ** 31 - 1) throw new UsageError(`${gc.from} must be at most 24d, got ${JSON.stringify(gc.text)}`);
     if (ms === 0) config.enableGC = false;
     else config.gcInterval = ms;
+  }
+  const grace = get("grace");
+  let graceMs = 10_000;
+  if (grace !== undefined) {
+    graceMs = wrap(() => parseDuration(grace.text, grace.from));
+    if (graceMs > 3_600_000) throw new UsageError(`${grace.from} must be from 0 to 1h, got ${JSON.stringify(grace.text)}`);
   }
   const dataDir = get("data-dir");
   const fsync = get("fsync");
   const maxDisk = get("max-disk");
   let disk: CliSettings["disk"];
   if (dataDir !== undefined) {
-    if (fsync !== undefined && fsync !== "always" && fsync !== "interval" && fsync !== "never") {
-      throw new UsageError(`--fsync must be always, interval or never; got ${JSON.stringify(fsync)}`);
+    if (fsync !== undefined && fsync.text !== "always" && fsync.text !== "interval" && fsync.text !== "never") {
+      throw new UsageError(`${fsync.from} must be always, interval or never; got ${JSON.stringify(fsync.text)}`);
     }
     // The disk store holds little in memory and has no memory limit to set.
-    if (mem !== undefined) throw new UsageError("--max-memory limits the in-memory store; with --data-dir use --max-disk");
-    disk = { dir: dataDir, fsync: (fsync ?? "always") as "always" | "interval" | "never" };
-    if (maxDisk !== undefined) disk.maxDiskBytes = wrap(() => parseSize(maxDisk, "--max-disk"));
+    if (mem !== undefined) throw new UsageError(`${mem.from} limits the in-memory store; with ${dataDir.from} use --max-disk`);
+    disk = { dir: dataDir.text, fsync: (fsync?.text ?? "always") as "always" | "interval" | "never" };
+    if (maxDisk !== undefined) disk.maxDiskBytes = wrap(() => parseSize(maxDisk.text, maxDisk.from));
   } else if (fsync !== undefined || maxDisk !== undefined) {
-    throw new UsageError(`--${fsync !== undefined ? "fsync" : "max-disk"} needs --data-dir`);
+    throw new UsageError(`${(fsync ?? maxDisk)!.from} needs --data-dir`);
   }
   const cert = get("tls-cert");
   const key = get("tls-key");
   const clientCa = get("tls-client-ca");
   let tls: CliSettings["tls"];
   if (cert || key || clientCa) {
-    if (!cert || !key) throw new UsageError("--tls-cert and --tls-key go together");
-    tls = { certFile: cert, keyFile: key, clientCaFile: clientCa };
+    if (!cert || !key) throw new UsageError(`${(cert ?? key ?? clientCa)!.from} needs both --tls-cert and --tls-key`);
+    tls = { certFile: cert.text, keyFile: key.text, clientCaFile: clientCa?.text };
   }
-  const hmacSecretFiles = (get("hmac-secret-file") ?? "")
-    .split(",")
-    .filter((s) => s.length > 0)
-    .map((s) => {
-      const m = /^([A-Za-z0-9._-]+):(.+)$/.exec(s);
-      return m && !/^[A-Za-z]:[\\/]/.test(s) ? { keyId: m[1], path: m[2] } : { path: s };
-    });
+  const hmacSecretFiles = list("hmac-secret-file").items.map((s) => {
+    const m = /^([A-Za-z0-9._-]+):(.+)$/.exec(s);
+    return m && !/^[A-Za-z]:[\\/]/.test(s) ? { keyId: m[1], path: m[2]! } : { path: s };
+  });
   const jwks = get("jwt-jwks");
   const issuer = get("jwt-issuer");
   const audience = get("jwt-audience");
   let jwt: CliSettings["jwt"];
   if (jwks !== undefined || issuer !== undefined || audience !== undefined) {
     if (jwks === undefined || issuer === undefined || audience === undefined) throw new UsageError("--jwt-jwks, --jwt-issuer and --jwt-audience go together");
-    const audiences = audience.split(",").map((a) => a.trim()).filter((a) => a.length > 0);
-    if (audiences.length === 0) throw new UsageError("--jwt-audience must name at least one audience");
-    jwt = { jwks, issuer, audience: audiences };
+    const audiences = audience.text.split(",").map((a) => a.trim()).filter((a) => a.length > 0);
+    if (audiences.length === 0) throw new UsageError(`${audience.from} must name at least one audience`);
+    jwt = { jwks: jwks.text, issuer: issuer.text, audience: audiences };
   }
   if (on("web")) config.webPage = true;
-  const corsOrigins = (get("cors-origin") ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const corsOrigins = list("cors-origin").items.map((s) => s.trim()).filter((s) => s.length > 0);
   if (corsOrigins.length > 0) config.corsOrigins = corsOrigins;
   const metrics = get("metrics-port");
-  const logLevel = get("log-level") ?? "info";
-  if (!["silent", "fatal", "error", "warn", "info", "debug", "trace"].includes(logLevel)) {
-    throw new UsageError(`--log-level must be one of silent, error, warn, info, debug, trace; got ${JSON.stringify(logLevel)}`);
+  const logLevel = get("log-level");
+  if (logLevel !== undefined && !["silent", "fatal", "error", "warn", "info", "debug", "trace"].includes(logLevel.text)) {
+    throw new UsageError(`${logLevel.from} must be one of silent, error, warn, info, debug, trace; got ${JSON.stringify(logLevel.text)}`);
   }
-  const clusterUrls = (get("cluster") ?? "")
-    .split(",")
-    .map((u) => u.trim())
-    .filter((u) => u.length > 0);
+  const clusterUrls = list("cluster").items.map((u) => u.trim()).filter((u) => u.length > 0);
   let cluster: CliSettings["cluster"];
-  const clusterOnly = (["advertise", "node-id", "replicas", "cluster-heartbeat", "cluster-ca"] as const).find((f) => get(f) !== undefined);
+  const clusterOnly = (["advertise", "node-id", "replicas", "cluster-heartbeat", "cluster-ca"] as const).map((f) => get(f)).find((g) => g !== undefined);
   if (clusterUrls.length > 0) {
     const replicas = get("replicas");
     const heartbeat = get("cluster-heartbeat");
     cluster = {
       redis: clusterUrls,
-      advertise: get("advertise"),
-      nodeId: get("node-id"),
-      replicas: replicas === undefined ? undefined : intIn("--replicas", replicas, 1, 16),
-      heartbeatMs: heartbeat === undefined ? undefined : wrap(() => parseDuration(heartbeat, "--cluster-heartbeat")),
-      caFile: get("cluster-ca"),
+      advertise: get("advertise")?.text,
+      nodeId: get("node-id")?.text,
+      replicas: replicas === undefined ? undefined : intIn(replicas.from, replicas.text, 1, 16),
+      heartbeatMs: heartbeat === undefined ? undefined : wrap(() => parseDuration(heartbeat.text, heartbeat.from)),
+      caFile: get("cluster-ca")?.text,
     };
-    if (cluster.heartbeatMs !== undefined && (cluster.heartbeatMs < 100 || cluster.heartbeatMs > 60_000)) throw new UsageError("--cluster-heartbeat must be from 100ms to 60s");
-    if (cluster.caFile !== undefined && !tls) throw new UsageError("--cluster-ca needs --tls-cert (the nodes speak TLS to each other only when they serve TLS)");
+    if (heartbeat !== undefined && (cluster.heartbeatMs! < 100 || cluster.heartbeatMs! > 60_000)) throw new UsageError(`${heartbeat.from} must be from 100ms to 60s, got ${JSON.stringify(heartbeat.text)}`);
+    if (cluster.caFile !== undefined && !tls) throw new UsageError(`${sources["cluster-ca"]} needs --tls-cert (the nodes speak TLS to each other only when they serve TLS)`);
   } else if (clusterOnly !== undefined) {
-    throw new UsageError(`--${clusterOnly} needs --cluster`);
+    throw new UsageError(`${clusterOnly.from} needs --cluster`);
   }
   return {
     config,
@@ -211,12 +335,14 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     cluster,
     hmacSecretFiles,
     jwt,
-    merkleSigningKey: get("merkle-signing-key"),
-    metricsPort: metrics === undefined ? undefined : intIn("--metrics-port", metrics, 0, 65535),
-    logLevel,
+    merkleSigningKey: get("merkle-signing-key")?.text,
+    metricsPort: metrics === undefined ? undefined : intIn(metrics.from, metrics.text, 0, 65535),
+    logLevel: logLevel?.text ?? "info",
+    graceMs,
     disk,
     projectExchange: on("project-exchange"),
     query: on("query"),
+    sources,
     help: values.help === true,
     version: values.version === true,
   };
@@ -225,5 +351,15 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
 /** The `--help` text. */
 export function usage(): string {
   const lines = CLI_FLAGS.map((f) => `  --${f.flag.padEnd(18)} ${f.help} [${f.env}]`);
-  return ["Usage: blackice-flight [options]", "", "Starts a BlackIce Flight server with an in-memory store, or a durable one with --data-dir; with --cluster, a node of a cluster sharing its catalog in Redis.", "", ...lines, "  -h, --help           this text", "      --version        the version", ""].join("\n");
+  return [
+    "Usage: blackice-flight [options]",
+    "",
+    "Starts a BlackIce Flight server with an in-memory store, or a durable one with --data-dir; with --cluster, a node of a cluster sharing its catalog in Redis.",
+    "A setting is taken from its flag, else from the --config file, else from its environment variable.",
+    "",
+    ...lines,
+    "  -h, --help           this text",
+    "      --version        the version",
+    "",
+  ].join("\n");
 }

@@ -1,29 +1,12 @@
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
 import { joinIpcStream, splitIpcStream } from "@blackice/flight-core";
 import { bidi, rawClient } from "../../flight/src/server/test-raw-client";
+import { startCli } from "../../../test/helpers/cli";
 
-// The built CLI (`tsc -b` first), as an operator runs it.
-const CLI = path.resolve(__dirname, "../dist/cli.js");
+// The built CLI (`npm run build` first), as an operator runs it.
 
 type Data = { dataHeader: Uint8Array; dataBody: Uint8Array };
-
-/** Starts the CLI on a free port and resolves with the port once it prints its address. */
-function startCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcessWithoutNullStreams; port: number }> {
-  const { BLACKICE_PROJECT_EXCHANGE: _ignored, ...inherited } = process.env;
-  const child = spawn(process.execPath, [CLI, "--port", "0", "--log-level", "silent", ...args], { env: { ...inherited, ...env } });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = /listening on grpc\+tcp:\/\/127\.0\.0\.1:(\d+)\n/.exec(out);
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on("exit", (code) => reject(new Error(`exited early with ${code}`)));
-  });
-}
 
 const messages = () =>
   splitIpcStream(tableToIPC(tableFromArrays({ a: Int32Array.from([1, 2]), b: Float64Array.from([0.5, 1.5]) }), "stream")).map((m, i) => ({
@@ -52,7 +35,7 @@ describe("the CLI's --project-exchange", () => {
   });
 
   it("without it, refuses the project exchange as an unknown one", async () => {
-    const { child, port } = await startCli([], {});
+    const { child, port } = await startCli([], { BLACKICE_PROJECT_EXCHANGE: "" });
     const client = rawClient(port);
     try {
       await expect(bidi(client, "doExchange", messages())).rejects.toMatchObject({

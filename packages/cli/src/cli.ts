@@ -6,10 +6,45 @@ import { diskStore, serverConfig, withStore, type DiskStore, type ServerPart } f
 import { callLogger, metrics } from "@blackice/flight-resilience";
 import { hmacAuth, hmacSigner, jwtAuth, merkleIntegrity, tls } from "@blackice/flight-security";
 import pino from "pino";
+import pinoPretty from "pino-pretty";
 import { Registry } from "prom-client";
 import { createFlightServer, projectExchange, query, type FlightClientOptions } from "@blackice/flight";
 import { cluster } from "@blackice/flight-cluster";
-import { parseCli, usage, UsageError, type CliSettings } from "./cli-options";
+import { parseCli, usage, UsageError, type CliFlag, type CliSettings } from "./cli-options";
+
+/**
+ * The flag a TypeError from building the server is about, by the option or factory its
+ * message starts with: the CLI checks its own values first, and this names the setting the
+ * operator wrote (flag, config key or variable) for the checks only the factories make
+ * (CORS origins, key files, Redis URLs, ...).
+ */
+const BUILD_ERRORS: ReadonlyArray<readonly [RegExp, CliFlag]> = [
+  [/^corsOrigins\b/, "cors-origin"],
+  [/^addr\b/, "host"],
+  [/^ttl\b/, "ttl"],
+  [/^maxMemoryBytes\b/, "max-memory"],
+  [/^maxMessageBytes\b/, "max-message-size"],
+  [/^gcInterval\b/, "gc-interval"],
+  [/^tls\b/, "tls-cert"],
+  [/^hmac(Auth|Signer)\b/, "hmac-secret-file"],
+  [/^jwtAuth\b/, "jwt-jwks"],
+  [/^merkleIntegrity\b/, "merkle-signing-key"],
+  [/^cluster\b/, "cluster"],
+  [/^(DiskStore|unknown DiskStore)\b/, "data-dir"],
+];
+
+/** A TypeError from building the server, as a message that names the setting it came from. */
+function buildErrorMessage(err: TypeError, settings: CliSettings): string {
+  const hit = BUILD_ERRORS.find(([re]) => re.test(err.message));
+  const from = hit ? settings.sources[hit[1]] : undefined;
+  return from ? `${from}: ${err.message}` : err.message;
+}
+
+/** A pino logger at `level`: JSON lines on stdout, or pino-pretty's lines when stdout is a terminal. */
+function makeLogger(level: string): pino.Logger {
+  if (process.stdout.isTTY) return pino({ level }, pinoPretty({ colorize: true, sync: true }));
+  return pino({ level }, pino.destination({ fd: 1, sync: true }));
+}
 
 /** The server parts the CLI settings ask for, in middleware order; `store` is the disk store to use, if any. */
 function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry | undefined, store: DiskStore | undefined): ServerPart[] {
@@ -66,7 +101,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     settings = parseCli(argv, env);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`blackice-flight: ${err.message}\n\n${usage()}`);
+      // One line naming the setting; the whole usage would bury it.
+      process.stderr.write(`blackice-flight: ${err.message} (blackice-flight --help lists the options)\n`);
       process.exit(2);
     }
     throw err;
@@ -80,7 +116,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
     process.stdout.write(`blackice-flight ${pkg.version}\n`);
     return;
   }
-  const logger = pino({ level: settings.logLevel });
+  const logger = makeLogger(settings.logLevel);
   const registry = settings.metricsPort === undefined ? undefined : new Registry();
   let server: ReturnType<typeof createFlightServer>;
   let metricsServer: http.Server | undefined;
@@ -93,22 +129,38 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
       const r = store.recovery;
       logger.info({ dir: settings.disk.dir, fsync: settings.disk.fsync, ...r }, "disk store opened");
     }
-    server = createFlightServer(...partsFor(settings, logger, registry, store));
+    try {
+      server = createFlightServer(...partsFor(settings, logger, registry, store));
+    } catch (err) {
+      // A value only a factory could check: a usage error too, named after its setting.
+      if (!(err instanceof TypeError)) throw err;
+      process.stderr.write(`blackice-flight: ${buildErrorMessage(err, settings)} (blackice-flight --help lists the options)\n`);
+      await store?.close().catch(() => undefined);
+      process.exit(2);
+    }
     await server.start();
     if (registry) metricsServer = await serveMetrics(registry, settings.config.addr.replace(/:\d+$/, ""), settings.metricsPort!, () => !stopping);
   } catch (err) {
-    process.stderr.write(`blackice-flight: ${(err as Error).message}\n`);
+    // One line, no stack: a port in use says which setting chooses another.
+    const inUse = /EADDRINUSE/.test((err as Error).message);
+    const metricsPort = inUse && /cannot serve metrics/.test((err as Error).message);
+    const line = !inUse
+      ? (err as Error).message
+      : metricsPort
+        ? `cannot serve metrics on port ${settings.metricsPort}: the port is already in use (choose another with ${settings.sources["metrics-port"]})`
+        : `cannot listen on ${settings.config.addr}: the port is already in use (choose another with ${settings.sources.port ?? "--port"})`;
+    process.stderr.write(`blackice-flight: ${line}\n`);
     await store?.close().catch(() => undefined);
     process.exit(1);
   }
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`${signal}: shutting down\n`);
+    logger.info({ signal, graceMs: settings.graceMs }, "shutting down");
     // The metrics port stays open through the grace period: /readyz answers 503 from now on.
     // The server does not close a store given with withStore: close it (fsync, unlock) after the calls end.
     server
-      .shutdown({ graceMs: 10_000 })
+      .shutdown({ graceMs: settings.graceMs })
       .then(() => store?.close())
       .then(
         () => process.exit(0),
@@ -120,15 +172,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
-  process.stdout.write(`BlackIce Flight listening on ${server.location}\n`);
-  if (settings.config.webPage) process.stdout.write(`page on ${settings.tls ? "https" : "http"}://${settings.config.addr.replace(/:\d+$/, "")}:${server.port}/\n`);
+  // Through the logger, so stdout stays JSON lines: tests and tools read `location` and `port`.
+  const host = settings.config.addr.replace(/:\d+$/, "");
+  logger.info({ location: server.location, port: server.port }, `BlackIce Flight listening on ${server.location}`);
+  if (settings.config.webPage) logger.info({ page: `${settings.tls ? "https" : "http"}://${host}:${server.port}/` }, "browser page");
   if (metricsServer) {
     const a = metricsServer.address() as { port: number };
-    process.stdout.write(`metrics on http://${settings.config.addr.replace(/:\d+$/, "")}:${a.port}/metrics\n`);
+    logger.info({ metrics: `http://${host}:${a.port}/metrics`, metricsPort: a.port }, "metrics, /healthz and /readyz");
   }
 }
 
-/** Serves the registry at /metrics in the Prometheus text format. */
 /**
  * The metrics port: Prometheus text at `/metrics`; `/healthz` answers 200 while the process
  * runs; `/readyz` 200 while the server takes calls and 503 once it is shutting down (so a load
