@@ -3,4 +3,4 @@
 // ---- for server users ----
 export { main } from "./cli";
 export { parseCli, usage, UsageError, CLI_FLAGS } from "./cli-options";
-export type { CliSettings } from "./cli-options";
+export type { CliFlag, CliSettings } from "./cli-options";

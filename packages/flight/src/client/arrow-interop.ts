@@ -311,7 +311,7 @@ export class IpcMessageEncoder {
   private readonly writer: Arrow.RecordBatchStreamWriter;
   private started = false;
 
-  /** `schema` must be the host's (see {@link loadArrow}); batches written must use it. */
+  /** `schema` must come from the apache-arrow the client uses (the host app's); batches written must use it. */
   constructor(arrow: ArrowModule, schema: Arrow.Schema) {
     // The writer writes into whatever AsyncByteQueue it is given (its public `reset(sink)`).
     // This one captures the chunks synchronously, so that after each write() the bytes of

@@ -15,7 +15,7 @@ export interface ChannelPoolOptions {
   maxIdleChannels?: number;
 }
 
-/** What a {@link ChannelPool} holds, for tests and diagnostics. */
+/** What a client's pool of channels to endpoint locations holds, for tests and diagnostics. */
 export interface ChannelPoolStats {
   /** Open channels by location (the client's own location included), with their calls. */
   channels: Array<{ location: string; active: number; waiting: number }>;

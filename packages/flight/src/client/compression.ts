@@ -22,7 +22,7 @@ interface RegistryLike {
 }
 
 /**
- * What became of one codec in {@link registerCompressionCodecs}:
+ * What became of one codec when the compression codecs were registered (`registerArrowCompressionCodecs`):
  * - `"registered"`: this package's decoder is now the codec's (an encoder the app had
  *   registered for it alone is kept);
  * - `"kept"`: the app had registered a decoder, which stays;
@@ -31,7 +31,7 @@ interface RegistryLike {
  */
 export type CodecRegistration = "registered" | "kept" | "unavailable";
 
-/** The outcome of {@link registerCompressionCodecs}, by codec. */
+/** The outcome of registering the compression codecs (`registerArrowCompressionCodecs`), by codec. */
 export interface CompressionCodecsRegistration {
   lz4Frame: CodecRegistration;
   zstd: CodecRegistration;
