@@ -21,6 +21,7 @@ interface Packed {
 const APP = `
 import { serverConfig, StatusCode, FlightError } from "@blackice/flight-core";
 import { FlightClient, createFlightServer, pathDescriptor } from "@blackice/flight";
+import { FLIGHT_SERVICE_NAME, flightServiceDefinition } from "@blackice/flight/internal";
 import { tableFromArrays } from "apache-arrow";
 
 async function main(): Promise<void> {
@@ -32,7 +33,9 @@ async function main(): Promise<void> {
     const table = await client.getTable(pathDescriptor("packed", "app"));
     const missing = await client.getFlightInfo(pathDescriptor("nothing")).catch((e: unknown) => e);
     const code: number = missing instanceof FlightError ? missing.code : -1;
-    console.log(JSON.stringify({ rows: table.numRows, notFound: code === StatusCode.NOT_FOUND }));
+    const doGetPath: string = flightServiceDefinition.doGet.path;
+    const internal = doGetPath === \`/\${FLIGHT_SERVICE_NAME}/DoGet\` && flightServiceDefinition.doGet.responseStream;
+    console.log(JSON.stringify({ rows: table.numRows, notFound: code === StatusCode.NOT_FOUND, internal }));
   } finally {
     client.close();
     await server.shutdown({ graceMs: 0 });
@@ -64,7 +67,7 @@ describe("the packed packages, installed into host apps outside the repository",
     );
     for (const p of packed) {
       const files = p.files.map((f) => f.path);
-      expect({ name: p.name, has: ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts"].filter((f) => !files.includes(f)) }).toEqual({ name: p.name, has: [] });
+      expect({ name: p.name, has: ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", ...(p.name === "@blackice/flight" ? ["dist/internal.js", "dist/internal.d.ts"] : [])].filter((f) => !files.includes(f)) }).toEqual({ name: p.name, has: [] });
       const unwanted = files.filter((f) => /(^|\/)src\/|\.test\.|(^|\/)test-[^/]*$|tsbuildinfo/.test(f));
       expect({ name: p.name, unwanted }).toEqual({ name: p.name, unwanted: [] });
     }
@@ -93,6 +96,6 @@ describe("the packed packages, installed into host apps outside the repository",
     expect(compile.stdout + compile.stderr).toBe("");
     const out = await run(process.execPath, [path.join(app, "out/app.js")], { cwd: app, timeoutMs: 60_000 });
     expect(out.stderr).toBe("");
-    expect(JSON.parse(out.stdout)).toEqual({ rows: 3, notFound: true });
+    expect(JSON.parse(out.stdout)).toEqual({ rows: 3, notFound: true, internal: true });
   }, NPM_TIMEOUT + 180_000);
 });
