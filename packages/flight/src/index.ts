@@ -48,5 +48,7 @@ export type { FlightSession, SessionOptionError, SessionOptionsConfig, SessionOp
 export { projectExchange } from "./server/project-exchange";
 export type { ProjectExchangeOptions } from "./server/project-exchange";
 export { query } from "./server/query";
+export { flightHandlers, describeFlight } from "./server/flight-handlers";
+export type { FlightHandlers, FlightDataSource, FlightInfoSource, FlightDescription } from "./server/flight-handlers";
 export type { QueryOptions } from "./server/query";
 export * as proto from "./gen/Flight";
