@@ -14,6 +14,7 @@ const config: Config = {
   moduleNameMapper: {
     "^@blackice/flight-core$": "<rootDir>/packages/core/src/index.ts",
     "^@blackice/flight$": "<rootDir>/packages/flight/src/index.ts",
+    "^@blackice/flight/internal$": "<rootDir>/packages/flight/src/internal.ts",
     "^@blackice/flight-security$": "<rootDir>/packages/security/src/index.ts",
     "^@blackice/flight-resilience$": "<rootDir>/packages/resilience/src/index.ts",
     "^@blackice/flight-cluster$": "<rootDir>/packages/cluster/src/index.ts",

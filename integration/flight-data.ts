@@ -3,7 +3,7 @@
 
 import * as arrow from "apache-arrow";
 import { MessageKind, joinIpcStream, readMessageHeader, splitIpcStream, type Bytes, type FlightData } from "@blackice/flight-core";
-import { encapsulateMessage } from "@blackice/flight";
+import { encapsulateMessage } from "@blackice/flight/internal";
 import { recordBatch } from "./json-reader";
 
 const EMPTY = new Uint8Array(0);

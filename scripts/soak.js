@@ -39,7 +39,8 @@ const fs = require("node:fs");
 const { parseArgs } = require("node:util");
 const grpc = require("@grpc/grpc-js");
 const { tableFromArrays, tableToIPC } = require("apache-arrow");
-const { createFlightServer, flightServiceDefinition } = require("@blackice/flight");
+const { createFlightServer } = require("@blackice/flight");
+const { flightServiceDefinition } = require("@blackice/flight/internal");
 const { parseSize, serverConfig, splitIpcStream } = require("@blackice/flight-core");
 const resilience = require("@blackice/flight-resilience");
 

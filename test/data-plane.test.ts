@@ -12,7 +12,8 @@ import {
   type StoredFlight,
   type StoredMessage,
 } from "@blackice/flight-core";
-import { FlightClient, createFlightServer, flightDataPieces, type FlightServer } from "@blackice/flight";
+import { FlightClient, createFlightServer, type FlightServer } from "@blackice/flight";
+import { flightDataPieces } from "@blackice/flight/internal";
 import { hmacAuth } from "@blackice/flight-security";
 import { randomBytes } from "node:crypto";
 import { connect, grpcFrame, rawGrpcCall } from "../packages/flight/src/transport/test-h2-client";

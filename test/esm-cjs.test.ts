@@ -1,7 +1,7 @@
 import { run } from "./helpers/python";
 
 // Every package must load from both module systems, through its exports map only.
-const PACKAGES = ["@blackice/flight-core", "@blackice/flight", "@blackice/flight-security", "@blackice/flight-resilience"];
+const PACKAGES = ["@blackice/flight-core", "@blackice/flight", "@blackice/flight/internal", "@blackice/flight-security", "@blackice/flight-resilience"];
 
 describe("packages load from ESM and CommonJS host apps", () => {
   it.each(PACKAGES)("%s: require() and import give the same named exports", async (pkg) => {
@@ -21,6 +21,16 @@ describe("packages load from ESM and CommonJS host apps", () => {
   it("exposes only what the exports map names", async () => {
     const deep = await run(process.execPath, ["-e", `require("@blackice/flight/dist/server/store-handler.js")`]);
     expect(deep.stderr).toMatch(/ERR_PACKAGE_PATH_NOT_EXPORTED/);
+  });
+
+  it("keeps transport-author exports on the /internal subpath, out of the main barrel", async () => {
+    const names = await run(process.execPath, [
+      "-e",
+      `const main = require("@blackice/flight"), internal = require("@blackice/flight/internal");
+       console.log(JSON.stringify({ main: ["Http2GrpcTransport", "decodeFlightData", "flightServiceDefinition"].filter((n) => n in main), internal: typeof internal.Http2GrpcTransport }))`,
+    ]);
+    expect(names.stderr).toBe("");
+    expect(JSON.parse(names.stdout)).toEqual({ main: [], internal: "function" });
   });
 
   it("a host app can build and start a server from ESM", async () => {

@@ -1,7 +1,8 @@
 import * as fs from "node:fs";
 import fc from "fast-check";
 import { FlightError, IpcStreamValidator, StatusCode, serverConfig, splitIpcStream, type FlightData } from "@blackice/flight-core";
-import { FlightClient, createFlightServer, decodeFlightData, encodeFlightData, type FlightServer } from "@blackice/flight";
+import { FlightClient, createFlightServer, type FlightServer } from "@blackice/flight";
+import { decodeFlightData, encodeFlightData } from "@blackice/flight/internal";
 import { ipcStreams } from "./helpers/corpus";
 
 // A mutation fuzzer (fast-check) over valid Arrow IPC streams: the conformance corpus

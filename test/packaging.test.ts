@@ -22,6 +22,7 @@ interface Packed {
 const app = (extra: { imports: string; parts: string } = { imports: "", parts: "" }): string => `
 import { serverConfig, StatusCode, FlightError } from "@blackice/flight-core";
 import { FlightClient, createFlightServer, pathDescriptor } from "@blackice/flight";
+import { FLIGHT_SERVICE_NAME, flightServiceDefinition } from "@blackice/flight/internal";
 import { tableFromArrays } from "apache-arrow";
 ${extra.imports}
 async function main(): Promise<void> {
@@ -33,7 +34,9 @@ async function main(): Promise<void> {
     const table = await client.getTable(pathDescriptor("packed", "app"));
     const missing = await client.getFlightInfo(pathDescriptor("nothing")).catch((e: unknown) => e);
     const code: number = missing instanceof FlightError ? missing.code : -1;
-    console.log(JSON.stringify({ rows: table.numRows, notFound: code === StatusCode.NOT_FOUND }));
+    const doGetPath: string = flightServiceDefinition.doGet.path;
+    const internal = doGetPath === \`/\${FLIGHT_SERVICE_NAME}/DoGet\` && flightServiceDefinition.doGet.responseStream;
+    console.log(JSON.stringify({ rows: table.numRows, notFound: code === StatusCode.NOT_FOUND, internal }));
   } finally {
     client.close();
     await server.shutdown({ graceMs: 0 });
@@ -65,7 +68,7 @@ describe("the packed packages, installed into host apps outside the repository",
     );
     for (const p of packed) {
       const files = p.files.map((f) => f.path);
-      expect({ name: p.name, has: ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts"].filter((f) => !files.includes(f)) }).toEqual({ name: p.name, has: [] });
+      expect({ name: p.name, has: ["README.md", "LICENSE", "package.json", "dist/index.js", "dist/index.d.ts", ...(p.name === "@blackice/flight" ? ["dist/internal.js", "dist/internal.d.ts"] : [])].filter((f) => !files.includes(f)) }).toEqual({ name: p.name, has: [] });
       const unwanted = files.filter((f) => /(^|\/)src\/|\.test\.|(^|\/)test-[^/]*$|tsbuildinfo/.test(f));
       expect({ name: p.name, unwanted }).toEqual({ name: p.name, unwanted: [] });
     }
@@ -107,7 +110,7 @@ describe("the packed packages, installed into host apps outside the repository",
       parts: `, callLogger(), serverConfig({ ttl: parseCli(["--ttl", "1h"], {}).config.ttl })`,
     });
     const { dir, stdout } = await hostApp(type, moduleKind, packed.map((p) => p.name), source);
-    expect(JSON.parse(stdout)).toEqual({ rows: 3, notFound: true });
+    expect(JSON.parse(stdout)).toEqual({ rows: 3, notFound: true, internal: true });
     // npm links the CLI package's bin into the app, as `npx blackice-flight` finds it.
     const version = await run(path.join(dir, "node_modules/.bin/blackice-flight"), ["--version"], { cwd: dir, timeoutMs: 60_000 });
     const cliVersion = (JSON.parse(fs.readFileSync(path.join(ROOT, "packages/cli/package.json"), "utf8")) as { version: string }).version;
@@ -116,7 +119,7 @@ describe("the packed packages, installed into host apps outside the repository",
 
   it("@blackice/flight installs and runs with only @blackice/flight-core: no security, resilience, cluster or CLI dependencies", async () => {
     const { dir, stdout } = await hostApp("commonjs", "node16", ["@blackice/flight-core", "@blackice/flight"], app());
-    expect(JSON.parse(stdout)).toEqual({ rows: 3, notFound: true });
+    expect(JSON.parse(stdout)).toEqual({ rows: 3, notFound: true, internal: true });
     const installed = ["@blackice/flight-security", "@blackice/flight-resilience", "@blackice/flight-cluster", "@blackice/flight-cli", "pino", "prom-client", "ioredis", "jose", "opossum"].filter((name) =>
       fs.existsSync(path.join(dir, "node_modules", name)),
     );

@@ -17,7 +17,8 @@ const { once } = require("node:events");
 const root = path.resolve(__dirname, "../..");
 const grpc = require(require.resolve("@grpc/grpc-js", { paths: [path.join(root, "packages/flight")] }));
 const flightDist = process.env.BENCH_FLIGHT_DIST ? path.resolve(process.env.BENCH_FLIGHT_DIST) : path.join(root, "packages/flight/dist");
-const { flightServiceDefinition, proto } = require(path.join(flightDist, "index.js"));
+const { proto } = require(path.join(flightDist, "index.js"));
+const { flightServiceDefinition } = require(path.join(flightDist, "internal.js"));
 
 const MAX_MESSAGE = 256 * 2 ** 20;
 const identity = (b) => b;

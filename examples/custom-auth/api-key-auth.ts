@@ -2,7 +2,7 @@
 // the server looks it up in a map of subject → key, and publishes who the caller is under the
 // security package's kIdentity, where authorize() and every later middleware find it.
 import { timingSafeEqual } from "node:crypto";
-import { FlightError, StatusCode, statsSection, type FlightMiddleware, type ServerPart } from "@blackice/flight-core";
+import { FlightError, StatusCode, serverParts, statsSection, type FlightMiddleware, type ServerParts } from "@blackice/flight-core";
 import { kAuthenticationConfigured, kIdentity } from "@blackice/flight-security";
 
 /** Options of {@link apiKeyAuth}. */
@@ -40,7 +40,7 @@ const FAILURE_MESSAGE = "authentication failed";
  *   authorize(pathPrefixPolicy({ alice: ["tenants/alice"], bob: ["tenants/bob"] })),
  * );
  */
-export function apiKeyAuth(options: ApiKeyAuthOptions): ServerPart[] {
+export function apiKeyAuth(options: ApiKeyAuthOptions): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("apiKeyAuth: options must be an object");
   const header = options.header ?? "x-api-key";
   // Metadata names reach middleware lower-cased; a -bin header would carry bytes, not text.
@@ -99,5 +99,5 @@ export function apiKeyAuth(options: ApiKeyAuthOptions): ServerPart[] {
 
   const subjects = new Set(entries.map((e) => e.subject)).size;
   const stats = statsSection("apiKeyAuth", () => ({ subjects, keys: entries.length, accepted: counts.accepted, rejected: { missing: counts.missing, malformed: counts.malformed, unknown: counts.unknown } }));
-  return [middleware, stats];
+  return serverParts(middleware, stats);
 }

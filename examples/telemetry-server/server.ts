@@ -30,10 +30,10 @@ import {
   parseSize,
   readSchema,
   serverConfig,
+  settingsOf,
   withStore,
   type CallInfo,
   type ServerPart,
-  type StatsSetting,
   type StoredMessage,
 } from "@blackice/flight-core";
 import { createFlightServer, projectExchange, type FlightServer } from "@blackice/flight";
@@ -158,7 +158,7 @@ export function telemetryServer(options: TelemetryServerOptions): TelemetryServe
     return { keyId, secretPath: f.path, ...(adminKeyIds.has(keyId) ? { roles: [ADMIN_ROLE] } : {}) };
   });
   const hmacParts = hmacKeys.length > 0 ? hmacAuth({ keys: hmacKeys }) : [];
-  const hmacStats = hmacParts.find((p): p is StatsSetting => typeof p === "object" && !Array.isArray(p) && (p as StatsSetting).kind === "stats");
+  const [hmacStats] = settingsOf(hmacParts, "stats");
   const authFailures = hmacStats ? () => (hmacStats.collect() as { rejected: Record<string, number> }).rejected : undefined;
 
   const isAdmin = (call: CallInfo): boolean => hasRole(identityOf(call), ADMIN_ROLE);

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { splitIpcStream } from "@blackice/flight-core";
-import { flightServiceDefinition } from "@blackice/flight";
+import { flightServiceDefinition } from "@blackice/flight/internal";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const NONE = new Uint8Array(0);

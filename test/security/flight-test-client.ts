@@ -1,7 +1,7 @@
 // Test helper for the security real-server tests: a bare grpc-js Flight client (so the tests
 // need no FlightClient) and a way to put grpc metadata on each call.
 import * as grpc from "@grpc/grpc-js";
-import { flightServiceDefinition } from "@blackice/flight";
+import { flightServiceDefinition } from "@blackice/flight/internal";
 
 const RawFlightClient = grpc.makeGenericClientConstructor(flightServiceDefinition as unknown as grpc.ServiceDefinition, "FlightService");
 

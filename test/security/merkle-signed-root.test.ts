@@ -10,7 +10,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { tableFromArrays } from "apache-arrow";
 import { StatusCode, type FlightData, type FlightInfo } from "@blackice/flight-core";
-import { FlightClient, decodeFlightData, encodeFlightData, pathDescriptor, proto } from "@blackice/flight";
+import { FlightClient, pathDescriptor, proto } from "@blackice/flight";
+import { decodeFlightData, encodeFlightData } from "@blackice/flight/internal";
 import { startGrpcMitm } from "../helpers/grpc-mitm";
 import { MerkleBuilder, flightDataLeafHash, merkleKeyId, readMerkleMetadata, verifyFlightStream } from "@blackice/flight-security";
 

@@ -10,6 +10,7 @@ import {
   defineAction,
   resourceExhausted,
   serverConfig,
+  serverParts,
   splitServerParts,
   statsSection,
   type ActionSetting,
@@ -20,7 +21,7 @@ import {
   type FlightMiddleware,
   type FlightRequests,
   type FlightResponse,
-  type ServerPart,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { FlightClient, createFlightServer, pathDescriptor } from "@blackice/flight";
 import { tableMessages } from "./example-data";
@@ -152,18 +153,18 @@ const reportBugs =
       })() as FlightResponse;
     };
 
-function callCounter(): ServerPart[] {
+function callCounter(): ServerParts {
   const counts: Partial<Record<FlightMethod, number>> = {};
   const middleware: FlightMiddleware = (next) =>
     async function countCalls(call) {
       counts[call.method] = (counts[call.method] ?? 0) + 1;
       return next(call);
     };
-  return [
+  return serverParts(
     middleware,
     statsSection("callCounter", () => ({ ...counts })),
     defineAction("call-counts", "calls served per method", async () => ({ body: Buffer.from(JSON.stringify(counts)) })),
-  ];
+  );
 }
 
 /** A hand-made call for in-memory tests. */

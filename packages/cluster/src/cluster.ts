@@ -1,4 +1,4 @@
-import { onLifecycle, statsSection, wrapStore, type FlightMiddleware, type FlightStore, type ServerPart } from "@blackice/flight-core";
+import { onLifecycle, statsSection, wrapStore, type FlightMiddleware, type FlightStore, serverParts, type ServerParts } from "@blackice/flight-core";
 import { parseLocation, type FlightClientOptions } from "@blackice/flight";
 import { CLUSTER_LOCAL_HEADER, ClusterNode } from "./cluster-node";
 import { ClusterStore } from "./cluster-store";
@@ -57,7 +57,7 @@ function intIn(what: string, v: unknown, min: number, max: number): number {
  *   cluster({ redis: "redis://redis:6379", advertise: "grpc+tcp://node1:8815", replicas: 2 }),
  * );
  */
-export function cluster(options: ClusterOptions): ServerPart[] {
+export function cluster(options: ClusterOptions): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("cluster: expected an options object");
   const urls = typeof options.redis === "string" ? [options.redis] : options.redis;
   if (!Array.isArray(urls) || !urls.every((u) => typeof u === "string")) throw new TypeError("cluster: redis must be a URL or an array of URLs");
@@ -106,7 +106,7 @@ export function cluster(options: ClusterOptions): ServerPart[] {
       return next(call);
     };
 
-  return [
+  return serverParts(
     wrapStore("cluster", (store) => {
       local = store;
       node.local = store;
@@ -118,5 +118,5 @@ export function cluster(options: ClusterOptions): ServerPart[] {
       onStart: ({ address, port }) => node.start(address, port),
       onShutdown: () => node.stop(),
     }),
-  ];
+  );
 }

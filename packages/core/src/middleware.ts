@@ -16,6 +16,7 @@ import type {
   Ticket,
 } from "./flight-types";
 import type { FlightStore } from "./store/flight-store";
+import { splitServerParts, type ServerPart } from "./server-parts";
 
 /** The ten Flight RPCs, as they are told apart in a {@link FlightCall}. */
 export type FlightMethod =
@@ -162,9 +163,17 @@ export type FlightHandler = (call: FlightCall) => Promise<FlightResponse>;
  */
 export type FlightMiddleware = (next: FlightHandler) => FlightHandler;
 
-/** Composes middleware around a handler; the first middleware is the outermost. */
-export function composeMiddleware(middlewares: readonly FlightMiddleware[], handler: FlightHandler): FlightHandler {
+/**
+ * Composes middleware around a handler; the first middleware is the outermost. Takes server
+ * parts as `createFlightServer` does (a factory's {@link ServerParts} too) and uses their
+ * middleware; settings among them are skipped, as they configure a server, not a call.
+ *
+ * @example
+ * const handler = composeMiddleware([authorize(policy), callLogger({ logger })], storeHandler);
+ */
+export function composeMiddleware(middlewares: readonly ServerPart[], handler: FlightHandler): FlightHandler {
+  const { middleware } = splitServerParts(middlewares);
   let h = handler;
-  for (let i = middlewares.length - 1; i >= 0; i--) h = middlewares[i](h);
+  for (let i = middleware.length - 1; i >= 0; i--) h = middleware[i](h);
   return h;
 }

@@ -10,6 +10,28 @@ import { isFlightStore, type FlightStore } from "./store/flight-store";
  */
 export type ServerPart = FlightMiddleware | ServerSetting | readonly ServerPart[];
 
+/**
+ * The one shape every server-part factory of the packages returns (`hmacAuth()`, `metrics()`,
+ * `query()`, `tls()`, `guardedStore()`, `cluster()`, ...; and `.parts` of a circuit breaker):
+ * a frozen, flat list of the middleware and settings that make one feature. Pass it as-is to
+ * `createFlightServer`, in any position; do not pick it apart by index. Its order is the
+ * order the parts take in the server (a factory's middleware before its settings).
+ *
+ * Core's setting constructors (`serverConfig`, `withStore`, `wrapStore`, `defineAction`,
+ * `defineExchange`, `statsSection`, `onLifecycle`) are the building blocks factories are made
+ * of: each returns the one setting it makes, which is itself a {@link ServerPart}.
+ *
+ * @example
+ * export function requestCounter(): ServerParts {
+ *   let calls = 0;
+ *   return serverParts(
+ *     function requestCounterMiddleware(next) { return (call) => (calls++, next(call)); },
+ *     statsSection("requests", () => ({ calls })),
+ *   );
+ * }
+ */
+export type ServerParts = readonly (FlightMiddleware | ServerSetting)[];
+
 /** A server setting. Made by the factory functions of the packages, not by hand. */
 export type ServerSetting =
   | ConfigSetting
@@ -181,6 +203,37 @@ export interface LifecycleSetting {
   readonly onCreate?: (setup: ServerSetup) => void;
   readonly onStart?: (info: { address: string; port: number }) => void | Promise<void>;
   readonly onShutdown?: () => void | Promise<void>;
+}
+
+/**
+ * Makes the {@link ServerParts} a factory returns: flattens nested lists, checks each part
+ * (a middleware function or a setting with a `kind`; TypeError otherwise) and freezes the list.
+ *
+ * @example
+ * return serverParts(middleware, statsSection("mine", () => stats));
+ */
+export function serverParts(...parts: readonly ServerPart[]): ServerParts {
+  const out: Array<FlightMiddleware | ServerSetting> = [];
+  const visit = (p: ServerPart): void => {
+    if (typeof p === "function") out.push(p);
+    else if (Array.isArray(p)) for (const q of p as readonly ServerPart[]) visit(q);
+    else if (p && typeof p === "object" && typeof (p as ServerSetting).kind === "string") out.push(p as ServerSetting);
+    else throw new TypeError(`serverParts: expected a middleware function or a setting object with a "kind", got ${p === null ? "null" : typeof p}`);
+  };
+  for (const p of parts) visit(p);
+  return Object.freeze(out);
+}
+
+/**
+ * The settings of one kind among some parts, in order: how a test or a middleware author looks
+ * into the {@link ServerParts} a factory returned, without relying on positions.
+ *
+ * @example
+ * const [stats] = settingsOf(concurrencyLimit({ global: 8 }), "stats");
+ * stats?.collect();
+ */
+export function settingsOf<K extends ServerSetting["kind"]>(parts: ServerPart, kind: K): Array<Extract<ServerSetting, { kind: K }>> {
+  return splitServerParts([parts]).settings.filter((s): s is Extract<ServerSetting, { kind: K }> => s.kind === kind);
 }
 
 /** Flattens parts and splits them into middleware and settings, keeping order. */

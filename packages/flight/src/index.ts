@@ -1,4 +1,6 @@
 // @blackice/flight: the Arrow Flight server (gRPC on node:http2) and client (@grpc/grpc-js).
+// What a transport author needs (the transport, the wire codecs, the method table) is in
+// "@blackice/flight/internal" (src/internal.ts), not here.
 
 // ---- for server users ----
 export { createFlightServer, DEFAULT_CONFIG, DEFAULT_FLOW_CONTROL_WINDOW, MAX_COUNTED_SUBJECTS, MAX_MESSAGE_BYTES_LIMIT } from "./server/create-flight-server";
@@ -35,24 +37,13 @@ export type { ParsedLocation } from "./client/location";
 export { decodeRecordBatches, encodeTable, IpcMessageEncoder, readArrowSchema, registerArrowCompressionCodecs } from "./client/arrow-interop";
 export type { EncodeTableOptions, RecordBatchLike, TableLike, SchemaLike, CodecRegistration, CompressionCodecsRegistration } from "./client/arrow-interop";
 
-// ---- for middleware and transport authors ----
-export { decodeFlightData, encodeFlightData, flightDataPieces, FlightDataDecodeError } from "./codec/flight-data-codec";
-export type { DecodeFlightDataOptions } from "./codec/flight-data-codec";
-export { flightServiceDefinition, FLIGHT_SERVICE_NAME } from "./codec/service-definition";
-export { encapsulateMessage } from "./server/ipc-encapsulate";
-export { Http2GrpcTransport } from "./transport/http2-grpc-transport";
-export type { TransportHooks } from "./transport/http2-grpc-transport";
-export type { ServerTransport, TransportCall, TransportLimits, TransportMethod, TransportSettings, TransportStats, HttpExchange, HttpRequestContext, HttpRoutes } from "./transport/transport";
-export { httpStatusOf } from "./transport/http-status";
-export { httpArrowRoutes, ARROW_STREAM_TYPE } from "./server/http-arrow-routes";
-export type { HttpArrowRoutesOptions } from "./server/http-arrow-routes";
-export { HealthService, HEALTH_SERVICE_NAME } from "./transport/health-service";
-export { flightServiceMethods } from "./server/flight-service";
-export type { FlightRequestLimits } from "./server/flight-service";
-export * as proto from "./gen/Flight";
+export { ARROW_STREAM_TYPE } from "./server/http-arrow-routes";
 export { sessionOptions, kSession, SESSION_COOKIE } from "./server/session-options";
 export type { FlightSession, SessionOptionError, SessionOptionsConfig, SessionOptionValue } from "./server/session-options";
 export { projectExchange } from "./server/project-exchange";
-export { query } from "./server/query";
-export type { QueryOptions } from "./server/query";
 export type { ProjectExchangeOptions } from "./server/project-exchange";
+export { query } from "./server/query";
+export { flightHandlers, describeFlight } from "./server/flight-handlers";
+export type { FlightHandlers, FlightDataSource, FlightInfoSource, FlightDescription } from "./server/flight-handlers";
+export type { QueryOptions } from "./server/query";
+export * as proto from "./gen/Flight";

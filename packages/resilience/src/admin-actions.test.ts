@@ -1,12 +1,10 @@
 import {
+  settingsOf,
   MemoryStore,
   StatusCode,
-  type ActionSetting,
   type CallInfo,
   type FlightStore,
-  type LifecycleSetting,
   type Result,
-  type StatsSetting,
 } from "@blackice/flight-core";
 import { adminActions, type AdminActionsOptions } from "./admin-actions";
 import { circuitBreaker } from "./circuit-breaker";
@@ -25,10 +23,10 @@ function newStore(): MemoryStore {
 function setup(extra: Partial<AdminActionsOptions> = {}, store: FlightStore = newStore()) {
   const { logger, lines } = captureLogger("info");
   const parts = adminActions({ logger, isAdmin: (call) => call.headers.has("x-admin"), ...extra });
-  const actions = new Map(parts.filter((p): p is ActionSetting => p.kind === "action").map((a) => [a.type, a]));
-  const stats = parts.find((p): p is StatsSetting => p.kind === "stats")!;
+  const actions = new Map(settingsOf(parts, "action").map((a) => [a.type, a]));
+  const stats = settingsOf(parts, "stats")[0]!;
   // What createFlightServer does: tell the settings the server's store, and put it on every call.
-  for (const p of parts) if (p.kind === "lifecycle") (p as LifecycleSetting).onCreate?.({ store });
+  for (const p of settingsOf(parts, "lifecycle")) p.onCreate?.({ store });
   const admin = makeCall("doAction", { type: "", body: new Uint8Array() }, { headers: new Map([["x-admin", ["1"]]]), peer: "10.0.0.1:1", store }) as CallInfo;
   const nobody = makeCall("doAction", { type: "", body: new Uint8Array() }, { store }) as CallInfo;
   const run = async (type: string, body: unknown, as: CallInfo = admin): Promise<Record<string, unknown>> => {

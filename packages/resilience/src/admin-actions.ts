@@ -13,9 +13,9 @@ import {
   type ActionSetting,
   type CallInfo,
   type FlightStore,
-  type LifecycleSetting,
   type Result,
-  type StatsSetting,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import type { BreakerState } from "./breaker-core";
 import { checkFunction, checkInt, checkLogger, checkOptions } from "./option-checks";
@@ -121,7 +121,7 @@ function field(action: string, body: Record<string, unknown>, name: string, exam
  * );
  * // client: doAction({ type: "admin.set-memory-limit", body: '{"bytes":"8GiB"}' })
  */
-export function adminActions(options: AdminActionsOptions = {}): Array<ActionSetting | StatsSetting | LifecycleSetting> {
+export function adminActions(options: AdminActionsOptions = {}): ServerParts {
   const where = "adminActions";
   if (options !== null && typeof options === "object" && ("store" in options || "gcIntervalMs" in options)) {
     throw new TypeError(`${where}: the store and gcIntervalMs options are gone; the actions use the server's store (call.store)`);
@@ -206,7 +206,7 @@ export function adminActions(options: AdminActionsOptions = {}): Array<ActionSet
     return found;
   };
 
-  return [
+  return serverParts(
     admin("admin.get", "Admin: current memory limit, default TTL, GC interval, log level, breaker states and recent changes, as JSON.", (_body, call) =>
       json(snapshot(call.store)),
     ),
@@ -291,5 +291,5 @@ export function adminActions(options: AdminActionsOptions = {}): Array<ActionSet
         serverStore = setup.store;
       },
     }),
-  ];
+  );
 }

@@ -8,6 +8,8 @@ import {
   statusCodeName,
   type CallContext,
   type FlightMiddleware,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { observeCall, type CallOutcome } from "./observe-call";
 import { checkLogger, checkOptions } from "./option-checks";
@@ -110,7 +112,7 @@ function endFields(outcome: CallOutcome, durationMs: number): Record<string, unk
  * createFlightServer(callLogger({ logger }), ...otherParts);
  * // {"level":30,"callId":"6f1c…","method":"doGet","peer":"127.0.0.1:51234","code":"OK","durationMs":12.5,"msg":"call finished"}
  */
-export function callLogger(options?: CallLoggerOptions): FlightMiddleware {
+export function callLogger(options?: CallLoggerOptions): ServerParts {
   const where = "callLogger";
   const o = checkOptions<CallLoggerOptions>(where, options, ["logger", "requestIdHeader", "logHeaders"]);
   const logger = checkLogger(where, "logger", o.logger) ?? silentLogger();
@@ -123,7 +125,7 @@ export function callLogger(options?: CallLoggerOptions): FlightMiddleware {
   }
   const logHeaders = o.logHeaders ?? false;
 
-  return function callLoggerMiddleware(next) {
+  const middleware: FlightMiddleware = function callLoggerMiddleware(next) {
     return async function callLogger(call) {
       const started = performance.now();
       let callId: string | undefined;
@@ -152,4 +154,5 @@ export function callLogger(options?: CallLoggerOptions): FlightMiddleware {
       });
     };
   };
+  return serverParts(middleware);
 }

@@ -1,10 +1,9 @@
 import {
+  settingsOf,
   FlightError,
   StatusCode,
   composeMiddleware,
   type FlightHandler,
-  type LifecycleSetting,
-  type StatsSetting,
   type FlightStore,
   type StoredFlight,
   type Ticket,
@@ -28,7 +27,7 @@ afterEach(() => {
 
 /** The fake store wrapped by `guardedStore(breaker)`, as the server would wrap its store. */
 function guard(store: FakeStore, breaker: FlightCircuitBreaker): FlightStore {
-  return guardedStore(breaker).wrap(store);
+  return settingsOf(guardedStore(breaker), "storeWrapper")[0]!.wrap(store);
 }
 
 /** Reads a whole async listing. */
@@ -278,7 +277,7 @@ describe("circuitBreaker reporting and lifecycle", () => {
     const breaker = make({ name: "store", volumeThreshold: 1, logger });
     const changes: string[] = [];
     breaker.onStateChange(({ from, to }) => changes.push(`${from}->${to}`));
-    const section = breaker.parts.find((p) => p.kind === "stats") as StatsSetting;
+    const section = settingsOf(breaker.parts, "stats")[0]!;
     expect(section.section).toBe("breaker:store");
 
     await failReads(store, guard(store, breaker), 1);
@@ -339,7 +338,7 @@ describe("circuitBreaker reporting and lifecycle", () => {
     jest.restoreAllMocks(); // stop recording: the test's own waits are not the breaker's
 
     expect(intervals.length).toBeGreaterThan(0);
-    const lifecycle = breaker.parts.find((p) => p.kind === "lifecycle") as LifecycleSetting;
+    const lifecycle = settingsOf(breaker.parts, "lifecycle")[0]!;
     await lifecycle.onShutdown?.();
     expect(breaker.state).toBe("shutdown");
     for (const t of [...intervals, ...timeouts]) {

@@ -1,4 +1,4 @@
-import { StatusCode, onLifecycle, statsSection, type ServerSetting } from "@blackice/flight-core";
+import { StatusCode, onLifecycle, serverParts, statsSection, type ServerParts } from "@blackice/flight-core";
 import { BreakerCore, grpcCodeOf, type BreakerState, type BreakerStats, type StateChangeListener } from "./breaker-core";
 import { TUNING_KEYS, settleTuning, type BreakerTuning } from "./breaker-options";
 import { checkOptions } from "./option-checks";
@@ -73,7 +73,7 @@ export interface FlightCircuitBreaker {
    * Server settings: a stats section `breaker:<name>` and a lifecycle hook that shuts the
    * breaker down with the server. Pass them to `createFlightServer`.
    */
-  readonly parts: readonly ServerSetting[];
+  readonly parts: ServerParts;
 }
 
 const KEYS = [...TUNING_KEYS, "ignoreCodes"];
@@ -130,7 +130,7 @@ export function circuitBreaker(options?: CircuitBreakerOptions): FlightCircuitBr
     onStateChange: (listener) => core.onStateChange(listener),
     reset: () => core.reset(),
     shutdown: () => core.shutdown(),
-    parts: Object.freeze([
+    parts: serverParts(
       statsSection(`breaker:${tuning.name}`, function collectBreakerStats() {
         return core.stats();
       }),
@@ -139,7 +139,7 @@ export function circuitBreaker(options?: CircuitBreakerOptions): FlightCircuitBr
           core.shutdown();
         },
       }),
-    ]),
+    ),
   };
   return breaker;
 }

@@ -1,4 +1,4 @@
-import { FlightError, StatusCode, type LifecycleSetting } from "@blackice/flight-core";
+import { settingsOf, FlightError, StatusCode } from "@blackice/flight-core";
 import { clientBreaker, type ClientBreaker } from "./client-breaker";
 import { expectFlightError, settle, waitFor } from "./test-calls";
 
@@ -115,8 +115,8 @@ test("options are validated", () => {
 test("its lifecycle part shuts it down; afterwards the wrapped function is refused with UNAVAILABLE", async () => {
   const peer = fakePeer();
   const breaker = clientBreaker({ name: "p" });
-  expect(breaker.parts.map((p) => p.kind)).toEqual(["stats", "lifecycle"]);
-  await (breaker.parts[1] as LifecycleSetting).onShutdown?.();
+  expect(breaker.parts.map((p) => (typeof p === "function" ? "middleware" : p.kind))).toEqual(["stats", "lifecycle"]);
+  await settingsOf(breaker.parts, "lifecycle")[0]!.onShutdown?.();
   const err = await expectFlightError(() => breaker.wrap(peer.call)(1), StatusCode.UNAVAILABLE);
   expect(err).toBeInstanceOf(FlightError);
   expect(peer.calls()).toBe(0);

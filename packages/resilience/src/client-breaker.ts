@@ -1,4 +1,4 @@
-import { StatusCode, onLifecycle, statsSection, type ServerSetting } from "@blackice/flight-core";
+import { StatusCode, onLifecycle, serverParts, statsSection, type ServerParts } from "@blackice/flight-core";
 import { BreakerCore, grpcCodeOf, type BreakerState, type BreakerStats, type StateChangeListener } from "./breaker-core";
 import { TUNING_KEYS, settleTuning, type BreakerTuning } from "./breaker-options";
 import { checkCodes } from "./circuit-breaker";
@@ -41,7 +41,7 @@ export interface ClientBreaker {
    * For a server that calls this peer: a stats section `peer:<name>` and a lifecycle hook
    * that shuts the breaker down with the server.
    */
-  readonly parts: readonly ServerSetting[];
+  readonly parts: ServerParts;
 }
 
 const KEYS = [...TUNING_KEYS, "failureCodes", "countUncodedErrors"];
@@ -105,7 +105,7 @@ export function clientBreaker(options?: ClientBreakerOptions): ClientBreaker {
     onStateChange: (listener) => core.onStateChange(listener),
     reset: () => core.reset(),
     shutdown: () => core.shutdown(),
-    parts: Object.freeze([
+    parts: serverParts(
       statsSection(`peer:${tuning.name}`, function collectPeerBreakerStats() {
         return core.stats();
       }),
@@ -114,6 +114,6 @@ export function clientBreaker(options?: ClientBreakerOptions): ClientBreaker {
           core.shutdown();
         },
       }),
-    ]),
+    ),
   };
 }

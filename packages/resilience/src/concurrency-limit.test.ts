@@ -1,4 +1,4 @@
-import { FlightError, StatusCode, composeMiddleware, type FlightData, type FlightHandler, type StatsSetting } from "@blackice/flight-core";
+import { settingsOf, FlightError, StatusCode, composeMiddleware, type FlightData, type FlightHandler } from "@blackice/flight-core";
 import { concurrencyLimit } from "./concurrency-limit";
 import { drain, expectFlightError, flightData, fromArray, gatedStream, makeCall, settle } from "./test-calls";
 
@@ -39,7 +39,8 @@ function handlerWithGates() {
 
 test("refuses the N+1th call with RESOURCE_EXHAUSTED and admits again once a stream completes", async () => {
   const { handler, streams } = handlerWithGates();
-  const [limit, stats] = concurrencyLimit({ global: 2 });
+  const limit = concurrencyLimit({ global: 2 });
+  const stats = settingsOf(limit, "stats")[0]!;
   const chain = composeMiddleware([limit], handler);
   const a = (await chain(makeCall("doGet", ticket))) as AsyncIterable<FlightData>;
   await chain(makeCall("doGet", ticket));
@@ -56,7 +57,8 @@ test("refuses the N+1th call with RESOURCE_EXHAUSTED and admits again once a str
 
 test("releases the slot of a stream abandoned before or during iteration", async () => {
   const { handler } = handlerWithGates();
-  const [limit, stats] = concurrencyLimit({ perMethod: { doGet: 1 } });
+  const limit = concurrencyLimit({ perMethod: { doGet: 1 } });
+  const stats = settingsOf(limit, "stats")[0]!;
   const chain = composeMiddleware([limit], handler);
   const inFlight = (): number => (stats.collect() as { inFlight: number }).inFlight;
 
@@ -85,7 +87,8 @@ test("releases the slot of a stream abandoned before or during iteration", async
 
 test("per-method limits are separate; unary calls release when they settle or fail", async () => {
   const gates = handlerWithGates();
-  const [limit, stats] = concurrencyLimit({ perMethod: { doPut: 1, getFlightInfo: 1, getSchema: 1 } });
+  const limit = concurrencyLimit({ perMethod: { doPut: 1, getFlightInfo: 1, getSchema: 1 } });
+  const stats = settingsOf(limit, "stats")[0]!;
   const chain = composeMiddleware([limit], gates.handler);
 
   await chain(makeCall("doPut", fromArray([])));
@@ -108,11 +111,11 @@ test("per-method limits are separate; unary calls release when they settle or fa
   expect(s.byMethod.doPut).toEqual({ inFlight: 1, limit: 1, refused: 1 });
   expect(s.byMethod.getFlightInfo).toEqual({ inFlight: 0, limit: 1, refused: 1 });
   expect(s.byMethod.getSchema.inFlight).toBe(0);
-  expect((stats as StatsSetting).section).toBe("concurrency");
+  expect(stats.section).toBe("concurrency");
 });
 
 test("a limit of 0 refuses every call of that method", async () => {
-  const [limit] = concurrencyLimit({ perMethod: { doExchange: 0 } });
+  const limit = concurrencyLimit({ perMethod: { doExchange: 0 } });
   const chain = composeMiddleware([limit], async () => fromArray([]) as never);
   const err = await expectFlightError(() => chain(makeCall("doExchange", fromArray([]))), StatusCode.RESOURCE_EXHAUSTED);
   expect(err.message).toMatch(/doExchange calls are not accepted/);

@@ -5,7 +5,8 @@ import {
   statsSection,
   type FlightMethod,
   type FlightMiddleware,
-  type StatsSetting,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { observeCall } from "./observe-call";
 import { checkInt, checkOptionalInt, checkOptions } from "./option-checks";
@@ -35,7 +36,7 @@ const MAX_LIMIT = 1_000_000_000;
  * @example
  * createFlightServer(concurrencyLimit({ global: 256, perMethod: { doPut: 16, doExchange: 8 } }));
  */
-export function concurrencyLimit(options: ConcurrencyLimitOptions): [FlightMiddleware, StatsSetting] {
+export function concurrencyLimit(options: ConcurrencyLimitOptions): ServerParts {
   const where = "concurrencyLimit";
   const o = checkOptions<ConcurrencyLimitOptions>(where, options, ["global", "perMethod", "retryAfterMs"], true);
   const global = checkOptionalInt(where, "global", o.global, 1, MAX_LIMIT);
@@ -98,5 +99,5 @@ export function concurrencyLimit(options: ConcurrencyLimitOptions): [FlightMiddl
       ),
     };
   });
-  return [middleware, stats];
+  return serverParts(middleware, stats);
 }

@@ -1,4 +1,4 @@
-import { FlightError, STREAMING_REQUEST_METHODS, STREAMING_RESPONSE_METHODS, StatusCode, type FlightMiddleware, type FlightResponse } from "@blackice/flight-core";
+import { FlightError, STREAMING_REQUEST_METHODS, STREAMING_RESPONSE_METHODS, StatusCode, type FlightMiddleware, type FlightResponse, serverParts, type ServerParts } from "@blackice/flight-core";
 import { withFields } from "./observe-call";
 import { MAX_TIMER_MS, checkOptionalInt, checkOptions } from "./option-checks";
 import { isAsyncIterable, watchIterable } from "./watch-iterable";
@@ -57,7 +57,7 @@ function dropLate(value: unknown): void {
  * @example
  * createFlightServer(deadlines({ defaultMs: 30_000, maxMs: 10 * 60_000 }), callLogger({ logger }));
  */
-export function deadlines(options: DeadlinesOptions): FlightMiddleware {
+export function deadlines(options: DeadlinesOptions): ServerParts {
   const where = "deadlines";
   const o = checkOptions<DeadlinesOptions>(where, options, ["defaultMs", "maxMs"], true);
   const defaultMs = checkOptionalInt(where, "defaultMs", o.defaultMs, 1, MAX_TIMER_MS);
@@ -67,7 +67,7 @@ export function deadlines(options: DeadlinesOptions): FlightMiddleware {
     throw new TypeError(`${where}: defaultMs (${defaultMs}) must not be greater than maxMs (${maxMs})`);
   }
 
-  return function deadlinesMiddleware(next) {
+  const middleware: FlightMiddleware = function deadlinesMiddleware(next) {
     return async function deadlines(call) {
       const now = Date.now();
       const clientBudget = call.deadline === undefined ? undefined : call.deadline - now;
@@ -109,4 +109,5 @@ export function deadlines(options: DeadlinesOptions): FlightMiddleware {
       return watchIterable(response as AsyncIterable<unknown>, { signal, onEnd: cleanup }) as FlightResponse;
     };
   };
+  return serverParts(middleware);
 }

@@ -1,4 +1,4 @@
-import { MemoryStore, StatusCode, offersGc, offersMemoryLimit, offersTtl, type FlightStore } from "@blackice/flight-core";
+import { settingsOf, MemoryStore, StatusCode, offersGc, offersMemoryLimit, offersTtl, type FlightStore } from "@blackice/flight-core";
 import { circuitBreaker } from "./circuit-breaker";
 import { guardedStore } from "./guarded-store";
 import { FakeStore, expectFlightError } from "./test-calls";
@@ -8,7 +8,7 @@ const desc = { type: 1, path: ["nothing", "here"], cmd: new Uint8Array() };
 test("guardedStore is a store wrapper setting; the guarded MemoryStore keeps its capabilities; answers that are not failures keep it closed", async () => {
   const store = new MemoryStore({ enableGC: false, maxMemoryBytes: 1000 });
   const breaker = circuitBreaker({ name: "store", volumeThreshold: 1, errorThresholdPercentage: 1 });
-  const setting = guardedStore(breaker);
+  const setting = settingsOf(guardedStore(breaker), "storeWrapper")[0]!;
   expect(setting).toMatchObject({ kind: "storeWrapper", name: "guardedStore(store)" });
   const guarded: FlightStore = setting.wrap(store);
 
@@ -45,7 +45,7 @@ test("the wrapper offers only the capabilities the store offers", () => {
     stats: () => ({ flights: 0, rows: 0, bytes: 0 }),
     close: fake.close.bind(fake),
   };
-  const guarded = guardedStore(breaker).wrap(bare);
+  const guarded = settingsOf(guardedStore(breaker), "storeWrapper")[0]!.wrap(bare);
   expect(offersTtl(guarded) || offersGc(guarded) || offersMemoryLimit(guarded)).toBe(false);
   breaker.shutdown();
 });

@@ -1,4 +1,4 @@
-import { wrapStore, type FlightStore, type PutTransaction, type StoreWrapperSetting, type StoredFlight } from "@blackice/flight-core";
+import { serverParts, wrapStore, type FlightStore, type PutTransaction, type ServerParts, type StoredFlight } from "@blackice/flight-core";
 import type { FlightCircuitBreaker } from "./circuit-breaker";
 
 type Guard = <T>(operation: string, work: () => T | Promise<T>) => Promise<T>;
@@ -102,11 +102,13 @@ function guardStore(store: FlightStore, breaker: FlightCircuitBreaker): FlightSt
  * const breaker = circuitBreaker({ name: "store" });
  * createFlightServer(guardedStore(breaker), breaker.parts);
  */
-export function guardedStore(breaker: FlightCircuitBreaker): StoreWrapperSetting {
+export function guardedStore(breaker: FlightCircuitBreaker): ServerParts {
   if (!breaker || typeof breaker.guard !== "function" || typeof breaker.name !== "string") {
     throw new TypeError("guardedStore: breaker must be made by circuitBreaker()");
   }
-  return wrapStore(`guardedStore(${breaker.name})`, function guardServerStore(store) {
-    return guardStore(store, breaker);
-  });
+  return serverParts(
+    wrapStore(`guardedStore(${breaker.name})`, function guardServerStore(store) {
+      return guardStore(store, breaker);
+    }),
+  );
 }

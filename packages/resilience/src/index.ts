@@ -1,6 +1,8 @@
 // @blackice/flight-resilience: circuit breakers, load shedding, deadlines, metrics, logs and
 // admin actions for BlackIce Flight. Depends on @blackice/flight-core only (no gRPC).
 // Creates no globals: no default prom-client registry, loggers are silent unless given one.
+// The stream and call wrappers its middleware share (watch-iterable.ts, observe-call.ts) are
+// not exported: they are how this package is built, not part of its API.
 
 // ---- for server users ----
 export { circuitBreaker, CLIENT_ERROR_CODES } from "./circuit-breaker";
@@ -32,8 +34,3 @@ export type { AdminActionsOptions, AdminBreaker, AdminChange } from "./admin-act
 export { kLogger, kCallId, loggerOf } from "./call-logger";
 export { redactHeaders, REDACTED } from "./redact-headers";
 export { silentLogger } from "./silent-logger";
-export { observeCall, codeOf } from "./observe-call";
-export type { CallOutcome, ObserveHooks } from "./observe-call";
-export { watchIterable, isAsyncIterable } from "./watch-iterable";
-export type { StreamEnd, WatchHooks } from "./watch-iterable";
-export { flightDataBytes } from "./put-byte-budget";

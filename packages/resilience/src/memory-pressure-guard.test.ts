@@ -1,4 +1,4 @@
-import { StatusCode, composeMiddleware, type FlightHandler } from "@blackice/flight-core";
+import { settingsOf, StatusCode, composeMiddleware, type FlightHandler } from "@blackice/flight-core";
 import { memoryPressureGuard } from "./memory-pressure-guard";
 import { expectFlightError, fromArray, makeCall } from "./test-calls";
 
@@ -11,7 +11,8 @@ test("refuses puts and exchanges while above the threshold; reads, lists and del
     seen.push(call.method);
     return fromArray([]) as never;
   };
-  const [guard, stats] = memoryPressureGuard({ maxRssBytes: 1000, sample: () => rss });
+  const guard = memoryPressureGuard({ maxRssBytes: 1000, sample: () => rss });
+  const stats = settingsOf(guard, "stats")[0]!;
   const chain = composeMiddleware([guard], handler);
 
   await chain(makeCall("doPut", fromArray([])));
@@ -38,7 +39,7 @@ test("refuses puts and exchanges while above the threshold; reads, lists and del
 test("a failing sample goes to onError and the call proceeds", async () => {
   const onError = jest.fn();
   const handler = jest.fn(async () => fromArray([]) as never);
-  const [guard] = memoryPressureGuard({
+  const guard = memoryPressureGuard({
     maxRssBytes: 1,
     sample: () => {
       throw new Error("procfs gone");
@@ -51,7 +52,7 @@ test("a failing sample goes to onError and the call proceeds", async () => {
 });
 
 test("the default sample reads the process RSS", async () => {
-  const [guard] = memoryPressureGuard({ maxRssBytes: 1 }); // any real process uses more than 1 byte
+  const guard = memoryPressureGuard({ maxRssBytes: 1 }); // any real process uses more than 1 byte
   const chain = composeMiddleware([guard], async () => fromArray([]) as never);
   await expectFlightError(() => chain(makeCall("doPut", fromArray([]))), StatusCode.RESOURCE_EXHAUSTED);
 });

@@ -5,7 +5,8 @@ import {
   statsSection,
   type FlightMethod,
   type FlightMiddleware,
-  type StatsSetting,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { checkFunction, checkInt, checkOptions, defaultOnError, report } from "./option-checks";
 
@@ -36,7 +37,7 @@ export interface MemoryPressureGuardOptions {
  * @example
  * createFlightServer(memoryPressureGuard({ maxRssBytes: 6 * 2 ** 30 }));
  */
-export function memoryPressureGuard(options: MemoryPressureGuardOptions): [FlightMiddleware, StatsSetting] {
+export function memoryPressureGuard(options: MemoryPressureGuardOptions): ServerParts {
   const where = "memoryPressureGuard";
   const o = checkOptions<MemoryPressureGuardOptions>(where, options, ["maxRssBytes", "sample", "methods", "retryAfterMs", "onError"], true);
   const maxRssBytes = checkInt(where, "maxRssBytes", o.maxRssBytes, 1, Number.MAX_SAFE_INTEGER);
@@ -81,5 +82,5 @@ export function memoryPressureGuard(options: MemoryPressureGuardOptions): [Fligh
   const stats = statsSection("memoryPressure", function collectMemoryPressure() {
     return { maxRssBytes, lastSampleBytes: lastSample ?? null, refused };
   });
-  return [middleware, stats];
+  return serverParts(middleware, stats);
 }

@@ -1,5 +1,5 @@
 import { Registry, register as globalRegistry } from "prom-client";
-import { FlightError, StatusCode, composeMiddleware, type FlightData, type FlightHandler, type StoreStats } from "@blackice/flight-core";
+import { settingsOf, FlightError, StatusCode, composeMiddleware, type FlightData, type FlightHandler, type StoreStats } from "@blackice/flight-core";
 import { circuitBreaker } from "./circuit-breaker";
 import { concurrencyLimit } from "./concurrency-limit";
 import { metrics } from "./metrics";
@@ -39,7 +39,7 @@ function sample(text: string, series: string): number | undefined {
 
 test("counts calls by method and code, latency, and FlightData bytes in and out", async () => {
   const registry = new Registry();
-  const [mw] = metrics({ registry });
+  const mw = metrics({ registry });
   const chain = composeMiddleware([mw], handler);
 
   await drain((await chain(makeCall("doGet", { ticket: new Uint8Array([1]) }))) as AsyncIterable<FlightData>);
@@ -65,8 +65,8 @@ test("counts calls by method and code, latency, and FlightData bytes in and out"
 
 test("an abandoned stream counts as CANCELLED and leaves no call in flight; refusals by later middleware are counted", async () => {
   const registry = new Registry();
-  const [mw] = metrics({ registry, prefix: "t_" });
-  const [limit] = concurrencyLimit({ perMethod: { doGet: 1 } });
+  const mw = metrics({ registry, prefix: "t_" });
+  const limit = concurrencyLimit({ perMethod: { doGet: 1 } });
   const chain = composeMiddleware([mw, limit], handler);
   const held = (await chain(makeCall("doGet", { ticket: new Uint8Array([1]) }))) as AsyncIterable<FlightData>;
   expect(sample(await registry.metrics(), 't_calls_in_flight{method="doGet"}')).toBe(1);
@@ -93,7 +93,7 @@ test("store, GC, breaker and auth figures are collected at scrape time", async (
     calls.storeStats++;
     return stats;
   };
-  const [, lifecycle] = metrics({ registry, breakers: [breaker], authFailures: () => auth });
+  const lifecycle = settingsOf(metrics({ registry, breakers: [breaker], authFailures: () => auth }), "lifecycle")[0]!;
   // Before the server is built there is no store to read: no store figures, no error.
   expect(sample(await registry.metrics(), "blackice_flight_store_flights")).toBe(0);
   lifecycle.onCreate!({ store }); // what createFlightServer does with the store it serves from
@@ -146,7 +146,7 @@ test("a failing collector goes to onError and the scrape still succeeds", async 
   store.stats = () => {
     throw new Error("store stats broke");
   };
-  const [, lifecycle] = metrics({ registry, onError });
+  const lifecycle = settingsOf(metrics({ registry, onError }), "lifecycle")[0]!;
   lifecycle.onCreate!({ store });
   const text = await registry.metrics();
   expect(text).toContain("blackice_flight_calls_total");
@@ -159,7 +159,7 @@ test("the registry is required, names must be free, and shutdown unregisters", a
   expect(() => metrics({ registry: new Registry(), buckets: [1, 0.5] })).toThrow(/buckets must be a non-empty array of increasing/);
 
   const registry = new Registry();
-  const [, lifecycle] = metrics({ registry });
+  const lifecycle = settingsOf(metrics({ registry }), "lifecycle")[0]!;
   expect(() => metrics({ registry })).toThrow(/a metric named blackice_flight_calls_total is already registered/);
   expect(registry.getSingleMetric("blackice_flight_calls_total")).toBeDefined();
   await lifecycle.onShutdown?.();

@@ -7,8 +7,9 @@ import {
   type FlightData,
   type FlightMiddleware,
   type FlightStore,
-  type LifecycleSetting,
   type StoreStats,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import type { BreakerState, BreakerStats } from "./breaker-core";
 import { observeCall, withFields } from "./observe-call";
@@ -102,7 +103,7 @@ function cumulativeFeeder(counter: Counter<string>): (labels: Record<string, str
  * );
  * http.createServer(async (_req, res) => res.end(await registry.metrics())).listen(9464);
  */
-export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSetting] {
+export function metrics(options: MetricsOptions): ServerParts {
   const where = "metrics";
   if (options !== null && typeof options === "object" && "storeStats" in options) {
     throw new TypeError(`${where}: the storeStats option is gone; the server's store is read directly (storeMetrics: false to leave it out)`);
@@ -366,5 +367,5 @@ export function metrics(options: MetricsOptions): [FlightMiddleware, LifecycleSe
       for (const r of registered) if (reg.getSingleMetric(r.name) === r.metric) reg.removeSingleMetric(r.name);
     },
   });
-  return [middleware, lifecycle];
+  return serverParts(middleware, lifecycle);
 }

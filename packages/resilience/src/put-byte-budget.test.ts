@@ -1,4 +1,4 @@
-import { StatusCode, composeMiddleware, type FlightData, type FlightHandler, type PutResult } from "@blackice/flight-core";
+import { settingsOf, StatusCode, composeMiddleware, type FlightData, type FlightHandler, type PutResult } from "@blackice/flight-core";
 import { putByteBudget } from "./put-byte-budget";
 import { drain, expectFlightError, flightData, fromArray, makeCall } from "./test-calls";
 
@@ -36,7 +36,8 @@ function feed(): { iterable: AsyncIterable<FlightData>; push: (m: FlightData) =>
 }
 
 test("concurrent puts of one connection share the budget; other connections have their own", async () => {
-  const [budget, stats] = putByteBudget({ perConnectionBytes: 100 });
+  const budget = putByteBudget({ perConnectionBytes: 100 });
+  const stats = settingsOf(budget, "stats")[0]!;
   const chain = composeMiddleware([budget], putHandler);
 
   const a = feed();
@@ -63,14 +64,14 @@ test("concurrent puts of one connection share the budget; other connections have
 });
 
 test("a single message larger than the budget is refused; other methods are not counted", async () => {
-  const [budget] = putByteBudget({ perConnectionBytes: 10 });
+  const budget = putByteBudget({ perConnectionBytes: 10 });
   const chain = composeMiddleware([budget], putHandler);
   await expectFlightError(async () => drain((await chain(makeCall("doPut", fromArray([flightData(4, 8)])))) as AsyncIterable<PutResult>), StatusCode.RESOURCE_EXHAUSTED);
   // doExchange is not counted unless asked for.
   const ex = (await chain(makeCall("doExchange", fromArray([flightData(4, 8)])))) as AsyncIterable<unknown>;
   expect(await drain(ex)).toHaveLength(1);
 
-  const [both] = putByteBudget({ perConnectionBytes: 10, methods: ["doPut", "doExchange"] });
+  const both = putByteBudget({ perConnectionBytes: 10, methods: ["doPut", "doExchange"] });
   const chain2 = composeMiddleware([both], putHandler);
   await expectFlightError(async () => drain((await chain2(makeCall("doExchange", fromArray([flightData(4, 8)])))) as AsyncIterable<unknown>), StatusCode.RESOURCE_EXHAUSTED);
 });

@@ -5,7 +5,8 @@ import {
   type FlightData,
   type FlightMethod,
   type FlightMiddleware,
-  type StatsSetting,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { observeCall, withFields } from "./observe-call";
 import { checkInt, checkOptions } from "./option-checks";
@@ -43,7 +44,7 @@ export function flightDataBytes(m: FlightData): number {
  * @example
  * createFlightServer(putByteBudget({ perConnectionBytes: 512 * 1024 * 1024 }));
  */
-export function putByteBudget(options: PutByteBudgetOptions): [FlightMiddleware, StatsSetting] {
+export function putByteBudget(options: PutByteBudgetOptions): ServerParts {
   const where = "putByteBudget";
   const o = checkOptions<PutByteBudgetOptions>(where, options, ["perConnectionBytes", "methods"], true);
   const budget = checkInt(where, "perConnectionBytes", o.perConnectionBytes, 1, Number.MAX_SAFE_INTEGER);
@@ -96,5 +97,5 @@ export function putByteBudget(options: PutByteBudgetOptions): [FlightMiddleware,
     for (const n of inFlight.values()) bytes += n;
     return { perConnectionBytes: budget, connections: inFlight.size, bytesInFlight: bytes, refused };
   });
-  return [middleware, stats];
+  return serverParts(middleware, stats);
 }

@@ -10,6 +10,8 @@ import {
   type FlightData,
   type FlightDescriptor,
   type FlightMiddleware,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { observeCall, withFields } from "./observe-call";
 import { flightDataBytes } from "./put-byte-budget";
@@ -84,7 +86,7 @@ function descriptorOfTicket(ticket: Uint8Array): FlightDescriptor | undefined {
  * // In the host app: an SDK, e.g. NodeSDK from @opentelemetry/sdk-node, registered first.
  * createFlightServer(tracing(), serverConfig({ addr: "0.0.0.0:8815" }));
  */
-export function tracing(options: TracingOptions = {}): FlightMiddleware {
+export function tracing(options: TracingOptions = {}): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("tracing: options must be an object ({ tracer?, countRows? })");
   for (const k of Object.keys(options)) if (k !== "tracer" && k !== "countRows") throw new TypeError(`tracing: unknown option "${k}"; known: tracer, countRows`);
   if (options.tracer !== undefined && typeof options.tracer?.startSpan !== "function") throw new TypeError("tracing: tracer must be an OpenTelemetry Tracer");
@@ -92,7 +94,7 @@ export function tracing(options: TracingOptions = {}): FlightMiddleware {
   const tracer = options.tracer ?? trace.getTracer("@blackice/flight");
   const countRows = options.countRows ?? true;
 
-  return function tracingMiddleware(next) {
+  const middleware: FlightMiddleware = function tracingMiddleware(next) {
     return async function traced(call) {
       const method = METHOD_NAMES[call.method] ?? call.method;
       const parent = propagation.extract(context.active(), call.headers, headerGetter);
@@ -141,6 +143,7 @@ export function tracing(options: TracingOptions = {}): FlightMiddleware {
       );
     };
   };
+  return serverParts(middleware);
 }
 
 function requestDescriptor(call: Parameters<ReturnType<FlightMiddleware>>[0]): string | undefined {

@@ -1,4 +1,4 @@
-import { FlightError, StatusCode, createContextKey, type CallContext, type CallInfo, type FlightMiddleware } from "@blackice/flight-core";
+import { FlightError, StatusCode, createContextKey, type CallContext, type CallInfo, type FlightMiddleware, serverParts, type ServerParts } from "@blackice/flight-core";
 import { singleHeader } from "./call-headers";
 
 /** What a verifier concludes about a call's attestation evidence. */
@@ -67,7 +67,7 @@ export function attestationOf(ctx: CallContext | { readonly context: CallContext
  *   attestation({ verify: async (evidence) => tpm.check(evidence), required: true, minTrustScore: 0.8 }),
  * );
  */
-export function attestation(options: AttestationOptions): FlightMiddleware {
+export function attestation(options: AttestationOptions): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("attestation: options must be an object");
   if (typeof options.verify !== "function") throw new TypeError("attestation: verify must be a function (evidence, call) => Promise<{ ok, trustScore?, reason? }>");
   const header = options.header ?? "x-blackice-attestation";
@@ -98,7 +98,7 @@ export function attestation(options: AttestationOptions): FlightMiddleware {
     return { ok: v.ok, ...(trustScore !== undefined ? { trustScore } : {}), ...(typeof v.reason === "string" ? { reason: v.reason } : {}), evidencePresent: true };
   };
 
-  return (next) =>
+  const middleware: FlightMiddleware = (next) =>
     async function attest(call) {
       const result = await judge(call);
       call.context.set(kAttestation, result);
@@ -107,4 +107,5 @@ export function attestation(options: AttestationOptions): FlightMiddleware {
       }
       return next(call);
     };
+  return serverParts(middleware);
 }

@@ -13,6 +13,8 @@ import {
   type FlightInfo,
   type FlightMethod,
   type FlightMiddleware,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { parseFlightRef, type FlightRef } from "./flight-ref";
 import { identityOf, type Identity } from "./identity-of";
@@ -117,7 +119,7 @@ function renewTicket(body: Uint8Array): Uint8Array | undefined {
  *   authorize(pathPrefixPolicy({ alice: ["telemetry"], ingest: { write: ["telemetry"], read: [] } })),
  * );
  */
-export function authorize(policy: AccessPolicy, options: AuthorizeOptions = {}): FlightMiddleware {
+export function authorize(policy: AccessPolicy, options: AuthorizeOptions = {}): ServerParts {
   if (typeof policy !== "function") throw new TypeError("authorize: policy must be a function (request) => boolean | Promise<boolean>");
   if (options === null || typeof options !== "object") throw new TypeError("authorize: options must be an object");
   if (options.resolveTicket !== undefined && typeof options.resolveTicket !== "function") throw new TypeError("authorize: resolveTicket must be a function");
@@ -140,7 +142,7 @@ export function authorize(policy: AccessPolicy, options: AuthorizeOptions = {}):
     throw new FlightError(StatusCode.PERMISSION_DENIED, `permission denied for ${call.method}`);
   };
 
-  return (next) =>
+  const middleware: FlightMiddleware = (next) =>
     async function authorizeCall(call) {
       switch (call.method) {
         case "handshake":
@@ -201,6 +203,7 @@ export function authorize(policy: AccessPolicy, options: AuthorizeOptions = {}):
           throw new FlightError(StatusCode.PERMISSION_DENIED, "permission denied");
       }
     };
+  return serverParts(middleware);
 }
 
 /**

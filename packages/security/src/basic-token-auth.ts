@@ -17,7 +17,8 @@ import {
   type FlightMiddleware,
   type HandshakeRequest,
   type HandshakeResponse,
-  type ServerPart,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { singleTextHeader } from "./call-headers";
 import { checkRoles } from "./check-roles";
@@ -199,7 +200,7 @@ function loadJwtOptions(o: NonNullable<BasicTokenAuthOptions["jwt"]>): { private
  * );
  * // pyarrow: client.authenticate_basic_token("alice", "s3cret") → (b"authorization", b"Bearer ...")
  */
-export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
+export function basicTokenAuth(options: BasicTokenAuthOptions): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("basicTokenAuth: options must be an object");
   if (typeof options.validate !== "function") throw new TypeError("basicTokenAuth: validate must be a function (username, password, call) => Promise<user | undefined>");
   const ttl = options.tokenTtlMs ?? 3_600_000;
@@ -407,5 +408,5 @@ export function basicTokenAuth(options: BasicTokenAuthOptions): ServerPart[] {
   );
 
   const stats = statsSection("basicTokenAuth", () => ({ format: jwtOptions ? "jwt" : "bi1", issued, accepted, rejected: { ...rejected }, tokenTtlMs: ttl, revocations, revokedHeld: revoked.size }));
-  return [middleware, revokeAction, stats];
+  return serverParts(middleware, revokeAction, stats);
 }

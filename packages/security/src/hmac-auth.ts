@@ -7,7 +7,8 @@ import {
   type FlightData,
   type FlightHandler,
   type FlightMiddleware,
-  type ServerPart,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { singleTextHeader } from "./call-headers";
 import { encodeFlightDescriptor } from "./encode-flight-descriptor";
@@ -210,7 +211,7 @@ function readSignatureHeaders(call: FlightCall, acceptV1: boolean): SignatureHea
  * );
  * // client: new FlightClient(uri, { signer: hmacSigner({ keyId: "2026-04", secretPath: "/run/secrets/hmac-2026-04" }) })
  */
-export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
+export function hmacAuth(options: HmacAuthOptions = {}): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("hmacAuth: options must be an object");
   const enabled = options.enableHMAC ?? true;
   if (typeof enabled !== "boolean") throw new TypeError(`hmacAuth: enableHMAC must be a boolean, got ${typeof enabled}`);
@@ -333,5 +334,5 @@ export function hmacAuth(options: HmacAuthOptions = {}): ServerPart[] {
     rejected: { ...rejected },
     nonceCache: { size: nonces.size, capacity: maxNonces },
   }));
-  return [middleware, stats];
+  return serverParts(middleware, stats);
 }

@@ -1,6 +1,7 @@
 // @blackice/flight-security: HMAC request authentication, Merkle integrity, TLS description,
 // basic → bearer handshake, JWT bearer authentication, authorization and attestation. Depends
-// on core and `jose` (pure JS, for JWTs) only (no gRPC).
+// on core and `jose` (pure JS, for JWTs) only (no gRPC). The stream helpers its middleware
+// use inside (the running HMAC stream digest and seal, peekFirst) are not exported.
 
 // ---- for server users (and their clients) ----
 export { hmacAuth, HMAC_FAILURE_REASONS } from "./hmac-auth";
@@ -38,7 +39,6 @@ export type { TlsOptions } from "./tls";
 // ---- for middleware authors ----
 export { hmacCanonicalString, EMPTY_BODY_SHA256 } from "./hmac-canonical-string";
 export type { HmacSignedFields } from "./hmac-canonical-string";
-export { StreamDigest, hmacSeal, hmacSealString, sealMetadata, sealOf } from "./hmac-stream-seal";
 export { encodeFlightDescriptor, decodeFlightDescriptor, canonicalizeFlightDescriptor } from "./encode-flight-descriptor";
 export { readProtobufFields, ProtobufDecodeError } from "./read-protobuf-fields";
 export type { ProtobufField } from "./read-protobuf-fields";

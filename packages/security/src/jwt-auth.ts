@@ -7,7 +7,8 @@ import {
   statsSection,
   type FlightMethod,
   type FlightMiddleware,
-  type ServerPart,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { singleTextHeader } from "./call-headers";
 import { kAuthenticationConfigured, kIdentity, type Identity, type IdentityClaims } from "./identity-of";
@@ -230,7 +231,7 @@ function identityOfPayload(p: JWTPayload, rolesClaim: string): Identity {
  * );
  * // pyarrow: FlightCallOptions(headers=[(b"authorization", b"Bearer " + token)])
  */
-export function jwtAuth(options: JwtAuthOptions): ServerPart[] {
+export function jwtAuth(options: JwtAuthOptions): ServerParts {
   if (options === null || typeof options !== "object") fail("options must be an object");
   if (options.jwks === undefined) fail("jwks must be a JWKS object, a file path or an https: URL");
   if (typeof options.issuer !== "string" || options.issuer.length === 0) fail("issuer must be a non-empty string");
@@ -295,5 +296,5 @@ export function jwtAuth(options: JwtAuthOptions): ServerPart[] {
     accepted,
     rejected: { ...rejected },
   }));
-  return [middleware, stats];
+  return serverParts(middleware, stats);
 }

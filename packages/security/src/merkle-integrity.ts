@@ -10,9 +10,10 @@ import {
   type FlightMiddleware,
   type FlightStore,
   type PollInfo,
-  type ServerPart,
   type StoredFlight,
   type StoredMessage,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { flightDataLeafHash } from "./flight-data-leaf";
 import { parseFlightRef, parseJsonBody } from "./flight-ref";
@@ -110,7 +111,7 @@ function withMerkleMetadata(existing: Uint8Array, m: MerkleMetadata): Uint8Array
  * @example
  * createFlightServer(merkleIntegrity());
  */
-export function merkleIntegrity(options: MerkleIntegrityOptions = {}): ServerPart[] {
+export function merkleIntegrity(options: MerkleIntegrityOptions = {}): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("merkleIntegrity: options must be an object");
   if ("store" in options) throw new TypeError("merkleIntegrity: the store option is gone; flights are read from the server's store (call.store)");
   const maxFlights = positiveInteger("maxCachedFlights", options.maxCachedFlights, 256);
@@ -222,5 +223,5 @@ export function merkleIntegrity(options: MerkleIntegrityOptions = {}): ServerPar
   );
 
   const stats = statsSection("merkle", () => ({ ...counters, signingKeyId: signer?.keyId ?? null, cachedFlights: cache.size, cachedBytes }));
-  return [middleware, proofAction, stats];
+  return serverParts(middleware, proofAction, stats);
 }

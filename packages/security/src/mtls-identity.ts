@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { FlightError, StatusCode, statsSection, type FlightMiddleware, type PeerCertificateInfo, type ServerPart } from "@blackice/flight-core";
+import { FlightError, StatusCode, statsSection, type FlightMiddleware, type PeerCertificateInfo, serverParts, type ServerParts } from "@blackice/flight-core";
 import { checkRoles } from "./check-roles";
 import { kAuthenticationConfigured, kIdentity, type Identity } from "./identity-of";
 
@@ -74,7 +74,7 @@ function sanValues(cert: X509Certificate, kind: "URI" | "DNS" | "email"): string
  *   authorize(pathPrefixPolicy({ "spiffe://corp/ingest": { write: ["telemetry"] } })),
  * );
  */
-export function mtlsIdentity(options: MtlsIdentityOptions = {}): ServerPart[] {
+export function mtlsIdentity(options: MtlsIdentityOptions = {}): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("mtlsIdentity: options must be an object");
   const from = options.from ?? "cn";
   if (typeof from !== "function" && !["cn", "san-uri", "san-dns", "san-email"].includes(from)) {
@@ -138,5 +138,5 @@ export function mtlsIdentity(options: MtlsIdentityOptions = {}): ServerPart[] {
     };
 
   const stats = statsSection("mtlsIdentity", () => ({ from: typeof from === "function" ? "custom" : from, accepted, passedOn: passed, rejected: { ...rejected }, cachedCertificates: cache.size }));
-  return [middleware, stats];
+  return serverParts(middleware, stats);
 }

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { makeTestCerts, type TestCerts } from "./test-certs";
+import { settingsOf, type TlsSetting } from "@blackice/flight-core";
 import { tls } from "./tls";
 
 let certs: TestCerts;
@@ -28,9 +29,16 @@ function thrown(fn: () => unknown): Error {
   throw new Error("expected a throw");
 }
 
+/** The one TLS setting among the parts `tls()` returns. */
+function tlsSettingOf(options: Parameters<typeof tls>[0]): TlsSetting {
+  const parts = tls(options);
+  expect(parts).toHaveLength(1);
+  return settingsOf(parts, "tls")[0]!;
+}
+
 describe("tls: build-time checks", () => {
   it("describes TLS with the files' contents; mTLS is on when a client CA is given", () => {
-    const s = tls({ certFile: certs.serverCert, keyFile: certs.serverKey, clientCaFile: certs.caCert });
+    const s = tlsSettingOf({ certFile: certs.serverCert, keyFile: certs.serverKey, clientCaFile: certs.caCert });
     expect(s.kind).toBe("tls");
     expect(s.requireClientCert).toBe(true);
     const loaded = s.load();
@@ -38,10 +46,10 @@ describe("tls: build-time checks", () => {
     expect(loaded.key.equals(fs.readFileSync(certs.serverKey))).toBe(true);
     expect(loaded.clientCa!.equals(fs.readFileSync(certs.caCert))).toBe(true);
     expect(s.onReloadable).toBeUndefined(); // watch defaults to false
-    const plain = tls({ certFile: certs.serverCert, keyFile: certs.serverKey });
+    const plain = tlsSettingOf({ certFile: certs.serverCert, keyFile: certs.serverKey });
     expect(plain.requireClientCert).toBe(false);
     expect(plain.load().clientCa).toBeUndefined();
-    expect(tls({ certFile: certs.serverCert, keyFile: certs.serverKey, clientCaFile: certs.caCert, requireClientCert: false }).requireClientCert).toBe(false);
+    expect(tlsSettingOf({ certFile: certs.serverCert, keyFile: certs.serverKey, clientCaFile: certs.caCert, requireClientCert: false }).requireClientCert).toBe(false);
   });
 
   it("requireClientCert without clientCaFile is a TypeError", () => {
@@ -103,7 +111,7 @@ describe("tls: reloading", () => {
   it("calls reload once a change has settled and the new files are valid; load() then returns them", async () => {
     const { cert, key } = copySet("rotating");
     const errors: Error[] = [];
-    const s = tls({ certFile: cert, keyFile: key, watch: true, pollIntervalMs: 20, onReloadError: (e) => errors.push(e) });
+    const s = tlsSettingOf({ certFile: cert, keyFile: key, watch: true, pollIntervalMs: 20, onReloadError: (e) => errors.push(e) });
     let reloads = 0;
     const stop = s.onReloadable!(() => reloads++);
     try {
@@ -127,7 +135,7 @@ describe("tls: reloading", () => {
   it("skips a half-written set (reported once, no reload) and reloads when it becomes valid", async () => {
     const { cert, key } = copySet("half");
     const errors: Error[] = [];
-    const s = tls({ certFile: cert, keyFile: key, watch: true, pollIntervalMs: 20, onReloadError: (e) => errors.push(e) });
+    const s = tlsSettingOf({ certFile: cert, keyFile: key, watch: true, pollIntervalMs: 20, onReloadError: (e) => errors.push(e) });
     let reloads = 0;
     const stop = s.onReloadable!(() => reloads++);
     try {
@@ -148,7 +156,7 @@ describe("tls: reloading", () => {
   it("SIGHUP forces a reload; stopping removes the timer and the SIGHUP listener", async () => {
     const { cert, key } = copySet("hup");
     const listenersBefore = process.listenerCount("SIGHUP");
-    const s = tls({ certFile: cert, keyFile: key, watch: true, pollIntervalMs: 60_000 });
+    const s = tlsSettingOf({ certFile: cert, keyFile: key, watch: true, pollIntervalMs: 60_000 });
     let reloads = 0;
     const stop = s.onReloadable!(() => reloads++);
     expect(process.listenerCount("SIGHUP")).toBe(listenersBefore + 1);

@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as fs from "node:fs";
-import type { TlsSetting } from "@blackice/flight-core";
+import { serverParts, type ServerParts, type TlsSetting } from "@blackice/flight-core";
 
 /** Options of {@link tls}. */
 export interface TlsOptions {
@@ -102,7 +102,7 @@ function fileSignature(file: string): string {
 }
 
 /**
- * TLS for the server port, described without gRPC: a core `TlsSetting` that the binding turns
+ * TLS for the server port, described without gRPC: server parts holding one core `TlsSetting`, that the binding turns
  * into credentials. The files are checked at build time: each must exist and hold PEM of the
  * right kind, the key must be unencrypted and belong to the certificate, and
  * `requireClientCert` needs `clientCaFile` (a TypeError naming the file, never its contents).
@@ -117,7 +117,7 @@ function fileSignature(file: string): string {
  * @example
  * createFlightServer(tls({ certFile: "/etc/blackice/tls.crt", keyFile: "/etc/blackice/tls.key", clientCaFile: "/etc/blackice/ca.crt", watch: true }));
  */
-export function tls(options: TlsOptions): TlsSetting {
+export function tls(options: TlsOptions): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("tls: options must be an object");
   for (const name of ["certFile", "keyFile"] as const) {
     if (typeof options[name] !== "string" || options[name].length === 0) throw new TypeError(`tls: ${name} must be a non-empty path`);
@@ -151,7 +151,7 @@ export function tls(options: TlsOptions): TlsSetting {
       return readPemSet(files, (m) => new Error(m));
     },
   };
-  if (!watch) return setting;
+  if (!watch) return serverParts(setting);
 
   const onReloadable = function watchTlsFiles(reload: () => void): () => void {
     if (typeof reload !== "function") throw new TypeError("tls: onReloadable needs a reload function");
@@ -194,5 +194,5 @@ export function tls(options: TlsOptions): TlsSetting {
       process.off("SIGHUP", onHangup);
     };
   };
-  return { ...setting, onReloadable };
+  return serverParts({ ...setting, onReloadable });
 }

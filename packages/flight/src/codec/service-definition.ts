@@ -1,4 +1,4 @@
-import type { ServiceDefinition } from "@grpc/grpc-js";
+import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 import * as pb from "../gen/Flight";
 import type { FlightData } from "@blackice/flight-core";
 import { decodeFlightData, encodeFlightData } from "./flight-data-codec";
@@ -6,44 +6,74 @@ import { decodeFlightData, encodeFlightData } from "./flight-data-codec";
 /** The fully qualified gRPC service name of Arrow Flight. */
 export const FLIGHT_SERVICE_NAME = "arrow.flight.protocol.FlightService";
 
-interface Codec<T> {
+/** A ts-proto message codec (what `src/gen/Flight.ts` generates for each message). */
+interface ProtoCodec<T> {
   encode(message: T): { finish(): Uint8Array };
   decode(input: Uint8Array): T;
 }
 
+/** How one message type goes to and from the wire. */
+interface WireCodec<T> {
+  serialize(value: T): Buffer;
+  deserialize(bytes: Buffer): T;
+}
+
 const toBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
-function serializer<T>(codec: Codec<T>) {
-  return (value: T): Buffer => toBuffer(codec.encode(value).finish());
+function protoWire<T>(codec: ProtoCodec<T>): WireCodec<T> {
+  return {
+    serialize: (value: T): Buffer => toBuffer(codec.encode(value).finish()),
+    deserialize: (bytes: Buffer): T => codec.decode(bytes),
+  };
 }
 
-function deserializer<T>(codec: Codec<T>) {
-  return (buf: Buffer): T => codec.decode(buf);
-}
-
-const flightDataCodec = {
+/** FlightData goes through the strict hand-written codec, never through the generated one. */
+const flightDataWire: WireCodec<FlightData> = {
   serialize: (m: FlightData): Buffer => encodeFlightData(m),
   deserialize: (b: Buffer): FlightData => decodeFlightData(b),
 };
 
-function method<Req, Res>(
+/**
+ * One Flight method as grpc-js describes it, typed by its request and response messages and
+ * whether each side streams.
+ */
+export interface FlightMethodDefinition<Req, Res, RequestStream extends boolean, ResponseStream extends boolean> extends MethodDefinition<Req, Res> {
+  readonly path: string;
+  readonly originalName: string;
+  readonly requestStream: RequestStream;
+  readonly responseStream: ResponseStream;
+}
+
+/** The grpc-js service definition of Arrow Flight, one typed entry per method. */
+export type FlightServiceDefinition = {
+  readonly handshake: FlightMethodDefinition<pb.HandshakeRequest, pb.HandshakeResponse, true, true>;
+  readonly listFlights: FlightMethodDefinition<pb.Criteria, pb.FlightInfo, false, true>;
+  readonly getFlightInfo: FlightMethodDefinition<pb.FlightDescriptor, pb.FlightInfo, false, false>;
+  readonly pollFlightInfo: FlightMethodDefinition<pb.FlightDescriptor, pb.PollInfo, false, false>;
+  readonly getSchema: FlightMethodDefinition<pb.FlightDescriptor, pb.SchemaResult, false, false>;
+  readonly doGet: FlightMethodDefinition<pb.Ticket, FlightData, false, true>;
+  readonly doPut: FlightMethodDefinition<FlightData, pb.PutResult, true, true>;
+  readonly doExchange: FlightMethodDefinition<FlightData, FlightData, true, true>;
+  readonly doAction: FlightMethodDefinition<pb.Action, pb.Result, false, true>;
+  readonly listActions: FlightMethodDefinition<pb.Empty, pb.ActionType, false, true>;
+};
+
+function method<Req, Res, RS extends boolean, SS extends boolean>(
   name: string,
-  requestStream: boolean,
-  responseStream: boolean,
-  req: Codec<Req> | typeof flightDataCodec,
-  res: Codec<Res> | typeof flightDataCodec,
-) {
-  const reqIsData = req === flightDataCodec;
-  const resIsData = res === flightDataCodec;
+  requestStream: RS,
+  responseStream: SS,
+  req: WireCodec<Req>,
+  res: WireCodec<Res>,
+): FlightMethodDefinition<Req, Res, RS, SS> {
   return {
     path: `/${FLIGHT_SERVICE_NAME}/${name}`,
     originalName: name,
     requestStream,
     responseStream,
-    requestSerialize: reqIsData ? flightDataCodec.serialize : serializer(req as Codec<Req>),
-    requestDeserialize: reqIsData ? flightDataCodec.deserialize : deserializer(req as Codec<Req>),
-    responseSerialize: resIsData ? flightDataCodec.serialize : serializer(res as Codec<Res>),
-    responseDeserialize: resIsData ? flightDataCodec.deserialize : deserializer(res as Codec<Res>),
+    requestSerialize: req.serialize,
+    requestDeserialize: req.deserialize,
+    responseSerialize: res.serialize,
+    responseDeserialize: res.deserialize,
   };
 }
 
@@ -51,16 +81,22 @@ function method<Req, Res>(
  * The grpc-js service definition of Arrow Flight, used by FlightClient (the server has its
  * own transport, see src/transport). FlightData uses the strict codec; every other message
  * uses the ts-proto code generated from proto/Flight.proto.
+ *
+ * @example
+ * const Raw = grpc.makeGenericClientConstructor(flightServiceDefinition, "FlightService");
  */
-export const flightServiceDefinition = {
-  handshake: method("Handshake", true, true, pb.HandshakeRequest, pb.HandshakeResponse),
-  listFlights: method("ListFlights", false, true, pb.Criteria, pb.FlightInfo),
-  getFlightInfo: method("GetFlightInfo", false, false, pb.FlightDescriptor, pb.FlightInfo),
-  pollFlightInfo: method("PollFlightInfo", false, false, pb.FlightDescriptor, pb.PollInfo),
-  getSchema: method("GetSchema", false, false, pb.FlightDescriptor, pb.SchemaResult),
-  doGet: method("DoGet", false, true, pb.Ticket, flightDataCodec),
-  doPut: method("DoPut", true, true, flightDataCodec, pb.PutResult),
-  doExchange: method("DoExchange", true, true, flightDataCodec, flightDataCodec),
-  doAction: method("DoAction", false, true, pb.Action, pb.Result),
-  listActions: method("ListActions", false, true, pb.Empty, pb.ActionType),
-} satisfies ServiceDefinition;
+export const flightServiceDefinition: FlightServiceDefinition = Object.freeze({
+  handshake: method("Handshake", true, true, protoWire(pb.HandshakeRequest), protoWire(pb.HandshakeResponse)),
+  listFlights: method("ListFlights", false, true, protoWire(pb.Criteria), protoWire(pb.FlightInfo)),
+  getFlightInfo: method("GetFlightInfo", false, false, protoWire(pb.FlightDescriptor), protoWire(pb.FlightInfo)),
+  pollFlightInfo: method("PollFlightInfo", false, false, protoWire(pb.FlightDescriptor), protoWire(pb.PollInfo)),
+  getSchema: method("GetSchema", false, false, protoWire(pb.FlightDescriptor), protoWire(pb.SchemaResult)),
+  doGet: method("DoGet", false, true, protoWire(pb.Ticket), flightDataWire),
+  doPut: method("DoPut", true, true, flightDataWire, protoWire(pb.PutResult)),
+  doExchange: method("DoExchange", true, true, flightDataWire, flightDataWire),
+  doAction: method("DoAction", false, true, protoWire(pb.Action), protoWire(pb.Result)),
+  listActions: method("ListActions", false, true, protoWire(pb.Empty), protoWire(pb.ActionType)),
+});
+
+// grpc-js accepts it as a service definition (a compile-time check; nothing runs).
+flightServiceDefinition satisfies ServiceDefinition;

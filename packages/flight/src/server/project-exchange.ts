@@ -12,7 +12,8 @@ import {
   statsSection,
   type ExchangeHandler,
   type FlightData,
-  type ServerSetting,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import type { ProjectWorkerAnswer, ProjectWorkerRequest } from "./project-worker";
 import { WorkerPool } from "./worker-pool";
@@ -89,7 +90,7 @@ function columnsOf(cmd: Uint8Array, segments: string[]): string[] {
  * @example
  * createFlightServer(serverConfig({ addr: "127.0.0.1:8815" }), projectExchange({ size: 2, maxQueue: 16 }));
  */
-export function projectExchange(options: ProjectExchangeOptions = {}): readonly ServerSetting[] {
+export function projectExchange(options: ProjectExchangeOptions = {}): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("projectExchange: expected an options object");
   const known = ["command", "timeoutMs", "size", "maxQueue", "resourceLimits"];
   for (const k of Object.keys(options)) {
@@ -142,7 +143,7 @@ export function projectExchange(options: ProjectExchangeOptions = {}): readonly 
       lease.release();
     }
   };
-  return Object.freeze([
+  return serverParts(
     defineExchange(command, project),
     statsSection(`exchange:${command}`, function collectProjectWorkerStats() {
       return pool.stats();
@@ -152,5 +153,5 @@ export function projectExchange(options: ProjectExchangeOptions = {}): readonly 
         return pool.close();
       },
     }),
-  ]);
+  );
 }

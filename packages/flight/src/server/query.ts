@@ -14,6 +14,8 @@ import {
   type PollInfo,
   type QueryCommand,
   type SchemaResult,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import { encapsulateMessage } from "./ipc-encapsulate";
 
@@ -98,11 +100,11 @@ export type QueryOptions = Record<string, never>;
  * //   {"flight": ["telemetry", "host-1"], "columns": ["ts", "cpu"]})))
  * //   client.do_get(info.endpoints[0].ticket).read_all()
  */
-export function query(options: QueryOptions = {}): FlightMiddleware {
+export function query(options: QueryOptions = {}): ServerParts {
   if (options === null || typeof options !== "object") throw new TypeError("query: expected an options object");
   const unknown = Object.keys(options);
   if (unknown.length > 0) throw new TypeError(`query: unknown option ${JSON.stringify(unknown[0])}; query() has no options yet`);
-  return (next) =>
+  const middleware: FlightMiddleware = (next) =>
     async function queryCall(call: FlightCall) {
       switch (call.method) {
         case "getFlightInfo":
@@ -129,4 +131,5 @@ export function query(options: QueryOptions = {}): FlightMiddleware {
           return next(call);
       }
     };
+  return serverParts(middleware);
 }

@@ -8,7 +8,8 @@ import {
   resourceExhausted,
   type CallInfo,
   type FlightMiddleware,
-  type ServerPart,
+  serverParts,
+  type ServerParts,
 } from "@blackice/flight-core";
 import * as pb from "../gen/Flight";
 
@@ -75,7 +76,7 @@ const ERROR_VALUES: Record<SessionOptionError, pb.SetSessionOptionsResult_ErrorV
  * @example
  * createFlightServer(sessionOptions({ validate: (name) => (name.startsWith("x") ? undefined : "INVALID_NAME") }));
  */
-export function sessionOptions(config: SessionOptionsConfig = {}): ServerPart[] {
+export function sessionOptions(config: SessionOptionsConfig = {}): ServerParts {
   const idleTimeoutMs = config.idleTimeoutMs ?? 3_600_000;
   const maxSessions = config.maxSessions ?? 10_000;
   if (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs <= 0) throw new TypeError(`sessionOptions: idleTimeoutMs must be a positive integer, got ${idleTimeoutMs}`);
@@ -133,7 +134,7 @@ export function sessionOptions(config: SessionOptionsConfig = {}): ServerPart[] 
     }
   };
 
-  return [
+  return serverParts(
     middleware,
     defineAction(
       "SetSessionOptions",
@@ -184,5 +185,5 @@ export function sessionOptions(config: SessionOptionsConfig = {}): ServerPart[] 
         sessions.clear();
       },
     }),
-  ];
+  );
 }
