@@ -1,6 +1,7 @@
 // The worker thread that decodes a DoGet's Arrow messages for FlightClient (see
-// worker-decode.ts). It runs only inside a WorkerPool thread, which sends it one request at a
-// time and `{ reset }` when a stream ends. The received bytes are untrusted: everything
+// worker-decode.ts). It runs only as one of a client's DecoderThreads, which send it the
+// messages of several streams (each tagged with its stream) and `{ reset }` when a stream ends;
+// it answers each message, in order. The received bytes are untrusted: everything
 // apache-arrow does with them (the header's layout, decompression, dictionaries) happens here,
 // under the pool's time and memory limits, and the main thread gets back only messages whose
 // decoding succeeded here, with 8-byte-aligned bodies, uncompressed.
@@ -9,7 +10,7 @@ import { MessageKind, readMessageHeader } from "@blackice/flight-core";
 import type * as Arrow from "apache-arrow";
 import { IpcMessageEncoder, loadArrow } from "./arrow-interop";
 import { registerCompressionCodecs } from "./compression";
-import type { WorkerPoolMessage, WorkerPoolReply } from "../server/worker-pool";
+import type { DecoderThreadMessage, DecoderThreadReply } from "./decoder-threads";
 
 /** One IPC message of the stream (a Flight message's header and body), or the end of the stream. */
 export type DecodeWorkerRequest = { readonly header: Uint8Array; readonly body: Uint8Array } | { readonly end: true };
@@ -153,21 +154,23 @@ function transferable(answer: DecodeWorkerAnswer): ArrayBuffer[] {
   return [...out];
 }
 
-let stream = new StreamDecoder();
+const streams = new Map<number, StreamDecoder>();
 
-port.on("message", (m: WorkerPoolMessage<DecodeWorkerRequest>) => {
+port.on("message", (m: DecoderThreadMessage<DecodeWorkerRequest>) => {
   if ("reset" in m) {
-    stream = new StreamDecoder();
+    streams.delete(m.stream);
     return;
   }
-  let reply: WorkerPoolReply<DecodeWorkerAnswer>;
+  let stream = streams.get(m.stream);
+  if (stream === undefined) streams.set(m.stream, (stream = new StreamDecoder()));
+  let reply: DecoderThreadReply<DecodeWorkerAnswer>;
   try {
     const req = m.request;
-    reply = { ok: true, value: "end" in req ? stream.end() : stream.message(req.header, req.body) };
+    reply = { id: m.id, ok: true, value: "end" in req ? stream.end() : stream.message(req.header, req.body) };
   } catch (err) {
-    reply = { ok: false, error: err instanceof Error ? err.message : String(err) };
+    reply = { id: m.id, ok: false, error: err instanceof Error ? err.message : String(err) };
   }
   port.postMessage(reply, reply.ok ? transferable(reply.value) : []);
 });
 
-port.postMessage({ ready: true } satisfies WorkerPoolReply<DecodeWorkerAnswer>);
+port.postMessage({ ready: true } satisfies DecoderThreadReply<DecodeWorkerAnswer>);

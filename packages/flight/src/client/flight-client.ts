@@ -29,8 +29,8 @@ import { checkMiddleware, StartedCall, type ClientMiddleware, type ReceivedMetad
 import { normalizeDescriptor } from "./descriptors";
 import { parseLocation } from "./location";
 import { ChannelPool, channelPoolOptions, type ChannelPoolOptions, type ChannelPoolStats } from "./channel-pool";
-import type { WorkerPool } from "../server/worker-pool";
-import { decodeInWorker, decoderPool, type DecoderOptions } from "./worker-decode";
+import type { DecoderThreads } from "./decoder-threads";
+import { decodeInWorker, decoderThreads, type DecoderOptions } from "./worker-decode";
 
 /** Default largest message, sent or received: 64 MiB (the server's default too). */
 export const DEFAULT_CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -380,14 +380,14 @@ export class FlightClient {
   private pool: ChannelPool<FlightClient> | undefined;
   private readonly options: FlightClientOptions;
   /** The decoding workers of doGet and getTable; undefined when they decode on the main thread. */
-  private readonly decoder: WorkerPool | undefined;
+  private readonly decoder: DecoderThreads | undefined;
   private closed = false;
 
   constructor(location: string, options: FlightClientOptions = {}) {
     const parsed = parseLocation(location);
     checkOptions(location, options);
     channelPoolOptions(options.pool);
-    this.decoder = decoderPool(options.decoder);
+    this.decoder = decoderThreads(options.decoder);
     this.options = options;
     this.location = location;
     this.target = parsed.target;
@@ -915,8 +915,8 @@ export class FlightClient {
     this.closed = true;
     this.pool?.close();
     this.client.close();
-    // Idle decoding workers go now; busy ones finish their reads (they are unref'd either way).
-    if (this.decoder && this.decoder.stats().busy === 0 && this.decoder.stats().queued === 0) void this.decoder.close();
+    // Idle decoding threads go now; busy ones finish their reads (idle threads are unref'd either way).
+    if (this.decoder && this.decoder.stats().streams === 0) void this.decoder.close();
   }
 }
 

@@ -10,7 +10,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as Arrow from "apache-arrow";
 import { FlightError, StatusCode, chunksOf, type FlightData } from "@blackice/flight-core";
-import { WorkerPool, type WorkerLease } from "../server/worker-pool";
+import { DecoderThreads, type DecoderStream } from "./decoder-threads";
 import { loadArrow } from "./arrow-interop";
 import type { CheckedMessage, DecodeWorkerAnswer, DecodeWorkerRequest } from "./decode-worker";
 
@@ -22,37 +22,34 @@ export interface DecoderOptions {
    * message's header has been checked against its body.
    */
   worker?: boolean;
-  /** Worker threads at most, shared by the client's reads: 1 to the machine's cores. Default min(2, cores). */
+  /**
+   * Worker threads at most, shared by the client's reads (each thread decodes many streams at
+   * once): 1 to the machine's cores. Default 1.
+   */
   workers?: number;
-  /** Longest time the worker may take over one message, ms; past it the read fails with DATA_LOSS. Default 5000. */
+  /**
+   * Longest time a worker may take over one message, ms. Past it the read fails with
+   * DATA_LOSS and the thread is stopped (other reads on it fail with UNAVAILABLE). Default 5000.
+   */
   timeoutMs?: number;
   /** Heap limit of each worker, MB; a stream that needs more fails with RESOURCE_EXHAUSTED. Default 512. */
   maxHeapMb?: number;
-  /** Reads waiting for a worker at most; the next one fails with RESOURCE_EXHAUSTED. Default 256. */
-  maxQueue?: number;
 }
 
-/** Checks `decoder` options (TypeError naming the valid range), and makes the pool when workers are used. */
-export function decoderPool(options: DecoderOptions | undefined): WorkerPool | undefined {
-  if (options !== undefined && (options === null || typeof options !== "object")) throw new TypeError("FlightClient: decoder must be an object ({ worker?, workers?, timeoutMs?, maxHeapMb?, maxQueue? })");
+/** Checks `decoder` options (TypeError naming the valid range), and makes the threads (none start yet) when workers are used. */
+export function decoderThreads(options: DecoderOptions | undefined): DecoderThreads | undefined {
+  if (options !== undefined && (options === null || typeof options !== "object")) throw new TypeError("FlightClient: decoder must be an object ({ worker?, workers?, timeoutMs?, maxHeapMb? })");
   const o = options ?? {};
   for (const k of Object.keys(o)) {
-    if (!["worker", "workers", "timeoutMs", "maxHeapMb", "maxQueue"].includes(k)) throw new TypeError(`FlightClient: unknown decoder option "${k}"; the options are worker, workers, timeoutMs, maxHeapMb, maxQueue`);
+    if (!["worker", "workers", "timeoutMs", "maxHeapMb"].includes(k)) throw new TypeError(`FlightClient: unknown decoder option "${k}"; the options are worker, workers, timeoutMs, maxHeapMb`);
   }
   if (o.worker !== undefined && typeof o.worker !== "boolean") throw new TypeError("FlightClient: decoder.worker must be a boolean");
   if (o.maxHeapMb !== undefined && (typeof o.maxHeapMb !== "number" || !Number.isInteger(o.maxHeapMb) || o.maxHeapMb < 16 || o.maxHeapMb > 65_536)) {
     throw new TypeError(`FlightClient: decoder.maxHeapMb must be an integer from 16 to 65536, got ${String(o.maxHeapMb)}`);
   }
-  // WorkerPool checks the rest, naming the ranges.
-  const pool = new WorkerPool({
-    script: decodeWorkerScript(),
-    name: "FlightClient: decoder",
-    size: o.workers,
-    timeoutMs: o.timeoutMs,
-    maxQueue: o.maxQueue ?? 256,
-    resourceLimits: { maxOldGenerationSizeMb: o.maxHeapMb ?? 512 },
-  });
-  return o.worker === false ? undefined : pool;
+  // DecoderThreads checks the rest, naming the ranges.
+  const threads = new DecoderThreads({ script: decodeWorkerScript(), size: o.workers ?? 1, timeoutMs: o.timeoutMs ?? 5000, maxHeapMb: o.maxHeapMb ?? 512 });
+  return o.worker === false ? undefined : threads;
 }
 
 /**
@@ -74,26 +71,48 @@ function owned(bytes: Uint8Array): ArrayBuffer | undefined {
   return b instanceof ArrayBuffer && b.byteLength > Buffer.poolSize ? b : undefined;
 }
 
-/** A worker's failure as the read's error: DATA_LOSS, unless it is about resources (heap, queue, shutdown). */
+/** A worker's failure as the read's error: DATA_LOSS ("could not decode"), unless it is about resources (heap, a stopped thread). */
 function decodeError(err: unknown): FlightError {
   const fe = FlightError.from(err);
-  if (fe.code === StatusCode.RESOURCE_EXHAUSTED || fe.code === StatusCode.UNAVAILABLE || fe.code === StatusCode.CANCELLED) return fe;
+  if (fe.code !== StatusCode.DATA_LOSS) return fe;
   return new FlightError(StatusCode.DATA_LOSS, `could not decode the Arrow stream: ${fe.message}`, { cause: err });
 }
 
+/** Bytes of a stream sent to its worker and not answered yet, at most (one message may be larger). */
+const MAX_AHEAD_BYTES = 16 * 1024 * 1024;
+/** Messages of a stream sent to its worker and not answered yet, at most. */
+const MAX_AHEAD_MESSAGES = 8;
+
 /**
- * The messages of `messages` as the worker checked them, in order. With `move`, each
- * message's buffer is transferred to the worker (zero-copy; the caller's views of it are
- * emptied), which is right only for messages nobody else holds: a DoGet's, as received.
+ * The messages of `messages` as the worker checked them, in order. Up to
+ * {@link MAX_AHEAD_MESSAGES} messages ({@link MAX_AHEAD_BYTES}) are sent ahead of their
+ * answers, so that the worker's round trips overlap the network. With `move`, each message's
+ * buffer is transferred to the worker (zero-copy; the caller's views of it are emptied),
+ * which is right only for messages nobody else holds: a DoGet's, as received.
  */
-async function* checkedMessages(lease: WorkerLease, messages: AsyncIterable<FlightData>, move: boolean, counts: { recordBatches: number }): AsyncGenerator<CheckedMessage> {
-  const ask = async (request: DecodeWorkerRequest, transfer: ArrayBuffer[]): Promise<DecodeWorkerAnswer> => {
+async function* checkedMessages(stream: DecoderStream, messages: AsyncIterable<FlightData>, move: boolean, counts: { recordBatches: number }): AsyncGenerator<CheckedMessage> {
+  const ahead: { answer: Promise<unknown>; bytes: number }[] = [];
+  let aheadBytes = 0;
+  const send = (request: DecodeWorkerRequest, transfer: ArrayBuffer[], bytes: number): void => {
+    const answer = stream.request(request, transfer);
+    answer.catch(() => {}); // awaited in order below; one that fails after the read stopped is nobody's concern
+    ahead.push({ answer, bytes });
+    aheadBytes += bytes;
+  };
+  async function* oldest(): AsyncGenerator<CheckedMessage> {
+    const { answer, bytes } = ahead.shift()!;
+    aheadBytes -= bytes;
+    let checked: DecodeWorkerAnswer;
     try {
-      return (await lease.request(request, transfer)) as DecodeWorkerAnswer;
+      checked = (await answer) as DecodeWorkerAnswer;
     } catch (err) {
       throw decodeError(err);
     }
-  };
+    for (const c of checked) {
+      if (c.batch) counts.recordBatches++;
+      yield c;
+    }
+  }
   for await (const m of messages) {
     const header = m.dataHeader ?? new Uint8Array(0);
     // A message without a header (app_metadata only) carries no IPC data.
@@ -104,12 +123,11 @@ async function* checkedMessages(lease: WorkerLease, messages: AsyncIterable<Flig
     if (move) {
       for (const b of [owned(header), owned(body)]) if (b && !transfer.includes(b)) transfer.push(b);
     }
-    for (const c of await ask({ header, body }, transfer)) {
-      if (c.batch) counts.recordBatches++;
-      yield c;
-    }
+    send({ header, body }, transfer, header.byteLength + body.byteLength);
+    while (ahead.length >= MAX_AHEAD_MESSAGES || (ahead.length > 1 && aheadBytes > MAX_AHEAD_BYTES)) yield* oldest();
   }
-  for (const c of await ask({ end: true }, [])) yield c;
+  send({ end: true }, [], 0);
+  while (ahead.length > 0) yield* oldest();
 }
 
 /** The checked messages as IPC stream bytes for apache-arrow's reader: a small prefix and header, then the (aligned) body. */
@@ -129,27 +147,21 @@ async function* ipcBytes(checked: AsyncIterable<CheckedMessage>): AsyncGenerator
 }
 
 /**
- * Record batches of a DoGet stream, decoded with the untrusted part in a worker of `pool`
- * (held for the whole stream). `state.schema` is set once the schema has been read.
+ * Record batches of a DoGet stream, decoded with the untrusted part in one of `threads`. `state.schema` is set once the schema has been read.
  */
 export async function* decodeInWorker(
-  pool: WorkerPool,
+  threads: DecoderThreads,
   messages: AsyncIterable<FlightData>,
   state: { schema?: Arrow.Schema },
   options: { move: boolean; signal?: AbortSignal },
 ): AsyncGenerator<Arrow.RecordBatch> {
   const arrow = loadArrow();
-  let lease: WorkerLease;
-  try {
-    lease = await pool.acquire(options.signal);
-  } catch (err) {
-    throw decodeError(err);
-  }
+  const stream = threads.open();
   const counts = { recordBatches: 0 };
   let iterator: AsyncIterator<Arrow.RecordBatch> | undefined;
   let done = false;
   try {
-    const reader = await mainStep(() => arrow.RecordBatchReader.from(ipcBytes(checkedMessages(lease, messages, options.move, counts))));
+    const reader = await mainStep(() => arrow.RecordBatchReader.from(ipcBytes(checkedMessages(stream, messages, options.move, counts))));
     iterator = reader[Symbol.asyncIterator]() as AsyncIterator<Arrow.RecordBatch>;
     for (;;) {
       const r = await mainStep(() => iterator!.next());
@@ -164,7 +176,7 @@ export async function* decodeInWorker(
     done = true;
   } finally {
     if (!done) void Promise.resolve(iterator?.return?.()).catch(() => {});
-    lease.release();
+    stream.close();
   }
 }
 
