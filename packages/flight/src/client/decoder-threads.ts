@@ -62,7 +62,10 @@ class DecoderThread {
       else p.reject(new FlightError(StatusCode.DATA_LOSS, m.error));
     });
     this.worker.on("error", (err: Error & { code?: string }) => {
-      if (err.code === "ERR_WORKER_OUT_OF_MEMORY") {
+      if (err.code === "MODULE_NOT_FOUND" || err.code === "ERR_MODULE_NOT_FOUND") {
+        // A deployment problem (the package is not built), not the stream's fault.
+        this.fail(new FlightError(StatusCode.UNAVAILABLE, `a decoding thread could not start: ${err.message}`));
+      } else if (err.code === "ERR_WORKER_OUT_OF_MEMORY") {
         this.fail(resourceExhausted(`the stream needs more memory than a decoding thread may use (${options.maxHeapMb} MB heap)`));
       } else {
         this.fail(new FlightError(StatusCode.DATA_LOSS, `the decoding thread failed: ${err.message}`));
