@@ -24,6 +24,7 @@ export type {
   TicketInput,
 } from "./client/flight-client";
 export type { ChannelPoolOptions, ChannelPoolStats } from "./client/channel-pool";
+export type { DecoderOptions } from "./client/worker-decode";
 export { BatchWriter } from "./client/batch-writer";
 export type { BatchWriterFailure, BatchWriterInput, BatchWriterOptions, BatchWriterRetryOptions, BatchWriterStats, RowRange, WrittenBatch } from "./client/batch-writer";
 export type { Row } from "./client/row-batcher";

@@ -29,6 +29,8 @@ import { checkMiddleware, StartedCall, type ClientMiddleware, type ReceivedMetad
 import { normalizeDescriptor } from "./descriptors";
 import { parseLocation } from "./location";
 import { ChannelPool, channelPoolOptions, type ChannelPoolOptions, type ChannelPoolStats } from "./channel-pool";
+import type { DecoderThreads } from "./decoder-threads";
+import { decodeInWorker, decoderThreads, type DecoderOptions } from "./worker-decode";
 
 /** Default largest message, sent or received: 64 MiB (the server's default too). */
 export const DEFAULT_CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -94,6 +96,13 @@ export interface FlightClientOptions {
    * with this client's options.
    */
   pool?: ChannelPoolOptions;
+  /**
+   * Where doGet and getTable decode what the server sent: by default in worker threads (the
+   * received buffers are moved there, not copied), under a time and heap limit, so that a
+   * corrupt or hostile stream fails with DATA_LOSS instead of blocking the event loop. See
+   * {@link DecoderOptions}.
+   */
+  decoder?: DecoderOptions;
 }
 
 /** A FlightData to send; missing fields are empty. */
@@ -293,7 +302,7 @@ function isDescriptorInput(x: unknown): x is DescriptorInput {
 
 function checkOptions(location: string, options: FlightClientOptions): void {
   if (options === null || typeof options !== "object") throw new TypeError(`FlightClient options must be an object, got ${options === null ? "null" : typeof options}`);
-  const known = ["tls", "metadata", "signer", "middleware", "maxMessageBytes", "flowControlWindow", "channelOptions", "pool"];
+  const known = ["tls", "metadata", "signer", "middleware", "maxMessageBytes", "flowControlWindow", "channelOptions", "pool", "decoder"];
   for (const k of Object.keys(options)) {
     if (!known.includes(k)) throw new TypeError(`FlightClient: unknown option "${k}" (known: ${known.join(", ")})`);
   }
@@ -370,12 +379,15 @@ export class FlightClient {
   /** Channels to endpoint locations, this one's own included; made on the first read of a FlightInfo. */
   private pool: ChannelPool<FlightClient> | undefined;
   private readonly options: FlightClientOptions;
+  /** The decoding workers of doGet and getTable; undefined when they decode on the main thread. */
+  private readonly decoder: DecoderThreads | undefined;
   private closed = false;
 
   constructor(location: string, options: FlightClientOptions = {}) {
     const parsed = parseLocation(location);
     checkOptions(location, options);
     channelPoolOptions(options.pool);
+    this.decoder = decoderThreads(options.decoder);
     this.options = options;
     this.location = location;
     this.target = parsed.target;
@@ -696,7 +708,7 @@ export class FlightClient {
   private channels(): ChannelPool<FlightClient> {
     if (this.closed) throw new FlightError(StatusCode.FAILED_PRECONDITION, "FlightClient is closed");
     this.pool ??= new ChannelPool<FlightClient>(
-      (location) => new FlightClient(location, { ...this.options, pool: undefined }),
+      (location) => new FlightClient(location, { ...this.options, pool: undefined, decoder: { worker: false } }),
       { location: this.location, channel: this },
       this.options.pool,
     );
@@ -757,11 +769,15 @@ export class FlightClient {
     let done = false;
     try {
       const opts = { ...absoluteDeadline(options), signal: controller.signal };
+      // The messages come straight from the channel and nobody else holds them, so their
+      // buffers may be moved to the decoding worker.
+      const decode = (messages: AsyncIterable<FlightData>): AsyncGenerator<Arrow.RecordBatch> =>
+        this.decoder ? decodeInWorker(this.decoder, messages, state, { move: true, signal: controller.signal }) : decodeRecordBatches(messages, state);
       if (isFlightInfo(target)) {
         // Each endpoint is a stream of its own, with its own schema message.
-        for (const ep of target.endpoint) yield* decodeRecordBatches(this.readEndpoints({ ...target, endpoint: [ep] }, opts), state);
+        for (const ep of target.endpoint) yield* decode(this.readEndpoints({ ...target, endpoint: [ep] }, opts));
       } else {
-        yield* decodeRecordBatches(this.doGetRaw(target, opts), state);
+        yield* decode(this.doGetRaw(target, opts));
       }
       done = true;
     } finally {
@@ -899,6 +915,8 @@ export class FlightClient {
     this.closed = true;
     this.pool?.close();
     this.client.close();
+    // Idle decoding threads go now; busy ones finish their reads (idle threads are unref'd either way).
+    if (this.decoder && this.decoder.stats().streams === 0) void this.decoder.close();
   }
 }
 
