@@ -124,3 +124,5 @@ export {
   MAX_QUERY_COLUMN_NAME,
 } from "./query/query-command";
 export type { QueryCommand, QueryTicket } from "./query/query-command";
+export { sqlTables, sqlTableName, sqlTablePath, sqlTableDescriptor, MAX_SQL_LENGTH, MAX_SQL_TABLES } from "./query/sql-tables";
+export type { SqlTableRef } from "./query/sql-tables";
