@@ -114,3 +114,35 @@ export function sqlTables(sql: string): readonly SqlTableRef[] {
   if (out.length > MAX_SQL_TABLES) throw invalidArgument(`query: the SQL statement reads ${out.length} tables; at most ${MAX_SQL_TABLES}`);
   return out;
 }
+
+/** A SQL identifier in double quotes, inner quotes doubled: `cpu` → `"cpu"`. */
+export function quoteSqlIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * Checks that `where` is one SQL boolean expression over `table` alone: the statement
+ * `SELECT * FROM "<table>" WHERE <where>` parses, reads only that table, and has no clause
+ * the expression added (GROUP BY, HAVING, ORDER BY, LIMIT, UNION, WITH).
+ *
+ * @throws FlightError INVALID_ARGUMENT otherwise, with the parser's message when it does not parse.
+ */
+export function checkWhereExpression(table: string, where: string): void {
+  const sql = `SELECT * FROM ${quoteSqlIdentifier(table)}\nWHERE ${where}`;
+  const refs = sqlTables(sql);
+  if (refs.length !== 1 || refs[0].name !== table) throw invalidArgument('query: "where" may only use the columns of the flight queried');
+  parser ??= new Parser();
+  const ast = parser.astify(sql, { database: "PostgresQL" }) as unknown as Record<string, unknown>;
+  const limit = ast.limit as { value?: unknown[] } | null | undefined;
+  const extra =
+    ast.groupby != null ||
+    ast.having != null ||
+    ast.orderby != null ||
+    ast.with != null ||
+    ast._next != null ||
+    (ast.distinct as { type?: unknown } | null)?.type != null ||
+    ast.window != null ||
+    (Array.isArray(ast.from) && ast.from.length !== 1) ||
+    (limit != null && Array.isArray(limit.value) && limit.value.length > 0);
+  if (extra) throw invalidArgument('query: "where" must be one boolean expression, with no other clause (use "sql" for more)');
+}
