@@ -232,8 +232,21 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   }
 
   /** Resolves tables and checks them before any process is taken. */
-  async function resolveTables<T extends EngineTableSchema>(request: EngineRequest<T>): Promise<Array<{ ref: SqlTableRef; table: T }>> {
-    const refs = sqlTables(request.sql);
+  async function resolveTables<T extends EngineTableSchema>(request: EngineRequest<T>, deadline: number): Promise<Array<{ ref: SqlTableRef; table: T }>> {
+    let refs: readonly SqlTableRef[];
+    try {
+      refs = sqlTables(request.sql);
+    } catch (err) {
+      // The table list comes from node-sql-parser; when it cannot read the statement, the
+      // engine's own parser is asked too (on no tables), so the client gets polars' message.
+      if (!(err instanceof FlightError) || !err.message.includes("does not parse")) throw err;
+      const engineError = await execute(request.sql, [], request.signal, deadline).then(
+        () => undefined,
+        (e: unknown) => (e instanceof FlightError && e.code === StatusCode.INVALID_ARGUMENT ? e.message : undefined),
+      );
+      if (engineError !== undefined && !/relation .* was not found/.test(engineError)) throw invalidArgument(`query: the SQL statement does not parse: ${engineError.replace(/^query: /, "")}`);
+      throw err;
+    }
     const out: Array<{ ref: SqlTableRef; table: T }> = [];
     for (const ref of refs) {
       const table = await request.table(ref);
@@ -392,7 +405,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   return {
     async run(request) {
       const deadline = deadlineOf(request);
-      const tables = await resolveTables(request);
+      const tables = await resolveTables(request, deadline);
       let total = 0;
       for (const { ref, table } of tables) {
         if (!Number.isSafeInteger(table.bytes) || table.bytes < 0) throw resourceExhausted(`query: the size of flight ${JSON.stringify(ref.name)} is unknown, and a query loads only what it can count first`);
@@ -412,7 +425,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
 
     async resultSchema(request) {
       const deadline = deadlineOf(request);
-      const tables = await resolveTables(request);
+      const tables = await resolveTables(request, deadline);
       const { bytes } = await execute(
         request.sql,
         tables.map(({ ref, table }) => ({
