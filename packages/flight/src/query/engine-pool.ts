@@ -253,7 +253,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       if (table === undefined) throw notFound(`query: no flight named ${JSON.stringify(ref.name)} (path ${JSON.stringify(ref.path)})`);
       const bad = unreadableColumn(readSchema(decapsulate(table.schema)));
       if (bad !== undefined) {
-        throw invalidArgument(`query: column ${JSON.stringify(bad.column)} of ${JSON.stringify(ref.name)} has type ${bad.type}, which the query engine (polars) cannot read; select other columns`);
+        throw invalidArgument(`query: column ${JSON.stringify(bad.column)} of ${JSON.stringify(ref.name)} has type ${bad.type}${bad.nested === undefined ? "" : ` (${bad.nested})`}, which the query engine (polars) cannot read; select other columns`);
       }
       out.push({ ref, table });
     }
