@@ -61,6 +61,7 @@ describe("createQueryEngine", () => {
     const result = await engine.run({ sql: 'SELECT host, count(*) AS n, max(cpu) AS top FROM "telemetry/host-1" WHERE cpu >= 0.5 GROUP BY host ORDER BY host', table: lookup });
     const t = await collect(result.messages);
     expect(result.rows).toBe(4);
+    for (const k of ["sendMs", "receiveMs", "loadMs", "runMs", "encodeMs"] as const) expect(result.timings[k]).toBeGreaterThanOrEqual(0);
     expect(t.numRows).toBe(4);
     const expected = [0, 1, 2, 3].map((h) => Array.from({ length: n }, (_, i) => i).filter((i) => i % 4 === h && (i % 100) / 100 >= 0.5));
     expect([...t.getChild("host")!]).toEqual(["host-0", "host-1", "host-2", "host-3"]);

@@ -184,11 +184,19 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       markExited();
       pump();
     });
-    child.unref();
-    child.channel?.unref();
-    for (const s of [child.stdin, child.stderr, child.stdio[4]]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+    hold(p, false);
     procs.add(p);
     return p;
+  }
+
+  /**
+   * An idle process does not keep the server's process alive (unref); one running a query
+   * does (ref), so that a caller awaiting a result outside a server is not left with an event
+   * loop that has nothing to wait for.
+   */
+  function hold(p: Proc, on: boolean): void {
+    const handles = [p.child, p.child.channel, p.child.stdin, p.child.stderr, p.child.stdio[4]] as unknown as Array<{ ref?: () => void; unref?: () => void } | null | undefined>;
+    for (const h of handles) (on ? h?.ref : h?.unref)?.call(h);
   }
 
   function kill(p: Proc, why: FlightError): void {
@@ -227,6 +235,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   }
 
   function release(p: Proc): void {
+    hold(p, false);
     if (p.state === "busy") p.state = "idle";
     pump();
   }
@@ -269,7 +278,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
     tables: ReadonlyArray<{ name: string; size: number; write: (out: (chunk: Uint8Array) => Promise<void>) => Promise<void> }>,
     signal: AbortSignal | undefined,
     deadlineMs: number,
-  ): Promise<{ bytes: Uint8Array; rows: number }> {
+  ): Promise<{ bytes: Uint8Array; rows: number; timings: EngineResult["timings"] }> {
     if (signal?.aborted) throw new FlightError(StatusCode.CANCELLED, "query cancelled");
     let proc: Proc | undefined;
     let settle: ((err: FlightError) => void) | undefined;
@@ -293,6 +302,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       let settled = false;
       failure.catch(() => (settled = true));
       proc = await Promise.race([acquired, failure]);
+      hold(proc, true);
       await Promise.race([proc.ready, failure]);
       const p = proc;
       const reply = new Promise<EngineProcessReply>((resolve, reject) => {
@@ -313,11 +323,14 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
         await write(len);
         await write(chunk);
       };
+      const sendStart = performance.now();
+      let sendMs = 0;
       const writing = (async () => {
         for (const t of tables) {
           await t.write(frame);
           await write(new Uint8Array(4)); // end of table
         }
+        sendMs = performance.now() - sendStart;
       })();
       writing.catch((err) => fail(FlightError.from(err)));
       const answer = await Promise.race([reply, failure]);
@@ -338,8 +351,9 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       const bytes = await Promise.race([readExactly(p.child.stdio[4] as Readable, answer.bytes), failure]);
       release(p);
       counters.completed++;
-      return { bytes, rows: answer.rows };
+      return { bytes, rows: answer.rows, timings: { sendMs, ...answer.timings } };
     } finally {
+      if (proc !== undefined && proc.state === "dead") hold(proc, false);
       counters.running--;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
@@ -373,7 +387,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
     };
   }
 
-  function toResult(bytes: Uint8Array, rows: number): EngineResult {
+  function toResult(bytes: Uint8Array, rows: number, timings: EngineResult["timings"]): EngineResult {
     const messages = splitIpcStream(bytes);
     const validator = new IpcStreamValidator();
     const out: FlightData[] = [];
@@ -390,6 +404,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       schema: encapsulateMessage(out[0].dataHeader),
       rows,
       bytes: bytes.byteLength,
+      timings,
       messages: (async function* resultMessages() {
         yield* out;
       })(),
@@ -414,13 +429,13 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       if (total > maxInputBytes) {
         throw resourceExhausted(`query: the query would load ${total} bytes of IPC (${tables.map((t) => `${JSON.stringify(t.ref.name)}: ${t.table.bytes}`).join(", ")}), over the limit of ${maxInputBytes} bytes`);
       }
-      const { bytes, rows } = await execute(
+      const { bytes, rows, timings } = await execute(
         request.sql,
         tables.map(({ ref, table }) => ({ name: ref.name, size: table.bytes + 64 * 1024, write: tableWriter(ref, table) })),
         request.signal,
         deadline,
       );
-      return toResult(bytes, rows);
+      return toResult(bytes, rows, timings);
     },
 
     async resultSchema(request) {
@@ -439,7 +454,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
         request.signal,
         deadline,
       );
-      return toResult(bytes, 0).schema;
+      return toResult(bytes, 0, { sendMs: 0, receiveMs: 0, loadMs: 0, runMs: 0, encodeMs: 0 }).schema;
     },
 
     stats(): QueryEngineStats {

@@ -1,11 +1,12 @@
 import { ArrowTypeId, formatArrowType, type FieldInfo, type SchemaInfo } from "@blackice/flight-core";
 
 // Which Arrow types the engine (nodejs-polars 0.24.1) cannot read from an IPC stream. Found by
-// trying: pyarrow 26 wrote a stream of each type and polars' readIPCStream was asked to read
-// it (engine-types.slow.test.ts repeats the experiment against the real engine, so a polars
-// upgrade that reads more, or less, fails that test). Checking the schema first lets a query
-// be refused with the column's name and type before any data is loaded; polars' own errors
-// for these types ("not yet implemented", a panic message) name neither.
+// trying (docs/query.md lists the results): pyarrow 26 wrote a stream of each type and
+// polars' readIPCStream was asked to read it. test/python/test_query_engine.py puts a flight
+// of each and checks the refusal. Checking the schema first lets a query be refused with the
+// column's name and type before any data is loaded; polars' own errors for these types ("not
+// yet implemented", a panic message) name neither. A type polars fails on that is not listed
+// here still fails cleanly: INVALID_ARGUMENT with polars' message and the table's name.
 
 /** Why the engine cannot read a type, or undefined when it can. */
 function unreadable(field: FieldInfo): string | undefined {
