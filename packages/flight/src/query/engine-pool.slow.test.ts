@@ -151,6 +151,18 @@ describe("createQueryEngine", () => {
     expect(engine.stats().refused).toBeGreaterThanOrEqual(1);
   });
 
+  it("runs concurrent queries on separate processes, each getting its own answer", async () => {
+    const two = createQueryEngine({ processes: 2, maxQueue: 8 });
+    try {
+      const limits = [1, 2, 3, 4, 5, 6];
+      const results = await Promise.all(limits.map((k) => two.run({ sql: `SELECT id FROM "telemetry/host-1" WHERE id < ${k * 10}`, table: lookup })));
+      expect(results.map((r) => r.rows)).toEqual(limits.map((k) => k * 10));
+      expect(two.stats()).toMatchObject({ alive: 2, running: 0, completed: 6, killed: 0 });
+    } finally {
+      await two.close();
+    }
+  });
+
   it("validates its options up front", () => {
     expect(() => createQueryEngine({ processes: 0 })).toThrow(/processes must be an integer from 1/);
     expect(() => createQueryEngine({ timeoutMs: -1 })).toThrow(TypeError);

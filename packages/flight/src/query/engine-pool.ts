@@ -163,7 +163,6 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
     child.on("message", (m: EngineProcessReply) => {
       if ("ready" in m) {
         clearTimeout(startTimer);
-        if (p.state === "starting") p.state = "idle";
         markReady();
         return;
       }
@@ -200,8 +199,8 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   }
 
   function kill(p: Proc, why: FlightError): void {
-    if (p.state === "dead") return;
-    p.killedFor ??= why;
+    if (p.state === "dead" || p.killedFor !== undefined) return;
+    p.killedFor = why;
     counters.killed++;
     p.child.kill("SIGKILL");
   }
@@ -213,7 +212,8 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       if (p === undefined && procs.size < processes) p = start();
       if (p === undefined) return;
       const w = waiters.shift() as Waiter;
-      if (p.state === "idle") p.state = "busy";
+      // Held from now on, also while it starts (its `ready` message must not make it idle).
+      p.state = "busy";
       w.resolve(p);
     }
   }
@@ -281,6 +281,11 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   ): Promise<{ bytes: Uint8Array; rows: number; timings: EngineResult["timings"] }> {
     if (signal?.aborted) throw new FlightError(StatusCode.CANCELLED, "query cancelled");
     let proc: Proc | undefined;
+    let released = false;
+    const giveBack = (p: Proc): void => {
+      released = true;
+      release(p);
+    };
     let settle: ((err: FlightError) => void) | undefined;
     const failure = new Promise<never>((_, reject) => (settle = reject));
     failure.catch(() => undefined);
@@ -337,7 +342,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       if ("ready" in answer) throw new FlightError(StatusCode.INTERNAL, "query engine protocol error");
       if (!answer.ok) {
         await Promise.race([writing, failure]).catch(() => undefined);
-        release(p);
+        giveBack(p);
         if (answer.kind === "read") throw invalidArgument(`query: the query engine (polars) cannot read ${JSON.stringify(answer.table)}: ${answer.error}`);
         if (answer.kind === "result") throw resourceExhausted(`query: ${answer.error}`);
         throw invalidArgument(`query: ${answer.error}`);
@@ -349,10 +354,12 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
         throw err;
       }
       const bytes = await Promise.race([readExactly(p.child.stdio[4] as Readable, answer.bytes), failure]);
-      release(p);
+      giveBack(p);
       counters.completed++;
       return { bytes, rows: answer.rows, timings: { sendMs, ...answer.timings } };
     } finally {
+      // A process not given back (a protocol error, a failed write) is in an unknown state: killed.
+      if (proc !== undefined && !released) kill(proc, new FlightError(StatusCode.INTERNAL, "query: the query engine process was stopped"));
       if (proc !== undefined && proc.state === "dead") hold(proc, false);
       counters.running--;
       clearTimeout(timer);
