@@ -123,7 +123,8 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
     if (options.memoryLimitBytes !== 0 && PRLIMIT === undefined) throw new TypeError("createQueryEngine: memoryLimitBytes needs util-linux prlimit, which this machine does not have; give 0 for no limit");
     memoryLimit = options.memoryLimitBytes;
   }
-  const script = engineScript();
+  // Found when the first process starts, so that query() can be made before a build exists.
+  let scriptPath: string | undefined;
 
   const procs = new Set<Proc>();
   const waiters: Waiter[] = [];
@@ -131,6 +132,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   const counters = { completed: 0, refused: 0, killed: 0, running: 0 };
 
   function start(): Proc {
+    const script = (scriptPath ??= engineScript());
     const args = memoryLimit > 0 ? [`--as=${memoryLimit}`, "--", process.execPath, script] : [script];
     const command = memoryLimit > 0 ? (PRLIMIT as string) : process.execPath;
     // fork() runs node itself; with prlimit in front, the IPC channel is set up the same way
@@ -209,7 +211,14 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   function pump(): void {
     while (waiters.length > 0) {
       let p = [...procs].find((x) => x.state === "idle");
-      if (p === undefined && procs.size < processes) p = start();
+      if (p === undefined && procs.size < processes) {
+        try {
+          p = start();
+        } catch (err) {
+          (waiters.shift() as Waiter).reject(new FlightError(StatusCode.UNAVAILABLE, `query: the query engine cannot start: ${err instanceof Error ? err.message : String(err)}`));
+          continue;
+        }
+      }
       if (p === undefined) return;
       const w = waiters.shift() as Waiter;
       // Held from now on, also while it starts (its `ready` message must not make it idle).
