@@ -32,8 +32,8 @@ describe("query engine with pyarrow.flight and DuckDB", () => {
       timeoutMs: 400_000,
     });
     if (result.code !== 0) throw new Error(`pytest failed (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
-    // 5 filters, 1 columns+limit, 34 SQL queries + the count check, 2 error tests, 9 unreadable types, input cap, deadline.
-    expect(result.stdout).toMatch(/\b54 passed/);
+    // 5 filters, 1 columns+limit, 34 SQL queries + the count check, 2 error tests, 9 unreadable types, input cap, deadline, GetSchema/Poll.
+    expect(result.stdout).toMatch(/\b55 passed/);
     expect(result.stdout).not.toMatch(/failed|error|skipped/i);
   }, 420_000);
 
@@ -89,11 +89,18 @@ describe("authorize and SQL over several flights", () => {
       const ok = 'SELECT a.k, b.v FROM "public/a" a JOIN "public/b" b ON a.k = b.k';
       const info = await client.getFlightInfo(cmdDescriptor(JSON.stringify({ sql: ok })));
       expect((await client.getTable(info.endpoint[0]!.ticket!)).numRows).toBe(2);
+      // PollFlightInfo answers complete, with the same schema and ticket.
+      const poll = await client.pollFlightInfo(cmdDescriptor(JSON.stringify({ sql: ok })));
+      expect(poll.progress).toBe(1);
+      expect(Buffer.from(poll.info!.schema)).toEqual(Buffer.from(info.schema));
+      expect(Buffer.from(poll.info!.endpoint[0]!.ticket!.ticket)).toEqual(Buffer.from(info.endpoint[0]!.ticket!.ticket));
       expect(asked.map((r) => [r.method, r.operation, r.descriptor?.path])).toEqual([
         ["getFlightInfo", "read", ["public", "a"]],
         ["getFlightInfo", "read", ["public", "b"]],
         ["doGet", "read", ["public", "a"]],
         ["doGet", "read", ["public", "b"]],
+        ["pollFlightInfo", "read", ["public", "a"]],
+        ["pollFlightInfo", "read", ["public", "b"]],
       ]);
       const mixed = 'SELECT a.k FROM "public/a" a WHERE a.k IN (SELECT k FROM "secret/c")';
       const refused = await client.getFlightInfo(cmdDescriptor(JSON.stringify({ sql: mixed }))).catch((e) => e);

@@ -293,3 +293,14 @@ def test_deadline(data):
     # and the engine serves the next query
     assert fetch(c, {"sql": 'SELECT count(*) AS n FROM "mid"'}).column("n").to_pylist() == [1500]
     c.close()
+
+
+def test_get_schema_answers_with_the_result_schema(client, data):
+    # (pyarrow has no PollFlightInfo; test/query-engine.test.ts polls with our client.)
+    sql = {"sql": f"SELECT host, count(*) AS n, sum(amount) AS s FROM {H1} GROUP BY host"}
+    d = flight.FlightDescriptor.for_command(json.dumps(sql))
+    table = fetch(client, sql)
+    assert table.num_rows == 6  # host-0 .. host-4 and null
+    assert client.get_schema(d).schema.equals(table.schema)
+    info = client.get_flight_info(d)
+    assert info.total_records == -1 and info.total_bytes == -1
