@@ -48,3 +48,6 @@ export { flightHandlers, describeFlight } from "./server/flight-handlers";
 export type { FlightHandlers, FlightDataSource, FlightInfoSource, FlightDescription } from "./server/flight-handlers";
 export type { QueryOptions } from "./server/query";
 export * as proto from "./gen/Flight";
+export type { EngineRequest, EngineResult, EngineTable, EngineTableSchema, QueryEngine, QueryEngineStats } from "./query/query-engine";
+export { createQueryEngine } from "./query/engine-pool";
+export type { QueryEngineOptions } from "./query/engine-pool";
