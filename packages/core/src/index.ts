@@ -54,7 +54,7 @@ export type { Identity, IdentityClaims } from "./identity";
 export { ByteChunks, BytesReader, bytesFromChunks, chunksOf, contiguous, retainedBytes } from "./byte-chunks";
 export type { Bytes } from "./byte-chunks";
 export { descriptorKey, descriptorFromKey, pathPrefixMatcher, ticketFromKey, ticketToKey } from "./store/descriptor-key";
-export { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS, FLIGHT_OVERHEAD_BYTES, flightOverheadBytes } from "./store/memory-store";
+export { MemoryStore, MESSAGE_STATS_SLOT_BYTES, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS, FLIGHT_OVERHEAD_BYTES, flightOverheadBytes } from "./store/memory-store";
 export type { MemoryStoreOptions, MemoryStoreStats, SchemaComparator } from "./store/memory-store";
 export { DiskStore, diskStore, DEFAULT_FSYNC_INTERVAL_MS } from "./store/disk-store";
 export type { DiskStoreOptions, DiskStoreStats, FsyncPolicy } from "./store/disk-store";
@@ -76,6 +76,7 @@ export type {
   StoreTtl,
   StoreTtlStats,
   StoredFlight,
+  MessageStats,
 } from "./store/flight-store";
 
 // ---- for middleware authors ----
@@ -124,3 +125,7 @@ export {
   MAX_QUERY_COLUMN_NAME,
 } from "./query/query-command";
 export type { QueryCommand, QueryTicket } from "./query/query-command";
+export { computeBatchStats, hasBatchStats, batchStatsBytes } from "./ipc/batch-stats";
+export type { BatchStats, ColumnStats } from "./ipc/batch-stats";
+export { selectBatches, prunedMessages, mayMatch } from "./query/batch-pruning";
+export type { BatchSelection, RangeOp, RangePredicate } from "./query/batch-pruning";
