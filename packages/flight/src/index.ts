@@ -61,3 +61,6 @@ export { projectExchange } from "./server/project-exchange";
 export { query } from "./server/query";
 export type { QueryOptions } from "./server/query";
 export type { ProjectExchangeOptions } from "./server/project-exchange";
+export type { EngineRequest, EngineResult, EngineTable, EngineTableSchema, QueryEngine, QueryEngineStats } from "./query/query-engine";
+export { createQueryEngine } from "./query/engine-pool";
+export type { QueryEngineOptions } from "./query/engine-pool";
