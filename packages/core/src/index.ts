@@ -133,5 +133,6 @@ export { sqlTables, sqlTableName, sqlTablePath, sqlTableDescriptor, quoteSqlIden
 export type { SqlTableRef } from "./query/sql-tables";
 export { computeBatchStats, hasBatchStats, batchStatsBytes } from "./ipc/batch-stats";
 export type { BatchStats, ColumnStats } from "./ipc/batch-stats";
-export { selectBatches, prunedMessages, mayMatch } from "./query/batch-pruning";
-export type { BatchSelection, RangeOp, RangePredicate } from "./query/batch-pruning";
+export { selectBatches, prunedMessages, mayMatch, kBatchPruning } from "./query/batch-pruning";
+export type { BatchSelection, BatchPruningRequest, RangeOp, RangePredicate } from "./query/batch-pruning";
+export { rangePredicatesOf, timestampLiteral } from "./query/where-predicates";

@@ -1,3 +1,4 @@
+import { createContextKey } from "../context";
 import { invalidArgument } from "../flight-error";
 import { hasBatchStats, type BatchStats, type ColumnStats } from "../ipc/batch-stats";
 import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
@@ -159,3 +160,21 @@ function batchMayMatch(stats: BatchStats, used: ReadonlyArray<{ p: RangePredicat
 export function prunedMessages(flight: StoredFlight, selection: BatchSelection, options?: MessageReadOptions): AsyncIterable<StoredMessage> {
   return flight.messages({ ...options, only: selection.indices });
 }
+
+/**
+ * What a DoGet of one flight is asked to prune: the predicates, and where to report what it
+ * chose. See {@link kBatchPruning}.
+ */
+export interface BatchPruningRequest {
+  readonly predicates: readonly RangePredicate[];
+  /** Hears the selection made on the snapshot the DoGet reads. */
+  readonly onSelection?: (selection: BatchSelection) => void;
+}
+
+/**
+ * Context key under which a middleware (`query()`) asks the server's DoGet of a flight to
+ * read only the batches that may match: a map from the store ticket (base64) to the
+ * request. The DoGet selects on the very snapshot it serves (so an append or a re-creation in
+ * between cannot mismatch statistics and messages), and reads only the chosen messages.
+ */
+export const kBatchPruning = createContextKey<ReadonlyMap<string, BatchPruningRequest> | undefined>("batchPruning", undefined);
