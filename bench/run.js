@@ -4,7 +4,7 @@
 //
 // Options:
 //   --quick          shrink every case (CI runs this once); writes bench/out/, not docs/
-//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer, projection, pruning, browser, cluster
+//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer, projection, query, pruning, browser, cluster
 //   --docs / --no-docs   write docs/benchmarks.md and .svg (default: yes for full, no for quick)
 //   --out=DIR        where the JSON results and the quick report go (default bench/out)
 //   --tables=fixed,telemetry  --batches=64KiB,1MiB,4MiB,16MiB   subsets, for exploring
@@ -48,6 +48,7 @@ const MODES = {
     listRuns: 3,
     writerRows: 1_000_000,
     pruningBytes: 64 * MiB, // the pruning part's flight: 64 batches of 1 MiB
+    queryRows: 10_000_000,
   },
   quick: {
     tableBytes: 8 * MiB,
@@ -68,11 +69,12 @@ const MODES = {
     listRuns: 3,
     writerRows: 20_000,
     pruningBytes: 8 * MiB,
+    queryRows: 200_000,
   },
 };
 const BATCH_SIZES = [64 * KiB, 1 * MiB, 4 * MiB, 16 * MiB];
 const TABLES = ["fixed", "telemetry"];
-const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer", "projection", "pruning", "browser", "cluster"];
+const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer", "projection", "query", "pruning", "browser", "cluster"];
 const TS_MODES = ["raw", "arrow"]; // FlightClient doGetRaw/doPutRaw, and getTable/putTable (apache-arrow)
 
 function parseArgs(argv) {
@@ -1018,6 +1020,63 @@ async function pruningCase({ cfg, driver, results }) {
   }
 }
 
+// ------------------------------------------------------------------ query
+
+/**
+ * Statements on the embedded engine (query(), docs/query.md) through the server, with
+ * pyarrow's client (GetFlightInfo + DoGet, timed together), against DuckDB in the driver
+ * process over the same pyarrow table: a time-range filter and an aggregate by host.
+ * Runs alternate server and DuckDB.
+ */
+async function queryCase({ cfg, driver, results }) {
+  const server = await startBlackIce("query-server", ["--query"]);
+  results.query = [];
+  const table = "telemetry";
+  const batchBytes = 1 * MiB;
+  const tableBytes = cfg.queryRows * 48; // tables.py: 48 bytes per telemetry row
+  const p = ["bench", "telemetry"];
+  // ts runs from 2026-01-01 00:00:00 UTC by 1 ms within each 21 845-row batch (tables.py).
+  const from = "2026-01-01 00:00:02";
+  const to = "2026-01-01 00:00:04";
+  const statements = [
+    {
+      name: "time-range filter",
+      ours: `SELECT ts, host, cpu FROM "bench/telemetry" WHERE ts >= strptime('${from}+0000', '%Y-%m-%d %H:%M:%S%z') AND ts < strptime('${to}+0000', '%Y-%m-%d %H:%M:%S%z')`,
+      duck: `SELECT ts, host, cpu FROM t WHERE ts >= TIMESTAMPTZ '${from}+00' AND ts < TIMESTAMPTZ '${to}+00'`,
+    },
+    {
+      name: "aggregate by host",
+      ours: 'SELECT host, count(*) AS n, avg(cpu) AS cpu, max(mem) AS mem FROM "bench/telemetry" GROUP BY host',
+      duck: "SELECT host, count(*) AS n, avg(cpu) AS cpu, max(mem) AS mem FROM t GROUP BY host",
+    },
+  ];
+  try {
+    const load = await driver.call({ cmd: "load", uri: server.uri, table, batch_bytes: batchBytes, table_bytes: tableBytes, path: p }, 600_000);
+    log(`query: ${load.rows} rows stored (${(load.ipc_bytes / MiB).toFixed(0)} MiB of IPC)`);
+    for (const st of statements) {
+      const ours = [];
+      const duck = [];
+      let rows;
+      let threads;
+      for (let r = 0; r < cfg.smallRuns; r++) {
+        const a = await driver.call({ cmd: "sql", uri: server.uri, sql: st.ours }, 600_000);
+        const b = await driver.call({ cmd: "duckdb", table, batch_bytes: batchBytes, table_bytes: tableBytes, sql: st.duck }, 600_000);
+        if (a.rows !== b.rows) throw new Error(`query ${st.name}: the server returned ${a.rows} rows, DuckDB ${b.rows}`);
+        rows = a.rows;
+        threads = b.threads;
+        ours.push(a.seconds);
+        duck.push(b.seconds);
+      }
+      const row = { name: st.name, rows: load.rows, ipcBytes: load.ipc_bytes, resultRows: rows, duckdbThreads: threads, serverSeconds: summarize(ours), duckdbSeconds: summarize(duck) };
+      results.query.push(row);
+      log(`query ${st.name.padEnd(18)} ${rows} result rows  server ${row.serverSeconds.median.toFixed(3)} s  DuckDB ${row.duckdbSeconds.median.toFixed(3)} s (median of ${cfg.smallRuns})`);
+    }
+    await driver.call({ cmd: "delete", uri: server.uri, paths: [p] });
+  } finally {
+    await server.proc.stop();
+  }
+}
+
 async function part(results, name, fn) {
   const t0 = Date.now();
   const before = loadAvg();
@@ -1120,6 +1179,7 @@ async function main() {
     if (args.only.has("writer")) await part(results, "writer", () => writerCase({ cfg, results }));
     if (args.only.has("projection")) await part(results, "projection", () => projectionCase({ cfg, driver, results }));
     if (args.only.has("pruning")) await part(results, "pruning", () => pruningCase({ cfg, driver, results }));
+    if (args.only.has("query")) await part(results, "query", () => queryCase({ cfg, driver, results }));
     if (args.only.has("browser")) await part(results, "browser", () => browserCase({ cfg, driver, results }));
     if (args.only.has("cluster")) await part(results, "cluster", () => clusterCase({ cfg, driver, results }));
     await driver.stop();

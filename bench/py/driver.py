@@ -288,6 +288,37 @@ def cmd_engine_query(a):
     return {"seconds": seconds, "rows": t.num_rows, "read": int(h.last["x-blackice-batches-read"][0]), "skipped": int(h.last["x-blackice-batches-skipped"][0])}
 
 
+def cmd_sql(a):
+    """A statement run by the server's query engine (docs/query.md): GetFlightInfo of
+    {"sql": ...} and a DoGet of its ticket, timed together; the rows of the result."""
+    c = client(a["uri"])
+    cmd = json.dumps({"sql": a["sql"]}).encode()
+    t0 = time.perf_counter()
+    info = c.get_flight_info(flight.FlightDescriptor.for_command(cmd), options())
+    t = c.do_get(info.endpoints[0].ticket, options()).read_all()
+    return {"seconds": time.perf_counter() - t0, "rows": t.num_rows}
+
+
+_duck = {}
+
+
+def cmd_duckdb(a):
+    """The same statement on DuckDB in this process, over the very table `load` put (pyarrow,
+    registered as the view "t"; DuckDB reads its Arrow memory without copying), timed from
+    the query to a pyarrow table of the result."""
+    import duckdb
+
+    key = (a["table"], a["batch_bytes"], a["table_bytes"])
+    if key not in _duck:
+        table, _ = tables.table_spec(*key)
+        con = duckdb.connect()
+        con.register("t", table)
+        _duck[key] = con
+    t0 = time.perf_counter()
+    t = _duck[key].sql(a["sql"]).to_arrow_table()
+    return {"seconds": time.perf_counter() - t0, "rows": t.num_rows, "threads": _duck[key].execute("SELECT current_setting('threads')").fetchall()[0][0]}
+
+
 def cmd_version(a):
     return {"pyarrow": pa.__version__}
 
@@ -302,6 +333,8 @@ COMMANDS = {
     "query_ticket": cmd_query_ticket,
     "load_series": cmd_load_series,
     "engine_query": cmd_engine_query,
+    "sql": cmd_sql,
+    "duckdb": cmd_duckdb,
     "action": cmd_action,
     "delete": cmd_delete,
     "put_many": cmd_put_many,

@@ -195,11 +195,13 @@ def test_without_columns_the_whole_flight_is_served(client, stored):
 
 
 def test_bad_descriptors(client, stored):
-    with pytest.raises(pa.ArrowNotImplementedError) as err:  # UNIMPLEMENTED
-        client.get_flight_info(query_descriptor(["types", "plain"], ["i32"], where="i32 > 3"))
-    assert '"flight" and "columns"' in str(err.value)
-    with pytest.raises(pa.ArrowNotImplementedError):
+    # where/limit/sql run on the engine (test_query_engine.py); malformed ones are INVALID_ARGUMENT here.
+    with pytest.raises(pa.ArrowInvalid) as err:
+        client.get_flight_info(query_descriptor(["types", "plain"], ["i32"], where="i32 > 3 GROUP BY i32"))
+    assert "no other clause" in str(err.value)
+    with pytest.raises(pa.ArrowInvalid) as err:
         client.get_flight_info(flight.FlightDescriptor.for_command(b'{"sql": "select 1"}'))
+    assert "reads no stored flight" in str(err.value)
     with pytest.raises(pa.ArrowInvalid) as err:  # INVALID_ARGUMENT
         client.get_flight_info(query_descriptor(["types", "plain"], ["i32"], colums=["x"]))
     assert "colums" in str(err.value)

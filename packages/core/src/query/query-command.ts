@@ -2,7 +2,7 @@ import { FlightError, invalidArgument, resourceExhausted } from "../flight-error
 import { DescriptorType, type FlightDescriptor } from "../flight-types";
 import { MAX_PROJECTED_COLUMNS } from "../ipc/ipc-projection";
 import { StatusCode } from "../status-code";
-import { checkWhereExpression, quoteSqlIdentifier, sqlTableDescriptor, sqlTableName, sqlTables } from "./sql-tables";
+import { MAX_SQL_LENGTH, checkWhereExpression, quoteSqlIdentifier, sqlTableDescriptor, sqlTableName, sqlTables } from "./sql-tables";
 
 // The query command descriptor and the query ticket (docs/query.md). Both live in core, with
 // no gRPC, because two packages read them: the flight package serves them (`query()`), and
@@ -105,8 +105,10 @@ export function parseQueryCommand(descriptor: FlightDescriptor): QueryCommand | 
   if (Object.hasOwn(parsed, "sql")) {
     const others = Object.keys(parsed).filter((k) => k !== "sql");
     if (others.length > 0) throw invalidArgument(`query: "sql" comes alone; ${others.map((k) => JSON.stringify(k)).join(", ")} belong in the statement`);
-    if (typeof parsed.sql !== "string") throw invalidArgument('query: "sql" must be a string, one SELECT statement');
-    sqlTables(parsed.sql); // INVALID_ARGUMENT when it does not parse
+    if (typeof parsed.sql !== "string" || parsed.sql.trim().length === 0) throw invalidArgument('query: "sql" must be a string, one SELECT statement');
+    if (parsed.sql.length > MAX_SQL_LENGTH) throw invalidArgument(`query: the SQL statement is longer than ${MAX_SQL_LENGTH} characters`);
+    // Parsed by the engine (which reports its own message for SQL that does not parse) and by
+    // readTargets, for access checks.
     return { sql: parsed.sql };
   }
   const flight = parsed.flight;

@@ -123,7 +123,8 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
     if (options.memoryLimitBytes !== 0 && PRLIMIT === undefined) throw new TypeError("createQueryEngine: memoryLimitBytes needs util-linux prlimit, which this machine does not have; give 0 for no limit");
     memoryLimit = options.memoryLimitBytes;
   }
-  const script = engineScript();
+  // Found when the first process starts, so that query() can be made before a build exists.
+  let scriptPath: string | undefined;
 
   const procs = new Set<Proc>();
   const waiters: Waiter[] = [];
@@ -131,6 +132,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   const counters = { completed: 0, refused: 0, killed: 0, running: 0 };
 
   function start(): Proc {
+    const script = (scriptPath ??= engineScript());
     const args = memoryLimit > 0 ? [`--as=${memoryLimit}`, "--", process.execPath, script] : [script];
     const command = memoryLimit > 0 ? (PRLIMIT as string) : process.execPath;
     // fork() runs node itself; with prlimit in front, the IPC channel is set up the same way
@@ -163,7 +165,6 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
     child.on("message", (m: EngineProcessReply) => {
       if ("ready" in m) {
         clearTimeout(startTimer);
-        if (p.state === "starting") p.state = "idle";
         markReady();
         return;
       }
@@ -184,16 +185,24 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       markExited();
       pump();
     });
-    child.unref();
-    child.channel?.unref();
-    for (const s of [child.stdin, child.stderr, child.stdio[4]]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+    hold(p, false);
     procs.add(p);
     return p;
   }
 
+  /**
+   * An idle process does not keep the server's process alive (unref); one running a query
+   * does (ref), so that a caller awaiting a result outside a server is not left with an event
+   * loop that has nothing to wait for.
+   */
+  function hold(p: Proc, on: boolean): void {
+    const handles = [p.child, p.child.channel, p.child.stdin, p.child.stderr, p.child.stdio[4]] as unknown as Array<{ ref?: () => void; unref?: () => void } | null | undefined>;
+    for (const h of handles) (on ? h?.ref : h?.unref)?.call(h);
+  }
+
   function kill(p: Proc, why: FlightError): void {
-    if (p.state === "dead") return;
-    p.killedFor ??= why;
+    if (p.state === "dead" || p.killedFor !== undefined) return;
+    p.killedFor = why;
     counters.killed++;
     p.child.kill("SIGKILL");
   }
@@ -202,10 +211,18 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   function pump(): void {
     while (waiters.length > 0) {
       let p = [...procs].find((x) => x.state === "idle");
-      if (p === undefined && procs.size < processes) p = start();
+      if (p === undefined && procs.size < processes) {
+        try {
+          p = start();
+        } catch (err) {
+          (waiters.shift() as Waiter).reject(new FlightError(StatusCode.UNAVAILABLE, `query: the query engine cannot start: ${err instanceof Error ? err.message : String(err)}`));
+          continue;
+        }
+      }
       if (p === undefined) return;
       const w = waiters.shift() as Waiter;
-      if (p.state === "idle") p.state = "busy";
+      // Held from now on, also while it starts (its `ready` message must not make it idle).
+      p.state = "busy";
       w.resolve(p);
     }
   }
@@ -227,20 +244,34 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   }
 
   function release(p: Proc): void {
+    hold(p, false);
     if (p.state === "busy") p.state = "idle";
     pump();
   }
 
   /** Resolves tables and checks them before any process is taken. */
-  async function resolveTables<T extends EngineTableSchema>(request: EngineRequest<T>): Promise<Array<{ ref: SqlTableRef; table: T }>> {
-    const refs = sqlTables(request.sql);
+  async function resolveTables<T extends EngineTableSchema>(request: EngineRequest<T>, deadline: number): Promise<Array<{ ref: SqlTableRef; table: T }>> {
+    let refs: readonly SqlTableRef[];
+    try {
+      refs = sqlTables(request.sql);
+    } catch (err) {
+      // The table list comes from node-sql-parser; when it cannot read the statement, the
+      // engine's own parser is asked too (on no tables), so the client gets polars' message.
+      if (!(err instanceof FlightError) || !err.message.includes("does not parse")) throw err;
+      const engineError = await execute(request.sql, [], request.signal, deadline).then(
+        () => undefined,
+        (e: unknown) => (e instanceof FlightError && e.code === StatusCode.INVALID_ARGUMENT ? e.message : undefined),
+      );
+      if (engineError !== undefined && !/relation .* was not found/.test(engineError)) throw invalidArgument(`query: the SQL statement does not parse: ${engineError.replace(/^query: /, "")}`);
+      throw err;
+    }
     const out: Array<{ ref: SqlTableRef; table: T }> = [];
     for (const ref of refs) {
       const table = await request.table(ref);
       if (table === undefined) throw notFound(`query: no flight named ${JSON.stringify(ref.name)} (path ${JSON.stringify(ref.path)})`);
       const bad = unreadableColumn(readSchema(decapsulate(table.schema)));
       if (bad !== undefined) {
-        throw invalidArgument(`query: column ${JSON.stringify(bad.column)} of ${JSON.stringify(ref.name)} has type ${bad.type}, which the query engine (polars) cannot read; select other columns`);
+        throw invalidArgument(`query: column ${JSON.stringify(bad.column)} of ${JSON.stringify(ref.name)} has type ${bad.type}${bad.nested === undefined ? "" : ` (${bad.nested})`}, which the query engine (polars) cannot read; select other columns`);
       }
       out.push({ ref, table });
     }
@@ -256,9 +287,14 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
     tables: ReadonlyArray<{ name: string; size: number; write: (out: (chunk: Uint8Array) => Promise<void>) => Promise<void> }>,
     signal: AbortSignal | undefined,
     deadlineMs: number,
-  ): Promise<{ bytes: Uint8Array; rows: number }> {
+  ): Promise<{ bytes: Uint8Array; rows: number; timings: EngineResult["timings"] }> {
     if (signal?.aborted) throw new FlightError(StatusCode.CANCELLED, "query cancelled");
     let proc: Proc | undefined;
+    let released = false;
+    const giveBack = (p: Proc): void => {
+      released = true;
+      release(p);
+    };
     let settle: ((err: FlightError) => void) | undefined;
     const failure = new Promise<never>((_, reject) => (settle = reject));
     failure.catch(() => undefined);
@@ -280,6 +316,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       let settled = false;
       failure.catch(() => (settled = true));
       proc = await Promise.race([acquired, failure]);
+      hold(proc, true);
       await Promise.race([proc.ready, failure]);
       const p = proc;
       const reply = new Promise<EngineProcessReply>((resolve, reject) => {
@@ -300,18 +337,21 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
         await write(len);
         await write(chunk);
       };
+      const sendStart = performance.now();
+      let sendMs = 0;
       const writing = (async () => {
         for (const t of tables) {
           await t.write(frame);
           await write(new Uint8Array(4)); // end of table
         }
+        sendMs = performance.now() - sendStart;
       })();
       writing.catch((err) => fail(FlightError.from(err)));
       const answer = await Promise.race([reply, failure]);
       if ("ready" in answer) throw new FlightError(StatusCode.INTERNAL, "query engine protocol error");
       if (!answer.ok) {
         await Promise.race([writing, failure]).catch(() => undefined);
-        release(p);
+        giveBack(p);
         if (answer.kind === "read") throw invalidArgument(`query: the query engine (polars) cannot read ${JSON.stringify(answer.table)}: ${answer.error}`);
         if (answer.kind === "result") throw resourceExhausted(`query: ${answer.error}`);
         throw invalidArgument(`query: ${answer.error}`);
@@ -323,10 +363,13 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
         throw err;
       }
       const bytes = await Promise.race([readExactly(p.child.stdio[4] as Readable, answer.bytes), failure]);
-      release(p);
+      giveBack(p);
       counters.completed++;
-      return { bytes, rows: answer.rows };
+      return { bytes, rows: answer.rows, timings: { sendMs, ...answer.timings } };
     } finally {
+      // A process not given back (a protocol error, a failed write) is in an unknown state: killed.
+      if (proc !== undefined && !released) kill(proc, new FlightError(StatusCode.INTERNAL, "query: the query engine process was stopped"));
+      if (proc !== undefined && proc.state === "dead") hold(proc, false);
       counters.running--;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
@@ -360,7 +403,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
     };
   }
 
-  function toResult(bytes: Uint8Array, rows: number): EngineResult {
+  function toResult(bytes: Uint8Array, rows: number, timings: EngineResult["timings"]): EngineResult {
     const messages = splitIpcStream(bytes);
     const validator = new IpcStreamValidator();
     const out: FlightData[] = [];
@@ -377,6 +420,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       schema: encapsulateMessage(out[0].dataHeader),
       rows,
       bytes: bytes.byteLength,
+      timings,
       messages: (async function* resultMessages() {
         yield* out;
       })(),
@@ -392,7 +436,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
   return {
     async run(request) {
       const deadline = deadlineOf(request);
-      const tables = await resolveTables(request);
+      const tables = await resolveTables(request, deadline);
       let total = 0;
       for (const { ref, table } of tables) {
         if (!Number.isSafeInteger(table.bytes) || table.bytes < 0) throw resourceExhausted(`query: the size of flight ${JSON.stringify(ref.name)} is unknown, and a query loads only what it can count first`);
@@ -401,18 +445,18 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       if (total > maxInputBytes) {
         throw resourceExhausted(`query: the query would load ${total} bytes of IPC (${tables.map((t) => `${JSON.stringify(t.ref.name)}: ${t.table.bytes}`).join(", ")}), over the limit of ${maxInputBytes} bytes`);
       }
-      const { bytes, rows } = await execute(
+      const { bytes, rows, timings } = await execute(
         request.sql,
         tables.map(({ ref, table }) => ({ name: ref.name, size: table.bytes + 64 * 1024, write: tableWriter(ref, table) })),
         request.signal,
         deadline,
       );
-      return toResult(bytes, rows);
+      return toResult(bytes, rows, timings);
     },
 
     async resultSchema(request) {
       const deadline = deadlineOf(request);
-      const tables = await resolveTables(request);
+      const tables = await resolveTables(request, deadline);
       const { bytes } = await execute(
         request.sql,
         tables.map(({ ref, table }) => ({
@@ -426,7 +470,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
         request.signal,
         deadline,
       );
-      return toResult(bytes, 0).schema;
+      return toResult(bytes, 0, { sendMs: 0, receiveMs: 0, loadMs: 0, runMs: 0, encodeMs: 0 }).schema;
     },
 
     stats(): QueryEngineStats {

@@ -15,6 +15,18 @@
 import * as net from "node:net";
 import * as pl from "nodejs-polars";
 
+/** Where a query's time went in the engine process, ms (see EngineResult.timings). */
+export interface EngineTimings {
+  /** Receiving the tables from the pipe, and copying them into one buffer each. */
+  readonly receiveMs: number;
+  /** polars reading those IPC buffers into its columns. */
+  readonly loadMs: number;
+  /** Planning and running the statement. */
+  readonly runMs: number;
+  /** Writing the result as an IPC stream. */
+  readonly encodeMs: number;
+}
+
 interface EngineProcessRequest {
   readonly id: number;
   readonly sql: string;
@@ -27,7 +39,7 @@ interface EngineProcessRequest {
 /** What the child answers to a request (see the protocol above). */
 export type EngineProcessReply =
   | { readonly ready: true }
-  | { readonly id: number; readonly ok: true; readonly bytes: number; readonly rows: number }
+  | { readonly id: number; readonly ok: true; readonly bytes: number; readonly rows: number; readonly timings: EngineTimings }
   | { readonly id: number; readonly ok: false; readonly kind: "sql" | "read" | "result"; readonly error: string; readonly table?: string };
 
 // fd 4 (fd 3 is the IPC channel): the results, a pipe the parent reads (see engine-pool.ts).
@@ -116,18 +128,25 @@ async function run(req: EngineProcessRequest): Promise<void> {
   const ctx = pl.SQLContext();
   // Every table's frames are read, even after a failure, so the next request starts at its own frames.
   let failure: EngineProcessReply | undefined;
+  let receiveMs = 0;
+  let loadMs = 0;
   for (let i = 0; i < req.tables.length; i++) {
     const name = req.tables[i];
+    let t = performance.now();
     const bytes = await readTable(req.sizes[i]);
+    receiveMs += performance.now() - t;
     if (failure !== undefined) continue;
     try {
+      t = performance.now();
       ctx.register(name, pl.readIPCStream(bytes).lazy());
+      loadMs += performance.now() - t;
     } catch (err) {
       failure = { id: req.id, ok: false, kind: "read", table: name, error: message(err) };
     }
   }
   if (failure !== undefined) return send(failure);
   let frame: pl.DataFrame;
+  const t0 = performance.now();
   try {
     const lazy = ctx.execute(req.sql);
     const err = planError(lazy);
@@ -136,11 +155,13 @@ async function run(req: EngineProcessRequest): Promise<void> {
   } catch (err) {
     return send({ id: req.id, ok: false, kind: "sql", error: message(err) });
   }
+  const t1 = performance.now();
   const out = frame.writeIPCStream();
+  const timings = { receiveMs, loadMs, runMs: t1 - t0, encodeMs: performance.now() - t1 };
   if (out.length > req.maxResultBytes) {
     return send({ id: req.id, ok: false, kind: "result", error: `the result is ${out.length} bytes of IPC, over the limit of ${req.maxResultBytes}` });
   }
-  send({ id: req.id, ok: true, bytes: out.length, rows: frame.height });
+  send({ id: req.id, ok: true, bytes: out.length, rows: frame.height, timings });
   await new Promise<void>((resolve, reject) => result.write(out, (e) => (e ? reject(e) : resolve())));
 }
 

@@ -1,11 +1,12 @@
 import { ArrowTypeId, formatArrowType, type FieldInfo, type SchemaInfo } from "@blackice/flight-core";
 
 // Which Arrow types the engine (nodejs-polars 0.24.1) cannot read from an IPC stream. Found by
-// trying: pyarrow 26 wrote a stream of each type and polars' readIPCStream was asked to read
-// it (engine-types.slow.test.ts repeats the experiment against the real engine, so a polars
-// upgrade that reads more, or less, fails that test). Checking the schema first lets a query
-// be refused with the column's name and type before any data is loaded; polars' own errors
-// for these types ("not yet implemented", a panic message) name neither.
+// trying (docs/query.md lists the results): pyarrow 26 wrote a stream of each type and
+// polars' readIPCStream was asked to read it. test/python/test_query_engine.py puts a flight
+// of each and checks the refusal. Checking the schema first lets a query be refused with the
+// column's name and type before any data is loaded; polars' own errors for these types ("not
+// yet implemented", a panic message) name neither. A type polars fails on that is not listed
+// here still fails cleanly: INVALID_ARGUMENT with polars' message and the table's name.
 
 /** Why the engine cannot read a type, or undefined when it can. */
 function unreadable(field: FieldInfo): string | undefined {
@@ -27,25 +28,31 @@ function unreadable(field: FieldInfo): string | undefined {
   }
 }
 
-/** A column the engine cannot read: its top-level name, and the type (possibly nested inside it) at fault. */
+/** A column the engine cannot read: its top-level name and type, and the nested field at fault if it is not the column itself. */
 export interface UnreadableColumn {
   readonly column: string;
-  /** The column's own type when it is the one at fault, else `<path>: <type>` of the nested field. */
+  /** The column's type (`float16`, `list`, ...). */
   readonly type: string;
+  /** The nested field whose type the engine cannot read, as `its field "a.b" is <type>`; absent when it is the column's own type. */
+  readonly nested?: string;
 }
 
 /** The first column of a schema whose type (or a nested field's) the engine cannot read. */
 export function unreadableColumn(schema: SchemaInfo): UnreadableColumn | undefined {
   for (const field of schema.fields) {
-    const found = walk(field, []);
-    if (found !== undefined) return { column: field.name, type: found };
+    const own = unreadable(field);
+    if (own !== undefined) return { column: field.name, type: own };
+    for (const child of field.children) {
+      const found = walk(child, [child.name]);
+      if (found !== undefined) return { column: field.name, type: formatArrowType(field.type), nested: found };
+    }
   }
   return undefined;
 }
 
 function walk(field: FieldInfo, path: readonly string[]): string | undefined {
   const own = unreadable(field);
-  if (own !== undefined) return path.length === 0 ? own : `${path.join(".")}: ${own}`;
+  if (own !== undefined) return `its field ${JSON.stringify(path.join("."))} is ${own}`;
   for (const child of field.children) {
     const found = walk(child, [...path, child.name]);
     if (found !== undefined) return found;

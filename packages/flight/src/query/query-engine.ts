@@ -59,6 +59,13 @@ export interface EngineResult {
    * record batches. Every message has been through `IpcStreamValidator` before it is yielded.
    */
   readonly messages: AsyncIterable<FlightData>;
+  /**
+   * Where the time went, ms: in the parent, sending the tables (`sendMs`, from the process
+   * being taken to the last frame written); in the engine process, receiving and copying them
+   * into one buffer per table (`receiveMs`), polars reading those buffers (`loadMs`), running
+   * the statement (`runMs`) and writing the result (`encodeMs`).
+   */
+  readonly timings: { readonly sendMs: number; readonly receiveMs: number; readonly loadMs: number; readonly runMs: number; readonly encodeMs: number };
 }
 
 /** Counters and gauges of a {@link QueryEngine}, for the `stats` action. */
