@@ -36,7 +36,7 @@ export interface BatchSelection {
    * dictionary batch, and the record batches that may hold a matching row.
    */
   readonly indices: readonly number[];
-  /** Record batches to read. */
+  /** Record batches to read; -1 (unknown) when the store keeps no `batchStats` (then every message is read). */
   readonly batchesRead: number;
   /** Record batches skipped: their statistics show no row can match. */
   readonly batchesSkipped: number;
