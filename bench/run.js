@@ -4,7 +4,7 @@
 //
 // Options:
 //   --quick          shrink every case (CI runs this once); writes bench/out/, not docs/
-//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer, projection, query, browser, cluster
+//   --only=a,b       run only some parts: doget, doput, concurrent, small, memory, scale, disk, writer, projection, query, pruning, browser, cluster
 //   --docs / --no-docs   write docs/benchmarks.md and .svg (default: yes for full, no for quick)
 //   --out=DIR        where the JSON results and the quick report go (default bench/out)
 //   --tables=fixed,telemetry  --batches=64KiB,1MiB,4MiB,16MiB   subsets, for exploring
@@ -47,6 +47,7 @@ const MODES = {
     scaleFlights: 100_000,
     listRuns: 3,
     writerRows: 1_000_000,
+    pruningBytes: 64 * MiB, // the pruning part's flight: 64 batches of 1 MiB
     queryRows: 10_000_000,
   },
   quick: {
@@ -67,12 +68,13 @@ const MODES = {
     scaleFlights: 2_000,
     listRuns: 3,
     writerRows: 20_000,
+    pruningBytes: 8 * MiB,
     queryRows: 200_000,
   },
 };
 const BATCH_SIZES = [64 * KiB, 1 * MiB, 4 * MiB, 16 * MiB];
 const TABLES = ["fixed", "telemetry"];
-const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer", "projection", "query", "browser", "cluster"];
+const PARTS = ["doget", "concurrent", "doput", "small", "memory", "scale", "disk", "writer", "projection", "query", "pruning", "browser", "cluster"];
 const TS_MODES = ["raw", "arrow"]; // FlightClient doGetRaw/doPutRaw, and getTable/putTable (apache-arrow)
 
 function parseArgs(argv) {
@@ -970,6 +972,60 @@ async function projectionCase({ cfg, driver, results }) {
   }
 }
 
+// ------------------------------------------------------------------ pruning
+
+/**
+ * Batch pruning (docs/query.md): a time-range `where` query on a flight of many batches whose
+ * ts increases batch by batch, with pyarrow's client, from GetFlightInfo to the last row.
+ * "pruned" writes the range on `ts` (pruning skips the batches out of range); "not pruned"
+ * writes the same range on `CAST(ts AS TIMESTAMP)`, which pruning does not use, so the engine
+ * loads every batch. Same rows; runs alternate.
+ */
+async function pruningCase({ cfg, driver, results }) {
+  const server = await startBlackIce("pruning-server", ["--query"]);
+  results.pruning = [];
+  const batchBytes = 1 * MiB;
+  const batches = Math.max(8, Math.round(cfg.pruningBytes / batchBytes));
+  const p = ["pruning", "telemetry"];
+  try {
+    const load = await driver.call({ cmd: "load_series", uri: server.uri, path: p, batch_bytes: batchBytes, batches });
+    const at = (us) => new Date(Number(BigInt(load.base_us) + BigInt(us)) / 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, "");
+    // Two batches' worth of time, starting in the middle of the flight.
+    const from = at(Math.floor(batches / 2) * load.us_per_batch);
+    const to = at((Math.floor(batches / 2) + 2) * load.us_per_batch);
+    const strptime = (t) => `STRPTIME('${t}+0000', '%Y-%m-%d %H:%M:%S%z')`;
+    const cases = {
+      pruned: `ts >= ${strptime(from)} AND ts < ${strptime(to)}`,
+      notPruned: `CAST(ts AS TIMESTAMP) >= '${from}' AND CAST(ts AS TIMESTAMP) < '${to}'`,
+    };
+    const seconds = { pruned: [], notPruned: [] };
+    const seen = {};
+    for (let r = -1; r < cfg.runs; r++) {
+      for (const [name, where] of Object.entries(cases)) {
+        const q = await driver.call({ cmd: "engine_query", uri: server.uri, path: p, where, times: 1 }, 600_000);
+        if (r >= 0) seconds[name].push(q.seconds);
+        seen[name] = q;
+      }
+    }
+    if (seen.pruned.rows !== seen.notPruned.rows) throw new Error(`pruning bench: ${seen.pruned.rows} rows pruned, ${seen.notPruned.rows} not pruned`);
+    const row = {
+      batches,
+      batchBytes,
+      rows: seen.pruned.rows,
+      pruned: { ...summarize(seconds.pruned), read: seen.pruned.read, skipped: seen.pruned.skipped },
+      notPruned: { ...summarize(seconds.notPruned), read: seen.notPruned.read, skipped: seen.notPruned.skipped },
+    };
+    results.pruning.push(row);
+    log(
+      `pruning: ${batches} batches of 1 MiB, ${row.rows} rows match; pruned ${(row.pruned.median * 1000).toFixed(0)} ms (read ${row.pruned.read}, skipped ${row.pruned.skipped}), ` +
+        `not pruned ${(row.notPruned.median * 1000).toFixed(0)} ms (read ${row.notPruned.read}, skipped ${row.notPruned.skipped})`,
+    );
+    await driver.call({ cmd: "delete", uri: server.uri, paths: [p] });
+  } finally {
+    await server.proc.stop();
+  }
+}
+
 // ------------------------------------------------------------------ query
 
 /**
@@ -1128,6 +1184,7 @@ async function main() {
     if (args.only.has("disk")) await part(results, "disk", () => diskCase({ cfg, driver, results }));
     if (args.only.has("writer")) await part(results, "writer", () => writerCase({ cfg, results }));
     if (args.only.has("projection")) await part(results, "projection", () => projectionCase({ cfg, driver, results }));
+    if (args.only.has("pruning")) await part(results, "pruning", () => pruningCase({ cfg, driver, results }));
     if (args.only.has("query")) await part(results, "query", () => queryCase({ cfg, driver, results }));
     if (args.only.has("browser")) await part(results, "browser", () => browserCase({ cfg, driver, results }));
     if (args.only.has("cluster")) await part(results, "cluster", () => clusterCase({ cfg, driver, results }));

@@ -234,6 +234,60 @@ def cmd_query_ticket(a):
     return {"ticket": base64.b64encode(info.endpoints[0].ticket.ticket).decode(), "fraction": fraction}
 
 
+def cmd_load_series(a):
+    """A telemetry flight whose batch k holds the k-th stretch of time (ts increasing across
+    batches, as a telemetry feed appends), for the pruning bench: `batches` batches of
+    `batch_bytes`. Returns rows per batch, the first ts (us) and the us per batch."""
+    batch = tables.make_batch("telemetry", a["batch_bytes"])
+    rows = batch.num_rows
+    base = 1_767_225_600_000_000  # 2026-01-01 in us
+    step = 1000  # us per row
+    c = client(a["uri"])
+    writer, _ = c.do_put(descriptor(a["path"]), batch.schema, options())
+    ts_index = batch.schema.get_field_index("ts")
+    for k in range(a["batches"]):
+        ts = pa.array(range(base + k * rows * step, base + (k + 1) * rows * step, step), pa.int64()).cast(pa.timestamp("us", tz="UTC"))
+        writer.write_batch(batch.set_column(ts_index, "ts", ts))
+    writer.close()
+    return {"rows_per_batch": rows, "base_us": base, "us_per_batch": rows * step}
+
+
+class _Headers(flight.ClientMiddlewareFactory):
+    """The response headers of the calls of one client (to read the pruning counts)."""
+
+    def __init__(self):
+        self.last = {}
+
+    def start_call(self, info):
+        outer = self
+
+        class M(flight.ClientMiddleware):
+            def received_headers(self, headers):
+                outer.last.update({k.lower(): v for k, v in headers.items()})
+
+        return M()
+
+
+_header_clients = {}
+
+
+def cmd_engine_query(a):
+    """A `where` query (docs/query.md) timed from GetFlightInfo to the last row of its DoGet,
+    `times` times; returns seconds per query, rows, and the DoGet's batches read and skipped."""
+    if a["uri"] not in _header_clients:
+        h = _Headers()
+        _header_clients[a["uri"]] = (flight.FlightClient(a["uri"], middleware=[h]), h)
+    c, h = _header_clients[a["uri"]]
+    cmd = json.dumps({"flight": a["path"], "where": a["where"]}).encode()
+    t0 = time.perf_counter()
+    for _ in range(a["times"]):
+        info = c.get_flight_info(flight.FlightDescriptor.for_command(cmd), options())
+        h.last.clear()
+        t = c.do_get(info.endpoints[0].ticket, options()).read_all()
+    seconds = (time.perf_counter() - t0) / a["times"]
+    return {"seconds": seconds, "rows": t.num_rows, "read": int(h.last["x-blackice-batches-read"][0]), "skipped": int(h.last["x-blackice-batches-skipped"][0])}
+
+
 def cmd_sql(a):
     """A statement run by the server's query engine (docs/query.md): GetFlightInfo of
     {"sql": ...} and a DoGet of its ticket, timed together; the rows of the result."""
@@ -277,6 +331,8 @@ COMMANDS = {
     "doput": cmd_doput,
     "ticket": cmd_ticket,
     "query_ticket": cmd_query_ticket,
+    "load_series": cmd_load_series,
+    "engine_query": cmd_engine_query,
     "sql": cmd_sql,
     "duckdb": cmd_duckdb,
     "action": cmd_action,

@@ -57,7 +57,7 @@ export type { Identity, IdentityClaims } from "./identity";
 export { ByteChunks, BytesReader, bytesFromChunks, chunksOf, contiguous, retainedBytes } from "./byte-chunks";
 export type { Bytes } from "./byte-chunks";
 export { descriptorKey, descriptorFromKey, pathPrefixMatcher, ticketFromKey, ticketToKey } from "./store/descriptor-key";
-export { MemoryStore, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS, FLIGHT_OVERHEAD_BYTES, flightOverheadBytes } from "./store/memory-store";
+export { MemoryStore, MESSAGE_STATS_SLOT_BYTES, defaultSchemasEqual, structuralSchemasEqual, DEFAULT_MAX_MEMORY_BYTES, DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS, FLIGHT_OVERHEAD_BYTES, flightOverheadBytes } from "./store/memory-store";
 export type { MemoryStoreOptions, MemoryStoreStats, SchemaComparator } from "./store/memory-store";
 export { DiskStore, diskStore, DEFAULT_FSYNC_INTERVAL_MS } from "./store/disk-store";
 export type { DiskStoreOptions, DiskStoreStats, FsyncPolicy } from "./store/disk-store";
@@ -79,6 +79,7 @@ export type {
   StoreTtl,
   StoreTtlStats,
   StoredFlight,
+  MessageStats,
 } from "./store/flight-store";
 
 // ---- for middleware authors ----
@@ -133,3 +134,8 @@ export {
 export type { QueryCommand, QueryTicket, QueryReadTarget } from "./query/query-command";
 export { sqlTables, sqlTableName, sqlTablePath, sqlTableDescriptor, quoteSqlIdentifier, checkWhereExpression, MAX_SQL_LENGTH, MAX_SQL_TABLES } from "./query/sql-tables";
 export type { SqlTableRef } from "./query/sql-tables";
+export { computeBatchStats, hasBatchStats, batchStatsBytes } from "./ipc/batch-stats";
+export type { BatchStats, ColumnStats } from "./ipc/batch-stats";
+export { selectBatches, prunedMessages, mayMatch, kBatchPruning } from "./query/batch-pruning";
+export type { BatchSelection, BatchPruningRequest, RangeOp, RangePredicate } from "./query/batch-pruning";
+export { rangePredicatesOf, timestampLiteral } from "./query/where-predicates";

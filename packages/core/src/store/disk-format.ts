@@ -3,6 +3,7 @@ import * as zlib from "node:zlib";
 import { chunksOf } from "../byte-chunks";
 import { FlightError } from "../flight-error";
 import { DescriptorType, type FlightDescriptor } from "../flight-types";
+import type { BatchStats, ColumnStats } from "../ipc/batch-stats";
 import { MessageKind, type MessageHeaderInfo, type StoredMessage } from "../ipc/ipc-message";
 import { StatusCode } from "../status-code";
 
@@ -20,6 +21,12 @@ import { StatusCode } from "../status-code";
 
 /** Version of the manifest layout; a manifest of another version is not read. */
 export const MANIFEST_FORMAT = "blackice-flight-store/1";
+/**
+ * Version of the batch statistics in a manifest (`statsVersion`, and `s` of each record
+ * batch). A manifest without it (written before statistics existed) or with another version
+ * is read as before, its batches without statistics: they are never pruned.
+ */
+export const STATS_FORMAT = 1;
 
 const CONTINUATION = 0xffffffff;
 /** The end-of-stream marker: continuation, then a zero metadata length. */
@@ -126,6 +133,67 @@ export interface ManifestMessage {
   m?: string;
   /** CRC-32 of the frame bytes and then the app_metadata. */
   c: number;
+  /** Record batches: per-column statistics computed at put ({@link encodeStats}); absent when it has none. */
+  s?: EncodedColumnStats[];
+}
+
+/**
+ * One column's statistics in a manifest: null (none), or `[nullCount, min, max]` with a 4th
+ * element `1` when a float column holds NaN. `min` and `max` are JSON numbers for 8- to 32-bit
+ * integers and finite floats, strings for 64-bit integers (decimal digits, exact) and for
+ * infinite floats (`"Infinity"`, `"-Infinity"`), null when no value counted (all null).
+ */
+export type EncodedColumnStats = null | [number, number | string | null, number | string | null] | [number, number | string | null, number | string | null, 1];
+
+function encodeValue(v: number | bigint | undefined): number | string | null {
+  if (v === undefined) return null;
+  if (typeof v === "bigint") return v.toString();
+  return Number.isFinite(v) ? v : String(v);
+}
+
+const DIGITS = /^-?[0-9]{1,20}$/;
+
+/** A value back from {@link encodeValue}'s form; throws on anything else. */
+function decodeValue(v: unknown): number | bigint | undefined {
+  if (v === null) return undefined;
+  if (typeof v === "number" && Number.isFinite(v)) return v;
+  if (v === "Infinity") return Infinity;
+  if (v === "-Infinity") return -Infinity;
+  if (typeof v === "string" && DIGITS.test(v)) return BigInt(v);
+  throw new Error("bad statistics value");
+}
+
+/** The manifest form of a batch's statistics. */
+export function encodeStats(stats: BatchStats): EncodedColumnStats[] {
+  return stats.map((c) => {
+    if (c === null) return null;
+    const e: EncodedColumnStats = [c.nullCount, encodeValue(c.min), encodeValue(c.max)];
+    if (c.hasNaN) return [...e, 1] as EncodedColumnStats;
+    return e;
+  });
+}
+
+/**
+ * Statistics back from a manifest entry, or undefined when the entry has none or they are not
+ * well formed (then the batch is simply never pruned; the manifest's checksum already guards
+ * against damage).
+ */
+export function decodeStats(encoded: unknown): BatchStats | undefined {
+  if (!Array.isArray(encoded)) return undefined;
+  try {
+    return Object.freeze(
+      encoded.map((c): ColumnStats | null => {
+        if (c === null) return null;
+        if (!Array.isArray(c) || c.length < 3 || c.length > 4 || !Number.isSafeInteger(c[0]) || (c[0] as number) < 0) throw new Error("bad statistics");
+        const min = decodeValue(c[1]);
+        const max = decodeValue(c[2]);
+        if ((min === undefined) !== (max === undefined)) throw new Error("bad statistics");
+        return Object.freeze({ nullCount: c[0] as number, min, max, hasNaN: c[3] === 1 });
+      }),
+    );
+  } catch {
+    return undefined;
+  }
 }
 
 /** A flight's manifest: everything about it that is not Arrow data. */
@@ -150,6 +218,8 @@ export interface Manifest {
   schema: string;
   /** The schema first, then dictionaries and batches in order. */
   messages: ManifestMessage[];
+  /** {@link STATS_FORMAT} of the `s` entries; absent in manifests written before batch statistics. */
+  statsVersion?: number;
 }
 
 /** The manifest file's bytes: the manifest and a CRC-32 of its JSON text, so damage to it is detected too. */
@@ -197,14 +267,15 @@ export function descriptorOf(m: Manifest["descriptor"]): FlightDescriptor {
     : Object.freeze({ type: DescriptorType.CMD, cmd: new Uint8Array(Buffer.from(m.cmd, "base64")), path: Object.freeze([]) as unknown as string[] });
 }
 
-/** The manifest entry of a message written at `offset` with checksum `c`. */
-export function manifestMessage(message: StoredMessage, offset: number, c: number): ManifestMessage {
+/** The manifest entry of a message written at `offset` with checksum `c` (and its statistics, for a record batch). */
+export function manifestMessage(message: StoredMessage, offset: number, c: number, stats?: BatchStats): ManifestMessage {
   const { info } = message;
   const e: ManifestMessage = { o: offset, h: message.header.byteLength, b: message.body.byteLength, k: info.kind, v: info.version, r: info.rows, c };
   if (info.dictionaryId !== undefined) e.d = info.dictionaryId.toString();
   if (info.isDelta !== undefined) e.x = info.isDelta;
   if (info.compression !== undefined) e.z = info.compression;
   if (message.appMetadata.byteLength > 0) e.m = Buffer.from(message.appMetadata).toString("base64");
+  if (stats !== undefined) e.s = encodeStats(stats);
   return e;
 }
 

@@ -7,6 +7,9 @@ import { performance } from "node:perf_hooks";
 import { FlightError } from "../flight-error";
 import type { FlightDescriptor } from "../flight-types";
 import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
+import { computeBatchStats, type BatchStats } from "../ipc/batch-stats";
+import type { SchemaInfo } from "../ipc/arrow-schema";
+import { readSchema } from "../ipc/schema-info";
 import { StatusCode } from "../status-code";
 import { descriptorKey } from "./descriptor-key";
 import { IndexedFlightStore } from "./flight-index";
@@ -14,7 +17,9 @@ import { checkRange } from "./store-options";
 import {
   EOS,
   MANIFEST_FORMAT,
+  STATS_FORMAT,
   appMetadataOf,
+  decodeStats,
   crc32,
   descriptorOf,
   encodeManifest,
@@ -43,6 +48,7 @@ import type {
   StoreTtl,
   StoreTtlStats,
   StoredFlight,
+  MessageStats,
 } from "./flight-store";
 import { DEFAULT_GC_INTERVAL_MS, MAX_TTL_MS, structuralSchemasEqual, type SchemaComparator } from "./memory-store";
 import type { MessageReadOptions, ReadLease } from "./read-lease";
@@ -114,6 +120,26 @@ const FSYNC_POLICIES: readonly FsyncPolicy[] = ["always", "interval", "never"];
 const EMPTY = new Uint8Array(0);
 const KNOWN_OPTIONS = new Set(["dir", "fsync", "fsyncIntervalMs", "maxDiskBytes", "defaultTtlMs", "gcIntervalMs", "enableGC", "now", "onError", "schemasEqual"]);
 
+/**
+ * Decoded statistics of manifest entries, by entry: entries are shared by the snapshots of a
+ * flight (an append keeps the old ones), so each is decoded once, when a query first asks.
+ */
+const decodedStats = new WeakMap<ManifestMessage, MessageStats>();
+const DICTIONARY_STATS: MessageStats = Object.freeze({ kind: MessageKind.DICTIONARY_BATCH, stats: undefined });
+const BATCH_WITHOUT_STATS: MessageStats = Object.freeze({ kind: MessageKind.RECORD_BATCH, stats: undefined });
+
+function messageStatsOf(e: ManifestMessage, statsReadable: boolean): MessageStats {
+  if (e.k !== MessageKind.RECORD_BATCH) return DICTIONARY_STATS;
+  if (!statsReadable || e.s === undefined) return BATCH_WITHOUT_STATS;
+  let m = decodedStats.get(e);
+  if (m === undefined) {
+    const stats = decodeStats(e.s);
+    m = stats === undefined ? BATCH_WITHOUT_STATS : Object.freeze({ kind: MessageKind.RECORD_BATCH, stats });
+    decodedStats.set(e, m);
+  }
+  return m;
+}
+
 /** A snapshot of one flight on disk; its messages are read from the data file when iterated. */
 class DiskFlight implements StoredFlight {
   readonly key: string;
@@ -134,6 +160,8 @@ class DiskFlight implements StoredFlight {
     private readonly entries: readonly ManifestMessage[],
     private readonly dataPath: string,
     private readonly onDamage: (err: FlightError, detail: string) => void,
+    /** Whether the manifest's `s` entries are of a {@link STATS_FORMAT} this code reads. */
+    private readonly statsReadable: boolean,
   ) {
     this.key = manifest.key;
     this.descriptor = descriptor;
@@ -154,12 +182,22 @@ class DiskFlight implements StoredFlight {
    */
   messages(options?: MessageReadOptions): AsyncIterable<StoredMessage> {
     const lease = options?.lease;
-    return { [Symbol.asyncIterator]: () => this.read(lease === undefined ? undefined : new SpanBuffers(lease)) };
+    const only = options?.only;
+    // With `only`, the pass reads the schema's entry and the chosen ones: spans still join
+    // messages that are next to each other in the file, and skip the others unread.
+    const entries = only === undefined ? this.entries : [this.entries[0]!, ...only.map((i) => this.entries[i + 1]).filter((e) => e !== undefined)];
+    return { [Symbol.asyncIterator]: () => this.read(entries, lease === undefined ? undefined : new SpanBuffers(lease)) };
   }
 
-  /** One pass over the messages; with `buffers`, span buffers are reused as the lease releases them. */
-  private async *read(buffers: SpanBuffers | undefined): AsyncGenerator<StoredMessage> {
-    const entries = this.entries;
+  /** Each message's kind and statistics, from the manifest (decoded on first use). */
+  get batchStats(): readonly MessageStats[] {
+    const out = new Array<MessageStats>(this.entries.length - 1);
+    for (let i = 1; i < this.entries.length; i++) out[i - 1] = messageStatsOf(this.entries[i]!, this.statsReadable);
+    return out;
+  }
+
+  /** One pass over `entries` (schema first); with `buffers`, span buffers are reused as the lease releases them. */
+  private async *read(entries: readonly ManifestMessage[], buffers: SpanBuffers | undefined): AsyncGenerator<StoredMessage> {
     if (entries.length <= 1) return;
     let fh: fsp.FileHandle;
     try {
@@ -415,6 +453,7 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
     const entries: ManifestMessage[] = [];
     let length = 0;
     let reserved = 0;
+    let statsSchema: SchemaInfo | null | undefined;
     let state: PutState = "open";
     let failure = "";
     let fh: fsp.FileHandle | undefined;
@@ -454,8 +493,14 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
       await this.reserve(n);
       reserved += n;
       const c = messageChecksum(pieces, message.appMetadata);
+      // Statistics of a record batch, once, at put, from the bytes written (docs/storage.md).
+      let stats: BatchStats | undefined;
+      if (message.info.kind === MessageKind.RECORD_BATCH) {
+        statsSchema ??= schemaForStats(schema);
+        if (statsSchema !== null) stats = computeBatchStats(statsSchema, message.header, message.body);
+      }
       await writeAll(fh!, pieces, length);
-      entries.push(manifestMessage(message, length, c));
+      entries.push(manifestMessage(message, length, c, stats));
       length += n;
     };
 
@@ -578,6 +623,7 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
       totalBytes: bytes + entries[0]!.h,
       schema: Buffer.from(schemaHeader).toString("base64"),
       messages: entries,
+      statsVersion: STATS_FORMAT,
     };
     let manifestBytes: number;
     try {
@@ -647,6 +693,13 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
       totalBytes: old.totalBytes + bytes,
       messages: old.messages.concat(entries.slice(1).map((e) => ({ ...e, o: e.o - skip + at }))),
     };
+    if (old.statsVersion !== STATS_FORMAT) {
+      // Written before statistics (or with another version): the old batches' `s`, if any,
+      // cannot be read as this version, and are dropped; the new batches keep theirs.
+      const kept = new Set(old.messages);
+      manifest.messages = manifest.messages.map((e) => (kept.has(e) && e.s !== undefined ? withoutStats(e) : e));
+      manifest.statsVersion = STATS_FORMAT;
+    }
     let manifestBytes: number;
     try {
       manifestBytes = await this.writeManifest(record.id, manifest);
@@ -849,8 +902,14 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
       manifestBytes,
       descriptor,
       schema,
-      snapshot: new DiskFlight(manifest, descriptor, schema, Object.freeze(manifest.messages), dataPath, (err, detail) =>
-        this.report(new FlightError(err.code, `${err.message}: ${detail}`)),
+      snapshot: new DiskFlight(
+        manifest,
+        descriptor,
+        schema,
+        Object.freeze(manifest.messages),
+        dataPath,
+        (err, detail) => this.report(new FlightError(err.code, `${err.message}: ${detail}`)),
+        manifest.statsVersion === STATS_FORMAT,
       ),
     };
     this.flights.set(record.key, record);
@@ -965,6 +1024,21 @@ function storedSchema(manifest: Manifest): StoredMessage {
   const e = manifest.messages[0]!;
   const appMetadata = appMetadataOf(e);
   return { header, body: EMPTY, appMetadata, info: infoOf(e), byteSize: header.byteLength + appMetadata.byteLength + MESSAGE_OVERHEAD_BYTES };
+}
+
+/** The schema of a put for statistics, or null when it cannot be read (then its batches get none). */
+function schemaForStats(schema: StoredMessage): SchemaInfo | null {
+  try {
+    return readSchema(schema.header);
+  } catch {
+    return null;
+  }
+}
+
+/** A manifest entry without its statistics. */
+function withoutStats(e: ManifestMessage): ManifestMessage {
+  const { s: _dropped, ...rest } = e;
+  return rest;
 }
 
 function randomHex(bytes: number): string {

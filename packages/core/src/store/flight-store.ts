@@ -1,5 +1,6 @@
 import type { FlightDescriptor } from "../flight-types";
-import type { StoredMessage } from "../ipc/ipc-message";
+import type { BatchStats } from "../ipc/batch-stats";
+import type { MessageKind, StoredMessage } from "../ipc/ipc-message";
 import type { MessageReadOptions } from "./read-lease";
 
 /**
@@ -46,6 +47,20 @@ export interface StoredFlight {
    * Without one, every message stays valid for as long as the reader holds it.
    */
   messages(options?: MessageReadOptions): AsyncIterable<StoredMessage>;
+  /**
+   * What the store knows of each message of {@link messages} without reading it, in the same
+   * order: its kind and, for a record batch, the statistics computed when it was put (see
+   * `computeBatchStats`; undefined when the batch has none). Absent when the store keeps no
+   * statistics. Batch pruning (`selectBatches`) reads it.
+   */
+  readonly batchStats?: readonly MessageStats[];
+}
+
+/** One entry of {@link StoredFlight.batchStats}. */
+export interface MessageStats {
+  readonly kind: MessageKind;
+  /** A record batch's min/max per column; undefined for dictionaries and for batches without statistics. */
+  readonly stats: BatchStats | undefined;
 }
 
 /** Options of one put. */

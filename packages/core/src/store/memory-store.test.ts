@@ -5,7 +5,7 @@ import { StatusCode } from "../status-code";
 import { isFlightStore, offersGc, offersMemoryLimit, offersTtl, type FlightStore, type StoredFlight } from "./flight-store";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { splitIpcStream } from "../ipc/ipc-stream";
-import { FLIGHT_OVERHEAD_BYTES, MemoryStore, defaultSchemasEqual, flightOverheadBytes, structuralSchemasEqual, type MemoryStoreOptions } from "./memory-store";
+import { FLIGHT_OVERHEAD_BYTES, MESSAGE_STATS_SLOT_BYTES as SLOT, MemoryStore, defaultSchemasEqual, flightOverheadBytes, structuralSchemasEqual, type MemoryStoreOptions } from "./memory-store";
 import { descriptorKey } from "./descriptor-key";
 
 // ---------------------------------------------------------------- fakes
@@ -109,7 +109,7 @@ describe("MemoryStore puts and reads", () => {
     expect(flight.messageCount).toBe(3);
     expect(flight.totalRecords).toBe(12); // dictionary rows do not count
     expect(flight.totalBytes).toBe(4 + 3 * (2 + 8)); // schema header + 3 × (header + body)
-    expect(flight.memoryBytes).toBe(10 + 250 + idBytes(d));
+    expect(flight.memoryBytes).toBe(10 + 250 + 3 * SLOT + idBytes(d)); // SLOT: each message's statistics entry
     expect(flight.createdAt).toBe(clock);
     expect(flight.expiresAt).toBeUndefined();
 
@@ -122,7 +122,7 @@ describe("MemoryStore puts and reads", () => {
     expect((await errorOf(() => (store.getByTicket(new Uint8Array([0xff, 0]))))).code).toBe(StatusCode.INVALID_ARGUMENT);
 
     const s = figures(store);
-    expect(s).toMatchObject({ flights: 1, rows: 12, bytes: flight.totalBytes, memoryBytes: 260 + idBytes(d), reservedBytes: 0 });
+    expect(s).toMatchObject({ flights: 1, rows: 12, bytes: flight.totalBytes, memoryBytes: 260 + 3 * SLOT + idBytes(d), reservedBytes: 0 });
   });
 
   it("stores CMD flights too", async () => {
@@ -147,7 +147,7 @@ describe("MemoryStore puts and reads", () => {
     (await tx.append(batchMsg(1)));
     expect((await store.get(pathD("a")))).toBeUndefined();
     expect([...store.list()]).toHaveLength(0);
-    expect(figures(store).reservedBytes).toBe(110 + idBytes(pathD("a")));
+    expect(figures(store).reservedBytes).toBe(110 + SLOT + idBytes(pathD("a")));
     (await tx.commit());
     expect((await store.get(pathD("a")))?.totalRecords).toBe(1);
   });
@@ -156,7 +156,7 @@ describe("MemoryStore puts and reads", () => {
     const store = makeStore();
     const tx = (await store.beginPut(pathD("a"), schemaMsg()));
     (await tx.append(batchMsg(1, 500)));
-    expect(figures(store).reservedBytes).toBe(510 + idBytes(pathD("a")));
+    expect(figures(store).reservedBytes).toBe(510 + SLOT + idBytes(pathD("a")));
     (await tx.abort());
     (await tx.abort()); // safe twice
     expect((await store.get(pathD("a")))).toBeUndefined();
@@ -209,12 +209,12 @@ describe("MemoryStore appends", () => {
     const second = (await putFlight(store, d, [batchMsg(7), batchMsg(1)]));
     expect(second.messageCount).toBe(3);
     expect(second.totalRecords).toBe(13);
-    expect(second.memoryBytes).toBe(10 + 300 + idBytes(d)); // one schema and one identity only
+    expect(second.memoryBytes).toBe(10 + 300 + 3 * SLOT + idBytes(d)); // one schema and one identity only
     expect(second.totalBytes).toBe(4 + 3 * 10);
     expect(second.createdAt).toBe(first.createdAt);
     expect(second.updatedAt).toBe(clock);
     expect(second.schema).toBe(first.schema);
-    expect(figures(store)).toMatchObject({ flights: 1, rows: 13, memoryBytes: 310 + idBytes(d), reservedBytes: 0 });
+    expect(figures(store)).toMatchObject({ flights: 1, rows: 13, memoryBytes: 310 + 3 * SLOT + idBytes(d), reservedBytes: 0 });
   });
 
   it("refuses a different schema at beginPut with INVALID_ARGUMENT and leaves the flight unchanged", async () => {
@@ -317,12 +317,12 @@ describe("MemoryStore memory limit", () => {
     const tx2 = (await store.beginPut(pathD("two"), schemaMsg()));
     (await tx1.append(batchMsg(1, 600)));
     // 600 + 10 + 10 (+ both identities) reserved: 400 more would pass the limit although nothing is stored yet.
-    expect(figures(store)).toMatchObject({ memoryBytes: 0, reservedBytes: 620 + ids });
+    expect(figures(store)).toMatchObject({ memoryBytes: 0, reservedBytes: 620 + SLOT + ids });
     expect((await errorOf(() => (tx2.append(batchMsg(1, 400))))).code).toBe(StatusCode.RESOURCE_EXHAUSTED);
     (await tx1.abort());
     const tx3 = (await store.beginPut(pathD("three"), schemaMsg()));
     (await tx3.append(batchMsg(1, 400)));
-    expect((await tx3.commit()).memoryBytes).toBe(410 + idBytes(pathD("three")));
+    expect((await tx3.commit()).memoryBytes).toBe(410 + SLOT + idBytes(pathD("three")));
   });
 
   it("counts stored flights against the limit", async () => {
@@ -333,7 +333,7 @@ describe("MemoryStore memory limit", () => {
     (await store.delete(pathD("a")));
     const tx2 = (await store.beginPut(pathD("b"), schemaMsg()));
     (await tx2.append(batchMsg(1, 300)));
-    expect((await tx2.commit()).memoryBytes).toBe(310 + idBytes(pathD("b")));
+    expect((await tx2.commit()).memoryBytes).toBe(310 + SLOT + idBytes(pathD("b")));
   });
 
   it("frees expired flights to make room instead of refusing", async () => {
@@ -341,8 +341,8 @@ describe("MemoryStore memory limit", () => {
     (await putFlight(store, pathD("old"), [batchMsg(1, 800)], { ttlMs: 100 }));
     clock += 100;
     const flight = (await putFlight(store, pathD("new"), [batchMsg(1, 500)]));
-    expect(flight.memoryBytes).toBe(510 + idBytes(pathD("new")));
-    expect(figures(store)).toMatchObject({ flights: 1, memoryBytes: 510 + idBytes(pathD("new")) });
+    expect(flight.memoryBytes).toBe(510 + SLOT + idBytes(pathD("new")));
+    expect(figures(store)).toMatchObject({ flights: 1, memoryBytes: 510 + SLOT + idBytes(pathD("new")) });
   });
 
   it("applies a lowered limit to new reservations only", async () => {
@@ -372,9 +372,9 @@ describe("MemoryStore TTL", () => {
 
     const report = (await store.gc());
     expect(report.flightsRemoved).toBe(1);
-    expect(report.bytesFreed).toBe(110 + idBytes(d));
+    expect(report.bytesFreed).toBe(110 + SLOT + idBytes(d));
     expect(report.durationMs).toBeGreaterThanOrEqual(0);
-    expect(figures(store)).toMatchObject({ flights: 0, memoryBytes: 0, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 + idBytes(d) });
+    expect(figures(store)).toMatchObject({ flights: 0, memoryBytes: 0, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 + SLOT + idBytes(d) });
     expect((await store.gc()).flightsRemoved).toBe(0);
   });
 
@@ -549,7 +549,7 @@ describe("MemoryStore gc", () => {
     expect(scanCalls).toBe(0);
     expect(report.flightsRemoved).toBe(10);
     let dead = 0;
-    for (let i = 0; i < 10; i++) dead += 110 + idBytes(pathD("dead", String(i)));
+    for (let i = 0; i < 10; i++) dead += 110 + SLOT + idBytes(pathD("dead", String(i)));
     expect(report.bytesFreed).toBe(dead);
     expect(figures(store).flights).toBe(100_000);
     expect([...store.list(["dead"])]).toHaveLength(0);
@@ -564,7 +564,7 @@ describe("MemoryStore gc", () => {
     clock += 500;
     expect(figures(store).flights).toBe(2);
     jest.advanceTimersByTime(1000);
-    expect(figures(store)).toMatchObject({ flights: 1, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 + idBytes(pathD("a")) });
+    expect(figures(store)).toMatchObject({ flights: 1, gcRuns: 1, gcFlightsRemoved: 1, gcBytesFreed: 110 + SLOT + idBytes(pathD("a")) });
     expect((await store.get(pathD("b")))).toBeDefined();
   });
 
@@ -793,7 +793,7 @@ describe("MemoryStore and the FlightStore contract", () => {
     await dropped.abort(); // safe twice
     expect(await store.get(pathD("dropped"))).toBeUndefined();
     expect([...store.list()].map((f) => f.key)).toEqual(["p:kept"]);
-    expect(figures(store)).toMatchObject({ flights: 1, rows: 5, reservedBytes: 0, memoryBytes: 210 + idBytes(pathD("kept")) });
+    expect(figures(store)).toMatchObject({ flights: 1, rows: 5, reservedBytes: 0, memoryBytes: 210 + SLOT + idBytes(pathD("kept")) });
     await expect(dropped.commit()).rejects.toMatchObject({ code: StatusCode.FAILED_PRECONDITION });
   });
 

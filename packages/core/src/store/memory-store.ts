@@ -1,5 +1,7 @@
 import { describeSchemaDifference } from "../ipc/schema-difference";
 import { readSchema } from "../ipc/schema-info";
+import { batchStatsBytes, computeBatchStats } from "../ipc/batch-stats";
+import type { SchemaInfo } from "../ipc/arrow-schema";
 import { performance } from "node:perf_hooks";
 
 import { FlightError } from "../flight-error";
@@ -10,6 +12,7 @@ import { descriptorKey } from "./descriptor-key";
 import { IndexedFlightStore } from "./flight-index";
 import { checkRange } from "./store-options";
 import { ExpiryHeap } from "./expiry-heap";
+import type { MessageReadOptions } from "./read-lease";
 import type {
   FlightStore,
   GcReport,
@@ -23,6 +26,7 @@ import type {
   StoreTtl,
   StoreTtlStats,
   StoredFlight,
+  MessageStats,
 } from "./flight-store";
 
 /**
@@ -137,7 +141,7 @@ class SnapshotMessages implements AsyncIterable<StoredMessage>, Iterable<StoredM
 }
 
 /** The fields of a snapshot besides its messages. */
-type SnapshotFields = Omit<StoredFlight, "messages" | "messageCount" | "memoryBytes"> & { readonly memoryBytes: number };
+type SnapshotFields = Omit<StoredFlight, "messages" | "messageCount" | "memoryBytes" | "batchStats"> & { readonly memoryBytes: number };
 
 /**
  * A frozen snapshot of one flight in memory. Its message array is frozen too and replaced,
@@ -157,8 +161,10 @@ class MemoryFlight implements StoredFlight {
   readonly expiresAt: number | undefined;
   /** Frozen; shared by snapshots that differ only in expiry. */
   readonly list: readonly StoredMessage[];
+  /** Frozen, parallel to `list`: each message's kind and statistics, computed at put. */
+  readonly batchStats: readonly MessageStats[];
 
-  constructor(f: SnapshotFields, list: readonly StoredMessage[]) {
+  constructor(f: SnapshotFields, list: readonly StoredMessage[], batchStats: readonly MessageStats[]) {
     this.key = f.key;
     this.descriptor = f.descriptor;
     this.schema = f.schema;
@@ -170,17 +176,29 @@ class MemoryFlight implements StoredFlight {
     this.updatedAt = f.updatedAt;
     this.expiresAt = f.expiresAt;
     this.list = list;
+    this.batchStats = batchStats;
     Object.freeze(this);
   }
 
-  /** The snapshot's messages; synchronously iterable too (see {@link SnapshotMessages}). */
-  messages(): AsyncIterable<StoredMessage> & Iterable<StoredMessage> {
-    return new SnapshotMessages(this.list);
+  /**
+   * The snapshot's messages (those of `options.only` alone when given); synchronously
+   * iterable too (see {@link SnapshotMessages}).
+   */
+  messages(options?: MessageReadOptions): AsyncIterable<StoredMessage> & Iterable<StoredMessage> {
+    const only = options?.only;
+    if (only === undefined) return new SnapshotMessages(this.list);
+    const list = this.list;
+    const picked: StoredMessage[] = [];
+    for (const i of only) {
+      const m = list[i];
+      if (m !== undefined) picked.push(m);
+    }
+    return new SnapshotMessages(picked);
   }
 
-  /** A new snapshot with some fields changed, sharing or replacing the message array. */
-  with(changes: Partial<SnapshotFields>, list: readonly StoredMessage[] = this.list): MemoryFlight {
-    return new MemoryFlight({ ...this.fields(), ...changes }, list);
+  /** A new snapshot with some fields changed, sharing or replacing the message arrays. */
+  with(changes: Partial<SnapshotFields>, list: readonly StoredMessage[] = this.list, batchStats: readonly MessageStats[] = this.batchStats): MemoryFlight {
+    return new MemoryFlight({ ...this.fields(), ...changes }, list, batchStats);
   }
 
   private fields(): SnapshotFields {
@@ -217,6 +235,38 @@ interface CollectResult {
 type PutState = "open" | "failed" | "committed" | "aborted";
 
 const EMPTY_BYTES = new Uint8Array(0);
+
+/** The entries of messages without statistics are shared. */
+const DICTIONARY_STATS: MessageStats = Object.freeze({ kind: MessageKind.DICTIONARY_BATCH, stats: undefined });
+const BATCH_WITHOUT_STATS: MessageStats = Object.freeze({ kind: MessageKind.RECORD_BATCH, stats: undefined });
+/**
+ * Bytes counted per stored message for its `batchStats` slot (a pointer in the snapshot's
+ * array); a batch with statistics adds its entry object and the statistics themselves.
+ */
+export const MESSAGE_STATS_SLOT_BYTES = 8;
+const STATS_SLOT_BYTES = MESSAGE_STATS_SLOT_BYTES;
+const STATS_ENTRY_BYTES = 32;
+
+/**
+ * The `batchStats` entry of a message and the bytes it keeps alive. Statistics are computed
+ * here, at put, once per record batch, from the bytes the store keeps; a schema that cannot
+ * be read (`null`) gives none.
+ */
+function statsEntry(schema: SchemaInfo | null, message: StoredMessage): { entry: MessageStats; bytes: number } {
+  if (message.info.kind !== MessageKind.RECORD_BATCH) return { entry: DICTIONARY_STATS, bytes: STATS_SLOT_BYTES };
+  const stats = schema === null ? undefined : computeBatchStats(schema, message.header, message.body);
+  if (stats === undefined) return { entry: BATCH_WITHOUT_STATS, bytes: STATS_SLOT_BYTES };
+  return { entry: Object.freeze({ kind: MessageKind.RECORD_BATCH, stats: Object.freeze(stats) }), bytes: STATS_SLOT_BYTES + STATS_ENTRY_BYTES + batchStatsBytes(stats) };
+}
+
+/** The schema of a put for statistics, or null when it cannot be read (then batches get none). */
+function schemaForStats(schema: StoredMessage): SchemaInfo | null {
+  try {
+    return readSchema(schema.header);
+  } catch {
+    return null;
+  }
+}
 
 function invalid(message: string): FlightError {
   return new FlightError(StatusCode.INVALID_ARGUMENT, message);
@@ -392,6 +442,9 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
   private openPut(key: string, descriptor: FlightDescriptor, schema: StoredMessage, ttlMs: number | undefined, identityBytes: number): PutTransaction {
     // The transaction is a closure rather than a class so it can reach the store's private state.
     const messages: StoredMessage[] = [];
+    const stats: MessageStats[] = [];
+    let statsBytes = 0;
+    let statsSchema: SchemaInfo | null | undefined;
     let reserved = schema.byteSize + identityBytes;
     let state: PutState = "open";
     let failure = "";
@@ -425,19 +478,24 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
           if (message.info.kind === MessageKind.SCHEMA) {
             throw invalid("a schema message cannot be appended: a put has exactly one schema, given when it begins");
           }
-          this.reserve(message.byteSize);
+          statsSchema ??= schemaForStats(schema);
+          const { entry, bytes } = statsEntry(statsSchema, message);
+          // The statistics are held as long as the message: counted with it.
+          this.reserve(message.byteSize + bytes);
+          reserved += message.byteSize + bytes;
+          statsBytes += bytes;
+          messages.push(message);
+          stats.push(entry);
         } catch (err) {
           fail(err instanceof Error ? err.message : String(err));
           throw err;
         }
-        reserved += message.byteSize;
-        messages.push(message);
       },
 
       commit: async (): Promise<StoredFlight> => {
         ensureOpen();
         try {
-          const flight = this.commitPut(key, descriptor, schema, messages, ttlMs, reserved, identityBytes);
+          const flight = this.commitPut(key, descriptor, schema, messages, stats, statsBytes, ttlMs, reserved, identityBytes);
           // commitPut converted the whole reservation into stored memory (or released the schema part).
           reserved = 0;
           state = "committed";
@@ -462,6 +520,8 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
     descriptor: FlightDescriptor,
     schema: StoredMessage,
     messages: StoredMessage[],
+    stats: MessageStats[],
+    statsBytes: number,
     ttlMs: number | undefined,
     reserved: number,
     identityBytes: number,
@@ -473,7 +533,7 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
 
     let rows = 0;
     let bytes = 0;
-    let memory = 0;
+    let memory = statsBytes;
     for (const m of messages) {
       if (m.info.kind === MessageKind.RECORD_BATCH) rows += m.info.rows;
       bytes += messageBytes(m);
@@ -502,6 +562,7 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
         },
         // Copy-on-write: readers of `old` keep their array and length.
         Object.freeze(old.list.concat(messages)),
+        Object.freeze(old.batchStats.concat(stats)),
       );
       if (expiresAt !== old.expiresAt) this.scheduleExpiry(existing, old.expiresAt, expiresAt);
       return existing.snapshot;
@@ -526,6 +587,7 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
         expiresAt,
       },
       Object.freeze(messages.slice()),
+      Object.freeze(stats.slice()),
     );
     const record: FlightRecord = { key, snapshot, ttlMs, version: 0, removed: false };
     this.flights.set(key, record);

@@ -48,4 +48,12 @@ export class ReadLease {
 export interface MessageReadOptions {
   /** The reader's promise to say when it is done with messages (see {@link ReadLease}). */
   lease?: ReadLease;
+  /**
+   * Only these messages of the flight, by index into the full pass (0 is the first message
+   * after the schema), ascending: the pass yields them alone, in order, and a lease counts
+   * what it yields. A store that reads from disk does not read the others. A store that
+   * ignores `only` yields every message, which is still correct for a reader that filters
+   * rows (batch pruning).
+   */
+  only?: readonly number[];
 }

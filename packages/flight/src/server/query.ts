@@ -5,8 +5,13 @@ import {
   isQueryTicket,
   parseQueryCommand,
   parseQueryTicket,
+  kBatchPruning,
   projectIpcSchema,
+  rangePredicatesOf,
+  readSchema,
   sqlTableDescriptor,
+  type BatchPruningRequest,
+  type BatchSelection,
   type SqlTableRef,
   type FlightCall,
   type FlightData,
@@ -94,12 +99,54 @@ function isEngine(e: unknown): e is QueryEngine {
 
 const NO_BYTES = new Uint8Array(0);
 
+/** Response headers of a DoGet of a `where`/`sql` query: record batches its flights' DoGets read and skipped (batch pruning). */
+export const BATCHES_READ_HEADER = "x-blackice-batches-read";
+export const BATCHES_SKIPPED_HEADER = "x-blackice-batches-skipped";
+
+/** What batch pruning did over the tables of one statement. */
+class PruningTally {
+  read = 0;
+  skipped = 0;
+  add(s: BatchSelection): void {
+    if (s.batchesRead >= 0) this.read += s.batchesRead;
+    this.skipped += s.batchesSkipped;
+  }
+}
+
+/**
+ * Asks the DoGet of one flight (through the chain, to the store handler) to read only the
+ * record batches whose statistics allow a row matching the statement's range predicates on
+ * that table (docs/query.md, "Batch pruning"); with none, it reads them all and counts them.
+ */
+function requestPruning(call: FlightCall, sql: string, ref: SqlTableRef, schema: Uint8Array, ticket: Uint8Array, tally: PruningTally): void {
+  let fields;
+  try {
+    fields = readSchema(decapsulate(schema)).fields;
+  } catch {
+    return; // the engine reports a schema it cannot read
+  }
+  // With no usable predicate the DoGet still reports its batches (all read).
+  const predicates = rangePredicatesOf(sql, ref.name, fields);
+  // One map per call, keyed by store ticket: a statement's tables are read by distinct tickets.
+  let requests = call.context.get(kBatchPruning) as Map<string, BatchPruningRequest> | undefined;
+  if (requests === undefined) {
+    requests = new Map();
+    call.context.set(kBatchPruning, requests);
+  }
+  requests.set(Buffer.from(ticket).toString("base64"), { predicates, onSelection: (s) => tally.add(s) });
+}
+
 /**
  * The tables of a statement, read through the rest of the chain: GetFlightInfo of each
  * flight's path (schema, size, ticket), then DoGet of its ticket when the engine reads it.
- * Middleware after `query()` sees each flight's own reads.
+ * Middleware after `query()` sees each flight's own reads. With `pruning`, each DoGet is
+ * asked to skip the batches that cannot match the statement's WHERE.
  */
-function tablesThrough(call: FlightCall, next: (call: FlightCall) => Promise<unknown>): (ref: SqlTableRef) => Promise<EngineTable | undefined> {
+function tablesThrough(
+  call: FlightCall,
+  next: (call: FlightCall) => Promise<unknown>,
+  pruning?: { sql: string; tally: PruningTally },
+): (ref: SqlTableRef) => Promise<EngineTable | undefined> {
   return async (ref) => {
     let info: FlightInfo;
     try {
@@ -114,6 +161,7 @@ function tablesThrough(call: FlightCall, next: (call: FlightCall) => Promise<unk
       bytes: info.totalBytes,
       messages: () => {
         if (ticket === undefined) throw new FlightError(StatusCode.NOT_FOUND, `query: flight ${JSON.stringify(ref.name)} has no ticket`);
+        if (pruning !== undefined) requestPruning(call, pruning.sql, ref, info.schema, ticket, pruning.tally);
         return (async function* flightMessages() {
           yield* (await next({ ...call, method: "doGet", request: { ticket } } as FlightCall)) as AsyncIterable<FlightData>;
         })();
@@ -203,7 +251,11 @@ export function query(options: QueryOptions = {}): ServerParts {
           if (!isQueryTicket(call.request.ticket)) return next(call);
           const t = parseQueryTicket(call.request.ticket);
           if (t.sql !== undefined) {
-            const result = await engine.run({ sql: t.sql, table: tablesThrough(call, next), signal: call.signal, timeoutMs: timeLeft(call) });
+            const tally = new PruningTally();
+            const result = await engine.run({ sql: t.sql, table: tablesThrough(call, next, { sql: t.sql, tally }), signal: call.signal, timeoutMs: timeLeft(call) });
+            // Every table was read before the engine ran: the counts are final.
+            call.responseHeaders.set(BATCHES_READ_HEADER, String(tally.read));
+            call.responseHeaders.set(BATCHES_SKIPPED_HEADER, String(tally.skipped));
             return result.messages;
           }
           const messages = (await next({ ...call, request: { ticket: t.ticket as Uint8Array } } as FlightCall)) as AsyncIterable<FlightData>;

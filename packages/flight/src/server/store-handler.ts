@@ -27,6 +27,8 @@ import {
   chunksOf,
   retainedBytes,
   ReadLease,
+  kBatchPruning,
+  selectBatches,
 } from "@blackice/flight-core";
 import { onResponseWritten } from "../transport/transport";
 import { encapsulateMessage } from "./ipc-encapsulate";
@@ -246,7 +248,16 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
     const schema = toFlightData(f.schema);
     sentIndex.set(schema, 0);
     yield schema;
-    const messages = f.messages({ lease });
+    // Batch pruning asked by query() (kBatchPruning): selected on this very snapshot, so the
+    // statistics and the messages read are the same flight's; the others are not read.
+    const pruning = call.context.get(kBatchPruning)?.get(Buffer.from(call.request.ticket).toString("base64"));
+    let only: readonly number[] | undefined;
+    if (pruning !== undefined) {
+      const selection = selectBatches(f, pruning.predicates);
+      pruning.onSelection?.(selection);
+      if (selection.batchesSkipped > 0) only = selection.indices;
+    }
+    const messages = f.messages({ lease, only });
     // A store holding the flight in memory (MemoryStore) hands out an iterable that is also
     // synchronously iterable: walk it without awaiting each message (nor tracking what is
     // written: such a store never reuses memory), which keeps DoGet as fast as before.
