@@ -36,7 +36,7 @@ export { decodeRecordBatches, encodeTable, IpcMessageEncoder, readArrowSchema, r
 export type { EncodeTableOptions, RecordBatchLike, TableLike, SchemaLike, CodecRegistration, CompressionCodecsRegistration } from "./client/arrow-interop";
 export { cluster } from "./cluster/cluster";
 export type { ClusterOptions } from "./cluster/cluster";
-export { CLUSTER_LOCAL_HEADER } from "./cluster/cluster-node";
+export { CLUSTER_COPY_HEADER, CLUSTER_LOCAL_HEADER } from "./cluster/cluster-node";
 export { parseCli, usage, UsageError, CLI_FLAGS } from "./cli-options";
 export type { CliSettings } from "./cli-options";
 

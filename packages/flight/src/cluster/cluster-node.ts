@@ -25,6 +25,13 @@ import { rendezvousOrder } from "./placement";
  */
 export const CLUSTER_LOCAL_HEADER = "x-blackice-cluster-local";
 
+/**
+ * With {@link CLUSTER_LOCAL_HEADER} on a DoPut: the put is a whole copy of a flight (a
+ * re-replication), and its commit replaces any copy the node holds (`PutOptions.replace`)
+ * instead of appending to it.
+ */
+export const CLUSTER_COPY_HEADER = "x-blackice-cluster-copy";
+
 const EMPTY = new Uint8Array(0);
 
 /** One remote holder a put streams to. */
@@ -66,6 +73,7 @@ export class ClusterNode {
   private readonly peers = new Map<string, FlightClient>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private working = false;
   private needsRegistration = true;
   /**
    * No re-replication before this time (epoch ms): after the catalog comes back (at start, or
@@ -148,7 +156,13 @@ export class ClusterNode {
     this.redis.disconnect();
   }
 
-  /** One heartbeat: renew this node, refresh membership, and the background work that is due. */
+  /**
+   * One heartbeat: renew this node and refresh membership; then start the background work
+   * that is due, without waiting for it. The heartbeat never waits behind that work: a
+   * registration of many flights or a re-replication copying a large one can take longer
+   * than the node TTL, and a node whose heartbeat waited for it would be taken for dead by
+   * the others while it works (and its flights re-replicated by them).
+   */
   private async tick(): Promise<void> {
     if (this.ticking || this.stopped || this.nodeId === undefined || !this.catalog.ready) return;
     this.ticking = true;
@@ -158,27 +172,40 @@ export class ClusterNode {
       const live = new Map(nodes.map((n) => [n.id, n]));
       live.set(this.id, { id: this.id, location: this.location });
       this.live = live;
-      if (this.needsRegistration) {
-        // Cleared first, so that a reconnect during the registration asks for another one; set
-        // again if this one fails (a command timing out just after Redis returned), or the
-        // copies held here would stay out of the catalog until the next reconnect.
-        this.needsRegistration = false;
-        try {
-          await this.registerHeld();
-        } catch (err) {
-          this.needsRegistration = true;
-          throw err;
-        }
-      }
-      // Repair every other heartbeat (it walks the catalog), once the nodes have had a node TTL to re-register.
-      if (this.ticks++ % 2 === 0 && Date.now() >= this.repairAfter) await this.repair();
-      await this.catalog.pruneExpired();
     } catch (err) {
       this.counters.heartbeatsFailed++;
       if (!this.outage) this.settings.onError(err, { method: "cluster" });
+      return;
     } finally {
       this.ticking = false;
     }
+    if (!this.working) {
+      this.working = true;
+      this.work()
+        .catch((err: unknown) => {
+          if (!this.outage && !this.stopped) this.settings.onError(err, { method: "cluster" });
+        })
+        .finally(() => (this.working = false));
+    }
+  }
+
+  /** The background work of a heartbeat: registration when due, re-replication, pruning the index. One runs at a time. */
+  private async work(): Promise<void> {
+    if (this.needsRegistration) {
+      // Cleared first, so that a reconnect during the registration asks for another one; set
+      // again if this one fails (a command timing out just after Redis returned), or the
+      // copies held here would stay out of the catalog until the next reconnect.
+      this.needsRegistration = false;
+      try {
+        await this.registerHeld();
+      } catch (err) {
+        this.needsRegistration = true;
+        throw err;
+      }
+    }
+    // Repair every other heartbeat (it walks the catalog), once the nodes have had a node TTL to re-register.
+    if (this.ticks++ % 2 === 0 && Date.now() >= this.repairAfter) await this.repair();
+    await this.catalog.pruneExpired();
   }
 
   // ---------------------------------------------------------------- membership
@@ -372,17 +399,16 @@ export class ClusterNode {
   }
 
   /**
-   * Copies a whole local flight to node `id` (a replica DoPut with the remaining TTL). A copy
-   * the target may already have (an earlier copy whose registration failed, or one it kept
-   * while it was thought dead) is deleted first, so that the copy never appends to it.
+   * Copies a whole local flight to node `id`: a replica DoPut with the remaining TTL, marked
+   * with {@link CLUSTER_COPY_HEADER} so that the target's commit replaces any copy it already
+   * holds instead of appending to it. The target may hold one: a real holder whose
+   * re-registration has not run yet (Redis came back empty), an earlier copy whose catalog
+   * write failed, a copy kept while it was thought dead, or a copy another node made at the
+   * same time (two nodes that each thought they were the flight's first live holder). A copy
+   * that appended doubled the flight in each of these cases (docs/cluster.md, re-replication).
    */
-  private async copyTo(id: string, f: StoredFlight): Promise<void> {
-    try {
-      await this.peer(this.locationOf(id)).doAction("delete", ticketFromKey(f.key), { metadata: { [CLUSTER_LOCAL_HEADER]: "1" }, deadline: 10_000 });
-    } catch (err) {
-      if (!(err instanceof FlightError && err.code === StatusCode.NOT_FOUND)) throw err;
-    }
-    const metadata: Record<string, string> = { [CLUSTER_LOCAL_HEADER]: "1" };
+  async copyTo(id: string, f: StoredFlight): Promise<void> {
+    const metadata: Record<string, string> = { [CLUSTER_LOCAL_HEADER]: "1", [CLUSTER_COPY_HEADER]: "1" };
     if (f.expiresAt !== undefined) {
       const left = f.expiresAt - Date.now();
       if (left <= 0) return;
