@@ -15,6 +15,7 @@ import * as pb from "../gen/Flight";
 import { TTL_HEADER } from "../server/store-handler";
 import { ClusterCatalog, type CatalogEntry, type NodeRecord } from "./cluster-catalog";
 import { factsOf } from "./cluster-catalog";
+import { PeerPutClient } from "./peer-put";
 import { ReplicaFeed } from "./replica-feed";
 import { rendezvousOrder } from "./placement";
 
@@ -71,6 +72,8 @@ export class ClusterNode {
   local: FlightStore | undefined;
   private live = new Map<string, NodeRecord>();
   private readonly peers = new Map<string, FlightClient>();
+  /** The DoPut streams to each peer (replica puts, copies): see {@link PeerPutClient}. */
+  private readonly putClients = new Map<string, PeerPutClient>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private working = false;
@@ -153,6 +156,8 @@ export class ClusterNode {
     if (this.nodeId !== undefined && this.catalog.ready) await this.catalog.leave(this.nodeId).catch(() => undefined);
     for (const c of this.peers.values()) c.close();
     this.peers.clear();
+    for (const c of this.putClients.values()) c.close();
+    this.putClients.clear();
     this.redis.disconnect();
   }
 
@@ -231,6 +236,12 @@ export class ClusterNode {
     return c;
   }
 
+  private putClient(location: string): PeerPutClient {
+    let c = this.putClients.get(location);
+    if (!c) this.putClients.set(location, (c = new PeerPutClient(location, this.settings.peer)));
+    return c;
+  }
+
   private locationOf(id: string): string {
     const n = this.live.get(id);
     if (!n) throw new FlightError(StatusCode.UNAVAILABLE, `cluster node ${id} is not alive`);
@@ -246,11 +257,9 @@ export class ClusterNode {
     const controller = new AbortController();
     const metadata: Record<string, string> = { [CLUSTER_LOCAL_HEADER]: "1" };
     if (ttlMs !== undefined) metadata[TTL_HEADER] = String(ttlMs);
-    const client = this.peer(location);
+    const client = this.putClient(location);
     const done = (async () => {
-      for await (const _ of client.doPutRaw(descriptor, feed, { metadata, signal: controller.signal }).results) {
-        // PutResults of the replica: the client's acks come from the node it called.
-      }
+      await client.put(descriptor, feed, metadata, controller.signal);
       this.counters.replicated++;
     })();
     // The put fails with the replica named, whether the failure shows in an append or the commit.
@@ -420,9 +429,7 @@ export class ClusterNode {
       yield { dataHeader: f.schema.header, dataBody: f.schema.body, appMetadata: f.schema.appMetadata };
       for await (const m of f.messages()) yield { dataHeader: m.header, dataBody: m.body, appMetadata: m.appMetadata };
     }
-    for await (const _ of this.peer(this.locationOf(id)).doPutRaw(f.descriptor, messages(), { metadata }).results) {
-      // acks of the copy's batches: nothing to do with them
-    }
+    await this.putClient(this.locationOf(id)).put(f.descriptor, messages(), metadata);
   }
 
   /** The `cluster` section of the `stats` action. */

@@ -35,6 +35,8 @@ export interface ClusterOptions {
   /**
    * Options of the Flight clients this node calls its peers with: TLS (root CA, client
    * certificate for mTLS) and a `signer` (e.g. `hmacSigner`) when the nodes require HMAC.
+   * Replica puts and re-replication copies are written on `node:http2` directly and use only
+   * `tls`, `signer` and `metadata`; the other calls (proxied reads, deletes, renews) use all.
    */
   peer?: FlightClientOptions;
   /** Receives background failures (Redis lost, a failed re-replication). Default: `process.emitWarning`. */
