@@ -1,8 +1,8 @@
-import { FlightClient, encodeTable, proto } from "@blackice/flight";
-import { CLUSTER_LOCAL_HEADER } from "@blackice/flight-cluster";
+import { FlightClient, createFlightServer, encodeTable, proto, type FlightServer } from "@blackice/flight";
+import { CLUSTER_COPY_HEADER, CLUSTER_LOCAL_HEADER, cluster } from "@blackice/flight-cluster";
 import { hmacSigner } from "@blackice/flight-security";
-import type { FlightData } from "@blackice/flight-core";
-import { chunksOf } from "@blackice/flight-core";
+import type { FlightData, FlightDescriptor, FlightStore } from "@blackice/flight-core";
+import { MemoryStore, chunksOf, descriptorKey, serverConfig, withStore } from "@blackice/flight-core";
 import * as arrow from "apache-arrow";
 import { tableFromArrays } from "apache-arrow";
 import { execFileSync } from "node:child_process";
@@ -545,5 +545,124 @@ describe("a cluster of three nodes through Redis Sentinel", () => {
     for (const r of reads) expect(r).toEqual({ rows: 1000, sha256: reads[0]!.sha256 });
     const lists = await pyarrow(nodes.map((n) => ({ op: "list", loc: n.location })));
     for (const l of lists) expect(l).toEqual({ paths: ["sentinel/one"] });
+  });
+});
+
+// Re-replication onto a node that already holds the flight. The nodes run in this process
+// (each its own server, MemoryStore and Redis connection; redis-server is a real process) so
+// that the test can hold one node's registration back: after Redis returns empty, the holder
+// that registers first is the flight's only listed holder, and re-replicates it onto the other
+// holder, whose own copy is not registered yet. A copy that appended doubled the flight there
+// (the 10 000 rows read instead of 5 000 in one run of the kill -9 test, which runs after the
+// Redis outage test); a copy replaces it.
+describe("re-replication onto a node that already holds a copy (in-process nodes, redis-server)", () => {
+  interface InProcessNode {
+    id: string;
+    store: MemoryStore;
+    server: FlightServer;
+    location: string;
+    /** While set, the node's registration (which lists its store) waits for it. */
+    held?: Promise<void>;
+  }
+  let redis: RedisProcess;
+  const nodes: InProcessNode[] = [];
+  const clients: FlightClient[] = [];
+  const client = (n: InProcessNode): FlightClient => {
+    const c = new FlightClient(n.location);
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    for (const id of ["r1", "r2", "r3"]) {
+      const store = new MemoryStore();
+      const node: InProcessNode = { id, store, server: undefined!, location: "" };
+      const list = store.list.bind(store);
+      (store as { list: FlightStore["list"] }).list = async function* heldList(prefix) {
+        while (node.held) await node.held;
+        yield* list(prefix);
+      };
+      node.server = createFlightServer(
+        serverConfig({ addr: "127.0.0.1:0" }),
+        withStore(store),
+        cluster({ redis: redis.url, nodeId: id, replicas: 2, heartbeatMs: 200, onError: () => undefined }),
+      );
+      await node.server.start();
+      node.location = `grpc+tcp://127.0.0.1:${node.server.port}`;
+      nodes.push(node);
+    }
+    for (const n of nodes) await eventually(`${n.id} sees three live nodes`, async () => (await clusterStats(n.location)).liveNodes.length === 3);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const n of nodes) n.held = undefined;
+    for (const c of clients) c.close();
+    await Promise.all(nodes.map((n) => n.server.shutdown({ graceMs: 100 })));
+    await redis?.destroy();
+  });
+
+  const rowsHeldBy = async (n: InProcessNode, d: FlightDescriptor): Promise<number | undefined> => (await n.store.get(d))?.totalRecords;
+
+  it("after Redis returns empty, the copy made onto a holder that registers late replaces its copy instead of doubling it", async () => {
+    const d = { type: 1, path: ["late", "holder"], cmd: new Uint8Array(0) };
+    const [first, second] = rendezvousOrder(descriptorKey(d), nodes.map((n) => n.id)).map((id) => nodes.find((n) => n.id === id)!);
+    const table = tableFromArrays({ v: Float64Array.from({ length: 5000 }, (_, i) => i) });
+    await client(nodes[0]!).putTable(d, table, { maxBatchRows: 1000 });
+    for (const n of nodes) expect(await rowsHeldBy(n, d)).toBe(n === first || n === second ? 5000 : undefined);
+
+    // Redis restarts empty; `second` keeps heartbeating but its registration waits.
+    let release!: () => void;
+    second!.held = new Promise<void>((r) => (release = r));
+    const copiesBefore = Number((await clusterStats(first!.location)).reReplicated);
+    await redis.stop();
+    await redis.start();
+    // `first` registers alone, and after a node TTL re-replicates to the next node in
+    // rendezvous order: `second`, which still holds its unregistered copy.
+    await eventually("the first holder copied the flight to the second", async () => Number((await clusterStats(first!.location)).reReplicated) > copiesBefore);
+    second!.held = undefined;
+    release();
+    await eventually("the second holder registered its copy", async () => Number((await clusterStats(second!.location)).reRegistered) > 0);
+
+    for (const n of nodes) expect(await rowsHeldBy(n, d)).toBe(n === first || n === second ? 5000 : undefined);
+    const info = await client(nodes[2]!).getFlightInfo(d);
+    expect(Number(info.totalRecords)).toBe(5000);
+    expect(info.endpoint[0]!.location.map((l) => l.uri).sort()).toEqual([first!.location, second!.location].sort());
+    for (const n of nodes) expect((await client(n).getTable(info.endpoint[0]!.ticket!)).numRows).toBe(5000);
+  }, 60_000);
+
+  it("two whole copies racing onto one node leave one copy, whichever commits last", async () => {
+    // What two nodes that both take themselves for a flight's first live holder send to the
+    // same target at once (their views of who is alive differ by up to a heartbeat).
+    const d = { type: 1, path: ["racing", "copies"], cmd: new Uint8Array(0) };
+    const target = nodes[1]!;
+    const messages = [...encodeTable(arrow, tableFromArrays({ v: Float64Array.from({ length: 4000 }, (_, i) => i) }), { maxBatchRows: 1000 })];
+    const gates = [0, 1].map(() => {
+      let open!: () => void;
+      return { opened: new Promise<void>((r) => (open = r)), open };
+    });
+    const sent = [0, 1].map(() => {
+      let done!: () => void;
+      return { all: new Promise<void>((r) => (done = r)), done };
+    });
+    const copy = (i: number) =>
+      (async () => {
+        const stream = async function* () {
+          for (const m of messages) yield m;
+          sent[i]!.done();
+          await gates[i]!.opened; // the stream (and so the put) stays open until the test says
+        };
+        for await (const _ of client(target).doPutRaw(d, stream(), { metadata: { [CLUSTER_LOCAL_HEADER]: "1", [CLUSTER_COPY_HEADER]: "1" } }).results) {
+          // no acks: the batches carry no app_metadata
+        }
+      })();
+    const puts = [copy(0), copy(1)];
+    await Promise.all(sent.map((s) => s.all));
+    gates[0]!.open();
+    await puts[0];
+    gates[1]!.open();
+    await puts[1];
+    expect(await rowsHeldBy(target, d)).toBe(4000);
+    expect((await target.store.get(d))!.messageCount).toBe(4);
   });
 });

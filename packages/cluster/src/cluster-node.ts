@@ -13,6 +13,7 @@ import type { Cluster, default as Redis } from "ioredis";
 import { FlightClient, proto as pb, TTL_HEADER, type FlightClientOptions } from "@blackice/flight";
 import { ClusterCatalog, type CatalogEntry, type NodeRecord } from "./cluster-catalog";
 import { factsOf } from "./cluster-catalog";
+import { PeerPutClient } from "./peer-put";
 import { ReplicaFeed } from "./replica-feed";
 import { rendezvousOrder } from "./placement";
 
@@ -22,6 +23,13 @@ import { rendezvousOrder } from "./placement";
  * is not replicated again and a proxied read is never proxied further.
  */
 export const CLUSTER_LOCAL_HEADER = "x-blackice-cluster-local";
+
+/**
+ * With {@link CLUSTER_LOCAL_HEADER} on a DoPut: the put is a whole copy of a flight (a
+ * re-replication), and its commit replaces any copy the node holds (`PutOptions.replace`)
+ * instead of appending to it.
+ */
+export const CLUSTER_COPY_HEADER = "x-blackice-cluster-copy";
 
 const EMPTY = new Uint8Array(0);
 
@@ -62,8 +70,11 @@ export class ClusterNode {
   local: FlightStore | undefined;
   private live = new Map<string, NodeRecord>();
   private readonly peers = new Map<string, FlightClient>();
+  /** The DoPut streams to each peer (replica puts, copies): see {@link PeerPutClient}. */
+  private readonly putClients = new Map<string, PeerPutClient>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private working = false;
   private needsRegistration = true;
   /**
    * No re-replication before this time (epoch ms): after the catalog comes back (at start, or
@@ -143,10 +154,18 @@ export class ClusterNode {
     if (this.nodeId !== undefined && this.catalog.ready) await this.catalog.leave(this.nodeId).catch(() => undefined);
     for (const c of this.peers.values()) c.close();
     this.peers.clear();
+    for (const c of this.putClients.values()) c.close();
+    this.putClients.clear();
     this.redis.disconnect();
   }
 
-  /** One heartbeat: renew this node, refresh membership, and the background work that is due. */
+  /**
+   * One heartbeat: renew this node and refresh membership; then start the background work
+   * that is due, without waiting for it. The heartbeat never waits behind that work: a
+   * registration of many flights or a re-replication copying a large one can take longer
+   * than the node TTL, and a node whose heartbeat waited for it would be taken for dead by
+   * the others while it works (and its flights re-replicated by them).
+   */
   private async tick(): Promise<void> {
     if (this.ticking || this.stopped || this.nodeId === undefined || !this.catalog.ready) return;
     this.ticking = true;
@@ -156,27 +175,40 @@ export class ClusterNode {
       const live = new Map(nodes.map((n) => [n.id, n]));
       live.set(this.id, { id: this.id, location: this.location });
       this.live = live;
-      if (this.needsRegistration) {
-        // Cleared first, so that a reconnect during the registration asks for another one; set
-        // again if this one fails (a command timing out just after Redis returned), or the
-        // copies held here would stay out of the catalog until the next reconnect.
-        this.needsRegistration = false;
-        try {
-          await this.registerHeld();
-        } catch (err) {
-          this.needsRegistration = true;
-          throw err;
-        }
-      }
-      // Repair every other heartbeat (it walks the catalog), once the nodes have had a node TTL to re-register.
-      if (this.ticks++ % 2 === 0 && Date.now() >= this.repairAfter) await this.repair();
-      await this.catalog.pruneExpired();
     } catch (err) {
       this.counters.heartbeatsFailed++;
       if (!this.outage) this.settings.onError(err, { method: "cluster" });
+      return;
     } finally {
       this.ticking = false;
     }
+    if (!this.working) {
+      this.working = true;
+      this.work()
+        .catch((err: unknown) => {
+          if (!this.outage && !this.stopped) this.settings.onError(err, { method: "cluster" });
+        })
+        .finally(() => (this.working = false));
+    }
+  }
+
+  /** The background work of a heartbeat: registration when due, re-replication, pruning the index. One runs at a time. */
+  private async work(): Promise<void> {
+    if (this.needsRegistration) {
+      // Cleared first, so that a reconnect during the registration asks for another one; set
+      // again if this one fails (a command timing out just after Redis returned), or the
+      // copies held here would stay out of the catalog until the next reconnect.
+      this.needsRegistration = false;
+      try {
+        await this.registerHeld();
+      } catch (err) {
+        this.needsRegistration = true;
+        throw err;
+      }
+    }
+    // Repair every other heartbeat (it walks the catalog), once the nodes have had a node TTL to re-register.
+    if (this.ticks++ % 2 === 0 && Date.now() >= this.repairAfter) await this.repair();
+    await this.catalog.pruneExpired();
   }
 
   // ---------------------------------------------------------------- membership
@@ -202,6 +234,12 @@ export class ClusterNode {
     return c;
   }
 
+  private putClient(location: string): PeerPutClient {
+    let c = this.putClients.get(location);
+    if (!c) this.putClients.set(location, (c = new PeerPutClient(location, this.settings.peer)));
+    return c;
+  }
+
   private locationOf(id: string): string {
     const n = this.live.get(id);
     if (!n) throw new FlightError(StatusCode.UNAVAILABLE, `cluster node ${id} is not alive`);
@@ -217,11 +255,9 @@ export class ClusterNode {
     const controller = new AbortController();
     const metadata: Record<string, string> = { [CLUSTER_LOCAL_HEADER]: "1" };
     if (ttlMs !== undefined) metadata[TTL_HEADER] = String(ttlMs);
-    const client = this.peer(location);
+    const client = this.putClient(location);
     const done = (async () => {
-      for await (const _ of client.doPutRaw(descriptor, feed, { metadata, signal: controller.signal }).results) {
-        // PutResults of the replica: the client's acks come from the node it called.
-      }
+      await client.put(descriptor, feed, metadata, controller.signal);
       this.counters.replicated++;
     })();
     // The put fails with the replica named, whether the failure shows in an append or the commit.
@@ -370,17 +406,16 @@ export class ClusterNode {
   }
 
   /**
-   * Copies a whole local flight to node `id` (a replica DoPut with the remaining TTL). A copy
-   * the target may already have (an earlier copy whose registration failed, or one it kept
-   * while it was thought dead) is deleted first, so that the copy never appends to it.
+   * Copies a whole local flight to node `id`: a replica DoPut with the remaining TTL, marked
+   * with {@link CLUSTER_COPY_HEADER} so that the target's commit replaces any copy it already
+   * holds instead of appending to it. The target may hold one: a real holder whose
+   * re-registration has not run yet (Redis came back empty), an earlier copy whose catalog
+   * write failed, a copy kept while it was thought dead, or a copy another node made at the
+   * same time (two nodes that each thought they were the flight's first live holder). A copy
+   * that appended doubled the flight in each of these cases (docs/cluster.md, re-replication).
    */
-  private async copyTo(id: string, f: StoredFlight): Promise<void> {
-    try {
-      await this.peer(this.locationOf(id)).doAction("delete", ticketFromKey(f.key), { metadata: { [CLUSTER_LOCAL_HEADER]: "1" }, deadline: 10_000 });
-    } catch (err) {
-      if (!(err instanceof FlightError && err.code === StatusCode.NOT_FOUND)) throw err;
-    }
-    const metadata: Record<string, string> = { [CLUSTER_LOCAL_HEADER]: "1" };
+  async copyTo(id: string, f: StoredFlight): Promise<void> {
+    const metadata: Record<string, string> = { [CLUSTER_LOCAL_HEADER]: "1", [CLUSTER_COPY_HEADER]: "1" };
     if (f.expiresAt !== undefined) {
       const left = f.expiresAt - Date.now();
       if (left <= 0) return;
@@ -392,9 +427,7 @@ export class ClusterNode {
       yield { dataHeader: f.schema.header, dataBody: f.schema.body, appMetadata: f.schema.appMetadata };
       for await (const m of f.messages()) yield { dataHeader: m.header, dataBody: m.body, appMetadata: m.appMetadata };
     }
-    for await (const _ of this.peer(this.locationOf(id)).doPutRaw(f.descriptor, messages(), { metadata }).results) {
-      // acks of the copy's batches: nothing to do with them
-    }
+    await this.putClient(this.locationOf(id)).put(f.descriptor, messages(), metadata);
   }
 
   /** The `cluster` section of the `stats` action. */

@@ -1,6 +1,6 @@
 import { onLifecycle, statsSection, wrapStore, type FlightMiddleware, type FlightStore, serverParts, type ServerParts } from "@blackice/flight-core";
 import { parseLocation, type FlightClientOptions } from "@blackice/flight";
-import { CLUSTER_LOCAL_HEADER, ClusterNode } from "./cluster-node";
+import { CLUSTER_COPY_HEADER, CLUSTER_LOCAL_HEADER, ClusterNode } from "./cluster-node";
 import { ClusterStore } from "./cluster-store";
 import { describeTarget, openRedis, parseRedisUrls } from "./redis-connection";
 
@@ -34,10 +34,26 @@ export interface ClusterOptions {
   /**
    * Options of the Flight clients this node calls its peers with: TLS (root CA, client
    * certificate for mTLS) and a `signer` (e.g. `hmacSigner`) when the nodes require HMAC.
+   * Replica puts and re-replication copies are written on `node:http2` directly and use only
+   * `tls`, `signer` and `metadata`; the other calls (proxied reads, deletes, renews) use all.
    */
   peer?: FlightClientOptions;
   /** Receives background failures (Redis lost, a failed re-replication). Default: `process.emitWarning`. */
   onError?: (err: unknown, context: { method?: string }) => void;
+}
+
+/** The store with every put made replacing (`PutOptions.replace`): what a re-replication copy is committed to. */
+function replacingPuts(store: FlightStore): FlightStore {
+  return {
+    beginPut: (descriptor, schema, options) => store.beginPut(descriptor, schema, { ...options, replace: true }),
+    get: (descriptor) => store.get(descriptor),
+    getByTicket: (ticket) => store.getByTicket(ticket),
+    ticketFor: (flight) => store.ticketFor(flight),
+    list: (pathPrefix) => store.list(pathPrefix),
+    delete: (descriptor) => store.delete(descriptor),
+    stats: () => store.stats(),
+    close: () => store.close(),
+  };
 }
 
 function intIn(what: string, v: unknown, min: number, max: number): number {
@@ -100,9 +116,14 @@ export function cluster(options: ClusterOptions): ServerParts {
 
   // Calls from other nodes (replica puts, proxied reads, deletes of one copy) are served from
   // this node's own store: a replica put is not replicated again, a read is not proxied on.
+  // A re-replication copy (CLUSTER_COPY_HEADER) replaces the copy held here, if any.
+  let copies: FlightStore | undefined;
   const localCalls: FlightMiddleware = (next) =>
     async function clusterLocalCalls(call) {
-      if (local && call.headers.has(CLUSTER_LOCAL_HEADER)) return next({ ...call, store: local });
+      if (local && call.headers.has(CLUSTER_LOCAL_HEADER)) {
+        if (call.method === "doPut" && call.headers.has(CLUSTER_COPY_HEADER)) return next({ ...call, store: (copies ??= replacingPuts(local)) });
+        return next({ ...call, store: local });
+      }
       return next(call);
     };
 

@@ -5,4 +5,4 @@ export { cluster } from "./cluster";
 export type { ClusterOptions } from "./cluster";
 
 // ---- for middleware authors ----
-export { CLUSTER_LOCAL_HEADER } from "./cluster-node";
+export { CLUSTER_COPY_HEADER, CLUSTER_LOCAL_HEADER } from "./cluster-node";

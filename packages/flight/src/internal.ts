@@ -11,6 +11,7 @@ export { Http2GrpcTransport } from "./transport/http2-grpc-transport";
 export type { TransportHooks } from "./transport/http2-grpc-transport";
 export type { ServerTransport, TransportCall, TransportLimits, TransportMethod, TransportSettings, TransportStats, HttpExchange, HttpRequestContext, HttpRoutes } from "./transport/transport";
 export { httpStatusOf } from "./transport/http-status";
+export { percentDecode, percentEncode } from "./transport/grpc-metadata";
 export { httpArrowRoutes } from "./server/http-arrow-routes";
 export type { HttpArrowRoutesOptions } from "./server/http-arrow-routes";
 export { HealthService, HEALTH_SERVICE_NAME } from "./transport/health-service";

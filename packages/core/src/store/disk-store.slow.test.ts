@@ -357,6 +357,29 @@ describe("DiskStore puts and reads", () => {
     expect(store.stats()).toMatchObject({ flights: 1, rows: 6 });
   });
 
+  it("replaces the flight instead of appending with replace: true, even when both puts were open together", async () => {
+    const store = open();
+    const d = pathD("copy");
+    const before = await putFlight(store, d, [batchMsg(5, 8), batchMsg(6, 8)]);
+    const copy = [batchMsg(7, 24, "c")];
+    const a = await store.beginPut(d, schemaMsg(), { replace: true });
+    const b = await store.beginPut(d, schemaMsg(), { replace: true });
+    for (const m of copy) {
+      await a.append(m);
+      await b.append(m);
+    }
+    await a.commit();
+    const last = await b.commit();
+    expect(last.messageCount).toBe(1);
+    expect(plain(await messagesOf((await store.get(d))!))).toEqual(plain(copy));
+    expect(before.totalRecords).toBe(11);
+    expect(store.stats()).toMatchObject({ flights: 1, rows: 7 });
+    // One data file and one manifest: the replaced flight's file is gone, also after a restart.
+    expect(files("flights")).toHaveLength(2);
+    const again = await reopen(store);
+    expect(plain(await messagesOf((await again.get(d))!))).toEqual(plain(copy));
+  });
+
   it("refuses an append with a different schema, at begin and at commit", async () => {
     const store = open();
     const d = pathD("s");

@@ -442,12 +442,13 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
     if (schema.info.kind !== MessageKind.SCHEMA) throw invalid(`a put must start with a schema message, got message kind ${schema.info.kind}`);
     if (schema.body.byteLength !== 0) throw invalid("a schema message has no body");
     const ttlMs = options?.ttlMs === undefined ? undefined : numberIn(options.ttlMs, "ttlMs", 0, MAX_TTL_MS, invalid);
-    const existing = this.liveRecord(key, this.now());
+    const replace = options?.replace === true;
+    const existing = replace ? undefined : this.liveRecord(key, this.now());
     if (existing !== undefined) this.checkSchema(existing, schema);
-    return this.openPut(key, descriptor, schema, ttlMs);
+    return this.openPut(key, descriptor, schema, ttlMs, replace);
   }
 
-  private async openPut(key: string, descriptor: FlightDescriptor, schema: StoredMessage, ttlMs: number | undefined): Promise<PutTransaction> {
+  private async openPut(key: string, descriptor: FlightDescriptor, schema: StoredMessage, ttlMs: number | undefined, replace: boolean): Promise<PutTransaction> {
     const normalized = descriptorOf(manifestDescriptor(descriptor));
     const tmpPath = path.join(this.paths.tmp, `${randomHex(12)}.part`);
     const entries: ManifestMessage[] = [];
@@ -535,7 +536,7 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
         try {
           const handle = fh!;
           fh = undefined;
-          const flight = await this.serialize(() => this.commitPut(key, normalized, schema, entries, length, handle, tmpPath, ttlMs));
+          const flight = await this.serialize(() => this.commitPut(key, normalized, schema, entries, length, handle, tmpPath, ttlMs, replace));
           this.reservedBytes -= reserved;
           reserved = 0;
           state = "committed";
@@ -563,11 +564,13 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
     tmp: fsp.FileHandle,
     tmpPath: string,
     ttlMs: number | undefined,
+    replace: boolean,
   ): Promise<StoredFlight> {
     try {
       this.ensureOpen();
       const now = this.now();
-      const existing = this.liveRecord(key, now);
+      // A replacing put commits as a new flight: commitNew's manifest write replaces the live one's.
+      const existing = replace ? undefined : this.liveRecord(key, now);
       // Re-checked here: another put may have created the flight since beginPut.
       if (existing !== undefined) this.checkSchema(existing, schema);
       const schemaHeader = schema.header;

@@ -71,6 +71,13 @@ export interface PutOptions {
    * undefined (INVALID_ARGUMENT).
    */
   ttlMs?: number;
+  /**
+   * When true, the commit replaces any flight under the descriptor (whatever its schema) with
+   * this put's messages, atomically, instead of appending to it: a reader sees the old flight
+   * or the new one, never a mix. A cluster's re-replication copies a whole flight this way, so
+   * that a copy landing on a node that already holds one never doubles it. Default false.
+   */
+  replace?: boolean;
 }
 
 /**
@@ -85,7 +92,8 @@ export interface PutTransaction {
   /** Appends a dictionary or record batch. Rejects with FlightError (RESOURCE_EXHAUSTED, INVALID_ARGUMENT). */
   append(message: StoredMessage): Promise<void>;
   /**
-   * Makes the put visible atomically (appending to an existing flight with the same schema);
+   * Makes the put visible atomically (appending to an existing flight with the same schema,
+   * or replacing it with `replace`);
    * resolves with the flight as committed. On rejection nothing of the put is visible.
    */
   commit(): Promise<StoredFlight>;

@@ -217,6 +217,26 @@ describe("MemoryStore appends", () => {
     expect(figures(store)).toMatchObject({ flights: 1, rows: 13, memoryBytes: 310 + 3 * SLOT + idBytes(d), reservedBytes: 0 });
   });
 
+  it("replaces the flight instead of appending with replace: true, even when both puts were open together", async () => {
+    const store = makeStore();
+    const d = pathD("copy");
+    await putFlight(store, d, [batchMsg(5), batchMsg(6)]);
+    // Two whole copies of one flight open at once (a cluster's re-replication from two nodes):
+    // whichever commits last is the flight, never both.
+    const a = await store.beginPut(d, schemaMsg(), { replace: true });
+    const b = await store.beginPut(d, schemaMsg(), { replace: true });
+    await a.append(batchMsg(7));
+    await b.append(batchMsg(7));
+    const snapshot = (await store.get(d))!;
+    await a.commit();
+    const last = await b.commit();
+    expect(last.messageCount).toBe(1);
+    expect(last.totalRecords).toBe(7);
+    expect((await store.get(d))!.totalRecords).toBe(7);
+    expect(snapshot.totalRecords).toBe(11); // a reader's snapshot keeps the old flight
+    expect(figures(store)).toMatchObject({ flights: 1, rows: 7, memoryBytes: 110 + idBytes(d), reservedBytes: 0 });
+  });
+
   it("refuses a different schema at beginPut with INVALID_ARGUMENT and leaves the flight unchanged", async () => {
     const store = makeStore();
     const d = pathD("a");

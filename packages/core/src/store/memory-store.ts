@@ -430,16 +430,17 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
     }
     const ttlMs =
       options?.ttlMs === undefined ? undefined : checkRange(options.ttlMs, "ttlMs", 0, MAX_TTL_MS, ttlRange, invalid);
-    const existing = this.liveRecord(key, this.now());
+    const replace = options?.replace === true;
+    const existing = replace ? undefined : this.liveRecord(key, this.now());
     if (existing !== undefined) this.checkSchema(existing, schema);
     const normalized = normalizedDescriptor(descriptor);
     // A new flight's identity is reserved too; an append gives that part back at commit.
     const identityBytes = flightOverheadBytes(key, normalized);
     this.reserve(schema.byteSize + identityBytes);
-    return this.openPut(key, normalized, schema, ttlMs, identityBytes);
+    return this.openPut(key, normalized, schema, ttlMs, identityBytes, replace);
   }
 
-  private openPut(key: string, descriptor: FlightDescriptor, schema: StoredMessage, ttlMs: number | undefined, identityBytes: number): PutTransaction {
+  private openPut(key: string, descriptor: FlightDescriptor, schema: StoredMessage, ttlMs: number | undefined, identityBytes: number, replace: boolean): PutTransaction {
     // The transaction is a closure rather than a class so it can reach the store's private state.
     const messages: StoredMessage[] = [];
     const stats: MessageStats[] = [];
@@ -495,7 +496,7 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
       commit: async (): Promise<StoredFlight> => {
         ensureOpen();
         try {
-          const flight = this.commitPut(key, descriptor, schema, messages, stats, statsBytes, ttlMs, reserved, identityBytes);
+          const flight = this.commitPut(key, descriptor, schema, messages, stats, statsBytes, ttlMs, reserved, identityBytes, replace);
           // commitPut converted the whole reservation into stored memory (or released the schema part).
           reserved = 0;
           state = "committed";
@@ -525,9 +526,11 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
     ttlMs: number | undefined,
     reserved: number,
     identityBytes: number,
+    replace: boolean,
   ): MemoryFlight {
     const now = this.now();
-    const existing = this.liveRecord(key, now);
+    // A replacing put commits as a new flight; the live one goes with the stale below.
+    const existing = replace ? undefined : this.liveRecord(key, now);
     // Re-checked here: another put may have created the flight since beginPut.
     if (existing !== undefined) this.checkSchema(existing, schema);
 
@@ -568,7 +571,7 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
       return existing.snapshot;
     }
 
-    // An expired flight not yet collected is replaced, not appended to.
+    // An expired flight not yet collected (or any, for a replacing put) is replaced, not appended to.
     const stale = this.flights.get(key);
     if (stale !== undefined) this.removeRecord(stale);
 

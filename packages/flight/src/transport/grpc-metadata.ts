@@ -42,13 +42,17 @@ export function parseGrpcTimeout(value: string | undefined): number | undefined 
 
 /**
  * `grpc-message` as the protocol spells it: UTF-8, with bytes outside printable ASCII and
- * `%` percent-encoded.
+ * `%` percent-encoded, and a space at either end too: an HTTP/2 field value must not start or
+ * end with whitespace, and grpc-js clients then lose the whole message (a status with an
+ * empty message), as they did for a grpc-js error text ending in "Resolution note: ".
  */
 export function percentEncode(message: string): string {
   const bytes = Buffer.from(message, "utf8");
   let out = "";
-  for (const b of bytes) {
-    if (b >= 0x20 && b <= 0x7e && b !== 0x25) out += String.fromCharCode(b);
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    const edgeSpace = b === 0x20 && (i === 0 || i === bytes.length - 1);
+    if (b >= 0x20 && b <= 0x7e && b !== 0x25 && !edgeSpace) out += String.fromCharCode(b);
     else out += `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
   }
   return out;

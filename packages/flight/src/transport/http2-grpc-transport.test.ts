@@ -1,8 +1,10 @@
 // The transport against a raw HTTP/2 client: what gRPC's HTTP/2 protocol says, and the limits
 // that are checked on a message's length prefix before its bytes are held.
 import * as http2 from "node:http2";
-import { StatusCode, defineAction, serverConfig, type CallHeaders, type FlightMiddleware, type ServerPart } from "@blackice/flight-core";
+import { FlightError, StatusCode, defineAction, serverConfig, type CallHeaders, type FlightMiddleware, type ServerPart } from "@blackice/flight-core";
 import { createFlightServer, type FlightServer } from "../server/create-flight-server";
+import { FlightClient } from "../client/flight-client";
+import { percentDecode, percentEncode } from "./grpc-metadata";
 import { connect, grpcFrame, rawGrpcCall } from "./test-h2-client";
 
 const FLIGHT = "/arrow.flight.protocol.FlightService";
@@ -43,6 +45,9 @@ describe("gRPC over HTTP/2", () => {
     server = await start(
       capture,
       defineAction("sleep", "never answers", () => new Promise(() => undefined)),
+      defineAction("edge", "fails with spaces at both ends of its message", () => {
+        throw new FlightError(StatusCode.UNAVAILABLE, " spaces at both ends ");
+      }),
     );
   });
   afterAll(() => server.shutdown({ graceMs: 0 }));
@@ -83,6 +88,21 @@ describe("gRPC over HTTP/2", () => {
     const raw = String(out.headers["grpc-message"] ?? out.trailers["grpc-message"]);
     expect(raw).toContain("%C3%A9%25");
     expect(out.message).toContain('"é%"');
+  });
+
+  it("percent-encodes a space at either end of grpc-message, so that a grpc-js client gets the message whole", async () => {
+    expect(percentEncode(" a b ")).toBe("%20a b%20");
+    expect(percentDecode(percentEncode(" a b "))).toBe(" a b ");
+    // A message ending in a space (grpc-js's own error texts can: "... Resolution note: ")
+    // reached a grpc-js client as an empty message before.
+    const out = await rawGrpcCall(server.port, `${FLIGHT}/DoAction`, { writes: [grpcFrame(action("edge"))] });
+    expect(String(out.headers["grpc-message"] ?? out.trailers["grpc-message"])).toBe("%20spaces at both ends%20");
+    const client = new FlightClient(`grpc+tcp://127.0.0.1:${server.port}`);
+    try {
+      await expect(client.doAction("edge")).rejects.toMatchObject({ code: StatusCode.UNAVAILABLE, message: " spaces at both ends " });
+    } finally {
+      client.close();
+    }
   });
 
   it("decodes -bin metadata (padded or not, several values in one header) and keeps repeated text values apart", async () => {
