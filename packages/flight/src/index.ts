@@ -55,9 +55,15 @@ export { HealthService, HEALTH_SERVICE_NAME } from "./transport/health-service";
 export { flightServiceMethods } from "./server/flight-service";
 export type { FlightRequestLimits } from "./server/flight-service";
 export * as proto from "./gen/Flight";
+/** The Flight SQL protobuf messages (proto/FlightSql.proto), for clients that build commands by hand. */
+export * as flightSqlProto from "./gen/FlightSql";
 export { sessionOptions, kSession, SESSION_COOKIE } from "./server/session-options";
 export type { FlightSession, SessionOptionError, SessionOptionsConfig, SessionOptionValue } from "./server/session-options";
 export { projectExchange } from "./server/project-exchange";
 export { query } from "./server/query";
 export type { QueryOptions } from "./server/query";
+export { flightSql, DEFAULT_FLIGHT_SQL_DB_SCHEMA } from "./server/flight-sql";
+export type { FlightSqlOptions } from "./server/flight-sql";
+export { encodeFlightSql, packFlightSql, unpackFlightSql, FLIGHT_SQL_TYPE_PREFIX } from "./server/flight-sql-any";
+export type { FlightSqlMessage, FlightSqlMessageName, FlightSqlMessages } from "./server/flight-sql-any";
 export type { ProjectExchangeOptions } from "./server/project-exchange";
