@@ -117,10 +117,16 @@ export {
   isQueryTicket,
   readTarget,
   readTicketTarget,
+  readTargets,
+  readTicketTargets,
+  MAX_QUERY_WHERE_LENGTH,
+  MAX_QUERY_LIMIT,
   QUERY_KEYS,
   RESERVED_QUERY_KEYS,
   QUERY_TICKET_PREFIX,
   MAX_QUERY_TICKET_BYTES,
   MAX_QUERY_COLUMN_NAME,
 } from "./query/query-command";
-export type { QueryCommand, QueryTicket } from "./query/query-command";
+export type { QueryCommand, QueryTicket, QueryReadTarget } from "./query/query-command";
+export { sqlTables, sqlTableName, sqlTablePath, sqlTableDescriptor, quoteSqlIdentifier, checkWhereExpression, MAX_SQL_LENGTH, MAX_SQL_TABLES } from "./query/sql-tables";
+export type { SqlTableRef } from "./query/sql-tables";

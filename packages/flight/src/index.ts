@@ -67,3 +67,6 @@ export type { FlightSqlOptions } from "./server/flight-sql";
 export { encodeFlightSql, packFlightSql, unpackFlightSql, FLIGHT_SQL_TYPE_PREFIX } from "./server/flight-sql-any";
 export type { FlightSqlMessage, FlightSqlMessageName, FlightSqlMessages } from "./server/flight-sql-any";
 export type { ProjectExchangeOptions } from "./server/project-exchange";
+export type { EngineRequest, EngineResult, EngineTable, EngineTableSchema, QueryEngine, QueryEngineStats } from "./query/query-engine";
+export { createQueryEngine } from "./query/engine-pool";
+export type { QueryEngineOptions } from "./query/engine-pool";

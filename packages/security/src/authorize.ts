@@ -3,8 +3,8 @@ import {
   FlightError,
   StatusCode,
   descriptorFromKey,
-  readTarget,
-  readTicketTarget,
+  readTargets,
+  readTicketTargets,
   ticketToKey,
   type CallInfo,
   type FlightCall,
@@ -23,7 +23,8 @@ import { lastBytesField, readProtobufFields } from "./read-protobuf-fields";
 /**
  * What a call does to a flight:
  * - `read`: GetFlightInfo, PollFlightInfo, GetSchema, DoGet, the `merkle-proof` action; for a
- *   query descriptor or query ticket (docs/query.md), the flight the query reads;
+ *   query descriptor or query ticket (docs/query.md), each flight the query reads (once per
+ *   table of a SQL statement; all must be allowed);
  * - `list`: one flight of a ListFlights answer (flights the policy refuses are left out);
  * - `write`: DoPut (create, append: overwrite), the `RenewFlightEndpoint` action;
  * - `delete`: the `delete` action, once per flight it names; each of those flights must also be
@@ -148,16 +149,17 @@ export function authorize(policy: AccessPolicy, options: AuthorizeOptions = {}):
         case "listActions":
           await require(call, "meta", undefined);
           return next(call);
-        // A query (docs/query.md) is a read of the flight it names: the policy sees that
-        // flight, whether `query()` comes before or after this middleware.
+        // A query (docs/query.md) is a read of every flight it names (a SQL statement may read
+        // several): the policy is asked about each, whether `query()` comes before or after
+        // this middleware, and one refusal refuses the call.
         case "getFlightInfo":
         case "pollFlightInfo":
         case "getSchema":
-          await require(call, "read", readTarget(call.request));
+          for (const d of readTargets(call.request) ?? [undefined]) await require(call, "read", d);
           return next(call);
         case "doGet": {
-          const ticket = readTicketTarget(call.request.ticket);
-          await require(call, "read", ticket && safeResolveTicket(ticket));
+          const targets = readTicketTargets(call.request.ticket);
+          for (const t of targets ?? [undefined]) await require(call, "read", t === undefined ? undefined : "ticket" in t ? safeResolveTicket(t.ticket) : t.descriptor);
           return next(call);
         }
         case "doPut":

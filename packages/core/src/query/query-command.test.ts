@@ -10,6 +10,8 @@ import {
   parseQueryTicket,
   readTarget,
   readTicketTarget,
+  readTargets,
+  readTicketTargets,
 } from "./query-command";
 
 const cmd = (text: string): FlightDescriptor => ({ type: DescriptorType.CMD, cmd: Buffer.from(text), path: [] });
@@ -40,12 +42,42 @@ describe("parseQueryCommand", () => {
     expect(parseQueryCommand(cmd("{not json"))).toBeUndefined();
   });
 
-  it("answers where, limit and sql with UNIMPLEMENTED naming what is supported", () => {
-    for (const text of ['{"flight":["a"],"where":"x > 1"}', '{"flight":["a"],"limit":10}', '{"sql":"select 1"}']) {
-      const e = codeOf(() => parseQueryCommand(cmd(text)));
-      expect(e.code).toBe(StatusCode.UNIMPLEMENTED);
-      expect(e.message).toContain('"flight" and "columns"');
-    }
+  it("compiles where and limit into one statement over the flight, and keeps sql as given", () => {
+    expect(parseQueryCommand(cmd('{"flight":["t","h-1"],"columns":["ts","c\\"x"],"where":"cpu > 0.9 --","limit":10}'))?.sql).toBe('SELECT "ts", "c""x" FROM "t/h-1"\nWHERE cpu > 0.9 --\nLIMIT 10');
+    expect(parseQueryCommand(cmd('{"flight":["a"],"limit":0}'))?.sql).toBe('SELECT * FROM "a"\nLIMIT 0');
+    expect(parseQueryCommand(cmd('{"flight":["a"],"columns":["x"]}'))?.sql).toBeUndefined(); // projection: no engine
+    expect(parseQueryCommand(cmd('{"sql":"SELECT x FROM \\"a/b\\""}'))).toEqual({ sql: 'SELECT x FROM "a/b"' });
+  });
+
+  it.each([
+    ['{"flight":["a"],"where":"x > 1 GROUP BY x"}', "no other clause"],
+    ['{"flight":["a"],"where":"x > 1 LIMIT 5"}', "no other clause"],
+    ['{"flight":["a"],"where":"x IN (SELECT y FROM \\"secret\\")"}', "only use the columns"],
+    ['{"flight":["a"],"where":"x > 1 UNION SELECT * FROM \\"a\\""}', "no other clause"],
+    ['{"flight":["a"],"where":""}', "non-empty"],
+    ['{"flight":["a"],"where":7}', "non-empty"],
+    ['{"flight":["a"],"limit":-1}', "limit"],
+    ['{"flight":["a"],"limit":1.5}', "limit"],
+    ['{"flight":["a/b"],"limit":1}', "no SQL table name"],
+    ['{"sql":"SELECT 1","flight":["a"]}', "comes alone"],
+    ['{"sql":5}', "must be a string"],
+    ['{"sql":"SELEC x"}', "does not parse"],
+  ])("refuses %s with INVALID_ARGUMENT (%s)", (text, message) => {
+    const e = codeOf(() => parseQueryCommand(cmd(text)));
+    expect(e.code).toBe(StatusCode.INVALID_ARGUMENT);
+    expect(e.message).toContain(message);
+  });
+
+  it("names every flight a statement reads as a read target, in tickets too", () => {
+    const sql = 'SELECT * FROM "a/b" JOIN "c" ON "a/b".k = c.k';
+    expect(readTargets(cmd(JSON.stringify({ sql })))?.map((d) => d.path)).toEqual([["a", "b"], ["c"]]);
+    expect(readTarget(cmd(JSON.stringify({ sql })))).toBeUndefined(); // several: the plural form says which
+    const t = encodeQueryTicket({ sql });
+    expect(parseQueryTicket(t)).toEqual({ sql });
+    expect(readTicketTargets(t)?.map((x) => ("descriptor" in x ? x.descriptor.path : null))).toEqual([["a", "b"], ["c"]]);
+    expect(readTicketTarget(t)).toBeUndefined();
+    expect(readTicketTargets(Buffer.from(`${QUERY_TICKET_PREFIX}{"sql":"SELEC"}`))).toBeUndefined();
+    expect(readTargets(cmd('{"sql":"SELEC"}'))).toBeUndefined();
   });
 
   it("refuses unknown keys and bad values with INVALID_ARGUMENT", () => {
@@ -71,7 +103,7 @@ describe("query tickets", () => {
     expect(isQueryTicket(t)).toBe(true);
     expect(Buffer.from(t).toString("utf8").startsWith(QUERY_TICKET_PREFIX)).toBe(true);
     const back = parseQueryTicket(t);
-    expect(Buffer.from(back.ticket).toString()).toBe("p:telemetry/host-1");
+    expect(Buffer.from(back.ticket!).toString()).toBe("p:telemetry/host-1");
     expect(back.columns).toEqual(["ts", "cpu"]);
     expect(parseQueryTicket(encodeQueryTicket({ ticket: Buffer.from("x") })).columns).toBeUndefined();
   });

@@ -2,15 +2,20 @@ import { FlightError, invalidArgument, resourceExhausted } from "../flight-error
 import { DescriptorType, type FlightDescriptor } from "../flight-types";
 import { MAX_PROJECTED_COLUMNS } from "../ipc/ipc-projection";
 import { StatusCode } from "../status-code";
+import { checkWhereExpression, quoteSqlIdentifier, sqlTableDescriptor, sqlTableName, sqlTables } from "./sql-tables";
 
 // The query command descriptor and the query ticket (docs/query.md). Both live in core, with
 // no gRPC, because two packages read them: the flight package serves them (`query()`), and
 // the security package's `authorize` resolves them to the flight they read.
 
-/** The keys a query command may have today. */
-export const QUERY_KEYS: readonly string[] = ["flight", "columns"];
-/** Keys reserved for filters and SQL, answered with UNIMPLEMENTED until they are built. */
-export const RESERVED_QUERY_KEYS: readonly string[] = ["where", "limit", "sql"];
+/** The keys a query command may have: `flight` with `columns`, `where`, `limit`; or `sql` alone. */
+export const QUERY_KEYS: readonly string[] = ["flight", "columns", "where", "limit", "sql"];
+/** Keys reserved for later versions, answered with UNIMPLEMENTED: none today. */
+export const RESERVED_QUERY_KEYS: readonly string[] = [];
+/** Longest `where` expression, in UTF-16 code units. */
+export const MAX_QUERY_WHERE_LENGTH = 8 * 1024;
+/** Largest `limit`. */
+export const MAX_QUERY_LIMIT = 2 ** 31 - 1;
 /** Longest column name a query may name, in UTF-16 code units. */
 export const MAX_QUERY_COLUMN_NAME = 1024;
 /** Largest query ticket this server issues or redeems, bytes. */
@@ -21,20 +26,38 @@ export const QUERY_TICKET_PREFIX = "blackice.query.v1:";
 const PREFIX_BYTES = Buffer.from(QUERY_TICKET_PREFIX, "latin1");
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-/** A query command read from a descriptor by {@link parseQueryCommand}. */
+/**
+ * A query command read from a descriptor by {@link parseQueryCommand}: a projection (`flight`,
+ * optionally `columns`), served without the engine, or a statement for the engine (`sql`: the
+ * one given, or the one `flight`, `columns`, `where` and `limit` compile to).
+ */
 export interface QueryCommand {
-  /** The flight read: a PATH descriptor. */
-  readonly flight: FlightDescriptor;
+  /** The flight read: a PATH descriptor. Absent for a `{"sql": ...}` query. */
+  readonly flight?: FlightDescriptor;
   /** The top-level columns selected, in order; absent for all of them. */
   readonly columns?: readonly string[];
+  /** A SQL boolean expression rows must satisfy. */
+  readonly where?: string;
+  /** Most rows returned. */
+  readonly limit?: number;
+  /**
+   * The statement the engine runs, when the query needs the engine (`sql` given, or `where`
+   * or `limit`); absent for a projection, which is served at the IPC level.
+   */
+  readonly sql?: string;
 }
 
-/** What a query ticket carries (see {@link encodeQueryTicket}). */
+/**
+ * What a query ticket carries (see {@link encodeQueryTicket}): either a projection (`ticket`
+ * and `columns`) or a statement (`sql`).
+ */
 export interface QueryTicket {
-  /** The store's ticket of the flight read (for the built-in stores, the flight key's bytes). */
-  readonly ticket: Uint8Array;
+  /** The store's ticket of the flight read (for the built-in stores, the flight key's bytes). Absent for `sql`. */
+  readonly ticket?: Uint8Array;
   /** The columns selected, in order; absent for all of them. */
   readonly columns?: readonly string[];
+  /** The statement the engine runs (tables are flight paths joined by "/"). */
+  readonly sql?: string;
 }
 
 const unimplemented = (msg: string): FlightError => new FlightError(StatusCode.UNIMPLEMENTED, msg);
@@ -72,24 +95,58 @@ export function parseQueryCommand(descriptor: FlightDescriptor): QueryCommand | 
   if (!isPlainObject(parsed) || !(Object.hasOwn(parsed, "flight") || Object.hasOwn(parsed, "sql"))) return undefined;
 
   for (const key of Object.keys(parsed)) {
-    if (!QUERY_KEYS.includes(key) && !RESERVED_QUERY_KEYS.includes(key)) {
-      throw invalidArgument(`query: unknown key ${JSON.stringify(key.slice(0, 64))}; a query has ${QUERY_KEYS.join(" and ")} (${RESERVED_QUERY_KEYS.join(", ")} are reserved)`);
+    if (!QUERY_KEYS.includes(key)) {
+      throw invalidArgument(`query: unknown key ${JSON.stringify(key.slice(0, 64))}; a query has ${QUERY_KEYS.join(", ")}`);
     }
   }
   for (const key of RESERVED_QUERY_KEYS) {
-    if (Object.hasOwn(parsed, key)) {
-      throw unimplemented(`query: ${JSON.stringify(key)} is not implemented yet; this server supports ${QUERY_KEYS.map((k) => JSON.stringify(k)).join(" and ")} (projection of whole columns)`);
-    }
+    if (Object.hasOwn(parsed, key)) throw unimplemented(`query: ${JSON.stringify(key)} is not implemented yet`);
+  }
+  if (Object.hasOwn(parsed, "sql")) {
+    const others = Object.keys(parsed).filter((k) => k !== "sql");
+    if (others.length > 0) throw invalidArgument(`query: "sql" comes alone; ${others.map((k) => JSON.stringify(k)).join(", ")} belong in the statement`);
+    if (typeof parsed.sql !== "string") throw invalidArgument('query: "sql" must be a string, one SELECT statement');
+    sqlTables(parsed.sql); // INVALID_ARGUMENT when it does not parse
+    return { sql: parsed.sql };
   }
   const flight = parsed.flight;
   if (!Array.isArray(flight) || flight.length === 0 || !flight.every((s) => typeof s === "string")) {
     throw invalidArgument('query: "flight" must be the flight\'s path, a non-empty array of strings such as ["telemetry","host-1"]');
   }
-  const out: { flight: FlightDescriptor; columns?: readonly string[] } = {
+  const out: { flight: FlightDescriptor; columns?: readonly string[]; where?: string; limit?: number; sql?: string } = {
     flight: { type: DescriptorType.PATH, cmd: new Uint8Array(0), path: flight as string[] },
   };
   if (Object.hasOwn(parsed, "columns")) out.columns = checkColumns(parsed.columns, "query");
+  if (Object.hasOwn(parsed, "where")) {
+    const where = parsed.where;
+    if (typeof where !== "string" || where.trim().length === 0) throw invalidArgument('query: "where" must be a non-empty SQL boolean expression, such as "cpu > 0.9"');
+    if (where.length > MAX_QUERY_WHERE_LENGTH) throw invalidArgument(`query: "where" is longer than ${MAX_QUERY_WHERE_LENGTH} characters`);
+    out.where = where;
+  }
+  if (Object.hasOwn(parsed, "limit")) {
+    const limit = parsed.limit;
+    if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 0 || limit > MAX_QUERY_LIMIT) {
+      throw invalidArgument(`query: "limit" must be an integer from 0 to ${MAX_QUERY_LIMIT}`);
+    }
+    out.limit = limit;
+  }
+  if (out.where !== undefined || out.limit !== undefined) out.sql = compileQuery(out.flight.path, out.columns, out.where, out.limit);
   return out;
+}
+
+/**
+ * The statement a `flight` query with `where` or `limit` runs:
+ * `SELECT "ts", "cpu" FROM "telemetry/host-1" WHERE <where> LIMIT <limit>`. The `where`
+ * text must be one expression over that flight alone (checked on the parsed statement), so
+ * it cannot add clauses, read another flight or comment out the LIMIT.
+ */
+function compileQuery(path: readonly string[], columns: readonly string[] | undefined, where: string | undefined, limit: number | undefined): string {
+  const table = sqlTableName(path);
+  if (table === undefined) throw invalidArgument('query: a flight whose path has an empty segment or one containing "/" cannot be filtered (it has no SQL table name)');
+  if (where !== undefined) checkWhereExpression(table, where);
+  const select = columns === undefined ? "*" : columns.map(quoteSqlIdentifier).join(", ");
+  // Clauses on their own lines: a trailing "--" comment in `where` cannot swallow the LIMIT.
+  return `SELECT ${select} FROM ${quoteSqlIdentifier(table)}${where === undefined ? "" : `\nWHERE ${where}`}${limit === undefined ? "" : `\nLIMIT ${limit}`}`;
 }
 
 function checkColumns(columns: unknown, what: string): string[] {
@@ -116,8 +173,11 @@ function checkColumns(columns: unknown, what: string): string[] {
  * const ticket = encodeQueryTicket({ ticket: store.ticketFor(flight), columns: ["ts", "cpu"] });
  */
 export function encodeQueryTicket(t: QueryTicket): Uint8Array {
-  const body: { ticket: string; columns?: readonly string[] } = { ticket: Buffer.from(t.ticket.buffer, t.ticket.byteOffset, t.ticket.byteLength).toString("base64") };
-  if (t.columns !== undefined) body.columns = t.columns;
+  const body: { ticket?: string; columns?: readonly string[]; sql?: string } = {};
+  if (t.sql !== undefined) body.sql = t.sql;
+  else if (t.ticket !== undefined) body.ticket = Buffer.from(t.ticket.buffer, t.ticket.byteOffset, t.ticket.byteLength).toString("base64");
+  else throw new TypeError("encodeQueryTicket: a query ticket has a store ticket or a SQL statement");
+  if (t.columns !== undefined && t.sql === undefined) body.columns = t.columns;
   const bytes = Buffer.from(QUERY_TICKET_PREFIX + JSON.stringify(body), "utf8");
   if (bytes.length > MAX_QUERY_TICKET_BYTES) {
     throw resourceExhausted(`the query's ticket (${bytes.length} bytes) would be over the limit of ${MAX_QUERY_TICKET_BYTES} bytes: select fewer or shorter columns`);
@@ -150,6 +210,11 @@ export function parseQueryTicket(ticket: Uint8Array): QueryTicket {
     throw invalidArgument("malformed query ticket: not UTF-8 JSON after the prefix");
   }
   if (!isPlainObject(parsed)) throw invalidArgument("malformed query ticket: not a JSON object");
+  if (Object.hasOwn(parsed, "sql")) {
+    if (Object.keys(parsed).length !== 1 || typeof parsed.sql !== "string") throw invalidArgument('malformed query ticket: "sql" comes alone, as a string');
+    sqlTables(parsed.sql);
+    return { sql: parsed.sql };
+  }
   for (const key of Object.keys(parsed)) {
     if (key !== "ticket" && key !== "columns") throw invalidArgument("malformed query ticket: unknown key");
   }
@@ -162,30 +227,62 @@ export function parseQueryTicket(ticket: Uint8Array): QueryTicket {
   return out;
 }
 
+/** One flight a read names, for access checks: by descriptor, or by store ticket. */
+export type QueryReadTarget = { readonly descriptor: FlightDescriptor } | { readonly ticket: Uint8Array };
+
 /**
- * The flight a read names, for access checks: the query's `flight` for a query command, the
- * descriptor itself for any other, undefined for a malformed query (which a policy refuses).
+ * Every flight a read names, for access checks: the flights a query reads (its `flight`, or
+ * each table of its SQL) for a query command, the descriptor itself for any other, undefined
+ * for a malformed query (which a policy refuses).
  *
  * @example
- * policy({ operation: "read", descriptor: readTarget(call.request) });
+ * for (const d of readTargets(call.request) ?? [undefined]) await check({ operation: "read", descriptor: d });
  */
-export function readTarget(descriptor: FlightDescriptor): FlightDescriptor | undefined {
+export function readTargets(descriptor: FlightDescriptor): readonly FlightDescriptor[] | undefined {
   try {
-    return parseQueryCommand(descriptor)?.flight ?? descriptor;
+    const q = parseQueryCommand(descriptor);
+    if (q === undefined) return [descriptor];
+    if (q.flight !== undefined) return [q.flight];
+    return sqlTables(q.sql as string).map(sqlTableDescriptor);
   } catch {
     return undefined;
   }
 }
 
 /**
- * The store ticket a DoGet ticket reads, for access checks: the inner ticket of a query
- * ticket, the ticket itself for any other, undefined for a malformed query ticket.
+ * Every flight a DoGet ticket reads, for access checks: the store ticket inside a projection
+ * ticket, the tables of a statement ticket (as descriptors), the ticket itself for any other;
+ * undefined for a malformed query ticket.
  */
-export function readTicketTarget(ticket: Uint8Array): Uint8Array | undefined {
-  if (!isQueryTicket(ticket)) return ticket;
+export function readTicketTargets(ticket: Uint8Array): readonly QueryReadTarget[] | undefined {
+  if (!isQueryTicket(ticket)) return [{ ticket }];
   try {
-    return parseQueryTicket(ticket).ticket;
+    const t = parseQueryTicket(ticket);
+    if (t.sql !== undefined) return sqlTables(t.sql).map((ref) => ({ descriptor: sqlTableDescriptor(ref) }));
+    return [{ ticket: t.ticket as Uint8Array }];
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The flight a read names when it names exactly one (see {@link readTargets}, which
+ * `authorize` uses): undefined for a malformed query or one whose SQL reads several flights.
+ *
+ * @example
+ * policy({ operation: "read", descriptor: readTarget(call.request) });
+ */
+export function readTarget(descriptor: FlightDescriptor): FlightDescriptor | undefined {
+  const all = readTargets(descriptor);
+  return all !== undefined && all.length === 1 ? all[0] : undefined;
+}
+
+/**
+ * The store ticket a DoGet ticket reads, for access checks: the inner ticket of a projection
+ * ticket, the ticket itself for any other, undefined for a malformed query ticket or a
+ * statement ticket (see {@link readTicketTargets}).
+ */
+export function readTicketTarget(ticket: Uint8Array): Uint8Array | undefined {
+  const all = readTicketTargets(ticket);
+  return all !== undefined && all.length === 1 && "ticket" in all[0] ? all[0].ticket : undefined;
 }

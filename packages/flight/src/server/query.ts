@@ -6,6 +6,8 @@ import {
   parseQueryCommand,
   parseQueryTicket,
   projectIpcSchema,
+  sqlTableDescriptor,
+  type SqlTableRef,
   type FlightCall,
   type FlightData,
   type FlightDescriptor,
@@ -16,6 +18,8 @@ import {
   type SchemaResult,
 } from "@blackice/flight-core";
 import { encapsulateMessage } from "./ipc-encapsulate";
+import { createQueryEngine, type QueryEngineOptions } from "../query/engine-pool";
+import type { EngineTable, QueryEngine } from "../query/query-engine";
 
 const EMPTY = new Uint8Array(0);
 
@@ -38,7 +42,7 @@ function projectSchemaBytes(encapsulated: Uint8Array, columns: readonly string[]
 }
 
 /** The FlightInfo of a query, from the FlightInfo of the flight it reads. */
-function queryInfo(info: FlightInfo, q: QueryCommand, descriptor: FlightDescriptor): FlightInfo {
+function queryInfo(info: FlightInfo, q: QueryCommand & { flight: FlightDescriptor }, descriptor: FlightDescriptor): FlightInfo {
   return {
     ...info,
     schema: projectSchemaBytes(info.schema, q.columns),
@@ -71,37 +75,103 @@ async function* projectStream(messages: AsyncIterable<FlightData>, columns: read
   }
 }
 
-/** Options of {@link query}: none yet (the engine's limits will come with filters). */
-export type QueryOptions = Record<string, never>;
+/** Options of {@link query}. */
+export interface QueryOptions {
+  /**
+   * The engine that runs `where`, `limit` and `sql` queries: one made with
+   * `createQueryEngine` (to share it, or to close it), or the options to make one with.
+   * Default: an engine with `createQueryEngine`'s defaults, whose processes start on the
+   * first such query.
+   */
+  readonly engine?: QueryEngine | QueryEngineOptions;
+}
+
+function isEngine(e: unknown): e is QueryEngine {
+  return e !== null && typeof e === "object" && typeof (e as QueryEngine).run === "function" && typeof (e as QueryEngine).resultSchema === "function";
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The tables of a statement, read through the rest of the chain: GetFlightInfo of each
+ * flight's path (schema, size, ticket), then DoGet of its ticket when the engine reads it.
+ * Middleware after `query()` sees each flight's own reads.
+ */
+function tablesThrough(call: FlightCall, next: (call: FlightCall) => Promise<unknown>): (ref: SqlTableRef) => Promise<EngineTable | undefined> {
+  return async (ref) => {
+    let info: FlightInfo;
+    try {
+      info = (await next({ ...call, method: "getFlightInfo", request: sqlTableDescriptor(ref) } as FlightCall)) as FlightInfo;
+    } catch (err) {
+      if (err instanceof FlightError && err.code === StatusCode.NOT_FOUND) return undefined;
+      throw err;
+    }
+    const ticket = info.endpoint.find((e) => e.ticket !== undefined)?.ticket?.ticket;
+    return {
+      schema: info.schema,
+      bytes: info.totalBytes,
+      messages: () => {
+        if (ticket === undefined) throw new FlightError(StatusCode.NOT_FOUND, `query: flight ${JSON.stringify(ref.name)} has no ticket`);
+        return (async function* flightMessages() {
+          yield* (await next({ ...call, method: "doGet", request: { ticket } } as FlightCall)) as AsyncIterable<FlightData>;
+        })();
+      },
+    };
+  };
+}
+
+const timeLeft = (call: FlightCall): number | undefined => (call.deadline === undefined ? undefined : call.deadline - Date.now());
+
+/** The FlightInfo of an engine query: the result's schema, one endpoint with a self-contained ticket, sizes unknown. */
+function statementInfo(schema: Uint8Array, sql: string, descriptor: FlightDescriptor): FlightInfo {
+  return {
+    schema,
+    flightDescriptor: descriptor,
+    // No location: the ticket is redeemed on the service that issued it (or any replica).
+    endpoint: [{ ticket: { ticket: encodeQueryTicket({ sql }) }, location: [], expirationTime: undefined, appMetadata: NO_BYTES }],
+    totalRecords: -1,
+    totalBytes: -1,
+    ordered: false,
+    appMetadata: NO_BYTES,
+  };
+}
 
 /**
  * Queries over stored flights for plain Flight clients (docs/query.md). A CMD descriptor
- * holding a JSON query command, `{"flight":["telemetry","host-1"],"columns":["ts","cpu"]}`,
- * answers GetFlightInfo, PollFlightInfo and GetSchema with the result's schema and a query
- * ticket; a DoGet of that ticket streams only the selected columns. The projection is done on
- * the IPC messages as stored: headers are rewritten, bodies are views of the stored buffers,
- * and no Arrow data is decoded or copied.
+ * holding a JSON query command answers GetFlightInfo, PollFlightInfo and GetSchema with the
+ * result's schema and a query ticket; a DoGet of that ticket streams the result.
  *
- * The query is served by passing the flight's own call down the chain: GetFlightInfo of the
- * flight's path, DoGet of the flight's store ticket. Middleware placed after `query()` (and
- * the store) sees exactly the read a plain client would make; `authorize` also understands
- * query descriptors and tickets, so it may be placed before or after. Place `query()` after
- * the authentication middleware, which checks the call as the client sent it.
+ * - `{"flight":["telemetry","host-1"],"columns":["ts","cpu"]}`, a projection, is done on the
+ *   IPC messages as stored: headers are rewritten, bodies are views of the stored buffers,
+ *   and no Arrow data is decoded or copied.
+ * - `where` (a SQL boolean expression) and `limit` beside `flight`, or `{"sql": "SELECT ..."}`
+ *   (tables are flight paths joined by "/": `"telemetry/host-1"`), run on the embedded engine
+ *   (nodejs-polars in child processes; see `createQueryEngine` for its limits).
  *
- * `where`, `limit` and `sql` are reserved and answered with UNIMPLEMENTED; unknown keys and
- * malformed tickets with INVALID_ARGUMENT; an unknown column with INVALID_ARGUMENT naming it;
- * a missing flight with NOT_FOUND.
+ * Each query is served by passing the flights' own calls down the chain: GetFlightInfo of a
+ * flight's path, DoGet of its store ticket. Middleware placed after `query()` (and the store)
+ * sees exactly the reads a plain client would make; `authorize` also understands query
+ * descriptors and tickets (every flight a statement reads), so it may be placed before or
+ * after. Place `query()` after the authentication middleware, which checks the call as the
+ * client sent it.
+ *
+ * Errors: unknown keys, malformed tickets, bad SQL (with the engine's or parser's message), an
+ * unknown column, or a column type the engine cannot read are INVALID_ARGUMENT; a missing
+ * flight NOT_FOUND; a query over the engine's input, result or queue limits
+ * RESOURCE_EXHAUSTED; past its time DEADLINE_EXCEEDED.
  *
  * @example
- * createFlightServer(basicTokenAuth({ validate }), query(), authorize(policy));
+ * createFlightServer(basicTokenAuth({ validate }), query({ engine: { timeoutMs: 10_000 } }), authorize(policy));
  * // pyarrow: info = client.get_flight_info(flight.FlightDescriptor.for_command(json.dumps(
- * //   {"flight": ["telemetry", "host-1"], "columns": ["ts", "cpu"]})))
+ * //   {"flight": ["telemetry", "host-1"], "columns": ["ts", "cpu"], "where": "cpu > 0.9"})))
  * //   client.do_get(info.endpoints[0].ticket).read_all()
  */
 export function query(options: QueryOptions = {}): FlightMiddleware {
   if (options === null || typeof options !== "object") throw new TypeError("query: expected an options object");
-  const unknown = Object.keys(options);
-  if (unknown.length > 0) throw new TypeError(`query: unknown option ${JSON.stringify(unknown[0])}; query() has no options yet`);
+  const unknown = Object.keys(options).filter((k) => k !== "engine");
+  if (unknown.length > 0) throw new TypeError(`query: unknown option ${JSON.stringify(unknown[0])}; query() has the option "engine"`);
+  if (options.engine !== undefined && (options.engine === null || typeof options.engine !== "object")) throw new TypeError("query: engine must be a QueryEngine or createQueryEngine's options");
+  const engine: QueryEngine = isEngine(options.engine) ? options.engine : createQueryEngine(options.engine as QueryEngineOptions | undefined);
   return (next) =>
     async function queryCall(call: FlightCall) {
       switch (call.method) {
@@ -110,19 +180,31 @@ export function query(options: QueryOptions = {}): FlightMiddleware {
         case "getSchema": {
           const q = parseQueryCommand(call.request);
           if (q === undefined) return next(call);
-          const inner = { ...call, request: q.flight } as FlightCall;
+          if (q.sql !== undefined) {
+            const schema = await engine.resultSchema({ sql: q.sql, table: tablesThrough(call, next), signal: call.signal, timeoutMs: timeLeft(call) });
+            if (call.method === "getSchema") return { schema };
+            const info = statementInfo(schema, q.sql, call.request);
+            if (call.method === "getFlightInfo") return info;
+            return { info, flightDescriptor: undefined, progress: 1, expirationTime: undefined } satisfies PollInfo;
+          }
+          const projection = q as QueryCommand & { flight: FlightDescriptor };
+          const inner = { ...call, request: projection.flight } as FlightCall;
           if (call.method === "getSchema") {
             const result = (await next(inner)) as SchemaResult;
             return { schema: projectSchemaBytes(result.schema, q.columns) };
           }
-          if (call.method === "getFlightInfo") return queryInfo((await next(inner)) as FlightInfo, q, call.request);
+          if (call.method === "getFlightInfo") return queryInfo((await next(inner)) as FlightInfo, projection, call.request);
           const poll = (await next(inner)) as PollInfo;
-          return { ...poll, info: poll.info && queryInfo(poll.info, q, call.request) };
+          return { ...poll, info: poll.info && queryInfo(poll.info, projection, call.request) };
         }
         case "doGet": {
           if (!isQueryTicket(call.request.ticket)) return next(call);
           const t = parseQueryTicket(call.request.ticket);
-          const messages = (await next({ ...call, request: { ticket: t.ticket } } as FlightCall)) as AsyncIterable<FlightData>;
+          if (t.sql !== undefined) {
+            const result = await engine.run({ sql: t.sql, table: tablesThrough(call, next), signal: call.signal, timeoutMs: timeLeft(call) });
+            return result.messages;
+          }
+          const messages = (await next({ ...call, request: { ticket: t.ticket as Uint8Array } } as FlightCall)) as AsyncIterable<FlightData>;
           return t.columns === undefined ? messages : projectStream(messages, t.columns);
         }
         default:
