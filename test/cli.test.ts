@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { splitIpcStream } from "@blackice/flight-core";
-import { FlightClient, cmdDescriptor, pathDescriptor } from "@blackice/flight";
+import { FlightClient, cmdDescriptor, packFlightSql, pathDescriptor } from "@blackice/flight";
 import { run } from "./helpers/python";
 
 const CLI = path.resolve(__dirname, "../packages/flight/dist/cli.js");
@@ -128,6 +128,31 @@ describe("the CLI (built)", () => {
       child.kill("SIGKILL");
     }
   });
+
+  it("serves Flight SQL with BLACKICE_FLIGHT_SQL=1: tables and statements", async () => {
+    const child = spawn(process.execPath, [CLI, "--host", "127.0.0.1", "--port", "0", "--log-level", "silent"], { env: { ...process.env, BLACKICE_FLIGHT_SQL: "1" } });
+    let client: FlightClient | undefined;
+    try {
+      const uri = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (d) => {
+          out += d;
+          const m = /listening on (grpc\+tcp:\/\/\S+)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.on("exit", (code) => reject(new Error(`exited early with ${code}`)));
+      });
+      client = new FlightClient(uri);
+      await client.putTable(pathDescriptor("cli", "t"), tableFromArrays({ a: Int32Array.from([1, 2]), b: Float64Array.from([0.5, 1.5]) }));
+      const tables = await client.getFlightInfo(cmdDescriptor(packFlightSql("CommandGetTables", { tableTypes: [], includeSchema: false })));
+      expect([...(await client.getTable(tables.endpoint[0]!.ticket!)).getChild("table_name")!]).toEqual(["cli/t"]);
+      const statement = await client.getFlightInfo(cmdDescriptor(packFlightSql("CommandStatementQuery", { query: 'SELECT b FROM "cli/t" WHERE a > 1' })));
+      expect([...(await client.getTable(statement.endpoint[0]!.ticket!)).getChild("b")!]).toEqual([1.5]);
+    } finally {
+      client?.close();
+      child.kill("SIGKILL");
+    }
+  }, 60_000);
 
   it.each([
     [["--bogus"], /Unknown option '--bogus'/],

@@ -10,6 +10,7 @@ import { Registry } from "prom-client";
 import { createFlightServer } from "./server/create-flight-server";
 import { projectExchange } from "./server/project-exchange";
 import { query } from "./server/query";
+import { flightSql } from "./server/flight-sql";
 import { cluster } from "./cluster/cluster";
 import type { FlightClientOptions } from "./client/flight-client";
 import { parseCli, usage, UsageError, type CliSettings } from "./cli-options";
@@ -29,6 +30,8 @@ function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry
   if (settings.jwt) parts.push(jwtAuth(settings.jwt));
   if (settings.merkleSigningKey !== undefined) parts.push(merkleIntegrity({ signingKey: { privateKeyPath: settings.merkleSigningKey } }));
   // After authentication, which checks the call as the client sent it (docs/query.md).
+  // flightSql() turns Flight SQL statements into query commands, so it comes before query().
+  if (settings.flightSql) parts.push(flightSql());
   if (settings.query) parts.push(query());
   if (settings.projectExchange) parts.push(projectExchange());
   if (settings.cluster) {
