@@ -91,19 +91,23 @@ export type SqlInfoValue =
 /**
  * CommandGetSqlInfo: `info_name uint32 not null, value dense_union<string_value: utf8,
  * bool_value: bool, bigint_value: int64, int32_bitmask: int32, string_list: list<utf8>,
- * int32_to_int32_list_map: map<int32, list<int32>>> not null` (type ids 0 to 5, in that order).
+ * int32_to_int32_list_map: map<int32, list<int32>>> not null` (type ids 0 to 5, in that
+ * order; the members themselves not null).
  */
 export function sqlInfoResult(arrow: ArrowModule, rows: readonly { id: number; value: SqlInfoValue }[]): MetadataResult {
   const listOfUtf8 = new arrow.List(new arrow.Field("item", new arrow.Utf8(), true));
   const entries = new arrow.Struct([new arrow.Field("key", new arrow.Int32(), false), new arrow.Field("value", new arrow.List(new arrow.Field("item", new arrow.Int32(), true)), true)]);
   const mapType = new arrow.Map_(new arrow.Field("entries", entries, false), false);
+  // Members not nullable, as arrow-go's reference schema (flightsql/schema_ref.SqlInfo) has
+  // them: its clients compare the schema for equality (the arrow-go flight_sql:extension
+  // integration scenario does).
   const members = [
-    new arrow.Field("string_value", new arrow.Utf8(), true),
-    new arrow.Field("bool_value", new arrow.Bool(), true),
-    new arrow.Field("bigint_value", new arrow.Int64(), true),
-    new arrow.Field("int32_bitmask", new arrow.Int32(), true),
-    new arrow.Field("string_list", listOfUtf8, true),
-    new arrow.Field("int32_to_int32_list_map", mapType, true),
+    new arrow.Field("string_value", new arrow.Utf8(), false),
+    new arrow.Field("bool_value", new arrow.Bool(), false),
+    new arrow.Field("bigint_value", new arrow.Int64(), false),
+    new arrow.Field("int32_bitmask", new arrow.Int32(), false),
+    new arrow.Field("string_list", listOfUtf8, false),
+    new arrow.Field("int32_to_int32_list_map", mapType, false),
   ];
   const unionType = new arrow.DenseUnion([0, 1, 2, 3, 4, 5], members);
   const byMember: unknown[][] = [[], [], [], [], [], []];
