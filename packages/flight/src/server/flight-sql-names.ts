@@ -37,24 +37,48 @@ export const SEARCH_STRING_ESCAPE = "\\";
 
 /**
  * A matcher for a Flight SQL filter pattern (the `*_filter_pattern` fields): `%` matches any
- * run of characters, `_` any one character, `\` escapes the next character; everything else
- * matches itself, case-sensitively, as SQL's LIKE does. Translated to an anchored regular
- * expression with every other character escaped, so a pattern cannot inject regex syntax.
+ * run of characters, `_` any one character (a Unicode code point), `\` escapes the next
+ * character; everything else matches itself, case-sensitively, as SQL's LIKE does.
+ *
+ * Hand-written rather than a regular expression: a pattern such as `%a%a%a%a%b` compiles to a
+ * regex that backtracks exponentially on a long name, and the pattern comes from the client.
+ * This is the usual wildcard match with one backtracking point (the last `%`): at most
+ * (name length x pattern length) steps.
  */
 export function likeMatcher(pattern: string): (name: string) => boolean {
-  let source = "";
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === SEARCH_STRING_ESCAPE && i + 1 < pattern.length) source += escapeRegex(pattern[++i]!);
-    else if (c === "%") source += "[\\s\\S]*";
-    else if (c === "_") source += "[\\s\\S]";
-    else source += escapeRegex(c);
+  type Token = { kind: "any" } | { kind: "one" } | { kind: "char"; char: string };
+  const tokens: Token[] = [];
+  const chars = Array.from(pattern);
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
+    if (c === SEARCH_STRING_ESCAPE && i + 1 < chars.length) tokens.push({ kind: "char", char: chars[++i]! });
+    else if (c === "%") {
+      if (tokens[tokens.length - 1]?.kind !== "any") tokens.push({ kind: "any" });
+    } else if (c === "_") tokens.push({ kind: "one" });
+    else tokens.push({ kind: "char", char: c });
   }
-  const re = new RegExp(`^${source}$`, "u");
-  return (name) => re.test(name);
-}
-
-function escapeRegex(c: string): string {
-  // The characters a `u` regular expression lets (and needs) be escaped.
-  return /[\\^$.*+?()[\]{}|/]/.test(c) ? `\\${c}` : c;
+  return (name) => {
+    const text = Array.from(name);
+    let p = 0;
+    let t = 0;
+    let star = -1;
+    let starText = 0;
+    while (t < text.length) {
+      const token = tokens[p];
+      if (token !== undefined && (token.kind === "one" || (token.kind === "char" && token.char === text[t]))) {
+        p++;
+        t++;
+      } else if (token?.kind === "any") {
+        star = p++;
+        starText = t;
+      } else if (star >= 0) {
+        p = star + 1;
+        t = ++starText;
+      } else {
+        return false;
+      }
+    }
+    while (tokens[p]?.kind === "any") p++;
+    return p === tokens.length;
+  };
 }

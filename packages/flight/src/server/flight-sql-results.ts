@@ -62,18 +62,41 @@ export interface TableRow {
  */
 export function tablesResult(arrow: ArrowModule, rows: readonly TableRow[], includeSchema: boolean): MetadataResult {
   const fields = [utf8(arrow, "catalog_name", true), utf8(arrow, "db_schema_name", true), utf8(arrow, "table_name", false), utf8(arrow, "table_type", false)];
-  const columns = [
-    strings(arrow, rows.map((r) => r.catalog)),
-    strings(arrow, rows.map((r) => r.dbSchema)),
-    strings(arrow, rows.map((r) => r.table)),
-    strings(arrow, rows.map((r) => r.tableType)),
-  ];
-  if (includeSchema) {
-    fields.push(new arrow.Field("table_schema", new arrow.Binary(), false));
-    columns.push(arrow.vectorFromArray(rows.map((r) => r.schema ?? new Uint8Array(0)), new arrow.Binary()).data[0]!);
+  if (includeSchema) fields.push(new arrow.Field("table_schema", new arrow.Binary(), false));
+  const schema = new arrow.Schema(fields);
+  const batches: Arrow.RecordBatch[] = [];
+  // One record batch per run of rows holding at most TABLES_BATCH_BYTES of names and schemas
+  // (and TABLES_BATCH_ROWS rows), so that a store of many flights with large schemas is
+  // answered in messages well under the server's message limit.
+  for (let start = 0; start < rows.length || (start === 0 && batches.length === 0); ) {
+    let end = start;
+    let bytes = 0;
+    while (end < rows.length && end - start < TABLES_BATCH_ROWS) {
+      const r = rows[end]!;
+      const size = r.table.length * 3 + (includeSchema ? (r.schema?.byteLength ?? 0) : 0);
+      if (end > start && bytes + size > TABLES_BATCH_BYTES) break;
+      bytes += size;
+      end++;
+    }
+    const part = rows.slice(start, end);
+    const columns = [
+      strings(arrow, part.map((r) => r.catalog)),
+      strings(arrow, part.map((r) => r.dbSchema)),
+      strings(arrow, part.map((r) => r.table)),
+      strings(arrow, part.map((r) => r.tableType)),
+    ];
+    if (includeSchema) columns.push(arrow.vectorFromArray(part.map((r) => r.schema ?? new Uint8Array(0)), new arrow.Binary()).data[0]!);
+    batches.push(new arrow.RecordBatch(schema, arrow.makeData({ type: new arrow.Struct(fields), length: part.length, nullCount: 0, children: columns })));
+    if (end === rows.length) break;
+    start = end;
   }
-  return result(arrow, tableOf(arrow, fields, columns, rows.length));
+  return result(arrow, new arrow.Table(batches));
 }
+
+/** Most bytes of table names and schemas in one record batch of CommandGetTables. */
+export const TABLES_BATCH_BYTES = 4 * 1024 * 1024;
+/** Most rows in one record batch of CommandGetTables. */
+export const TABLES_BATCH_ROWS = 10_000;
 
 /** CommandGetTableTypes: `table_type utf8 not null`. */
 export function tableTypesResult(arrow: ArrowModule, types: readonly string[]): MetadataResult {

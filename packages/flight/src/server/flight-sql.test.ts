@@ -8,6 +8,8 @@ import { createFlightServer, type FlightServer } from "./create-flight-server";
 import { FLIGHT_SQL_TYPE_PREFIX, encodeFlightSql, packFlightSql, readAny, unpackFlightSql, type FlightSqlMessages } from "./flight-sql-any";
 import { likeMatcher, pathOfTable, tableNameOf } from "./flight-sql-names";
 import { flightSql } from "./flight-sql";
+import { TABLES_BATCH_BYTES, tablesResult } from "./flight-sql-results";
+import { MessageKind, readMessageHeader } from "@blackice/flight-core";
 import { encodeTable, loadArrow } from "../client/arrow-interop";
 
 async function codeOf(p: Promise<unknown>): Promise<{ code: StatusCode; message: string } | undefined> {
@@ -105,6 +107,33 @@ describe("tables and LIKE patterns", () => {
     expect(m("(a)[b]{1}*+?$^|", "(a)[b]{1}*+?$^|")).toBe(true);
     expect(m("_", "é")).toBe(true);
     expect(m("%", "")).toBe(true);
+    expect(m("", "")).toBe(true);
+    expect(m("", "a")).toBe(false);
+    expect(m("a%", "a")).toBe(true);
+    expect(m("%a%b%", "xaybz")).toBe(true);
+    expect(m("%a%b%", "xbyaz")).toBe(false);
+    expect(m("trailing\\", "trailing\\")).toBe(true); // a lone escape at the end is itself
+  });
+
+  it("matches a pattern that would make a regular expression backtrack exponentially, at once", () => {
+    const started = Date.now();
+    expect(likeMatcher("%a".repeat(40) + "%b")("a".repeat(5000))).toBe(false);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe("CommandGetTables results", () => {
+  it("are split into record batches of at most TABLES_BATCH_BYTES of schemas", () => {
+    const schema = new Uint8Array(1024 * 1024);
+    const rows = Array.from({ length: 25 }, (_, i) => ({ catalog: null, dbSchema: "flights", table: `t/${i}`, tableType: "TABLE", schema }));
+    const batches = [...tablesResult(loadArrow(), rows, true).messages()]
+      .map((m) => readMessageHeader(m.dataHeader, m.dataBody.byteLength))
+      .filter((h) => h.kind === MessageKind.RECORD_BATCH);
+    expect(batches.reduce((n, b) => n + b.rows, 0)).toBe(25);
+    expect(batches.every((b) => b.rows <= TABLES_BATCH_BYTES / schema.byteLength)).toBe(true);
+    expect(batches.length).toBeGreaterThanOrEqual(7);
+    // No tables: one empty batch, as before
+    expect([...tablesResult(loadArrow(), [], false).messages()].length).toBeGreaterThanOrEqual(1);
   });
 });
 
