@@ -1,4 +1,4 @@
-import { Table, vectorFromArray, Float64, Int32, Utf8 } from "apache-arrow";
+import { Table, tableFromArrays, vectorFromArray, Float64, Int32, Utf8 } from "apache-arrow";
 import { DescriptorType, FlightError, StatusCode, serverConfig, type FlightCall, type FlightMiddleware } from "@blackice/flight-core";
 import { FlightClient } from "../client/flight-client";
 import { cmdDescriptor, pathDescriptor } from "../client/descriptors";
@@ -284,5 +284,94 @@ describe("flightSql() on a server", () => {
     expect(types).toEqual(expect.arrayContaining(["CreatePreparedStatement", "ClosePreparedStatement", "stats"]));
     expect((await client.getTable(pathDescriptor("telemetry", "host-1"))).numRows).toBe(3);
     expect((await client.getTable(cmdDescriptor("some command"))).numRows).toBe(3);
+  });
+});
+
+describe("flightSql() statements, over a stand-in for query()", () => {
+  // A middleware in query()'s place: it answers the {"sql": ...} command with a fixed schema
+  // and the ticket "engine:<sql>", and a DoGet of that ticket with a one-column table.
+  const arrow = loadArrow();
+  const result = new Table({ n: vectorFromArray([42], new Int32()) });
+  const resultMessages = () => encodeTable(arrow, result);
+  const resultSchema = () => {
+    const first = resultMessages().next().value!;
+    return Buffer.concat([Buffer.from([0xff, 0xff, 0xff, 0xff]), Buffer.from(new Int32Array([first.dataHeader.byteLength]).buffer), first.dataHeader]);
+  };
+  const asked: string[] = [];
+  const engine: FlightMiddleware = (next) =>
+    async function standIn(call: FlightCall) {
+      if ((call.method === "getFlightInfo" || call.method === "getSchema") && call.request.type === DescriptorType.CMD) {
+        const { sql: statement } = JSON.parse(Buffer.from(call.request.cmd).toString()) as { sql: string };
+        asked.push(`${call.method} ${statement}`);
+        if (statement.includes("nonsense")) throw new FlightError(StatusCode.INVALID_ARGUMENT, "query: the SQL statement does not parse");
+        if (call.method === "getSchema") return { schema: resultSchema() };
+        return {
+          schema: resultSchema(),
+          flightDescriptor: call.request,
+          endpoint: [{ ticket: { ticket: Buffer.from(`engine:${statement}`) }, location: [], expirationTime: undefined, appMetadata: new Uint8Array(0) }],
+          totalRecords: -1,
+          totalBytes: -1,
+          ordered: false,
+          appMetadata: new Uint8Array(0),
+        };
+      }
+      if (call.method === "doGet" && Buffer.from(call.request.ticket).toString().startsWith("engine:")) {
+        asked.push(`doGet ${Buffer.from(call.request.ticket).toString()}`);
+        return (async function* rows() {
+          yield* resultMessages();
+        })();
+      }
+      return next(call);
+    };
+  let server: FlightServer;
+  let client: FlightClient;
+  beforeAll(async () => {
+    server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), flightSql(), engine);
+    await server.start();
+    client = new FlightClient(`grpc+tcp://127.0.0.1:${server.port}`);
+  });
+  afterAll(async () => {
+    client?.close();
+    await server?.shutdown({ graceMs: 100 });
+  });
+
+  it("runs CommandStatementQuery as query()'s sql command, its ticket a TicketStatementQuery wrapping query()'s", async () => {
+    asked.length = 0;
+    const info = await client.getFlightInfo(cmdDescriptor(packFlightSql("CommandStatementQuery", { query: "SELECT 42 AS n", transactionId: undefined })));
+    const ticket = unpackFlightSql(info.endpoint[0]!.ticket!.ticket);
+    expect(ticket?.name).toBe("TicketStatementQuery");
+    expect(Buffer.from((ticket!.message as sql.TicketStatementQuery).statementHandle).toString()).toBe("engine:SELECT 42 AS n");
+    expect([...(await client.getTable(info.endpoint[0]!.ticket!)).getChild("n")!]).toEqual([42]);
+    expect(asked).toEqual(["getFlightInfo SELECT 42 AS n", "doGet engine:SELECT 42 AS n"]);
+    expect(readArrowSchema(await client.getSchema(cmdDescriptor(packFlightSql("CommandStatementQuery", { query: "SELECT 42 AS n", transactionId: undefined })))).fields.map((f) => f.name)).toEqual(["n"]);
+    expect(await codeOf(client.getFlightInfo(cmdDescriptor(packFlightSql("CommandStatementQuery", { query: "SELECT 1", transactionId: Buffer.from("tx") }))))).toMatchObject({ code: StatusCode.UNIMPLEMENTED });
+  });
+
+  it("prepares statements into self-contained handles with the dataset schema, runs them, binds no parameter values", async () => {
+    const [created] = await client.doAction("CreatePreparedStatement", packFlightSql("ActionCreatePreparedStatementRequest", { query: "SELECT 42 AS n", transactionId: undefined }));
+    const prepared = unpackFlightSql(created!.body);
+    expect(prepared?.name).toBe("ActionCreatePreparedStatementResult");
+    const { preparedStatementHandle: handle, datasetSchema } = prepared!.message as sql.ActionCreatePreparedStatementResult;
+    expect(Buffer.from(handle).toString()).toBe("blackice.sql.prepared.v1:SELECT 42 AS n");
+    expect(readArrowSchema(datasetSchema).fields.map((f) => f.name)).toEqual(["n"]);
+    const command = cmdDescriptor(packFlightSql("CommandPreparedStatementQuery", { preparedStatementHandle: handle }));
+    const info = await client.getFlightInfo(command);
+    expect([...(await client.getTable(info.endpoint[0]!.ticket!)).getChild("n")!]).toEqual([42]);
+    // Binding: an empty parameter stream is acknowledged with the same handle; values are refused.
+    const bind = async (table: Table, schemaOnly = false) => {
+      const out = [];
+      const messages = [...encodeTable(arrow, table)];
+      for await (const r of client.doPutRaw(command, schemaOnly ? messages.slice(0, 1) : messages).results) out.push(r);
+      return out;
+    };
+    const [ack] = await bind(tableFromArrays({ p: Float64Array.from([0.5]) }), true);
+    expect(Buffer.from(sql.DoPutPreparedStatementResult.decode(ack!.appMetadata).preparedStatementHandle!).toString()).toBe("blackice.sql.prepared.v1:SELECT 42 AS n");
+    expect(await codeOf(bind(tableFromArrays({ p: Float64Array.from([0.5]) })))).toMatchObject({ code: StatusCode.UNIMPLEMENTED, message: expect.stringContaining("parameter binding is not supported") });
+    expect(await client.doAction("ClosePreparedStatement", packFlightSql("ActionClosePreparedStatementRequest", { preparedStatementHandle: handle }))).toEqual([]);
+    // A statement the engine refuses is refused when prepared, with its message.
+    expect(await codeOf(client.doAction("CreatePreparedStatement", packFlightSql("ActionCreatePreparedStatementRequest", { query: "SELEC nonsense", transactionId: undefined })))).toMatchObject({
+      code: StatusCode.INVALID_ARGUMENT,
+      message: expect.stringContaining("does not parse"),
+    });
   });
 });
