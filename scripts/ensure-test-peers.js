@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Installs the test suite's real peers on first use, so that `npm test` works on a fresh
-// clone (README): pyarrow, pytest and grpcio into .venv (requirements-test.txt), and
+// clone (README): pyarrow, pytest, grpcio and the ADBC Flight SQL driver into .venv (requirements-test.txt), and
 // arrow-go's Flight integration client and server into .cache/go-bin
 // (scripts/install-go-peers.sh), and the Debian packages of DEBIAN_PEERS (apt-get, as root or
 // through sudo). Each step is skipped when its peer is already there, so later runs cost a

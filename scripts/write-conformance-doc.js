@@ -176,6 +176,18 @@ out(
 );
 out("- `do_exchange:echo` is not a scenario of arrow-go's peers; the BlackIce server and client implement it for use with other peers.");
 out();
+out("## Flight SQL");
+out();
+out("arrow-go's peers also know three Flight SQL scenarios, `flight_sql`, `flight_sql:extension` and `flight_sql:ingestion`. They are not in the matrix: their server side is a **fixture server of canned answers**, which `flightSql()` (a server of stored flights, docs/query.md) is not, and cannot be made into without answering with the fixtures instead of with its data. The client checks, besides the protocol, the fixture's content:");
+out();
+out("- every metadata command of the specification, CommandGetPrimaryKeys, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetCrossReference and CommandGetXdbcTypeInfo included: stored flights have no keys, and these are UNIMPLEMENTED;");
+out("- the statement `SELECT STATEMENT` (not SQL: a token the fixture server compares) answered with a fixed schema, and `UPDATE STATEMENT` answered with 10 000 updated rows: the server has no update statements;");
+out("- a prepared statement with a bound int64 parameter: the engine takes no parameters;");
+out("- the fixture's SqlInfo values (`flight_sql:extension`: transactions with savepoints, cancellation, Substrait), then transactions, savepoints and Substrait plans;");
+out("- ingestion inside a transaction (`flight_sql:ingestion`).");
+out();
+out("A scenario server answering those fixtures would test the fixtures, not the library. What the scenarios can check of the real server, they do: `test/flight-sql-arrow-go.test.ts` runs each with arrow-go's integration client against `flightSql()` and `query()`, and pins where it stops. `flight_sql` passes the DoGet and GetSchema checks of CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables (with and without `include_schema`) and CommandGetTableTypes against arrow-go's reference schemas (`flightsql/schema_ref`), and stops at CommandGetPrimaryKeys (UNIMPLEMENTED); `flight_sql:extension` also reads CommandGetSqlInfo (its union schema equal to the reference) and stops at the first fixture value that differs; `flight_sql:ingestion` stops at its transaction (UNIMPLEMENTED). Flight SQL clients are checked for real with Python's ADBC driver (`test/flight-sql-adbc.test.ts`).");
+out();
 
 fs.mkdirSync(path.dirname(output), { recursive: true });
 fs.writeFileSync(output, lines.join("\n"));

@@ -5,7 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { splitIpcStream } from "@blackice/flight-core";
-import { FlightClient, cmdDescriptor, pathDescriptor } from "@blackice/flight";
+import { FlightClient, cmdDescriptor, packFlightSql, pathDescriptor } from "@blackice/flight";
 import { CLI } from "./helpers/cli";
 import { run } from "./helpers/python";
 
@@ -188,6 +188,22 @@ describe("the CLI (built)", () => {
       child.kill("SIGKILL");
     }
   });
+
+  it("serves Flight SQL with BLACKICE_FLIGHT_SQL=1: tables and statements", async () => {
+    const { child, entry } = await startLogged(["--host", "127.0.0.1", "--port", "0"], listening, { BLACKICE_FLIGHT_SQL: "1" });
+    let client: FlightClient | undefined;
+    try {
+      client = new FlightClient(entry.location as string);
+      await client.putTable(pathDescriptor("cli", "t"), tableFromArrays({ a: Int32Array.from([1, 2]), b: Float64Array.from([0.5, 1.5]) }));
+      const tables = await client.getFlightInfo(cmdDescriptor(packFlightSql("CommandGetTables", { tableTypes: [], includeSchema: false })));
+      expect([...(await client.getTable(tables.endpoint[0]!.ticket!)).getChild("table_name")!]).toEqual(["cli/t"]);
+      const statement = await client.getFlightInfo(cmdDescriptor(packFlightSql("CommandStatementQuery", { query: 'SELECT b FROM "cli/t" WHERE a > 1' })));
+      expect([...(await client.getTable(statement.endpoint[0]!.ticket!)).getChild("b")!]).toEqual([1.5]);
+    } finally {
+      client?.close();
+      child.kill("SIGKILL");
+    }
+  }, 60_000);
 
   describe("refuses a bad value with one line naming its flag or variable, and exit code 2", () => {
     it.each([

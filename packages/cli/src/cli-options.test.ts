@@ -72,6 +72,17 @@ describe("parseCli: --data-dir, --fsync, --max-disk", () => {
   });
 });
 
+describe("parseCli: --flight-sql", () => {
+  it("is a switch, off by default, from the flag or BLACKICE_FLIGHT_SQL, and turns on --query", () => {
+    expect(parseCli([], {})).toMatchObject({ flightSql: false, query: false });
+    expect(parseCli(["--flight-sql"], {})).toMatchObject({ flightSql: true, query: true });
+    expect(parseCli([], { BLACKICE_FLIGHT_SQL: "1" })).toMatchObject({ flightSql: true, query: true });
+    expect(parseCli([], { BLACKICE_FLIGHT_SQL: "off" })).toMatchObject({ flightSql: false, query: false });
+    expect(() => parseCli(["--flight-sql=yes"], {})).toThrow(UsageError);
+    expect(usage()).toMatch(/\n {2}--flight-sql +serve Arrow Flight SQL .*\[BLACKICE_FLIGHT_SQL\]\n/);
+  });
+});
+
 describe("parseCli: --query", () => {
   it("is off by default, a switch, and read from BLACKICE_QUERY", () => {
     expect(parseCli([], {}).query).toBe(false);

@@ -33,6 +33,7 @@ export const CLI_FLAGS = [
   { flag: "log-level", env: "BLACKICE_LOG_LEVEL", help: "log level: silent, error, warn, info, debug (default info); JSON lines on stdout, pretty on a terminal" },
   { flag: "project-exchange", env: "BLACKICE_PROJECT_EXCHANGE", help: "serve the `project` DoExchange on a bounded worker pool; a switch, env 1/true (default off)" },
   { flag: "query", env: "BLACKICE_QUERY", help: "serve query descriptors and tickets (column projection, docs/query.md); a switch, env 1/true (default off)" },
+  { flag: "flight-sql", env: "BLACKICE_FLIGHT_SQL", help: "serve Arrow Flight SQL (ADBC, JDBC; stored flights as tables, docs/query.md); turns on --query; a switch, env 1/true (default off)" },
   { flag: "web", env: "BLACKICE_WEB", help: "serve the flight browser page at / on the server's port; a switch, env 1/true (default off)" },
   { flag: "cors-origin", env: "BLACKICE_CORS_ORIGIN", help: "a web origin (http(s)://host[:port], or *) whose pages may call the server; repeatable (env: comma-separated); default none (CORS off)" },
   {
@@ -51,7 +52,7 @@ export const CLI_FLAGS = [
 export type CliFlag = (typeof CLI_FLAGS)[number]["flag"];
 
 /** The flags that take no value (switches); their environment variables take 1/true/yes/on or 0/false/no/off. */
-const SWITCHES: ReadonlySet<string> = new Set(["project-exchange", "query", "web"]);
+const SWITCHES: ReadonlySet<string> = new Set(["project-exchange", "query", "flight-sql", "web"]);
 /** The flags that may be given more than once. */
 const REPEATABLE: ReadonlySet<string> = new Set(["hmac-secret-file", "cors-origin", "cluster"]);
 const FLAG_NAMES: ReadonlySet<string> = new Set(CLI_FLAGS.map((f) => f.flag));
@@ -76,6 +77,8 @@ export interface CliSettings {
   projectExchange: boolean;
   /** Serve query descriptors and tickets (`query()`, docs/query.md): `--query`. */
   query: boolean;
+  /** Serve Flight SQL (`flightSql()` before `query()`, docs/query.md): `--flight-sql`. Implies {@link query}. */
+  flightSql: boolean;
   /** Join a cluster (`--cluster`, `--advertise`, `--node-id`, `--replicas`, `--cluster-heartbeat`, `--cluster-ca`); absent: a single node. */
   cluster?: { redis: string[]; advertise?: string; nodeId?: string; replicas?: number; heartbeatMs?: number; caFile?: string };
   /**
@@ -341,7 +344,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): CliSettings {
     graceMs,
     disk,
     projectExchange: on("project-exchange"),
-    query: on("query"),
+    query: on("query") || on("flight-sql"),
+    flightSql: on("flight-sql"),
     sources,
     help: values.help === true,
     version: values.version === true,

@@ -8,7 +8,7 @@ import { hmacAuth, hmacSigner, jwtAuth, merkleIntegrity, tls } from "@blackice/f
 import pino from "pino";
 import pinoPretty from "pino-pretty";
 import { Registry } from "prom-client";
-import { createFlightServer, projectExchange, query, type FlightClientOptions } from "@blackice/flight";
+import { createFlightServer, flightSql, projectExchange, query, type FlightClientOptions } from "@blackice/flight";
 import { cluster } from "@blackice/flight-cluster";
 import { parseCli, usage, UsageError, type CliFlag, type CliSettings } from "./cli-options";
 
@@ -61,6 +61,8 @@ function partsFor(settings: CliSettings, logger: pino.Logger, registry: Registry
   if (settings.jwt) parts.push(jwtAuth(settings.jwt));
   if (settings.merkleSigningKey !== undefined) parts.push(merkleIntegrity({ signingKey: { privateKeyPath: settings.merkleSigningKey } }));
   // After authentication, which checks the call as the client sent it (docs/query.md).
+  // flightSql() turns Flight SQL statements into query commands, so it comes before query().
+  if (settings.flightSql) parts.push(flightSql());
   if (settings.query) parts.push(query());
   if (settings.projectExchange) parts.push(projectExchange());
   if (settings.cluster) {

@@ -42,6 +42,12 @@ export { ARROW_STREAM_TYPE } from "./server/http-arrow-routes";
 export { sessionOptions, kSession, SESSION_COOKIE } from "./server/session-options";
 export type { FlightSession, SessionOptionError, SessionOptionsConfig, SessionOptionValue } from "./server/session-options";
 export { projectExchange } from "./server/project-exchange";
+/** The Flight SQL protobuf messages (proto/FlightSql.proto), for clients that build commands by hand. */
+export * as flightSqlProto from "./gen/FlightSql";
+export { flightSql, DEFAULT_FLIGHT_SQL_DB_SCHEMA } from "./server/flight-sql";
+export type { FlightSqlOptions } from "./server/flight-sql";
+export { encodeFlightSql, packFlightSql, unpackFlightSql, FLIGHT_SQL_TYPE_PREFIX } from "./server/flight-sql-any";
+export type { FlightSqlMessage, FlightSqlMessageName, FlightSqlMessages } from "./server/flight-sql-any";
 export type { ProjectExchangeOptions } from "./server/project-exchange";
 export { query } from "./server/query";
 export { flightHandlers, describeFlight } from "./server/flight-handlers";

@@ -110,6 +110,20 @@ describe("basicTokenAuth: handshake", () => {
     expect(t.state.handlerExecuted).toBe(false);
   });
 
+  it("accepts the unpadded base64 of arrow-go's AuthenticateBasicToken (ADBC's username/password login), refuses a length no base64 has", async () => {
+    const t = setup();
+    // "alice:correct horse" is 19 bytes: padded base64 ends with "=", arrow-go's RawStdEncoding drops it.
+    const raw = Buffer.from("alice:correct horse").toString("base64").replace(/=+$/, "");
+    expect(raw.length % 4).not.toBe(0);
+    const ok = makeCall("handshake", fromArray([]), { headers: { authorization: `Basic ${raw}` } });
+    await collect((await t.handler(ok)) as AsyncIterable<HandshakeResponse>);
+    expect(ok.responseHeaders.get("authorization")).toMatch(/^Bearer /);
+    const tooLong = raw + "A".repeat((5 - (raw.length % 4)) % 4);
+    expect(tooLong.length % 4).toBe(1);
+    await refused(t.handler(makeCall("handshake", fromArray([]), { headers: { authorization: `Basic ${tooLong}` } })));
+    expect(t.stats().rejected).toMatchObject({ malformed: 1 });
+  });
+
   it("refuses no credentials, a payload that is not BasicAuth, a malformed Basic header", async () => {
     const t = setup();
     await refused(t.handler(makeCall("handshake", fromArray([]))));

@@ -128,8 +128,12 @@ function basicAuthFromPayload(payload: Uint8Array): { username: string; password
 /** Credentials of an `authorization: Basic base64(user:pass)` header (RFC 7617), or undefined. */
 function basicAuthFromHeader(value: string): { username: string; password: string } | undefined {
   const m = BASIC.exec(value);
-  if (!m || m[1]!.length % 4 !== 0) return undefined;
-  const text = decodeUtf8(Buffer.from(m[1]!, "base64"));
+  // Padded base64 as RFC 7617 writes it, or unpadded: arrow-go's AuthenticateBasicToken (the
+  // ADBC Flight SQL driver's username/password login) encodes with RawStdEncoding. A length of
+  // 4n + 1 is never base64.
+  const encoded = m?.[1];
+  if (encoded === undefined || (encoded.includes("=") ? encoded.length % 4 !== 0 : encoded.length % 4 === 1)) return undefined;
+  const text = decodeUtf8(Buffer.from(encoded, "base64"));
   const colon = text === undefined ? -1 : text.indexOf(":");
   if (colon < 0) return undefined;
   return { username: text!.slice(0, colon), password: text!.slice(colon + 1) };
