@@ -3,7 +3,7 @@ import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
 import { joinIpcStream, splitIpcStream } from "@blackice/flight-core";
-import { bidi, rawClient } from "./server/test-raw-client";
+import { bidi, rawClient } from "../../../test/helpers/raw-flight-client";
 
 // The built CLI (`tsc -b` first), as an operator runs it.
 const CLI = path.resolve(__dirname, "../dist/cli.js");
