@@ -40,7 +40,7 @@ const { parseArgs } = require("node:util");
 const grpc = require("@grpc/grpc-js");
 const { tableFromArrays, tableToIPC } = require("apache-arrow");
 const { createFlightServer } = require("@blackice/flight");
-const { flightServiceDefinition } = require("@blackice/flight/internal");
+const { rawClient } = require("../test/helpers/raw-flight-client");
 const { parseSize, serverConfig, splitIpcStream } = require("@blackice/flight-core");
 const resilience = require("@blackice/flight-resilience");
 
@@ -59,7 +59,6 @@ const MiB = 2 ** 20;
 const LOSS_KINDS = ["lost", "changed", "server-died"];
 const NONE = new Uint8Array(0);
 const PREFIX = "soak";
-const FlightClient = grpc.makeGenericClientConstructor(flightServiceDefinition, "FlightService");
 
 /** Child processes of the driver, SIGKILLed if it exits while they still run. */
 const children = new Set();
@@ -73,11 +72,7 @@ function track(child) {
 }
 
 function connect(port) {
-  return new FlightClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-    "grpc.use_local_subchannel_pool": 1,
-    "grpc.max_receive_message_length": 64 * MiB,
-    "grpc.max_send_message_length": 64 * MiB,
-  });
+  return rawClient(port, { ownConnection: true, maxMessageBytes: 64 * MiB });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,17 +289,17 @@ function startServer(maxMemoryBytes) {
   return { child, ready, exited, stderr: () => err };
 }
 
-async function drive(opts) {
-  const durationMs = opts.minutes * 60_000;
+/**
+ * The state of one soak run: the model of what the server must hold, the problems seen and
+ * the bookkeeping of calls, with the helpers every step shares.
+ */
+function newRun(opts, server, port, merkle) {
   const rand = mulberry32(opts.seed);
   const pick = (list) => list[Math.floor(rand() * list.length)];
-  const server = startServer(opts.maxMemoryBytes);
-  const { port, merkle } = await server.ready;
-  let serverDied;
+  const run = { opts, server, port, merkle, rand, pick, modelBytes: 0, putCount: 0, startedAt: Date.now(), serverDied: undefined, stopping: false };
   server.exited.then((how) => {
-    if (!stopping) serverDied = how;
+    if (!run.stopping) run.serverDied = how;
   });
-  let stopping = false;
 
   // ---- the model of what the server must hold
   const flights = new Map(); // key -> { path, rows, bytes, digest, root, readers, deleting }
@@ -312,8 +307,6 @@ async function drive(opts) {
   const uncertain = new Map(); // key -> { rows, digest }: the client saw an error it cannot place
   const mustNotExist = new Map(); // key -> why (malformed, cancelled mid-stream, killed, refused)
   const deletedAt = new Map(); // key -> time the delete was confirmed
-  let modelBytes = 0;
-  let putCount = 0;
 
   // Data loss and integrity failures, one entry per kind and flight (seen `count` times).
   const violationsByKey = new Map();
@@ -321,7 +314,7 @@ async function drive(opts) {
     const id = `${kind}\n${key}`;
     const v = violationsByKey.get(id);
     if (v) v.count++;
-    else violationsByKey.set(id, { kind, key, detail, atMs: Date.now() - startedAt, count: 1 });
+    else violationsByKey.set(id, { kind, key, detail, atMs: Date.now() - run.startedAt, count: 1 });
   };
 
   // ---- bookkeeping of calls
@@ -356,9 +349,14 @@ async function drive(opts) {
   const keyOf = (path) => path.join("/");
   /** A flight that must not exist, seen: "committed-after-cancel" for a put the client cancelled, else "phantom". */
   const phantomKind = (key) => (mustNotExist.get(key) === "put cancelled mid-stream" ? "committed-after-cancel" : "phantom");
-  const newPath = (worker) => [PREFIX, `w${worker}`, `f${putCount++}`];
+  const newPath = (worker) => [PREFIX, `w${worker}`, `f${run.putCount++}`];
 
-  // ---- normal operations
+  return Object.assign(run, { flights, putting, uncertain, mustNotExist, deletedAt, violationsByKey, violate, ops, record, timed, keyOf, phantomKind, newPath });
+}
+
+/** The normal operations of the load: put, get, list, actions and deletes, checked against the model. */
+function normalOperations(run) {
+  const { rand, pick, merkle, flights, putting, uncertain, mustNotExist, deletedAt, violate, timed, keyOf, phantomKind, newPath } = run;
   async function opPut(client, worker) {
     const path = newPath(worker);
     const key = keyOf(path);
@@ -371,7 +369,7 @@ async function drive(opts) {
     putting.delete(key);
     if (r.ok) {
       flights.set(key, { ...entry, readers: 0, deleting: false });
-      modelBytes += entry.bytes;
+      run.modelBytes += entry.bytes;
     } else if (r.code === grpc.status.RESOURCE_EXHAUSTED || r.code === grpc.status.INVALID_ARGUMENT) {
       mustNotExist.set(key, `put refused with ${codeName(r.code)}`);
     } else {
@@ -445,21 +443,26 @@ async function drive(opts) {
     const r = await timed("action:delete", () => action(client, "delete", JSON.stringify({ path: f.path })));
     if (r.ok) {
       flights.delete(key);
-      modelBytes -= f.bytes;
+      run.modelBytes -= f.bytes;
       deletedAt.set(key, Date.now());
     } else if (r.code === grpc.status.NOT_FOUND) {
       violate("lost", key, "delete: NOT_FOUND for a stored flight");
       flights.delete(key);
-      modelBytes -= f.bytes;
+      run.modelBytes -= f.bytes;
     } else {
       f.deleting = false; // unknown outcome: keep it, verification will tell
       uncertain.set(key, f);
       flights.delete(key);
-      modelBytes -= f.bytes;
+      run.modelBytes -= f.bytes;
     }
   }
 
-  // ---- injected failures
+  return { opPut, opGet, opList, opAction, opDelete, readable };
+}
+
+/** The injected failures: malformed puts, cancelled puts and gets, 1 ms deadlines, killed clients. */
+function injectedFailures(run, { readable }) {
+  const { rand, pick, port, flights, mustNotExist, violate, record, timed, keyOf, newPath } = run;
   const injected = {};
   const inject = (kind) => (injected[kind] = (injected[kind] ?? 0) + 1);
 
@@ -553,7 +556,7 @@ async function drive(opts) {
     mustNotExist.set(key, "client killed mid-DoPut");
     const t = performance.now();
     try {
-      const child = track(spawn(process.execPath, [__filename, "--kill-client", JSON.stringify({ port, path, seed: putCount })], { stdio: ["ignore", "pipe", "ignore"] }));
+      const child = track(spawn(process.execPath, [__filename, "--kill-client", JSON.stringify({ port, path, seed: run.putCount })], { stdio: ["ignore", "pipe", "ignore"] }));
       const exited = new Promise((resolve) => child.on("exit", resolve));
       // "streaming": the server acknowledged the first batch; "error <code>": the put failed first.
       const outcome = await new Promise((resolve) => {
@@ -585,12 +588,17 @@ async function drive(opts) {
     }
   }
 
-  // ---- the workers
+  return { injected, malformedPut, cancelledPut, cancelledGet, tinyDeadline, killedClient };
+}
+
+/** Picks each worker's next operation: an injected failure at `failureRate`, else a weighted normal one. */
+function operationChooser(run, { opPut, opGet, opList, opAction, opDelete }, { malformedPut, cancelledPut, cancelledGet, tinyDeadline, killedClient }) {
+  const { opts, rand, pick } = run;
   const kinds = { malformed: [malformedPut], "cancel-put": [cancelledPut], "cancel-get": [cancelledGet], deadline: [tinyDeadline], kill: [killedClient, killedClient] };
   const injections = opts.inject.flatMap((k) => kinds[k]);
   const chooseOp = () => {
     if (injections.length > 0 && rand() < opts.failureRate) return pick(injections);
-    const full = modelBytes / opts.maxMemoryBytes;
+    const full = run.modelBytes / opts.maxMemoryBytes;
     const weights = [
       [opPut, full < 0.5 ? 30 : 12],
       [opGet, 25],
@@ -602,8 +610,14 @@ async function drive(opts) {
     for (const [fn, w] of weights) if ((r -= w) < 0) return fn;
     return opAction;
   };
+  return chooseOp;
+}
 
-  const startedAt = Date.now();
+/** Runs the load for `durationMs` on `opts.concurrency` clients, sampling the server's stats. */
+async function runLoad(run, chooseOp, durationMs) {
+  const { opts, port, ops, flights, violationsByKey, violate } = run;
+  run.startedAt = Date.now();
+  const { startedAt } = run;
   const endAt = startedAt + durationMs;
   const clients = Array.from({ length: opts.concurrency }, () => connect(port));
   const control = connect(port);
@@ -634,7 +648,7 @@ async function drive(opts) {
 
   await Promise.all(
     clients.map(async (client, worker) => {
-      while (Date.now() < endAt && serverDied === undefined) {
+      while (Date.now() < endAt && run.serverDied === undefined) {
         const op = chooseOp();
         try {
           await op(client, worker);
@@ -648,10 +662,14 @@ async function drive(opts) {
   clearInterval(progress);
   await sampler.catch(() => undefined);
   const loadMs = Date.now() - startedAt;
+  return { clients, control, samples, sample, loadMs };
+}
 
-  // ---- verification
+/** After the load: every flight the model holds is listed, described and read back intact, and nothing else is stored. */
+async function verifyAtEnd(run, control, sample) {
+  const { server, merkle, flights, uncertain, mustNotExist, deletedAt, violate, keyOf, phantomKind } = run;
   let verification = { checked: 0, merkleChecked: 0, listed: 0 };
-  if (serverDied === undefined) {
+  if (run.serverDied === undefined) {
     await sample();
     let last;
     const released = await (async () => {
@@ -709,22 +727,39 @@ async function drive(opts) {
     }
     verification.uncertainStored = uncertainStored;
   } else {
-    violate("server-died", "", `the server exited (${serverDied}) during the run:\n${server.stderr()}`);
+    violate("server-died", "", `the server exited (${run.serverDied}) during the run:\n${server.stderr()}`);
   }
+  return verification;
+}
 
-  // ---- shutdown
-  stopping = true;
+/** Closes the clients and stops the server with SIGTERM; says whether it exited cleanly. */
+async function shutDown(run, clients, control) {
+  const { server } = run;
+  run.stopping = true;
   for (const c of [...clients, control]) c.close();
   let shutdown = "not running";
-  if (serverDied === undefined) {
+  if (run.serverDied === undefined) {
     server.child.kill("SIGTERM");
     const how = await Promise.race([server.exited, new Promise((r) => setTimeout(() => r("timeout"), 15_000))]);
     shutdown = how === 0 ? "clean (exit 0 after SIGTERM)" : `unclean: ${how}`;
     if (how === "timeout") server.child.kill("SIGKILL");
   }
+  return shutdown;
+}
 
-  const violations = [...violationsByKey.values()];
-  return { opts, port, merkle, loadMs, ops, samples, injected, violations, verification, shutdown, unresolved: { uncertain: uncertain.size, mustNotExist: mustNotExist.size }, heldAtEnd: flights.size };
+/** One soak run: start the server, drive the load with injected failures, verify, shut down. */
+async function drive(opts) {
+  const server = startServer(opts.maxMemoryBytes);
+  const { port, merkle } = await server.ready;
+  const run = newRun(opts, server, port, merkle);
+  const normal = normalOperations(run);
+  const failures = injectedFailures(run, normal);
+  const chooseOp = operationChooser(run, normal, failures);
+  const { clients, control, samples, sample, loadMs } = await runLoad(run, chooseOp, opts.minutes * 60_000);
+  const verification = await verifyAtEnd(run, control, sample);
+  const shutdown = await shutDown(run, clients, control);
+  const violations = [...run.violationsByKey.values()];
+  return { opts, port, merkle, loadMs, ops: run.ops, samples, injected: failures.injected, violations, verification, shutdown, unresolved: { uncertain: run.uncertain.size, mustNotExist: run.mustNotExist.size }, heldAtEnd: run.flights.size };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { serverConfig, splitIpcStream } from "@blackice/flight-core";
 import { createFlightServer, type FlightServer } from "@blackice/flight";
-import { bidi, rawClient, serverStream, unary, type RawClient } from "../packages/flight/src/server/test-raw-client";
+import { bidi, rawClient, serverStream, unary, type RawClient } from "./helpers/raw-flight-client";
 
 const path = (...s: string[]) => ({ type: 1, cmd: new Uint8Array(0), path: s });
 const none = new Uint8Array(0);

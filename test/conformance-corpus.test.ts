@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { tableFromIPC } from "apache-arrow";
 import { MessageKind, joinIpcStream, readMessageHeader, serverConfig, splitIpcStream } from "@blackice/flight-core";
 import { createFlightServer, type FlightServer } from "@blackice/flight";
-import { bidi, rawClient, serverStream, unary, type RawClient } from "../packages/flight/src/server/test-raw-client";
+import { bidi, rawClient, serverStream, unary, type RawClient } from "./helpers/raw-flight-client";
 import { fuzzCases, ipcStreams } from "./helpers/corpus";
 
 type Data = { dataHeader: Uint8Array; dataBody: Uint8Array; appMetadata: Uint8Array };

@@ -3,8 +3,7 @@ import * as path from "node:path";
 import { serverConfig, type TlsSetting } from "@blackice/flight-core";
 import * as grpc from "@grpc/grpc-js";
 import { createFlightServer, type FlightServer } from "@blackice/flight";
-import { flightServiceDefinition } from "@blackice/flight/internal";
-import { serverStream, type RawClient } from "../packages/flight/src/server/test-raw-client";
+import { rawClient, serverStream } from "./helpers/raw-flight-client";
 import { makeTestCerts, type TestCerts } from "./helpers/certs";
 import { run, venvPython } from "./helpers/python";
 
@@ -74,8 +73,7 @@ describe("certificate reload", () => {
     };
     const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), setting);
     await server.start();
-    const Raw = grpc.makeGenericClientConstructor(flightServiceDefinition, "FlightService");
-    const open = new Raw(`localhost:${server.port}`, grpc.credentials.createSsl(fs.readFileSync(certs.caCert))) as unknown as RawClient;
+    const open = rawClient(server.port, { host: "localhost", credentials: grpc.credentials.createSsl(fs.readFileSync(certs.caCert)) });
     try {
       expect((await serverStream<{ type: string }>(open, "listActions", {})).length).toBeGreaterThan(0);
       fs.copyFileSync(other.serverCert, certs.serverCert);

@@ -2,14 +2,13 @@
 // signed put and get with FlightClient, checks the Merkle root, authentication, that one
 // producer cannot overwrite or delete another's flights, admin access (admin actions, gc, the
 // full stats) and health, scrapes /metrics, and stops it with SIGTERM.
-import * as grpc from "@grpc/grpc-js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { tableFromArrays } from "apache-arrow";
-import { service as healthService } from "grpc-health-check";
+import { healthClient } from "../../test/helpers/raw-flight-client";
 import { FLIGHT_METHODS, StatusCode, type FlightData } from "@blackice/flight-core";
 import { FlightClient, pathDescriptor } from "@blackice/flight";
 import { hmacSigner, readMerkleMetadata, verifyFlightStream } from "@blackice/flight-security";
@@ -187,10 +186,7 @@ describe("examples/telemetry-server", () => {
     expect(await actionJson(ops, "delete", JSON.stringify({ path: ["telemetry", "edge-2"] }))).toEqual({ deleted: 1, missing: [] });
 
     // grpc.health.v1.Health beside Flight.
-    const HealthClient = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, "Health");
-    const health = new HealthClient(started.location.replace("grpc+tcp://", ""), grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-      check(req: { service: string }, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void;
-    };
+    const health = healthClient(Number(new URL(started.location.replace("grpc+tcp://", "http://")).port));
     const status = await new Promise<string>((resolve, reject) => health.check({ service: "" }, (err, res) => (err ? reject(err) : resolve(res.status))));
     health.close();
     expect(status).toBe("SERVING");

@@ -5,27 +5,17 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { splitIpcStream } from "@blackice/flight-core";
-import { flightServiceDefinition } from "@blackice/flight/internal";
+import { rawClient, type RawClient } from "../helpers/raw-flight-client";
 
 export const ROOT = path.resolve(__dirname, "../..");
 export const NONE = new Uint8Array(0);
 
-const FlightClientCtor = grpc.makeGenericClientConstructor(flightServiceDefinition, "FlightService");
-
 /** A grpc-js client whose methods are the Flight RPCs with the project's codecs. */
-export type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+export type Client = RawClient;
 
-/**
- * A client on its own HTTP/2 connection (grpc-js shares connections between clients with
- * equal options unless told not to), accepting messages up to 64 MiB.
- */
+/** A client on its own HTTP/2 connection, accepting messages up to 64 MiB. */
 export function connect(port: number, options: grpc.ChannelOptions = {}): Client {
-  return new FlightClientCtor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-    "grpc.use_local_subchannel_pool": 1,
-    "grpc.max_receive_message_length": 64 * 2 ** 20,
-    "grpc.max_send_message_length": 64 * 2 ** 20,
-    ...options,
-  }) as unknown as Client;
+  return rawClient(port, { ownConnection: true, maxMessageBytes: 64 * 2 ** 20, channelOptions: options });
 }
 
 export const pathDescriptor = (...p: string[]) => ({ type: 1, cmd: NONE, path: p });

@@ -2,7 +2,7 @@
 // HMAC-signed service calls (FlightClient + hmacSigner), basic → bearer users (pyarrow),
 // attestation whose verdict authorization uses, and Merkle roots checked on DoGet.
 import * as grpc from "@grpc/grpc-js";
-import { service as healthService } from "grpc-health-check";
+import { healthClient } from "../helpers/raw-flight-client";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -244,11 +244,13 @@ describe("examples/secure-server: TLS + mTLS, HMAC, bearer tokens, attestation, 
 
     // Still serving: health says so, and a good call goes through.
     expect(server.serving).toBe(true);
-    const Health = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, "Health");
-    const health = new Health(`localhost:${server.port}`, grpc.credentials.createSsl(fs.readFileSync(s.certs.caCert), fs.readFileSync(s.certs.clientKey), fs.readFileSync(s.certs.clientCert)));
+    const health = healthClient(server.port, {
+      host: "localhost",
+      credentials: grpc.credentials.createSsl(fs.readFileSync(s.certs.caCert), fs.readFileSync(s.certs.clientKey), fs.readFileSync(s.certs.clientCert)),
+    });
     try {
       const status = await new Promise<string>((resolve, reject) =>
-        (health as unknown as { check: (r: object, cb: (e: Error | null, r: { status: string }) => void) => void }).check({ service: "" }, (e, r) => (e ? reject(e) : resolve(r.status))),
+        health.check({ service: "" }, (e, r) => (e ? reject(e) : resolve(r.status))),
       );
       expect(status).toBe("SERVING");
     } finally {

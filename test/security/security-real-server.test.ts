@@ -22,7 +22,7 @@ import {
 } from "@blackice/flight-security";
 import { makeTestCerts, type TestCerts } from "../../packages/security/src/test-certs";
 import { run, venvPython } from "../helpers/python";
-import { bidi, metadata, rawClient, serverStream, serverStreamCall, unary, type RawClient } from "./flight-test-client";
+import { bidi, bidiWithHeaders, metadata, rawClient, serverStream, serverStreamCall, unary, type RawClient } from "../helpers/raw-flight-client";
 
 const PATHS = {
   handshake: "/arrow.flight.protocol.FlightService/Handshake",
@@ -76,7 +76,7 @@ describe("hmacAuth on a real server", () => {
     const ticket = info.endpoint[0]!.ticket!;
     const got = await serverStream(client, "doGet", ticket, await signed(PATHS.doGet, { message: proto.Ticket.encode(ticket).finish() }));
     expect(got.length).toBeGreaterThan(1);
-    const hs = await bidi(client, "handshake", [{ protocolVersion: 0, payload: new Uint8Array(0) }], await signed(PATHS.handshake, {}));
+    const hs = await bidiWithHeaders(client, "handshake", [{ protocolVersion: 0, payload: new Uint8Array(0) }], await signed(PATHS.handshake, {}));
     expect(hs.messages).toHaveLength(1);
   });
 
@@ -245,8 +245,8 @@ describe("tls() on a real server", () => {
     const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }), tls({ certFile: certs.serverCert, keyFile: certs.serverKey, clientCaFile: certs.caCert }));
     await server.start();
     const ca = fs.readFileSync(certs.caCert);
-    const withCert = rawClient(server.port, grpc.credentials.createSsl(ca, fs.readFileSync(certs.clientKey), fs.readFileSync(certs.clientCert)), "localhost");
-    const withoutCert = rawClient(server.port, grpc.credentials.createSsl(ca), "localhost");
+    const withCert = rawClient(server.port, { credentials: grpc.credentials.createSsl(ca, fs.readFileSync(certs.clientKey), fs.readFileSync(certs.clientCert)), host: "localhost" });
+    const withoutCert = rawClient(server.port, { credentials: grpc.credentials.createSsl(ca), host: "localhost" });
     try {
       expect(server.location).toMatch(/^grpc\+tls:/);
       const actions = await serverStream<{ type: string }>(withCert, "listActions", {});

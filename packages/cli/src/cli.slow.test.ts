@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { tableFromArrays, tableFromIPC, tableToIPC } from "apache-arrow";
 import { joinIpcStream, splitIpcStream } from "@blackice/flight-core";
-import { bidi, rawClient } from "../../flight/src/server/test-raw-client";
+import { bidi, rawClient } from "../../../test/helpers/raw-flight-client";
 import { startCli } from "../../../test/helpers/cli";
 
 // The built CLI (`npm run build` first), as an operator runs it.

@@ -1,4 +1,4 @@
-import { onLifecycle, statsSection, wrapStore, type FlightMiddleware, type FlightStore, serverParts, type ServerParts } from "@blackice/flight-core";
+import { checkInt, onLifecycle, statsSection, wrapStore, type FlightMiddleware, type FlightStore, serverParts, type ServerParts } from "@blackice/flight-core";
 import { parseLocation, type FlightClientOptions } from "@blackice/flight";
 import { CLUSTER_COPY_HEADER, CLUSTER_LOCAL_HEADER, ClusterNode } from "./cluster-node";
 import { ClusterStore } from "./cluster-store";
@@ -56,10 +56,6 @@ function replacingPuts(store: FlightStore): FlightStore {
   };
 }
 
-function intIn(what: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw new TypeError(`cluster: ${what} must be a whole number from ${min} to ${max}, got ${String(v)}`);
-  return v;
-}
 
 /**
  * Distributed mode as a server part: several nodes share a flight catalog in Redis, every
@@ -89,11 +85,11 @@ export function cluster(options: ClusterOptions): ServerParts {
   if (options.nodeId !== undefined && (typeof options.nodeId !== "string" || !/^[A-Za-z0-9._:-]{1,128}$/.test(options.nodeId))) {
     throw new TypeError(`cluster: nodeId must be 1-128 characters of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(options.nodeId)}`);
   }
-  const replicas = intIn("replicas", options.replicas ?? 2, 1, 16);
-  const heartbeatMs = intIn("heartbeatMs", options.heartbeatMs ?? 1000, 100, 60_000);
-  const nodeTtlMs = intIn("nodeTtlMs", options.nodeTtlMs ?? 5 * heartbeatMs, 2 * heartbeatMs, 600_000);
-  const commandTimeoutMs = intIn("commandTimeoutMs", options.commandTimeoutMs ?? 1000, 50, 60_000);
-  const tombstoneMs = intIn("tombstoneMs", options.tombstoneMs ?? 7 * 86_400_000, 1000, 365 * 86_400_000);
+  const replicas = checkInt("cluster", "replicas", options.replicas ?? 2, 1, 16);
+  const heartbeatMs = checkInt("cluster", "heartbeatMs", options.heartbeatMs ?? 1000, 100, 60_000);
+  const nodeTtlMs = checkInt("cluster", "nodeTtlMs", options.nodeTtlMs ?? 5 * heartbeatMs, 2 * heartbeatMs, 600_000);
+  const commandTimeoutMs = checkInt("cluster", "commandTimeoutMs", options.commandTimeoutMs ?? 1000, 50, 60_000);
+  const tombstoneMs = checkInt("cluster", "tombstoneMs", options.tombstoneMs ?? 7 * 86_400_000, 1000, 365 * 86_400_000);
   const keyPrefix = options.keyPrefix ?? "blackice";
   if (typeof keyPrefix !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(keyPrefix)) throw new TypeError("cluster: keyPrefix must be 1-64 characters of A-Z a-z 0-9 . _ -");
   if (options.onError !== undefined && typeof options.onError !== "function") throw new TypeError("cluster: onError must be a function");

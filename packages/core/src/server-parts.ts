@@ -213,15 +213,20 @@ export interface LifecycleSetting {
  * return serverParts(middleware, statsSection("mine", () => stats));
  */
 export function serverParts(...parts: readonly ServerPart[]): ServerParts {
+  return Object.freeze(flattenParts(parts, "serverParts"));
+}
+
+/** The parts, nested lists flattened, in order; a TypeError for anything that is not a part. */
+function flattenParts(parts: readonly ServerPart[], where: string): Array<FlightMiddleware | ServerSetting> {
   const out: Array<FlightMiddleware | ServerSetting> = [];
   const visit = (p: ServerPart): void => {
     if (typeof p === "function") out.push(p);
     else if (Array.isArray(p)) for (const q of p as readonly ServerPart[]) visit(q);
     else if (p && typeof p === "object" && typeof (p as ServerSetting).kind === "string") out.push(p as ServerSetting);
-    else throw new TypeError(`serverParts: expected a middleware function or a setting object with a "kind", got ${p === null ? "null" : typeof p}`);
+    else throw new TypeError(`${where}: expected a middleware function or a setting object with a "kind", got ${p === null ? "null" : typeof p}`);
   };
   for (const p of parts) visit(p);
-  return Object.freeze(out);
+  return out;
 }
 
 /**
@@ -240,13 +245,10 @@ export function settingsOf<K extends ServerSetting["kind"]>(parts: ServerPart, k
 export function splitServerParts(parts: readonly ServerPart[]): { middleware: FlightMiddleware[]; settings: ServerSetting[] } {
   const middleware: FlightMiddleware[] = [];
   const settings: ServerSetting[] = [];
-  const visit = (p: ServerPart): void => {
+  for (const p of flattenParts(parts, "createFlightServer")) {
     if (typeof p === "function") middleware.push(p);
-    else if (Array.isArray(p)) for (const q of p as readonly ServerPart[]) visit(q);
-    else if (p && typeof p === "object" && typeof (p as ServerSetting).kind === "string") settings.push(p as ServerSetting);
-    else throw new TypeError(`createFlightServer: expected a middleware function or a setting object with a "kind", got ${p === null ? "null" : typeof p}`);
-  };
-  for (const p of parts) visit(p);
+    else settings.push(p);
+  }
   return { middleware, settings };
 }
 

@@ -18,7 +18,8 @@ import {
   type ServerParts,
 } from "@blackice/flight-core";
 import type { BreakerState } from "./breaker-core";
-import { checkFunction, checkInt, checkLogger, checkOptions } from "./option-checks";
+import { checkFunction, checkInt, checkOptions } from "@blackice/flight-core";
+import { checkLogger } from "./option-checks";
 import { silentLogger } from "./silent-logger";
 
 /** What `admin.reset-breaker` needs of a breaker: both `circuitBreaker` and `clientBreaker` qualify. */

@@ -1,6 +1,7 @@
 /** Option handling shared by `circuitBreaker` and `clientBreaker`. Internal. */
 import type { Logger } from "pino";
-import { MAX_TIMER_MS, checkFunction, checkInt, checkLogger, checkName, checkNumber, defaultOnError } from "./option-checks";
+import { MAX_TIMER_MS, checkFunction, checkInt, checkName, checkNumber } from "@blackice/flight-core";
+import { checkLogger, defaultOnError } from "./option-checks";
 import { silentLogger } from "./silent-logger";
 
 /** Options common to both breakers. */

@@ -12,7 +12,8 @@ import {
   type ServerParts,
 } from "@blackice/flight-core";
 import { observeCall, type CallOutcome } from "./observe-call";
-import { checkLogger, checkOptions } from "./option-checks";
+import { checkOptions } from "@blackice/flight-core";
+import { checkLogger } from "./option-checks";
 import { redactHeaders } from "./redact-headers";
 import { silentLogger } from "./silent-logger";
 

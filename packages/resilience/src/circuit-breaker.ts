@@ -1,7 +1,7 @@
 import { StatusCode, onLifecycle, serverParts, statsSection, type ServerParts } from "@blackice/flight-core";
 import { BreakerCore, grpcCodeOf, type BreakerState, type BreakerStats, type StateChangeListener } from "./breaker-core";
 import { TUNING_KEYS, settleTuning, type BreakerTuning } from "./breaker-options";
-import { checkOptions } from "./option-checks";
+import { checkOptions } from "@blackice/flight-core";
 
 /**
  * Codes that never trip a server-side breaker: the caller's own mistakes and limits doing

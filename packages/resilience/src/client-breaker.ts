@@ -2,7 +2,7 @@ import { StatusCode, onLifecycle, serverParts, statsSection, type ServerParts } 
 import { BreakerCore, grpcCodeOf, type BreakerState, type BreakerStats, type StateChangeListener } from "./breaker-core";
 import { TUNING_KEYS, settleTuning, type BreakerTuning } from "./breaker-options";
 import { checkCodes } from "./circuit-breaker";
-import { checkOptions } from "./option-checks";
+import { checkOptions } from "@blackice/flight-core";
 
 /** Codes of a remote Flight server's answer that mean "the peer is not serving": they count. */
 export const PEER_FAILURE_CODES: readonly StatusCode[] = Object.freeze([StatusCode.UNAVAILABLE, StatusCode.DEADLINE_EXCEEDED]);

@@ -9,7 +9,7 @@ import {
   type ServerParts,
 } from "@blackice/flight-core";
 import { observeCall } from "./observe-call";
-import { checkInt, checkOptionalInt, checkOptions } from "./option-checks";
+import { checkInt, checkOptionalInt, checkOptions } from "@blackice/flight-core";
 
 /** Options of {@link concurrencyLimit}. */
 export interface ConcurrencyLimitOptions {

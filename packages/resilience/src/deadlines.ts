@@ -1,6 +1,6 @@
 import { FlightError, STREAMING_REQUEST_METHODS, STREAMING_RESPONSE_METHODS, StatusCode, type FlightMiddleware, type FlightResponse, serverParts, type ServerParts } from "@blackice/flight-core";
 import { withFields } from "./observe-call";
-import { MAX_TIMER_MS, checkOptionalInt, checkOptions } from "./option-checks";
+import { MAX_TIMER_MS, checkOptionalInt, checkOptions } from "@blackice/flight-core";
 import { isAsyncIterable, watchIterable } from "./watch-iterable";
 
 /** Options of {@link deadlines}. */

@@ -8,7 +8,8 @@ import {
   serverParts,
   type ServerParts,
 } from "@blackice/flight-core";
-import { checkFunction, checkInt, checkOptions, defaultOnError, report } from "./option-checks";
+import { checkFunction, checkInt, checkOptions } from "@blackice/flight-core";
+import { defaultOnError, report } from "./option-checks";
 
 /** Options of {@link memoryPressureGuard}. */
 export interface MemoryPressureGuardOptions {

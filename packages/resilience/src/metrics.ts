@@ -13,7 +13,8 @@ import {
 } from "@blackice/flight-core";
 import type { BreakerState, BreakerStats } from "./breaker-core";
 import { observeCall, withFields } from "./observe-call";
-import { checkFunction, checkOptions, defaultOnError, report } from "./option-checks";
+import { checkFunction, checkOptions } from "@blackice/flight-core";
+import { defaultOnError, report } from "./option-checks";
 import { flightDataBytes } from "./put-byte-budget";
 import { watchIterable } from "./watch-iterable";
 

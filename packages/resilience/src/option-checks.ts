@@ -1,72 +1,7 @@
-/**
- * Up-front validation of factory options. Every check throws a TypeError that names the
- * factory, the option and its valid range, so a mistake surfaces when the server is built,
- * never inside a call. Internal to the package.
- */
+// What resilience adds to core's option checks (core/src/option-checks.ts): the pino logger
+// option, and reporting failures of background work.
 import type { Logger } from "pino";
-
-/** Node fires timers longer than 2^31-1 ms immediately, so longer durations are refused. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
-
-function describe(v: unknown): string {
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  if (typeof v === "string") return JSON.stringify(v);
-  return v === null ? "null" : typeof v;
-}
-
-/** `options` must be undefined or a plain object without unknown keys. */
-export function checkOptions<T extends object>(where: string, options: unknown, known: readonly string[], required = false): T {
-  if (options === undefined && !required) return {} as T;
-  if (options === null || typeof options !== "object" || Array.isArray(options)) {
-    throw new TypeError(`${where}: options must be an object; got ${describe(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw new TypeError(`${where}: unknown option ${JSON.stringify(key)}; known options: ${known.join(", ")}`);
-    }
-  }
-  return options as T;
-}
-
-/** An integer option in [min, max]; `fallback` when undefined. */
-export function checkInt(where: string, name: string, v: unknown, min: number, max: number, fallback?: number): number {
-  if (v === undefined && fallback !== undefined) return fallback;
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new TypeError(`${where}: ${name} must be an integer from ${min} to ${max}; got ${describe(v)}`);
-  }
-  return v;
-}
-
-/** An integer option in [min, max], or undefined when not given. */
-export function checkOptionalInt(where: string, name: string, v: unknown, min: number, max: number): number | undefined {
-  return v === undefined ? undefined : checkInt(where, name, v, min, max);
-}
-
-/** A number option in [min, max]; `fallback` when undefined. */
-export function checkNumber(where: string, name: string, v: unknown, min: number, max: number, fallback?: number): number {
-  if (v === undefined && fallback !== undefined) return fallback;
-  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
-    throw new TypeError(`${where}: ${name} must be a number from ${min} to ${max}; got ${describe(v)}`);
-  }
-  return v;
-}
-
-/** A function option, or undefined. */
-export function checkFunction<F>(where: string, name: string, v: unknown): F | undefined {
-  if (v !== undefined && typeof v !== "function") {
-    throw new TypeError(`${where}: ${name} must be a function; got ${describe(v)}`);
-  }
-  return v as F | undefined;
-}
-
-/** A name usable as a metric label and stats key: 1–64 of `A-Z a-z 0-9 _ . : -`. */
-export function checkName(where: string, name: string, v: unknown, fallback?: string): string {
-  if (v === undefined && fallback !== undefined) return fallback;
-  if (typeof v !== "string" || !/^[A-Za-z0-9_.:-]{1,64}$/.test(v)) {
-    throw new TypeError(`${where}: ${name} must be 1 to 64 characters of A-Z, a-z, 0-9, "_", ".", ":" or "-"; got ${describe(v)}`);
-  }
-  return v;
-}
+import { describeValue } from "@blackice/flight-core";
 
 /** A pino logger (anything with `child`, `level` and the level methods), or undefined. */
 export function checkLogger(where: string, name: string, v: unknown): Logger | undefined {
@@ -80,7 +15,7 @@ export function checkLogger(where: string, name: string, v: unknown): Logger | u
     typeof l.warn === "function" &&
     typeof l.error === "function" &&
     typeof l.debug === "function";
-  if (!ok) throw new TypeError(`${where}: ${name} must be a pino Logger; got ${describe(v)}`);
+  if (!ok) throw new TypeError(`${where}: ${name} must be a pino Logger; got ${describeValue(v)}`);
   return v as Logger;
 }
 

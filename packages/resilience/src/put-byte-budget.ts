@@ -9,7 +9,7 @@ import {
   type ServerParts,
 } from "@blackice/flight-core";
 import { observeCall, withFields } from "./observe-call";
-import { checkInt, checkOptions } from "./option-checks";
+import { checkInt, checkOptions } from "@blackice/flight-core";
 import { watchIterable } from "./watch-iterable";
 
 /** Options of {@link putByteBudget}. */

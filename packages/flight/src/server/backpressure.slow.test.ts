@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { tableFromArrays, tableToIPC } from "apache-arrow";
 import { serverConfig, splitIpcStream, type FlightMiddleware, type FlightResponse } from "@blackice/flight-core";
 import { createFlightServer, type FlightServer } from "./create-flight-server";
-import { bidi, rawClient, unary, type RawClient } from "./test-raw-client";
+import { bidi, rawClient, unary, type RawClient } from "../../../../test/helpers/raw-flight-client";
 
 // A slow reader must not make the server pull (and buffer) the whole flight: the adapter
 // waits for 'drain' before it takes the next message from the store.

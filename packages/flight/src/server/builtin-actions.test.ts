@@ -20,7 +20,7 @@ import {
 } from "@blackice/flight-core";
 import * as pb from "../gen/Flight";
 import { MAX_COUNTED_SUBJECTS, callCountsBySubject, createFlightServer, type FlightServer } from "./create-flight-server";
-import { bidi, rawClient, serverStream, unary, type RawClient } from "./test-raw-client";
+import { bidi, rawClient, serverStream, unary, type RawClient } from "../../../../test/helpers/raw-flight-client";
 
 const path = (...segments: string[]) => ({ type: 1, cmd: new Uint8Array(0), path: segments });
 

@@ -14,7 +14,7 @@ import {
   type FlightStore,
 } from "@blackice/flight-core";
 import { createFlightServer, type FlightServer } from "./create-flight-server";
-import { bidi, rawClient, serverStream, unary, type RawClient } from "./test-raw-client";
+import { bidi, rawClient, serverStream, unary, type RawClient } from "../../../../test/helpers/raw-flight-client";
 
 const path = (...segments: string[]) => ({ type: 1, cmd: new Uint8Array(0), path: segments });
 

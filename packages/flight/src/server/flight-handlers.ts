@@ -8,7 +8,6 @@ import {
   type FlightInfo,
   type FlightMiddleware,
   type ServerParts,
-  type Ticket,
 } from "@blackice/flight-core";
 import { encapsulateMessage } from "./ipc-encapsulate";
 

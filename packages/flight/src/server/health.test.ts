@@ -1,19 +1,12 @@
-import * as grpc from "@grpc/grpc-js";
-import { service as healthService } from "grpc-health-check";
 import { serverConfig } from "@blackice/flight-core";
+import { healthClient } from "../../../../test/helpers/raw-flight-client";
 import { createFlightServer } from "./create-flight-server";
-
-const HealthClient = grpc.makeGenericClientConstructor(healthService as unknown as grpc.ServiceDefinition, "Health");
-type Health = grpc.Client & {
-  check(req: { service: string }, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void;
-  watch(req: { service: string }): grpc.ClientReadableStream<{ status: string }>;
-};
 
 describe("grpc.health.v1.Health next to Flight", () => {
   it("reports SERVING once started, and NOT_SERVING as soon as shutdown begins", async () => {
     const server = createFlightServer(serverConfig({ addr: "127.0.0.1:0" }));
     await server.start();
-    const health = new HealthClient(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure()) as unknown as Health;
+    const health = healthClient(server.port);
     try {
       const check = (service: string) =>
         new Promise<string>((resolve, reject) => health.check({ service }, (err, res) => (err ? reject(err) : resolve(res.status))));

@@ -4,7 +4,7 @@ import { tableFromArrays, tableFromIPC, tableToIPC, type Table } from "apache-ar
 import { joinIpcStream, serverConfig, splitIpcStream, type StatsSetting } from "@blackice/flight-core";
 import { createFlightServer, type FlightServer } from "./create-flight-server";
 import { projectExchange } from "./project-exchange";
-import { bidi, rawClient, serverStream, type RawClient } from "./test-raw-client";
+import { bidi, rawClient, serverStream, type RawClient } from "../../../../test/helpers/raw-flight-client";
 import type { WorkerPoolStats } from "./worker-pool";
 
 type Data = { dataHeader: Uint8Array; dataBody: Uint8Array; appMetadata: Uint8Array };

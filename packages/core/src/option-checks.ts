@@ -1,0 +1,69 @@
+/**
+ * Up-front validation of factory options, the one helper every package uses: each check
+ * throws a TypeError that names the factory, the option and its valid range, so a mistake
+ * surfaces when the server is built, never inside a call.
+ */
+
+/** Node fires timers longer than 2^31-1 ms immediately, so longer durations are refused. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A value as an error message shows it (never a secret: only numbers, booleans and strings given as options). */
+export function describeValue(v: unknown): string {
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  if (typeof v === "string") return JSON.stringify(v);
+  return v === null ? "null" : typeof v;
+}
+
+/** `options` must be undefined or a plain object without unknown keys. */
+export function checkOptions<T extends object>(where: string, options: unknown, known: readonly string[], required = false): T {
+  if (options === undefined && !required) return {} as T;
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new TypeError(`${where}: options must be an object; got ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new TypeError(`${where}: unknown option ${JSON.stringify(key)}; known options: ${known.join(", ")}`);
+    }
+  }
+  return options as T;
+}
+
+/** An integer option in [min, max]; `fallback` when undefined. */
+export function checkInt(where: string, name: string, v: unknown, min: number, max: number, fallback?: number): number {
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    throw new TypeError(`${where}: ${name} must be an integer from ${min} to ${max}; got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+/** An integer option in [min, max], or undefined when not given. */
+export function checkOptionalInt(where: string, name: string, v: unknown, min: number, max: number): number | undefined {
+  return v === undefined ? undefined : checkInt(where, name, v, min, max);
+}
+
+/** A number option in [min, max]; `fallback` when undefined. */
+export function checkNumber(where: string, name: string, v: unknown, min: number, max: number, fallback?: number): number {
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
+    throw new TypeError(`${where}: ${name} must be a number from ${min} to ${max}; got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+/** A function option, or undefined. */
+export function checkFunction<F>(where: string, name: string, v: unknown): F | undefined {
+  if (v !== undefined && typeof v !== "function") {
+    throw new TypeError(`${where}: ${name} must be a function; got ${describeValue(v)}`);
+  }
+  return v as F | undefined;
+}
+
+/** A name usable as a metric label and stats key: 1–64 of `A-Z a-z 0-9 _ . : -`. */
+export function checkName(where: string, name: string, v: unknown, fallback?: string): string {
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== "string" || !/^[A-Za-z0-9_.:-]{1,64}$/.test(v)) {
+    throw new TypeError(`${where}: ${name} must be 1 to 64 characters of A-Z, a-z, 0-9, "_", ".", ":" or "-"; got ${describeValue(v)}`);
+  }
+  return v;
+}
