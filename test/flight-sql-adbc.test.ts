@@ -3,6 +3,9 @@ import { serverConfig } from "@blackice/flight-core";
 import { createFlightServer, flightSql, query, type FlightServer } from "@blackice/flight";
 import { authorize, basicTokenAuth, pathPrefixPolicy } from "@blackice/flight-security";
 import { run, venvPython } from "./helpers/python";
+import * as fs from "node:fs";
+
+const FLIGHT_VERSION = (JSON.parse(fs.readFileSync(path.join(__dirname, "../packages/flight/package.json"), "utf8")) as { version: string }).version;
 
 // Flight SQL under Python's ADBC Flight SQL driver (the Go driver shipped in the
 // adbc-driver-flightsql wheel): login, metadata, ingest, statements, errors.
@@ -26,7 +29,7 @@ describe("Flight SQL with ADBC (adbc-driver-flightsql)", () => {
 
   it("passes test/python/test_flight_sql_adbc.py", async () => {
     const result = await run(venvPython(), ["-m", "pytest", "-q", "-p", "no:cacheprovider", path.join(__dirname, "python/test_flight_sql_adbc.py")], {
-      env: { BLACKICE_FLIGHT_SQL_URI: `grpc://127.0.0.1:${server.port}` },
+      env: { BLACKICE_FLIGHT_SQL_URI: `grpc://127.0.0.1:${server.port}`, BLACKICE_VERSION: FLIGHT_VERSION },
       timeoutMs: 240_000,
     });
     if (result.code !== 0) throw new Error(`pytest failed (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);

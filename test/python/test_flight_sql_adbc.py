@@ -8,7 +8,8 @@ write "telemetry/..." and "alice/...", bob only "public/...".
 Results of SQL statements are checked against pyarrow's compute functions over the data the
 test ingested (an engine independent of the server's).
 
-BLACKICE_FLIGHT_SQL_URI: the server's grpc:// URI.
+BLACKICE_FLIGHT_SQL_URI: the server's grpc:// URI; BLACKICE_VERSION: the version the server reports
+(@blackice/flight's package.json).
 """
 import datetime
 import os
@@ -66,7 +67,7 @@ PERMISSION_DENIED = "UNAUTHORIZED"
 def test_connect_with_username_and_password_through_the_handshake(conn):
     info = conn.adbc_get_info()
     assert info["vendor_name"] == "BlackIce Flight"
-    assert info["vendor_version"] == "0.1.0"
+    assert info["vendor_version"] == os.environ["BLACKICE_VERSION"]
     assert info["driver_name"] == "ADBC Flight SQL Driver - Go"
 
 
