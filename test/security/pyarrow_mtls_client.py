@@ -2,6 +2,7 @@
 certificate names the caller, and authorize() decides by that name. Prints JSON."""
 import json
 import os
+import sys
 
 import pyarrow as pa
 import pyarrow.flight as flight
@@ -42,3 +43,8 @@ out = {
 }
 client.close()
 print(json.dumps(out))
+sys.stdout.flush()
+# pyarrow 26's TLS client once aborted at interpreter teardown ("double free or corruption")
+# after printing its results (seen once in a full npm test, not reproduced in 3 runs after it);
+# leave without teardown so the test judges what the server answered.
+os._exit(0)
