@@ -73,6 +73,19 @@ describe("bindSqlParameters", () => {
     expect(code(() => bindSqlParameters(one, [{ type: "decimal", value: "1" } as unknown as SqlParameterValue]))).toBe(StatusCode.INVALID_ARGUMENT);
   });
 
+  it("binds into a statement whose clauses the parser writes out in full (ORDER BY ... ASC)", () => {
+    expect(bindSqlParameters('SELECT mem FROM "t" WHERE mem < $1 ORDER BY mem', [{ type: "int", value: "3000" }])).toBe('SELECT mem FROM "t" WHERE mem < 3000 ORDER BY mem ASC');
+  });
+
+  it("writes a UTC timestamp as a string, which polars casts to the compared column's zone-aware type", () => {
+    expect(bindSqlParameters('SELECT * FROM "t" WHERE ts < $1', [{ type: "timestamp", value: "2026-12-01 00:00:05.000000", zone: "UTC" }])).toBe(
+      "SELECT * FROM \"t\" WHERE ts < '2026-12-01 00:00:05.000000'",
+    );
+    expect(code(() => bindSqlParameters('SELECT * FROM "t" WHERE ts < $1', [{ type: "timestamp", value: "2026-12-01 00:00:05", zone: "Europe/Paris" } as unknown as SqlParameterValue]))).toBe(
+      StatusCode.INVALID_ARGUMENT,
+    );
+  });
+
   it("returns a statement without placeholders unchanged", () => {
     expect(bindSqlParameters('SELECT  *  FROM "t"', [])).toBe('SELECT  *  FROM "t"');
   });

@@ -9,8 +9,9 @@ import { MAX_SQL_LENGTH } from "./sql-tables";
 // not parse `?`); each is replaced by a typed literal node and the tree is written out again by
 // the parser. Then the written statement is parsed once more and compared, node by node, with
 // the original: it must have exactly the original's structure, with a literal of the bound type
-// where each placeholder was. A value that would change the statement (a quote, a comment
-// opener such as `- -3` written as `--3`) fails that check instead of running.
+// where each placeholder was (the original as the parser writes and reads it back: writing
+// spells out defaults such as ORDER BY's ASC). A value that would change the statement (a
+// quote, a comment opener such as `- -3` written as `--3`) fails that check instead of running.
 
 /** A value bound to a placeholder, as written into the statement. */
 export type SqlParameterValue =
@@ -21,8 +22,14 @@ export type SqlParameterValue =
   /** A finite float. */
   | { readonly type: "float"; readonly value: number }
   | { readonly type: "string"; readonly value: string }
-  /** A timestamp in UTC, `YYYY-MM-DD HH:MM:SS[.ffffff...]`, written as `TIMESTAMP '...'`. */
-  | { readonly type: "timestamp"; readonly value: string };
+  /**
+   * A timestamp, `YYYY-MM-DD HH:MM:SS[.fraction]`. Without a zone it is written as the typed
+   * literal `TIMESTAMP '...'`. With `zone: "UTC"` (an instant; the value is its UTC wall time) it
+   * is written as the string `'...'`, which polars casts to the compared column's type: polars
+   * refuses to compare a time-zone-aware column with a `TIMESTAMP` literal and parses no
+   * literal with a zone. A column in another zone reads that wall time in its own zone.
+   */
+  | { readonly type: "timestamp"; readonly value: string; readonly zone?: "UTC" };
 
 /** Most placeholders one statement may have. */
 export const MAX_SQL_PARAMETERS = 256;
@@ -109,7 +116,8 @@ function literalOf(v: SqlParameterValue, index: number): Node {
       return { type: "single_quote_string", value: v.value.replace(/'/g, "''") };
     case "timestamp":
       if (typeof v.value !== "string" || !TIMESTAMP.test(v.value)) throw bad("a timestamp must be written YYYY-MM-DD HH:MM:SS[.fraction]");
-      return { type: "timestamp", value: v.value };
+      if (v.zone !== undefined && v.zone !== "UTC") throw bad('a timestamp\'s zone must be "UTC" or absent');
+      return v.zone === "UTC" ? { type: "single_quote_string", value: v.value } : { type: "timestamp", value: v.value };
     default:
       throw bad(`unsupported type ${JSON.stringify((v as { type?: unknown })?.type)}; supported: null, bool, int, float, string, timestamp`);
   }
@@ -171,12 +179,17 @@ export function bindSqlParameters(sql: string, values: readonly SqlParameterValu
   parser ??= new Parser();
   const bound = parser.sqlify(substitute(ast, literals) as Parameters<Parser["sqlify"]>[0], OPTIONS);
   if (bound.length > MAX_SQL_LENGTH) throw invalidArgument(`query: the statement with its parameters bound is longer than ${MAX_SQL_LENGTH} characters`);
-  let again: unknown;
-  try {
-    again = parser.astify(bound, OPTIONS);
-  } catch {
-    again = undefined;
-  }
-  if (!sameShape(ast, again, literals)) throw invalidArgument("query: a parameter value changed the statement's structure when bound; it was refused");
+  // The reference is the statement as the parser writes it and reads it back, placeholders
+  // kept: writing adds what the grammar leaves implicit (ORDER BY x is written ORDER BY x ASC),
+  // which is the same statement but not the same tree as the one first read.
+  const reread = (text: string): unknown => {
+    try {
+      return parser!.astify(text, OPTIONS);
+    } catch {
+      return undefined;
+    }
+  };
+  const reference = reread(parser.sqlify(ast as Parameters<Parser["sqlify"]>[0], OPTIONS));
+  if (reference === undefined || !sameShape(reference, reread(bound), literals)) throw invalidArgument("query: a parameter value changed the statement's structure when bound; it was refused");
   return bound;
 }

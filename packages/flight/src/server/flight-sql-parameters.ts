@@ -9,6 +9,7 @@ import type * as Arrow from "apache-arrow";
 /** Most bytes (bodies and headers) a parameter stream may carry. */
 export const MAX_PARAMETER_STREAM_BYTES = 64 * 1024;
 
+const UTC_ZONES = new Set(["UTC", "Etc/UTC", "Z", "+00:00", "+0000", "GMT"]);
 const UNITS_PER_SECOND = [1n, 1_000n, 1_000_000n, 1_000_000_000n] as const;
 const FRACTION_DIGITS = [0, 3, 6, 9] as const;
 
@@ -54,7 +55,13 @@ function valueOf(arrow: ArrowModule, field: Arrow.Field, column: Arrow.Vector): 
       // The raw int64 count, not get()'s float of milliseconds, which drops micro- and nanoseconds.
       const data = column.data[0];
       const raw = (data.values as BigInt64Array)[data.offset];
-      return { type: "timestamp", value: timestampText(raw, (type as Arrow.Timestamp).unit, field.name) };
+      const zone = (type as Arrow.Timestamp).timezone;
+      const value = timestampText(raw, (type as Arrow.Timestamp).unit, field.name);
+      if (zone === null || zone === undefined || zone === "") return { type: "timestamp", value };
+      // The instant is held in UTC whatever the zone; only UTC is accepted, so that no reader
+      // of the value has to know the zone database.
+      if (!UTC_ZONES.has(zone)) throw invalidArgument(`Flight SQL parameter ${JSON.stringify(field.name)}: a timestamp with the time zone ${JSON.stringify(zone.slice(0, 64))} cannot be bound; send it in UTC`);
+      return { type: "timestamp", value, zone: "UTC" };
     }
     default:
       return { type: "string", value: v as string };
