@@ -227,7 +227,10 @@ async function* prepend<T>(first: T, rest: AsyncIterator<T>): AsyncGenerator<T> 
  * ClosePreparedStatement actions. CommandStatementQuery and CommandPreparedStatementQuery are
  * turned into the `{"sql": ...}` query command of `query()` and passed down the chain, so
  * `query()` (with its engine) must come after `flightSql()`; their tickets are
- * TicketStatementQuery messages wrapping `query()`'s self-contained query tickets. Every other
+ * TicketStatementQuery messages wrapping `query()`'s self-contained query tickets. A DoPut of
+ * CommandPreparedStatementQuery binds one row of parameters to the statement's `$1`, `$2`, ...
+ * placeholders (written in as literals by `bindSqlParameters`; the new handle carries the
+ * values, checked again whenever it is used). Every other
  * Flight SQL command and action is UNIMPLEMENTED with a message listing what is implemented.
  * Calls that are not Flight SQL pass through untouched.
  *
