@@ -407,7 +407,7 @@ describe("flightSql() statements, over a stand-in for query()", () => {
     expect(await codeOf(client.getFlightInfo(command))).toMatchObject({ code: StatusCode.INVALID_ARGUMENT, message: expect.stringContaining("takes 5 parameters; 0 given") });
   });
 
-  it("refuses more than one row, a type that cannot be bound, the wrong count, and a forged bound handle", async () => {
+  it("refuses more than one row, a type that cannot be bound, the wrong count, a stream over its bound, and a forged bound handle", async () => {
     const [created] = await client.doAction("CreatePreparedStatement", packFlightSql("ActionCreatePreparedStatementRequest", { query: 'SELECT n FROM "t" WHERE n > $1', transactionId: undefined }));
     const { preparedStatementHandle: handle } = unpackFlightSql(created!.body)!.message as sql.ActionCreatePreparedStatementResult;
     const command = cmdDescriptor(packFlightSql("CommandPreparedStatementQuery", { preparedStatementHandle: handle }));
@@ -422,6 +422,7 @@ describe("flightSql() statements, over a stand-in for query()", () => {
       message: expect.stringContaining('parameter "p" has the type List<Int32>'),
     });
     expect(await codeOf(bind(tableFromArrays({ p: Float64Array.from([1]), q: Float64Array.from([2]) })))).toMatchObject({ code: StatusCode.INVALID_ARGUMENT, message: expect.stringContaining("takes 1 parameter; 2 given") });
+    expect(await codeOf(bind(new Table({ p: vectorFromArray(["x".repeat(70_000)], new Utf8()) })))).toMatchObject({ code: StatusCode.RESOURCE_EXHAUSTED, message: expect.stringContaining("parameter stream is over") });
     const forged = (json: string) => cmdDescriptor(packFlightSql("CommandPreparedStatementQuery", { preparedStatementHandle: Buffer.from(`blackice.sql.bound.v1:${json}`) }));
     expect(await codeOf(client.getFlightInfo(forged('{"sql":"SELECT n FROM \\"t\\" WHERE n > $1","parameters":[{"type":"int","value":"1 OR 1=1"}]}')))).toMatchObject({
       code: StatusCode.INVALID_ARGUMENT,
