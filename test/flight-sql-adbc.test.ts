@@ -33,7 +33,7 @@ describe("Flight SQL with ADBC (adbc-driver-flightsql)", () => {
       timeoutMs: 240_000,
     });
     if (result.code !== 0) throw new Error(`pytest failed (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
-    expect(result.stdout).toMatch(/\b17 passed/);
+    expect(result.stdout).toMatch(/\b21 passed/);
     expect(result.stdout).not.toMatch(/failed|error|skipped/i);
   }, 300_000);
 });

@@ -219,9 +219,57 @@ def test_prepared_statement_reports_its_schemas_and_runs_twice(conn):
         assert first.column("mem").to_pylist() == [0, 1024, 2048]
 
 
-def test_a_parameterised_query_is_refused_clearly(conn):
-    # The engine (nodejs-polars' SQL context) takes no bound parameters: the statement with a
-    # placeholder is refused when it is prepared, with the parser's message.
+def test_a_parameterised_query_binds_its_values(conn):
+    # ADBC prepares the statement, then DoPuts the parameters as one row; the server answers a
+    # handle carrying them and runs the statement with the values written in as literals.
+    data = telemetry()
+    with conn.cursor() as cur:
+        cur.execute('SELECT ts, host, cpu, mem FROM "telemetry/fleet" WHERE cpu > $1 AND host = $2', (0.5, "host-1"))
+        got = cur.fetch_arrow_table()
+    want = data.filter(pc.and_(pc.greater(data["cpu"], 0.5), pc.equal(data["host"], "host-1")))
+    assert got.num_rows == want.num_rows > 0
+    assert got.column("mem").to_pylist() == want.column("mem").to_pylist()
+    assert got.column("cpu").to_pylist() == want.column("cpu").to_pylist()
+    # Integers, and the same prepared statement run again with other values.
+    with conn.cursor() as cur:
+        for limit in (3000, 10_000):
+            cur.execute('SELECT mem FROM "telemetry/fleet" WHERE mem < $1 ORDER BY mem', (limit,))
+            assert cur.fetch_arrow_table().column("mem").to_pylist() == data.filter(pc.less(data["mem"], limit)).column("mem").to_pylist()
+
+
+def test_a_timestamp_parameter_is_bound_as_a_timestamp(conn):
+    t0 = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
+    data = telemetry()
+    with conn.cursor() as cur:
+        cur.execute('SELECT mem FROM "telemetry/fleet" WHERE ts < $1 ORDER BY mem', (t0 + datetime.timedelta(seconds=5),))
+        got = cur.fetch_arrow_table()
+    assert got.column("mem").to_pylist() == data.filter(pc.less(data["ts"], pa.scalar(t0 + datetime.timedelta(seconds=5), pa.timestamp("us", "UTC")))).column("mem").to_pylist()
+    assert got.num_rows == 5
+
+
+def test_an_injection_attempt_is_bound_as_a_value(conn):
+    with conn.cursor() as cur:
+        cur.execute('SELECT mem FROM "telemetry/fleet" WHERE host = $1', ("x' OR '1'='1",))
+        assert cur.fetch_arrow_table().num_rows == 0
+        cur.execute('SELECT count(*) AS n FROM "telemetry/fleet" WHERE host = $1', ("host-1'; --",))
+        assert cur.fetch_arrow_table().column("n").to_pylist() == [0]
+
+
+def test_a_parameter_of_a_type_that_cannot_be_bound_is_invalid_argument(conn):
+    with conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.Error) as e:
+            cur.execute('SELECT mem FROM "telemetry/fleet" WHERE cpu > $1', (b"\x00\x01",))
+        assert status_of(e.value) == "INVALID_ARGUMENT"
+        assert "Binary" in str(e.value)
+    with conn.cursor() as cur:
+        with pytest.raises(adbc_driver_manager.Error) as e:
+            cur.execute('SELECT mem FROM "telemetry/fleet" WHERE cpu > $1', (0.5, 0.6))
+        assert status_of(e.value) == "INVALID_ARGUMENT"
+        assert "takes 1 parameter; 2 given" in str(e.value)
+
+
+def test_a_question_mark_placeholder_is_refused_clearly(conn):
+    # PostgreSQL's $1, $2, ... are the placeholders; the parser does not read "?".
     with conn.cursor() as cur:
         with pytest.raises(adbc_driver_manager.Error) as e:
             cur.execute('SELECT mem FROM "telemetry/fleet" WHERE cpu > ?', parameters=(0.9,))

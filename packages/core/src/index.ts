@@ -135,6 +135,8 @@ export {
 export type { QueryCommand, QueryTicket, QueryReadTarget } from "./query/query-command";
 export { sqlTables, sqlTableName, sqlTablePath, sqlTableDescriptor, quoteSqlIdentifier, checkWhereExpression, MAX_SQL_LENGTH, MAX_SQL_TABLES } from "./query/sql-tables";
 export type { SqlTableRef } from "./query/sql-tables";
+export { bindSqlParameters, sqlParameterCount, MAX_SQL_PARAMETERS } from "./query/sql-parameters";
+export type { SqlParameterValue } from "./query/sql-parameters";
 export { computeBatchStats, hasBatchStats, batchStatsBytes } from "./ipc/batch-stats";
 export type { BatchStats, ColumnStats } from "./ipc/batch-stats";
 export { selectBatches, prunedMessages, mayMatch, kBatchPruning } from "./query/batch-pruning";

@@ -1,4 +1,4 @@
-import { Table, tableFromArrays, vectorFromArray, Float64, Int32, Utf8 } from "apache-arrow";
+import { Table, makeData, makeVector, tableFromArrays, vectorFromArray, Bool, Field, Float64, Int32, Int64, List, TimestampMicrosecond, Utf8 } from "apache-arrow";
 import { DescriptorType, FlightError, StatusCode, serverConfig, type FlightCall, type FlightMiddleware } from "@blackice/flight-core";
 import { FlightClient } from "../client/flight-client";
 import { cmdDescriptor, pathDescriptor } from "../client/descriptors";
@@ -347,7 +347,7 @@ describe("flightSql() statements, over a stand-in for query()", () => {
     expect(await codeOf(client.getFlightInfo(cmdDescriptor(packFlightSql("CommandStatementQuery", { query: "SELECT 1", transactionId: Buffer.from("tx") }))))).toMatchObject({ code: StatusCode.UNIMPLEMENTED });
   });
 
-  it("prepares statements into self-contained handles with the dataset schema, runs them, binds no parameter values", async () => {
+  it("prepares statements into self-contained handles with the dataset schema, runs them, refuses values for a statement without placeholders", async () => {
     const [created] = await client.doAction("CreatePreparedStatement", packFlightSql("ActionCreatePreparedStatementRequest", { query: "SELECT 42 AS n", transactionId: undefined }));
     const prepared = unpackFlightSql(created!.body);
     expect(prepared?.name).toBe("ActionCreatePreparedStatementResult");
@@ -366,12 +366,71 @@ describe("flightSql() statements, over a stand-in for query()", () => {
     };
     const [ack] = await bind(tableFromArrays({ p: Float64Array.from([0.5]) }), true);
     expect(Buffer.from(sql.DoPutPreparedStatementResult.decode(ack!.appMetadata).preparedStatementHandle!).toString()).toBe("blackice.sql.prepared.v1:SELECT 42 AS n");
-    expect(await codeOf(bind(tableFromArrays({ p: Float64Array.from([0.5]) })))).toMatchObject({ code: StatusCode.UNIMPLEMENTED, message: expect.stringContaining("parameter binding is not supported") });
+    expect(await codeOf(bind(tableFromArrays({ p: Float64Array.from([0.5]) })))).toMatchObject({ code: StatusCode.INVALID_ARGUMENT, message: expect.stringContaining("takes 0 parameters; 1 given") });
     expect(await client.doAction("ClosePreparedStatement", packFlightSql("ActionClosePreparedStatementRequest", { preparedStatementHandle: handle }))).toEqual([]);
     // A statement the engine refuses is refused when prepared, with its message.
     expect(await codeOf(client.doAction("CreatePreparedStatement", packFlightSql("ActionCreatePreparedStatementRequest", { query: "SELEC nonsense", transactionId: undefined })))).toMatchObject({
       code: StatusCode.INVALID_ARGUMENT,
       message: expect.stringContaining("does not parse"),
     });
+  });
+
+  it("binds one row of parameters into a handle that carries them, written into the statement as literals", async () => {
+    asked.length = 0;
+    const statement = 'SELECT n FROM "t" WHERE n > $1 AND host = $2 AND ts < $3 AND ok = $4 AND k = $5';
+    const [created] = await client.doAction("CreatePreparedStatement", packFlightSql("ActionCreatePreparedStatementRequest", { query: statement, transactionId: undefined }));
+    const { preparedStatementHandle: handle } = unpackFlightSql(created!.body)!.message as sql.ActionCreatePreparedStatementResult;
+    // Described with NULL in each placeholder's place: the engine takes no placeholders.
+    expect(asked).toEqual(['getSchema SELECT n FROM "t" WHERE n > NULL AND host = NULL AND ts < NULL AND ok = NULL AND k = NULL']);
+    const command = cmdDescriptor(packFlightSql("CommandPreparedStatementQuery", { preparedStatementHandle: handle }));
+    const bind = async (table: Table) => {
+      const out = [];
+      for await (const r of client.doPutRaw(command, [...encodeTable(arrow, table)]).results) out.push(r);
+      return out;
+    };
+    const params = new Table({
+      p: vectorFromArray([0.5], new Float64()),
+      h: vectorFromArray(["x' OR '1'='1"], new Utf8()),
+      ts: makeVector(makeData({ type: new TimestampMicrosecond(), length: 1, data: BigInt64Array.from([1_700_000_000_123n]) })),
+      ok: vectorFromArray([true], new Bool()),
+      k: vectorFromArray([null], new Int64()),
+    });
+    const [ack] = await bind(params);
+    const bound = sql.DoPutPreparedStatementResult.decode(ack!.appMetadata).preparedStatementHandle!;
+    expect(Buffer.from(bound).toString()).toMatch(/^blackice\.sql\.bound\.v1:/);
+    asked.length = 0;
+    const info = await client.getFlightInfo(cmdDescriptor(packFlightSql("CommandPreparedStatementQuery", { preparedStatementHandle: bound })));
+    const ran = "SELECT n FROM \"t\" WHERE n > 0.5 AND host = 'x'' OR ''1''=''1' AND ts < TIMESTAMP '1970-01-20 16:13:20.000123' AND ok = TRUE AND k = NULL";
+    expect(asked).toEqual([`getFlightInfo ${ran}`]);
+    expect([...(await client.getTable(info.endpoint[0]!.ticket!)).getChild("n")!]).toEqual([42]);
+    // The unbound handle refuses to run: its placeholders have no values.
+    expect(await codeOf(client.getFlightInfo(command))).toMatchObject({ code: StatusCode.INVALID_ARGUMENT, message: expect.stringContaining("takes 5 parameters; 0 given") });
+  });
+
+  it("refuses more than one row, a type that cannot be bound, the wrong count, a stream over its bound, and a forged bound handle", async () => {
+    const [created] = await client.doAction("CreatePreparedStatement", packFlightSql("ActionCreatePreparedStatementRequest", { query: 'SELECT n FROM "t" WHERE n > $1', transactionId: undefined }));
+    const { preparedStatementHandle: handle } = unpackFlightSql(created!.body)!.message as sql.ActionCreatePreparedStatementResult;
+    const command = cmdDescriptor(packFlightSql("CommandPreparedStatementQuery", { preparedStatementHandle: handle }));
+    const bind = async (table: Table) => {
+      const out = [];
+      for await (const r of client.doPutRaw(command, [...encodeTable(arrow, table)]).results) out.push(r);
+      return out;
+    };
+    expect(await codeOf(bind(tableFromArrays({ p: Float64Array.from([1, 2]) })))).toMatchObject({ code: StatusCode.INVALID_ARGUMENT, message: expect.stringContaining("one row of parameters") });
+    expect(await codeOf(bind(new Table({ p: vectorFromArray([[1, 2]], new List(new Field("item", new Int32()))) })))).toMatchObject({
+      code: StatusCode.INVALID_ARGUMENT,
+      message: expect.stringContaining('parameter "p" has the type List<Int32>'),
+    });
+    expect(await codeOf(bind(tableFromArrays({ p: Float64Array.from([1]), q: Float64Array.from([2]) })))).toMatchObject({ code: StatusCode.INVALID_ARGUMENT, message: expect.stringContaining("takes 1 parameter; 2 given") });
+    expect(await codeOf(bind(new Table({ p: vectorFromArray(["x".repeat(70_000)], new Utf8()) })))).toMatchObject({ code: StatusCode.RESOURCE_EXHAUSTED, message: expect.stringContaining("parameter stream is over") });
+    const forged = (json: string) => cmdDescriptor(packFlightSql("CommandPreparedStatementQuery", { preparedStatementHandle: Buffer.from(`blackice.sql.bound.v1:${json}`) }));
+    expect(await codeOf(client.getFlightInfo(forged('{"sql":"SELECT n FROM \\"t\\" WHERE n > $1","parameters":[{"type":"int","value":"1 OR 1=1"}]}')))).toMatchObject({
+      code: StatusCode.INVALID_ARGUMENT,
+      message: expect.stringContaining("an int value must be decimal digits"),
+    });
+    expect(await codeOf(client.getFlightInfo(forged("{not json")))).toMatchObject({ code: StatusCode.INVALID_ARGUMENT, message: expect.stringContaining("malformed bound parameters") });
+    // The server is still up.
+    const [again] = await bind(tableFromArrays({ p: Float64Array.from([1]) }));
+    expect(Buffer.from(sql.DoPutPreparedStatementResult.decode(again!.appMetadata).preparedStatementHandle!).toString()).toContain('"type":"float","value":1');
   });
 });

@@ -5,8 +5,10 @@ import {
   FlightError,
   MessageKind,
   StatusCode,
+  bindSqlParameters,
   invalidArgument,
   readMessageHeader,
+  sqlParameterCount,
   type ActionType,
   type FlightCall,
   type FlightData,
@@ -18,10 +20,12 @@ import {
   type PutResult,
   type Result,
   type SchemaResult,
+  type SqlParameterValue,
 } from "@blackice/flight-core";
 import { loadArrow, type ArrowModule } from "../client/arrow-interop";
 import * as sql from "../gen/FlightSql";
 import { encodeFlightSql, packFlightSql, unpackFlightSql, type FlightSqlMessage, type UnknownFlightSqlMessage } from "./flight-sql-any";
+import { readParameterRow } from "./flight-sql-parameters";
 import { TABLE_TYPE, SEARCH_STRING_ESCAPE, likeMatcher, pathOfTable, tableNameOf } from "./flight-sql-names";
 import { catalogsResult, dbSchemasResult, sqlInfoResult, tableTypesResult, tablesResult, type MetadataResult, type SqlInfoValue, type TableRow } from "./flight-sql-results";
 
@@ -32,6 +36,13 @@ export const DEFAULT_FLIGHT_SQL_DB_SCHEMA = "flights";
 
 /** The prefix of a prepared statement handle: the statement's SQL follows, as UTF-8. */
 export const PREPARED_STATEMENT_PREFIX = "blackice.sql.prepared.v1:";
+
+/**
+ * The prefix of a prepared statement handle with parameters bound (the answer to a DoPut of
+ * parameters): `{"sql": ..., "parameters": [...]}` as UTF-8 JSON follows. The client holds it,
+ * so it is checked again in full (its values bound anew) each time it is used.
+ */
+export const BOUND_STATEMENT_PREFIX = "blackice.sql.bound.v1:";
 
 /** Longest prepared statement handle accepted, bytes (the SQL of a query command is bounded by the descriptor limit). */
 export const MAX_PREPARED_HANDLE_BYTES = 64 * 1024;
@@ -123,17 +134,57 @@ function encodePreparedHandle(statement: string): Uint8Array {
   return handle;
 }
 
-/** The SQL of a prepared statement handle; INVALID_ARGUMENT for anything not made by {@link encodePreparedHandle}. */
-function decodePreparedHandle(handle: Uint8Array): string {
-  const prefix = Buffer.from(PREPARED_STATEMENT_PREFIX, "utf8");
-  if (handle.byteLength > MAX_PREPARED_HANDLE_BYTES || handle.byteLength < prefix.length || !Buffer.from(handle.buffer, handle.byteOffset, prefix.length).equals(prefix)) {
-    throw invalidArgument("not a prepared statement handle of this server");
-  }
+/** A prepared statement: its SQL, and the values bound to its placeholders (none until a DoPut binds them). */
+interface PreparedStatement {
+  readonly sql: string;
+  readonly parameters: readonly SqlParameterValue[];
+}
+
+function startsWith(handle: Uint8Array, prefix: string): boolean {
+  const p = Buffer.from(prefix, "utf8");
+  return handle.byteLength >= p.length && Buffer.from(handle.buffer, handle.byteOffset, p.length).equals(p);
+}
+
+function encodeBoundHandle(statement: PreparedStatement): Uint8Array {
+  const handle = new Uint8Array(Buffer.from(BOUND_STATEMENT_PREFIX + JSON.stringify({ sql: statement.sql, parameters: statement.parameters }), "utf8"));
+  if (handle.byteLength > MAX_PREPARED_HANDLE_BYTES) throw new FlightError(StatusCode.RESOURCE_EXHAUSTED, `the statement and its parameters are too long for a prepared statement handle (${handle.byteLength} bytes; at most ${MAX_PREPARED_HANDLE_BYTES})`);
+  return handle;
+}
+
+/**
+ * The statement of a prepared statement handle, made by {@link encodePreparedHandle} or
+ * {@link encodeBoundHandle}; INVALID_ARGUMENT for anything else. A bound handle's values are
+ * only read here as JSON: `bindSqlParameters` checks each when it binds them.
+ */
+function decodeHandle(handle: Uint8Array): PreparedStatement {
+  const notOurs = (why: string) => invalidArgument(`not a prepared statement handle of this server${why}`);
+  if (handle.byteLength > MAX_PREPARED_HANDLE_BYTES) throw notOurs(" (too long)");
+  const bound = startsWith(handle, BOUND_STATEMENT_PREFIX);
+  if (!bound && !startsWith(handle, PREPARED_STATEMENT_PREFIX)) throw notOurs("");
+  let text: string;
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(handle.subarray(prefix.length));
+    text = new TextDecoder("utf-8", { fatal: true }).decode(handle.subarray(Buffer.byteLength(bound ? BOUND_STATEMENT_PREFIX : PREPARED_STATEMENT_PREFIX)));
   } catch {
-    throw invalidArgument("not a prepared statement handle of this server (its statement is not UTF-8)");
+    throw notOurs(" (its statement is not UTF-8)");
   }
+  if (!bound) return { sql: text, parameters: [] };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw notOurs(" (malformed bound parameters)");
+  }
+  const o = parsed as { sql?: unknown; parameters?: unknown };
+  if (o === null || typeof o !== "object" || Array.isArray(o) || Object.keys(o).length !== 2 || typeof o.sql !== "string" || !Array.isArray(o.parameters)) {
+    throw notOurs(" (malformed bound parameters)");
+  }
+  return { sql: o.sql, parameters: o.parameters as SqlParameterValue[] };
+}
+
+/** The SQL a prepared statement handle runs: its parameters bound, checked again (see {@link decodeHandle}). */
+function decodePreparedHandle(handle: Uint8Array): string {
+  const { sql: statement, parameters } = decodeHandle(handle);
+  return bindSqlParameters(statement, parameters);
 }
 
 function requireNoTransaction(transactionId: Uint8Array | undefined): void {
@@ -176,7 +227,10 @@ async function* prepend<T>(first: T, rest: AsyncIterator<T>): AsyncGenerator<T> 
  * ClosePreparedStatement actions. CommandStatementQuery and CommandPreparedStatementQuery are
  * turned into the `{"sql": ...}` query command of `query()` and passed down the chain, so
  * `query()` (with its engine) must come after `flightSql()`; their tickets are
- * TicketStatementQuery messages wrapping `query()`'s self-contained query tickets. Every other
+ * TicketStatementQuery messages wrapping `query()`'s self-contained query tickets. A DoPut of
+ * CommandPreparedStatementQuery binds one row of parameters to the statement's `$1`, `$2`, ...
+ * placeholders (written in as literals by `bindSqlParameters`; the new handle carries the
+ * values, checked again whenever it is used). Every other
  * Flight SQL command and action is UNIMPLEMENTED with a message listing what is implemented.
  * Calls that are not Flight SQL pass through untouched.
  *
@@ -384,23 +438,18 @@ export function flightSql(options: FlightSqlOptions = {}): FlightMiddleware {
     yield { appMetadata: encodeFlightSql("DoPutUpdateResult", { recordCount: rows }) };
   }
 
-  /** DoPut of CommandPreparedStatementQuery: binds parameters, which query()'s engine does not take. */
+  /**
+   * DoPut of CommandPreparedStatementQuery: binds one row of parameters. The answer is a new
+   * handle that carries the statement and the values; the values are checked now (bound once)
+   * and again whenever the handle is used. Nothing is stored on the server.
+   */
   async function* bindParameters(command: sql.CommandPreparedStatementQuery, rest: AsyncIterator<FlightData>): AsyncGenerator<PutResult> {
-    decodePreparedHandle(command.preparedStatementHandle);
-    let rows = 0;
-    // Counted message by message, each bounded by the transport's message limit; nothing is kept.
-    for (;;) {
-      const r = await rest.next();
-      if (r.done) break;
-      if (r.value.dataHeader.byteLength === 0) continue;
-      const info = readMessageHeader(r.value.dataHeader, r.value.dataBody.byteLength);
-      if (info.kind === MessageKind.RECORD_BATCH) rows += info.rows;
-      if (rows > 0) break;
-    }
-    if (rows > 0) {
-      throw new FlightError(StatusCode.UNIMPLEMENTED, "Flight SQL parameter binding is not supported: the SQL engine takes no bound parameters; put the values in the statement");
-    }
-    yield { appMetadata: encodeFlightSql("DoPutPreparedStatementResult", { preparedStatementHandle: command.preparedStatementHandle }) };
+    const { sql: statement } = decodeHandle(command.preparedStatementHandle);
+    const row = await readParameterRow(arrow, rest);
+    const parameters = row ?? [];
+    bindSqlParameters(statement, parameters);
+    const handle = row === undefined ? command.preparedStatementHandle : encodeBoundHandle({ sql: statement, parameters });
+    yield { appMetadata: encodeFlightSql("DoPutPreparedStatementResult", { preparedStatementHandle: handle }) };
   }
 
   async function doPut(call: FlightCall<"doPut">, next: FlightHandler): Promise<AsyncIterable<PutResult>> {
@@ -414,7 +463,7 @@ export function flightSql(options: FlightSqlOptions = {}): FlightMiddleware {
     }
     if (m.message === undefined) throw unimplemented(m.name);
     if (m.name === "CommandStatementIngest") return ingest(m.message, first.value as FlightData, iterator, call, next);
-    if (m.name === "CommandPreparedStatementQuery") return bindParameters(m.message, iterator);
+    if (m.name === "CommandPreparedStatementQuery") return bindParameters(m.message, prepend(first.value as FlightData, iterator));
     throw unimplemented(`${m.name} in DoPut`);
   }
 
@@ -426,8 +475,12 @@ export function flightSql(options: FlightSqlOptions = {}): FlightMiddleware {
       requireNoTransaction(m.message.transactionId);
       const handle = encodePreparedHandle(m.message.query);
       // The result schema, from query()'s engine: a statement that does not parse is refused
-      // here, with the engine's message.
-      const datasetSchema = await statementSchema(m.message.query, call, next);
+      // here, with the engine's message. A statement with placeholders is described with NULL
+      // bound to each (the engine takes no placeholders); its parameter schema is left empty,
+      // as the types are the client's to choose.
+      const n = sqlParameterCount(m.message.query);
+      const described = n === 0 ? m.message.query : bindSqlParameters(m.message.query, Array.from({ length: n }, () => ({ type: "null" }) as const));
+      const datasetSchema = await statementSchema(described, call, next);
       const answer = packFlightSql("ActionCreatePreparedStatementResult", { preparedStatementHandle: handle, datasetSchema, parameterSchema: EMPTY });
       return (async function* prepared() {
         yield { body: answer };
@@ -436,7 +489,7 @@ export function flightSql(options: FlightSqlOptions = {}): FlightMiddleware {
     if (type === "ClosePreparedStatement") {
       const m = unpackFlightSql(body);
       if (m === undefined || m.message === undefined || m.name !== "ActionClosePreparedStatementRequest") throw invalidArgument("ClosePreparedStatement: the body must be an ActionClosePreparedStatementRequest packed in a google.protobuf.Any");
-      decodePreparedHandle(m.message.preparedStatementHandle);
+      decodeHandle(m.message.preparedStatementHandle);
       return (async function* closed() {})();
     }
     if (OTHER_SQL_ACTIONS.has(type)) throw unimplemented(`action ${type}`);
