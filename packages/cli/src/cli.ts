@@ -30,7 +30,7 @@ const BUILD_ERRORS: ReadonlyArray<readonly [RegExp, CliFlag]> = [
   [/^jwtAuth\b/, "jwt-jwks"],
   [/^merkleIntegrity\b/, "merkle-signing-key"],
   [/^cluster\b/, "cluster"],
-  [/^(DiskStore|unknown DiskStore)\b/, "data-dir"],
+  [/^DiskStore\b/, "data-dir"],
 ];
 
 /** A TypeError from building the server, as a message that names the setting it came from. */
