@@ -20,11 +20,11 @@ import { parseCli, usage, UsageError, type CliFlag, type CliSettings } from "./c
  */
 const BUILD_ERRORS: ReadonlyArray<readonly [RegExp, CliFlag]> = [
   [/^corsOrigins\b/, "cors-origin"],
-  [/^addr\b/, "host"],
-  [/^ttl\b/, "ttl"],
-  [/^maxMemoryBytes\b/, "max-memory"],
-  [/^maxMessageBytes\b/, "max-message-size"],
-  [/^gcInterval\b/, "gc-interval"],
+  [/^serverConfig: addr\b/, "host"],
+  [/^serverConfig: ttl\b/, "ttl"],
+  [/^serverConfig: maxMemoryBytes\b/, "max-memory"],
+  [/^serverConfig: maxMessageBytes\b/, "max-message-size"],
+  [/^serverConfig: gcInterval\b/, "gc-interval"],
   [/^tls\b/, "tls-cert"],
   [/^hmac(Auth|Signer)\b/, "hmac-secret-file"],
   [/^jwtAuth\b/, "jwt-jwks"],
