@@ -20,17 +20,17 @@ import { parseCli, usage, UsageError, type CliFlag, type CliSettings } from "./c
  */
 const BUILD_ERRORS: ReadonlyArray<readonly [RegExp, CliFlag]> = [
   [/^corsOrigins\b/, "cors-origin"],
-  [/^addr\b/, "host"],
-  [/^ttl\b/, "ttl"],
-  [/^maxMemoryBytes\b/, "max-memory"],
-  [/^maxMessageBytes\b/, "max-message-size"],
-  [/^gcInterval\b/, "gc-interval"],
+  [/^serverConfig: addr\b/, "host"],
+  [/^serverConfig: ttl\b/, "ttl"],
+  [/^serverConfig: maxMemoryBytes\b/, "max-memory"],
+  [/^serverConfig: maxMessageBytes\b/, "max-message-size"],
+  [/^serverConfig: gcInterval\b/, "gc-interval"],
   [/^tls\b/, "tls-cert"],
   [/^hmac(Auth|Signer)\b/, "hmac-secret-file"],
   [/^jwtAuth\b/, "jwt-jwks"],
   [/^merkleIntegrity\b/, "merkle-signing-key"],
   [/^cluster\b/, "cluster"],
-  [/^(DiskStore|unknown DiskStore)\b/, "data-dir"],
+  [/^DiskStore\b/, "data-dir"],
 ];
 
 /** A TypeError from building the server, as a message that names the setting it came from. */

@@ -83,7 +83,21 @@ export type {
 } from "./store/flight-store";
 
 // ---- for middleware authors ----
-export { MAX_TIMER_MS, checkFunction, checkInt, checkName, checkNumber, checkOptionalInt, checkOptions, describeValue } from "./option-checks";
+export {
+  MAX_TIMER_MS,
+  checkBoolean,
+  checkDuration,
+  checkEnum,
+  checkFunction,
+  checkInt,
+  checkName,
+  checkNumber,
+  checkNumberIn,
+  checkOptionalInt,
+  checkOptions,
+  checkString,
+  describeValue,
+} from "./option-checks";
 export { CallContext, createContextKey } from "./context";
 export type { ContextKey } from "./context";
 export { FLIGHT_METHODS, STREAMING_REQUEST_METHODS, STREAMING_RESPONSE_METHODS, composeMiddleware } from "./middleware";

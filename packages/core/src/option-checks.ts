@@ -67,3 +67,55 @@ export function checkName(where: string, name: string, v: unknown, fallback?: st
   }
   return v;
 }
+
+/**
+ * A number option in [min, max] whose valid range reads better in words (`range`, e.g. "a
+ * number of milliseconds from 0 (never expire) to ..."); `fallback` when undefined. `makeError`
+ * builds the error (a TypeError unless given: a call argument may want a FlightError).
+ */
+export function checkNumberIn(
+  where: string,
+  name: string,
+  v: unknown,
+  min: number,
+  max: number,
+  range: string,
+  fallback?: number,
+  makeError: (message: string) => Error = (message) => new TypeError(message),
+): number {
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max) {
+    throw makeError(`${where}: ${name} must be ${range}; got ${describeValue(v)}`);
+  }
+  return v;
+}
+
+/** A duration in milliseconds in [min, max] (at most MAX_TIMER_MS when it arms a timer); `fallback` when undefined. */
+export function checkDuration(where: string, name: string, v: unknown, min: number, max: number, fallback?: number): number {
+  return checkNumberIn(where, name, v, min, max, `a number of milliseconds from ${min} to ${max}`, fallback);
+}
+
+/** A boolean option; `fallback` when undefined (undefined is refused when no fallback is given, as in checkInt). */
+export function checkBoolean(where: string, name: string, v: unknown, fallback?: boolean): boolean {
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== "boolean") throw new TypeError(`${where}: ${name} must be a boolean; got ${describeValue(v)}`);
+  return v;
+}
+
+/** One of the strings in `allowed`; `fallback` when undefined (undefined when no fallback is given). */
+export function checkEnum<T extends string>(where: string, name: string, v: unknown, allowed: readonly T[]): T | undefined;
+export function checkEnum<T extends string>(where: string, name: string, v: unknown, allowed: readonly T[], fallback: T): T;
+export function checkEnum<T extends string>(where: string, name: string, v: unknown, allowed: readonly T[], fallback?: T): T | undefined {
+  if (v === undefined) return fallback;
+  if (typeof v !== "string" || !(allowed as readonly string[]).includes(v)) {
+    throw new TypeError(`${where}: ${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}; got ${describeValue(v)}`);
+  }
+  return v as T;
+}
+
+/** A non-empty string option (`what` describes it, e.g. "a non-empty path"); undefined stays undefined unless `required`. */
+export function checkString(where: string, name: string, v: unknown, what = "a non-empty string", required = false): string | undefined {
+  if (v === undefined && !required) return undefined;
+  if (typeof v !== "string" || v.length === 0) throw new TypeError(`${where}: ${name} must be ${what}; got ${describeValue(v)}`);
+  return v;
+}

@@ -9,6 +9,7 @@ import {
   type FlightMiddleware,
   serverParts,
   type ServerParts,
+  checkInt,
 } from "@blackice/flight-core";
 import { singleTextHeader } from "./call-headers";
 import { encodeFlightDescriptor } from "./encode-flight-descriptor";
@@ -133,9 +134,7 @@ function loadKeys(options: HmacAuthOptions): Map<string, LoadedKey> {
 }
 
 function positiveInteger(what: string, v: unknown, fallback: number): number {
-  const n = v === undefined ? fallback : v;
-  if (typeof n !== "number" || !Number.isSafeInteger(n) || n <= 0) throw new TypeError(`hmacAuth: ${what} must be a positive integer, got ${String(v)}`);
-  return n;
+  return checkInt("hmacAuth", what, v, 1, Number.MAX_SAFE_INTEGER, fallback);
 }
 
 class HmacFailure extends Error {

@@ -14,6 +14,7 @@ import {
   type StoredMessage,
   serverParts,
   type ServerParts,
+  checkInt,
 } from "@blackice/flight-core";
 import { flightDataLeafHash } from "./flight-data-leaf";
 import { parseFlightRef, parseJsonBody } from "./flight-ref";
@@ -49,9 +50,7 @@ interface CacheEntry {
 }
 
 function positiveInteger(what: string, v: unknown, fallback: number): number {
-  const n = v === undefined ? fallback : v;
-  if (typeof n !== "number" || !Number.isSafeInteger(n) || n <= 0) throw new TypeError(`merkleIntegrity: ${what} must be a positive integer, got ${String(v)}`);
-  return n;
+  return checkInt("merkleIntegrity", what, v, 1, Number.MAX_SAFE_INTEGER, fallback);
 }
 
 async function computeTree(flight: StoredFlight): Promise<MerkleTree> {

@@ -532,9 +532,9 @@ describe("DiskStore puts and reads", () => {
 
   it("validates its options up front", () => {
     expect(() => new DiskStore({} as DiskStoreOptions)).toThrow(/dir must be a non-empty path/);
-    expect(() => new DiskStore({ dir, fsync: "sometimes" as never })).toThrow(/fsync must be one of always, interval, never/);
+    expect(() => new DiskStore({ dir, fsync: "sometimes" as never })).toThrow(/^DiskStore: fsync must be one of "always", "interval", "never"; got "sometimes"$/);
     expect(() => new DiskStore({ dir, maxDiskBytes: 0 })).toThrow(TypeError);
-    expect(() => new DiskStore({ dir, bogus: 1 } as never)).toThrow(/unknown DiskStore option "bogus"/);
+    expect(() => new DiskStore({ dir, bogus: 1 } as never)).toThrow(/^DiskStore: unknown option "bogus"/);
   });
 });
 

@@ -13,7 +13,7 @@ import { readSchema } from "../ipc/schema-info";
 import { StatusCode } from "../status-code";
 import { descriptorKey } from "./descriptor-key";
 import { IndexedFlightStore } from "./flight-index";
-import { checkRange } from "./store-options";
+import { MAX_TIMER_MS, checkBoolean, checkEnum, checkFunction, checkNumber, checkNumberIn, checkOptions, checkString } from "../option-checks";
 import {
   EOS,
   MANIFEST_FORMAT,
@@ -104,8 +104,6 @@ export interface DiskStoreStats extends StoreStats {
 
 /** Default of {@link DiskStoreOptions.fsyncIntervalMs}. */
 export const DEFAULT_FSYNC_INTERVAL_MS = 1_000;
-/** Node fires intervals longer than 2^31-1 ms immediately, so longer ones are refused. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * A read from a data file covers consecutive messages up to this many bytes (one message may
  * be larger). A reader holds at most two such spans (see DiskFlight.read). 4 MiB: fewer reads,
@@ -118,7 +116,7 @@ const COPY_BYTES = 1 << 20;
 const MESSAGE_OVERHEAD_BYTES = 64;
 const FSYNC_POLICIES: readonly FsyncPolicy[] = ["always", "interval", "never"];
 const EMPTY = new Uint8Array(0);
-const KNOWN_OPTIONS = new Set(["dir", "fsync", "fsyncIntervalMs", "maxDiskBytes", "defaultTtlMs", "gcIntervalMs", "enableGC", "now", "onError", "schemasEqual"]);
+const KNOWN_OPTIONS = ["dir", "fsync", "fsyncIntervalMs", "maxDiskBytes", "defaultTtlMs", "gcIntervalMs", "enableGC", "now", "onError", "schemasEqual"] as const;
 
 /**
  * Decoded statistics of manifest entries, by entry: entries are shared by the snapshots of a
@@ -378,25 +376,16 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
    */
   constructor(options: DiskStoreOptions) {
     super();
-    if (typeof options !== "object" || options === null) throw new TypeError("DiskStore options must be an object with at least { dir }");
-    for (const name of Object.keys(options)) {
-      if (!KNOWN_OPTIONS.has(name)) throw new TypeError(`unknown DiskStore option ${JSON.stringify(name)}; known: ${[...KNOWN_OPTIONS].join(", ")}`);
-    }
-    if (typeof options.dir !== "string" || options.dir.length === 0) throw new TypeError("DiskStore option dir must be a non-empty path");
-    if (options.fsync !== undefined && !FSYNC_POLICIES.includes(options.fsync)) {
-      throw new TypeError(`DiskStore option fsync must be one of ${FSYNC_POLICIES.join(", ")}; got ${JSON.stringify(options.fsync)}`);
-    }
-    const where = (name: string): string => `DiskStore option ${name}`;
-    this.fsyncPolicy = options.fsync ?? "always";
-    this.fsyncIntervalMs = options.fsyncIntervalMs === undefined ? DEFAULT_FSYNC_INTERVAL_MS : numberIn(options.fsyncIntervalMs, where("fsyncIntervalMs"), 1, MAX_TIMER_MS, typeError);
-    this.maxDiskBytes = options.maxDiskBytes === undefined ? undefined : numberIn(options.maxDiskBytes, where("maxDiskBytes"), 1, Number.MAX_SAFE_INTEGER, typeError);
-    this.defaultTtlMs = options.defaultTtlMs === undefined ? 0 : numberIn(options.defaultTtlMs, where("defaultTtlMs"), 0, MAX_TTL_MS, typeError);
-    this.gcIntervalMs = options.gcIntervalMs === undefined ? DEFAULT_GC_INTERVAL_MS : numberIn(options.gcIntervalMs, where("gcIntervalMs"), 1, MAX_TIMER_MS, typeError);
-    if (options.enableGC !== undefined && typeof options.enableGC !== "boolean") throw new TypeError(`${where("enableGC")} must be a boolean; got ${typeof options.enableGC}`);
-    for (const name of ["now", "onError", "schemasEqual"] as const) {
-      if (options[name] !== undefined && typeof options[name] !== "function") throw new TypeError(`${where(name)} must be a function; got ${typeof options[name]}`);
-    }
-    this.enableGC = options.enableGC ?? true;
+    const where = "DiskStore";
+    checkOptions(where, options, KNOWN_OPTIONS, true);
+    checkString(where, "dir", options.dir, "a non-empty path", true);
+    this.fsyncPolicy = checkEnum(where, "fsync", options.fsync, FSYNC_POLICIES, "always");
+    this.fsyncIntervalMs = checkNumber(where, "fsyncIntervalMs", options.fsyncIntervalMs, 1, MAX_TIMER_MS, DEFAULT_FSYNC_INTERVAL_MS);
+    this.maxDiskBytes = options.maxDiskBytes === undefined ? undefined : checkNumber(where, "maxDiskBytes", options.maxDiskBytes, 1, Number.MAX_SAFE_INTEGER);
+    this.defaultTtlMs = checkNumber(where, "defaultTtlMs", options.defaultTtlMs, 0, MAX_TTL_MS, 0);
+    this.gcIntervalMs = checkNumber(where, "gcIntervalMs", options.gcIntervalMs, 1, MAX_TIMER_MS, DEFAULT_GC_INTERVAL_MS);
+    this.enableGC = checkBoolean(where, "enableGC", options.enableGC, true);
+    for (const name of ["now", "onError", "schemasEqual"] as const) checkFunction(where, name, options[name]);
     this.now = options.now ?? Date.now;
     this.onError = options.onError ?? ((err: unknown) => process.emitWarning(`DiskStore: ${err instanceof Error ? err.message : String(err)}`));
     this.schemasEqual = options.schemasEqual ?? structuralSchemasEqual;
@@ -441,7 +430,7 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
     checkMessage(schema, "the schema");
     if (schema.info.kind !== MessageKind.SCHEMA) throw invalid(`a put must start with a schema message, got message kind ${schema.info.kind}`);
     if (schema.body.byteLength !== 0) throw invalid("a schema message has no body");
-    const ttlMs = options?.ttlMs === undefined ? undefined : numberIn(options.ttlMs, "ttlMs", 0, MAX_TTL_MS, invalid);
+    const ttlMs = options?.ttlMs === undefined ? undefined : checkNumberOr(invalid, "beginPut", "ttlMs", options.ttlMs, 0, MAX_TTL_MS);
     const replace = options?.replace === true;
     const existing = replace ? undefined : this.liveRecord(key, this.now());
     if (existing !== undefined) this.checkSchema(existing, schema);
@@ -800,7 +789,7 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
   async renew(descriptor: FlightDescriptor, ttlMs?: number): Promise<StoredFlight | undefined> {
     this.ensureOpen();
     const key = descriptorKey(descriptor);
-    if (ttlMs !== undefined) numberIn(ttlMs, "ttlMs", 0, MAX_TTL_MS, invalid);
+    if (ttlMs !== undefined) checkNumberOr(invalid, "renew", "ttlMs", ttlMs, 0, MAX_TTL_MS);
     return this.serialize(async () => {
       const now = this.now();
       const record = this.liveRecord(key, now);
@@ -815,12 +804,12 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
 
   /** Sets the TTL of later puts (and of renews of flights without their own TTL). Existing expiries stay. */
   setDefaultTtl(ms: number): void {
-    this.defaultTtlMs = numberIn(ms, "setDefaultTtl: defaultTtlMs", 0, MAX_TTL_MS, typeError);
+    this.defaultTtlMs = checkNumber("DiskStore.setDefaultTtl", "defaultTtlMs", ms, 0, MAX_TTL_MS);
   }
 
   /** Turns background GC on or off. */
   setGcEnabled(enabled: boolean): void {
-    if (typeof enabled !== "boolean") throw new TypeError(`setGcEnabled: enabled must be a boolean; got ${typeof enabled}`);
+    checkBoolean("DiskStore.setGcEnabled", "enabled", enabled);
     this.enableGC = enabled;
     if (enabled) this.startGcTimer();
     else this.stopGcTimer();
@@ -828,7 +817,7 @@ export class DiskStore extends IndexedFlightStore<DiskRecord> implements FlightS
 
   /** Sets the background GC interval and restarts its timer. */
   setGcInterval(ms: number): void {
-    this.gcIntervalMs = numberIn(ms, "setGcInterval: gcIntervalMs", 1, MAX_TIMER_MS, typeError);
+    this.gcIntervalMs = checkNumber("DiskStore.setGcInterval", "gcIntervalMs", ms, 1, MAX_TIMER_MS);
     this.stopGcTimer();
     this.startGcTimer();
   }
@@ -1183,10 +1172,9 @@ function invalid(message: string): FlightError {
   return new FlightError(StatusCode.INVALID_ARGUMENT, message);
 }
 
-const typeError = (msg: string): Error => new TypeError(msg);
-
-function numberIn(value: unknown, name: string, min: number, max: number, makeError: (msg: string) => Error): number {
-  return checkRange(value, name, min, max, `a number from ${min} to ${max}`, makeError);
+/** A call argument in [min, max], refused with `makeError` (INVALID_ARGUMENT) in the options' shape. */
+function checkNumberOr(makeError: (msg: string) => Error, where: string, name: string, v: unknown, min: number, max: number): number {
+  return checkNumberIn(where, name, v, min, max, `a number from ${min} to ${max}`, undefined, makeError);
 }
 
 function checkMessage(message: StoredMessage, what: string): void {

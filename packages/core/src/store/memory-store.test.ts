@@ -665,7 +665,7 @@ describe("MemoryStore option validation", () => {
     ["NaN ttl", { defaultTtlMs: Number.NaN }, /defaultTtlMs/],
     ["huge ttl", { defaultTtlMs: 1e20 }, /defaultTtlMs/],
     ["zero memory", { maxMemoryBytes: 0 }, /maxMemoryBytes must be a number of bytes greater than 0/],
-    ["string memory", { maxMemoryBytes: "1GB" as unknown as number }, /maxMemoryBytes.*got string/],
+    ["string memory", { maxMemoryBytes: "1GB" as unknown as number }, /^MemoryStore: maxMemoryBytes must be .*; got "1GB"$/],
     ["infinite memory", { maxMemoryBytes: Infinity }, /maxMemoryBytes/],
     ["zero interval", { gcIntervalMs: 0 }, /gcIntervalMs must be a number of milliseconds from 1 to 2147483647/],
     ["too long interval", { gcIntervalMs: 2 ** 31 }, /gcIntervalMs/],
@@ -673,7 +673,7 @@ describe("MemoryStore option validation", () => {
     ["non-function now", { now: 5 as unknown as () => number }, /now must be a function/],
     ["non-function onError", { onError: {} as unknown as () => void }, /onError must be a function/],
     ["non-function schemasEqual", { schemasEqual: "x" as unknown as () => undefined }, /schemasEqual must be a function/],
-    ["unknown option", { ttlMs: 5 } as unknown as MemoryStoreOptions, /unknown MemoryStore option "ttlMs"/],
+    ["unknown option", { ttlMs: 5 } as unknown as MemoryStoreOptions, /^MemoryStore: unknown option "ttlMs"/],
   ])("throws TypeError for %s", (_label, options, message) => {
     expect(() => new MemoryStore({ enableGC: false, ...options })).toThrow(TypeError);
     expect(() => new MemoryStore({ enableGC: false, ...options })).toThrow(message);

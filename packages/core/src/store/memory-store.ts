@@ -10,7 +10,7 @@ import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
 import { StatusCode } from "../status-code";
 import { descriptorKey } from "./descriptor-key";
 import { IndexedFlightStore } from "./flight-index";
-import { checkRange } from "./store-options";
+import { MAX_TIMER_MS, checkBoolean, checkFunction, checkNumberIn, checkOptions } from "../option-checks";
 import { ExpiryHeap } from "./expiry-heap";
 import type { MessageReadOptions } from "./read-lease";
 import type {
@@ -63,8 +63,6 @@ export const DEFAULT_GC_INTERVAL_MS = 30_000;
  * (seconds × 1000 twice, or nanoseconds), and keeping `now + ttl` far below 2^53 keeps it exact.
  */
 export const MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
-/** Node fires intervals longer than 2^31-1 ms immediately, so longer GC intervals are refused. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** A background GC slice stops after this many removals... */
 const GC_SLICE_MAX_FLIGHTS = 5_000;
 /** ...or after this much wall time, so a mass expiry never stalls the event loop for long. */
@@ -272,26 +270,11 @@ function invalid(message: string): FlightError {
   return new FlightError(StatusCode.INVALID_ARGUMENT, message);
 }
 
-const typeError = (msg: string): Error => new TypeError(msg);
 const ttlRange = `a number of milliseconds from 0 (never expire) to ${MAX_TTL_MS} (100 years)`;
 const memoryRange = `a number of bytes greater than 0 and at most ${Number.MAX_SAFE_INTEGER}`;
 const intervalRange = `a number of milliseconds from 1 to ${MAX_TIMER_MS}`;
 
-const KNOWN_OPTIONS = new Set([
-  "defaultTtlMs",
-  "maxMemoryBytes",
-  "gcIntervalMs",
-  "enableGC",
-  "now",
-  "onError",
-  "schemasEqual",
-]);
-
-function checkFunction(value: unknown, name: string): void {
-  if (value !== undefined && typeof value !== "function") {
-    throw new TypeError(`MemoryStore option ${name} must be a function; got ${typeof value}`);
-  }
-}
+const KNOWN_OPTIONS = ["defaultTtlMs", "maxMemoryBytes", "gcIntervalMs", "enableGC", "now", "onError", "schemasEqual"] as const;
 
 function checkMessage(message: StoredMessage, what: string): void {
   if (typeof message !== "object" || message === null || typeof message.info !== "object" || message.info === null) {
@@ -378,32 +361,15 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
   /** @throws TypeError naming the invalid option and its valid range. */
   constructor(options: MemoryStoreOptions = {}) {
     super();
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError("MemoryStore options must be an object");
-    }
-    for (const name of Object.keys(options)) {
-      if (!KNOWN_OPTIONS.has(name)) {
-        throw new TypeError(`unknown MemoryStore option ${JSON.stringify(name)}; known: ${[...KNOWN_OPTIONS].join(", ")}`);
-      }
-    }
-    const where = (name: string): string => `MemoryStore option ${name}`;
-    this.defaultTtlMs =
-      options.defaultTtlMs === undefined ? 0 : checkRange(options.defaultTtlMs, where("defaultTtlMs"), 0, MAX_TTL_MS, ttlRange, typeError);
-    this.maxMemoryBytes =
-      options.maxMemoryBytes === undefined
-        ? DEFAULT_MAX_MEMORY_BYTES
-        : checkRange(options.maxMemoryBytes, where("maxMemoryBytes"), Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, memoryRange, typeError);
-    this.gcIntervalMs =
-      options.gcIntervalMs === undefined
-        ? DEFAULT_GC_INTERVAL_MS
-        : checkRange(options.gcIntervalMs, where("gcIntervalMs"), 1, MAX_TIMER_MS, intervalRange, typeError);
-    if (options.enableGC !== undefined && typeof options.enableGC !== "boolean") {
-      throw new TypeError(`${where("enableGC")} must be a boolean; got ${typeof options.enableGC}`);
-    }
-    checkFunction(options.now, "now");
-    checkFunction(options.onError, "onError");
-    checkFunction(options.schemasEqual, "schemasEqual");
-    this.enableGC = options.enableGC ?? true;
+    const where = "MemoryStore";
+    checkOptions(where, options, KNOWN_OPTIONS);
+    this.defaultTtlMs = checkNumberIn(where, "defaultTtlMs", options.defaultTtlMs, 0, MAX_TTL_MS, ttlRange, 0);
+    this.maxMemoryBytes = checkNumberIn(where, "maxMemoryBytes", options.maxMemoryBytes, Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, memoryRange, DEFAULT_MAX_MEMORY_BYTES);
+    this.gcIntervalMs = checkNumberIn(where, "gcIntervalMs", options.gcIntervalMs, 1, MAX_TIMER_MS, intervalRange, DEFAULT_GC_INTERVAL_MS);
+        checkFunction(where, "now", options.now);
+    checkFunction(where, "onError", options.onError);
+    checkFunction(where, "schemasEqual", options.schemasEqual);
+    this.enableGC = checkBoolean(where, "enableGC", options.enableGC, true);
     this.now = options.now ?? Date.now;
     this.onError =
       options.onError ??
@@ -429,7 +395,7 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
       throw invalid(`a put must start with a schema message, got message kind ${schema.info.kind}`);
     }
     const ttlMs =
-      options?.ttlMs === undefined ? undefined : checkRange(options.ttlMs, "ttlMs", 0, MAX_TTL_MS, ttlRange, invalid);
+      options?.ttlMs === undefined ? undefined : checkNumberIn("beginPut", "ttlMs", options.ttlMs, 0, MAX_TTL_MS, ttlRange, undefined, invalid);
     const replace = options?.replace === true;
     const existing = replace ? undefined : this.liveRecord(key, this.now());
     if (existing !== undefined) this.checkSchema(existing, schema);
@@ -654,7 +620,7 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
    */
   async renew(descriptor: FlightDescriptor, ttlMs?: number): Promise<StoredFlight | undefined> {
     const key = descriptorKey(descriptor);
-    if (ttlMs !== undefined) checkRange(ttlMs, "ttlMs", 0, MAX_TTL_MS, ttlRange, invalid);
+    if (ttlMs !== undefined) checkNumberIn("renew", "ttlMs", ttlMs, 0, MAX_TTL_MS, ttlRange, undefined, invalid);
     const now = this.now();
     const record = this.liveRecord(key, now);
     if (record === undefined) return undefined;
@@ -668,7 +634,7 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
 
   /** Sets the TTL of later puts (and of renews of flights without their own TTL). Existing expiries stay. */
   setDefaultTtl(ms: number): void {
-    this.defaultTtlMs = checkRange(ms, "setDefaultTtl: defaultTtlMs", 0, MAX_TTL_MS, ttlRange, typeError);
+    this.defaultTtlMs = checkNumberIn("MemoryStore.setDefaultTtl", "defaultTtlMs", ms, 0, MAX_TTL_MS, ttlRange);
   }
 
   /**
@@ -676,12 +642,12 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
    * are refused until enough memory is freed.
    */
   setMaxMemoryBytes(n: number): void {
-    this.maxMemoryBytes = checkRange(n, "setMaxMemoryBytes: maxMemoryBytes", Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, memoryRange, typeError);
+    this.maxMemoryBytes = checkNumberIn("MemoryStore.setMaxMemoryBytes", "maxMemoryBytes", n, Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, memoryRange);
   }
 
   /** Turns background GC on (starting its timer, unless the store is closed) or off. */
   setGcEnabled(enabled: boolean): void {
-    if (typeof enabled !== "boolean") throw new TypeError(`setGcEnabled: enabled must be a boolean; got ${typeof enabled}`);
+    checkBoolean("MemoryStore.setGcEnabled", "enabled", enabled);
     this.enableGC = enabled;
     if (enabled) this.startTimer();
     else this.stopTimer();
@@ -689,7 +655,7 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
 
   /** Sets the background GC interval and restarts its timer (when GC is enabled and the store is open). */
   setGcInterval(ms: number): void {
-    this.gcIntervalMs = checkRange(ms, "setGcInterval: gcIntervalMs", 1, MAX_TIMER_MS, intervalRange, typeError);
+    this.gcIntervalMs = checkNumberIn("MemoryStore.setGcInterval", "gcIntervalMs", ms, 1, MAX_TIMER_MS, intervalRange);
     this.stopTimer();
     this.startTimer();
   }

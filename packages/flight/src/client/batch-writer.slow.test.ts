@@ -230,7 +230,7 @@ describe("BatchWriter against a real server", () => {
   });
 
   test("bad options throw TypeError at construction", () => {
-    expect(() => env.client.batchWriter(pathDescriptor("x"), { maxRows: 0 })).toThrow(/maxRows must be an integer >= 1/);
+    expect(() => env.client.batchWriter(pathDescriptor("x"), { maxRows: 0 })).toThrow(/^BatchWriter: maxRows must be an integer from 1 to \d+; got 0$/);
     expect(() => env.client.batchWriter(pathDescriptor("x"), { nope: 1 } as never)).toThrow(/unknown option "nope"/);
     expect(() => env.client.batchWriter(pathDescriptor("x"), { retry: { maxAttempts: 0 } })).toThrow(/retry.maxAttempts/);
   });

@@ -2,7 +2,7 @@
 // per batch. See docs/client.md for the semantics (what "committed" means, what is lost when).
 
 import type * as Arrow from "apache-arrow";
-import { FlightError, StatusCode, type FlightData } from "@blackice/flight-core";
+import { FlightError, StatusCode, checkFunction, checkInt, checkOptions, describeValue, type FlightData } from "@blackice/flight-core";
 import { IpcMessageEncoder, loadArrow, ArrowRebuilder, type ArrowModule, type RecordBatchLike, type SchemaLike, type TableLike } from "./arrow-interop";
 import type { DescriptorInput, FlightClient, MetadataValue } from "./flight-client";
 import { normalizeDescriptor } from "./descriptors";
@@ -178,9 +178,7 @@ function callback<T>(name: string, fn: ((arg: T) => void) | undefined, arg: T): 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function intOption(name: string, v: unknown, def: number, min: number): number {
-  if (v === undefined) return def;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) throw new TypeError(`BatchWriter: ${name} must be an integer >= ${min}, got ${String(v)}`);
-  return v;
+  return checkInt("BatchWriter", name, v, min, Number.MAX_SAFE_INTEGER, def);
 }
 
 const range = (firstRow: number, rows: number): RowRange => ({ firstRow, rows });
@@ -253,9 +251,7 @@ export class BatchWriter {
     descriptor: DescriptorInput,
     options: BatchWriterOptions = {},
   ) {
-    if (options === null || typeof options !== "object") throw new TypeError("BatchWriter: options must be an object");
-    const known = ["schema", "maxRows", "maxBytes", "maxDelayMs", "maxBatchesPerPut", "maxPendingBatches", "retry", "retryInDoubt", "metadata", "onCommit", "onError", "flushOnExit"];
-    for (const k of Object.keys(options)) if (!known.includes(k)) throw new TypeError(`BatchWriter: unknown option "${k}" (known: ${known.join(", ")})`);
+    checkOptions("BatchWriter", options, ["schema", "maxRows", "maxBytes", "maxDelayMs", "maxBatchesPerPut", "maxPendingBatches", "retry", "retryInDoubt", "metadata", "onCommit", "onError", "flushOnExit"], true);
     this.descriptor = normalizeDescriptor(descriptor);
     this.maxRows = intOption("maxRows", options.maxRows, 10_000, 1);
     this.maxBytes = intOption("maxBytes", options.maxBytes, 4 * 1024 * 1024, 1);
@@ -263,14 +259,12 @@ export class BatchWriter {
     this.maxBatchesPerPut = intOption("maxBatchesPerPut", options.maxBatchesPerPut, 64, 1);
     this.maxPendingBatches = intOption("maxPendingBatches", options.maxPendingBatches, 8, 1);
     const retry = options.retry ?? {};
-    if (retry === null || typeof retry !== "object") throw new TypeError("BatchWriter: retry must be an object { maxAttempts, initialDelayMs, maxDelayMs }");
+    if (retry === null || typeof retry !== "object") throw new TypeError(`BatchWriter: retry must be an object { maxAttempts, initialDelayMs, maxDelayMs }; got ${describeValue(retry)}`);
     this.maxAttempts = intOption("retry.maxAttempts", retry.maxAttempts, 5, 1);
     this.initialDelayMs = intOption("retry.initialDelayMs", retry.initialDelayMs, 100, 0);
     this.maxRetryDelayMs = intOption("retry.maxDelayMs", retry.maxDelayMs, 5000, 0);
     this.retryInDoubt = options.retryInDoubt ?? false;
-    for (const [name, fn] of [["onCommit", options.onCommit], ["onError", options.onError]] as const) {
-      if (fn !== undefined && typeof fn !== "function") throw new TypeError(`BatchWriter: ${name} must be a function`);
-    }
+    for (const [name, fn] of [["onCommit", options.onCommit], ["onError", options.onError]] as const) checkFunction("BatchWriter", name, fn);
     this.metadata = options.metadata;
     this.onCommit = options.onCommit;
     this.onError = options.onError;

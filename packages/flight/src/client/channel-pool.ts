@@ -1,4 +1,4 @@
-import { FlightError, StatusCode } from "@blackice/flight-core";
+import { FlightError, StatusCode, checkInt, checkOptions } from "@blackice/flight-core";
 import { parseLocation } from "./location";
 
 /** Limits of the channels a `FlightClient` opens to the locations of FlightInfo endpoints. */
@@ -44,16 +44,8 @@ const DEFAULTS = { maxCallsPerLocation: 64, idleTimeoutMs: 60_000, maxIdleChanne
 /** Checks pool options up front (TypeError naming the valid range) and fills in the defaults. */
 export function channelPoolOptions(options: ChannelPoolOptions | undefined, where = "FlightClient: pool"): Required<ChannelPoolOptions> {
   if (options === undefined) return { ...DEFAULTS };
-  if (options === null || typeof options !== "object") throw new TypeError(`${where} must be an object ({ maxCallsPerLocation?, idleTimeoutMs?, maxIdleChannels? })`);
-  for (const k of Object.keys(options)) {
-    if (!(k in DEFAULTS)) throw new TypeError(`${where}: unknown option "${k}"; known: ${Object.keys(DEFAULTS).join(", ")}`);
-  }
-  const int = (name: keyof ChannelPoolOptions, min: number, max: number): number => {
-    const v = options[name];
-    if (v === undefined) return DEFAULTS[name];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) throw new TypeError(`${where}.${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
-    return v;
-  };
+  checkOptions(where, options, Object.keys(DEFAULTS), true);
+  const int = (name: keyof ChannelPoolOptions, min: number, max: number): number => checkInt(where, name, options[name], min, max, DEFAULTS[name]);
   return {
     maxCallsPerLocation: int("maxCallsPerLocation", 1, 1_000_000),
     idleTimeoutMs: int("idleTimeoutMs", 1, 2 ** 31 - 1),

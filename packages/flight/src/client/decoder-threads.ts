@@ -5,7 +5,7 @@
 // reads, and a stream's round trips to the thread overlap its network reads.
 import { Worker, type TransferListItem } from "node:worker_threads";
 import * as os from "node:os";
-import { FlightError, StatusCode, resourceExhausted } from "@blackice/flight-core";
+import { FlightError, MAX_TIMER_MS, StatusCode, checkInt, resourceExhausted } from "@blackice/flight-core";
 
 /** What the main thread posts to a decoder thread. */
 export type DecoderThreadMessage<Req> = { readonly id: number; readonly stream: number; readonly request: Req } | { readonly stream: number; readonly reset: true };
@@ -139,12 +139,8 @@ export class DecoderThreads {
 
   constructor(readonly options: DecoderThreadsOptions) {
     const cores = os.availableParallelism();
-    if (!Number.isInteger(options.size) || options.size < 1 || options.size > cores) {
-      throw new TypeError(`FlightClient: decoder.workers must be an integer from 1 to ${cores} (the cores of this machine), got ${String(options.size)}`);
-    }
-    if (!Number.isInteger(options.timeoutMs) || options.timeoutMs < 1 || options.timeoutMs > 2 ** 31 - 1) {
-      throw new TypeError(`FlightClient: decoder.timeoutMs must be an integer from 1 to ${2 ** 31 - 1}, got ${String(options.timeoutMs)}`);
-    }
+    checkInt("FlightClient", "decoder.workers (at most the cores of this machine)", options.size, 1, cores);
+    checkInt("FlightClient", "decoder.timeoutMs", options.timeoutMs, 1, MAX_TIMER_MS);
   }
 
   /** A stream on the least busy thread (a new one while fewer than `size` run). */

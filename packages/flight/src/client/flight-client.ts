@@ -20,6 +20,9 @@ import {
   type SignableCall,
   type FlightMethod,
   type Ticket,
+  checkFunction,
+  checkOptionalInt,
+  checkOptions as checkFactoryOptions,
 } from "@blackice/flight-core";
 import { flightServiceDefinition } from "../codec/service-definition";
 import * as pb from "../gen/Flight";
@@ -301,19 +304,10 @@ function isDescriptorInput(x: unknown): x is DescriptorInput {
 }
 
 function checkOptions(location: string, options: FlightClientOptions): void {
-  if (options === null || typeof options !== "object") throw new TypeError(`FlightClient options must be an object, got ${options === null ? "null" : typeof options}`);
-  const known = ["tls", "metadata", "signer", "middleware", "maxMessageBytes", "flowControlWindow", "channelOptions", "pool", "decoder"];
-  for (const k of Object.keys(options)) {
-    if (!known.includes(k)) throw new TypeError(`FlightClient: unknown option "${k}" (known: ${known.join(", ")})`);
-  }
-  const intIn = (name: string, v: unknown, min: number, max: number): void => {
-    if (v !== undefined && (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max)) {
-      throw new TypeError(`FlightClient: ${name} must be an integer from ${min} to ${max}, got ${String(v)}`);
-    }
-  };
-  intIn("maxMessageBytes", options.maxMessageBytes, 1, MAX_INT32);
-  intIn("flowControlWindow", options.flowControlWindow, 65_535, MAX_INT32);
-  if (options.signer !== undefined && typeof options.signer !== "function") throw new TypeError("FlightClient: signer must be a function (a CallSigner)");
+  checkFactoryOptions("FlightClient", options, ["tls", "metadata", "signer", "middleware", "maxMessageBytes", "flowControlWindow", "channelOptions", "pool", "decoder"], true);
+  checkOptionalInt("FlightClient", "maxMessageBytes", options.maxMessageBytes, 1, MAX_INT32);
+  checkOptionalInt("FlightClient", "flowControlWindow", options.flowControlWindow, 65_535, MAX_INT32);
+  checkFunction("FlightClient", "signer (a CallSigner)", options.signer);
   checkMiddleware(options.middleware);
   if (options.metadata !== undefined) {
     if (options.metadata === null || typeof options.metadata !== "object") throw new TypeError("FlightClient: metadata must be an object of header names to strings");

@@ -133,11 +133,11 @@ describe("FlightClient decodes DoGet streams in a worker", () => {
   });
 
   it("refuses bad decoder options with a TypeError naming the range", () => {
-    expect(() => new FlightClient("127.0.0.1:1", { decoder: { workers: 0 } })).toThrow(/decoder.workers must be an integer from 1 to/);
+    expect(() => new FlightClient("127.0.0.1:1", { decoder: { workers: 0 } })).toThrow(/^FlightClient: decoder.workers \(at most the cores of this machine\) must be an integer from 1 to \d+; got 0$/);
     expect(() => new FlightClient("127.0.0.1:1", { decoder: { timeoutMs: -1 } })).toThrow(/timeoutMs must be an integer from 1/);
     expect(() => new FlightClient("127.0.0.1:1", { decoder: { maxHeapMb: 1 } })).toThrow(/maxHeapMb must be an integer from 16 to 65536/);
     expect(() => new FlightClient("127.0.0.1:1", { decoder: { worker: "yes" as never } })).toThrow(/decoder.worker must be a boolean/);
-    expect(() => new FlightClient("127.0.0.1:1", { decoder: { threads: 2 } as never })).toThrow(/unknown decoder option "threads"/);
+    expect(() => new FlightClient("127.0.0.1:1", { decoder: { threads: 2 } as never })).toThrow(/^FlightClient: decoder: unknown option "threads"/);
   });
 });
 

@@ -9,7 +9,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as Arrow from "apache-arrow";
-import { FlightError, StatusCode, chunksOf, type FlightData } from "@blackice/flight-core";
+import { FlightError, StatusCode, checkBoolean, checkOptionalInt, checkOptions, chunksOf, type FlightData } from "@blackice/flight-core";
 import { DecoderThreads, type DecoderStream } from "./decoder-threads";
 import { loadArrow } from "./arrow-interop";
 import type { CheckedMessage, DecodeWorkerAnswer, DecodeWorkerRequest } from "./decode-worker";
@@ -38,15 +38,9 @@ export interface DecoderOptions {
 
 /** Checks `decoder` options (TypeError naming the valid range), and makes the threads (none start yet) when workers are used. */
 export function decoderThreads(options: DecoderOptions | undefined): DecoderThreads | undefined {
-  if (options !== undefined && (options === null || typeof options !== "object")) throw new TypeError("FlightClient: decoder must be an object ({ worker?, workers?, timeoutMs?, maxHeapMb? })");
-  const o = options ?? {};
-  for (const k of Object.keys(o)) {
-    if (!["worker", "workers", "timeoutMs", "maxHeapMb"].includes(k)) throw new TypeError(`FlightClient: unknown decoder option "${k}"; the options are worker, workers, timeoutMs, maxHeapMb`);
-  }
-  if (o.worker !== undefined && typeof o.worker !== "boolean") throw new TypeError("FlightClient: decoder.worker must be a boolean");
-  if (o.maxHeapMb !== undefined && (typeof o.maxHeapMb !== "number" || !Number.isInteger(o.maxHeapMb) || o.maxHeapMb < 16 || o.maxHeapMb > 65_536)) {
-    throw new TypeError(`FlightClient: decoder.maxHeapMb must be an integer from 16 to 65536, got ${String(o.maxHeapMb)}`);
-  }
+  const o = checkOptions<DecoderOptions>("FlightClient: decoder", options, ["worker", "workers", "timeoutMs", "maxHeapMb"]);
+  if (o.worker !== undefined) checkBoolean("FlightClient", "decoder.worker", o.worker);
+  checkOptionalInt("FlightClient", "decoder.maxHeapMb", o.maxHeapMb, 16, 65_536);
   // DecoderThreads checks the rest, naming the ranges.
   const threads = new DecoderThreads({ script: decodeWorkerScript(), size: o.workers ?? 1, timeoutMs: o.timeoutMs ?? 5000, maxHeapMb: o.maxHeapMb ?? 512 });
   return o.worker === false ? undefined : threads;

@@ -5,6 +5,8 @@ import * as path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import {
   FlightError,
+  checkInt,
+  checkOptions,
   IpcStreamValidator,
   StatusCode,
   chunksOf,
@@ -52,12 +54,9 @@ const PRLIMIT = ["/usr/bin/prlimit", "/bin/prlimit"].find((p) => fs.existsSync(p
 const START_TIMEOUT_MS = 30_000;
 const STDERR_TAIL = 4096;
 
-function checkInt(name: string, value: unknown, min: number, max: number, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-    throw new TypeError(`createQueryEngine: ${name} must be an integer from ${min} to ${max}, not ${String(value)}`);
-  }
-  return value;
+const WHERE = "createQueryEngine";
+function intOption(name: string, value: unknown, min: number, max: number, fallback: number): number {
+  return checkInt(WHERE, name, value, min, max, fallback);
 }
 
 /** Where the engine process's compiled JavaScript is (tests run the sources; the child needs dist). */
@@ -108,18 +107,16 @@ let nextId = 1;
  * await engine.close();
  */
 export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine {
-  if (options === null || typeof options !== "object") throw new TypeError("createQueryEngine: expected an options object");
-  const known = ["processes", "maxQueue", "maxInputBytes", "maxResultBytes", "timeoutMs", "memoryLimitBytes"];
-  for (const k of Object.keys(options)) if (!known.includes(k)) throw new TypeError(`createQueryEngine: unknown option ${JSON.stringify(k)}; the options are ${known.join(", ")}`);
-  const processes = checkInt("processes", options.processes, 1, os.availableParallelism(), 1);
-  const maxQueue = checkInt("maxQueue", options.maxQueue, 0, 1024, 16);
-  const maxInputBytes = checkInt("maxInputBytes", options.maxInputBytes, 1, Number.MAX_SAFE_INTEGER, GiB);
-  const maxResultBytes = checkInt("maxResultBytes", options.maxResultBytes, 1, 2 ** 31 - 1, 256 * 1024 ** 2);
-  const timeoutMs = checkInt("timeoutMs", options.timeoutMs, 1, 3_600_000, 30_000);
+  checkOptions(WHERE, options, ["processes", "maxQueue", "maxInputBytes", "maxResultBytes", "timeoutMs", "memoryLimitBytes"], true);
+  const processes = intOption("processes", options.processes, 1, os.availableParallelism(), 1);
+  const maxQueue = intOption("maxQueue", options.maxQueue, 0, 1024, 16);
+  const maxInputBytes = intOption("maxInputBytes", options.maxInputBytes, 1, Number.MAX_SAFE_INTEGER, GiB);
+  const maxResultBytes = intOption("maxResultBytes", options.maxResultBytes, 1, 2 ** 31 - 1, 256 * 1024 ** 2);
+  const timeoutMs = intOption("timeoutMs", options.timeoutMs, 1, 3_600_000, 30_000);
   let memoryLimit = PRLIMIT === undefined ? 0 : 4 * GiB;
   if (options.memoryLimitBytes !== undefined) {
-    if (options.memoryLimitBytes !== 0) checkInt("memoryLimitBytes", options.memoryLimitBytes, MIN_MEMORY_LIMIT, Number.MAX_SAFE_INTEGER, 0);
-    else checkInt("memoryLimitBytes", options.memoryLimitBytes, 0, 0, 0);
+    if (options.memoryLimitBytes !== 0) intOption("memoryLimitBytes", options.memoryLimitBytes, MIN_MEMORY_LIMIT, Number.MAX_SAFE_INTEGER, 0);
+    else intOption("memoryLimitBytes", options.memoryLimitBytes, 0, 0, 0);
     if (options.memoryLimitBytes !== 0 && PRLIMIT === undefined) throw new TypeError("createQueryEngine: memoryLimitBytes needs util-linux prlimit, which this machine does not have; give 0 for no limit");
     memoryLimit = options.memoryLimitBytes;
   }

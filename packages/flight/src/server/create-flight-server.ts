@@ -21,6 +21,10 @@ import {
   offersGc,
   offersMemoryLimit,
   offersTtl,
+  checkBoolean,
+  checkFunction,
+  checkInt,
+  describeValue,
 } from "@blackice/flight-core";
 import { FLIGHT_SERVICE_NAME } from "../codec/service-definition";
 import { HealthService, type ServingStatus } from "../transport/health-service";
@@ -212,9 +216,9 @@ export type { ServingStatus };
 
 function splitAddr(addr: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(addr);
-  if (!m) throw new TypeError(`addr must be "host:port" (e.g. 127.0.0.1:8815), got ${JSON.stringify(addr)}`);
+  if (!m) throw new TypeError(`serverConfig: addr must be "host:port" (e.g. 127.0.0.1:8815); got ${describeValue(addr)}`);
   const port = Number(m[3]);
-  if (port > 65535) throw new TypeError(`addr: port must be 0..65535, got ${port}`);
+  if (port > 65535) throw new TypeError(`serverConfig: addr must have a port from 0 to 65535; got ${describeValue(addr)}`);
   return { host: m[1] ?? m[2], port };
 }
 
@@ -250,9 +254,7 @@ function applyStoreSettings(store: FlightStore, given: FlightServerConfig, confi
 }
 
 function checkConfig(c: Required<Omit<FlightServerConfig, "location" | "onError">>): void {
-  const intIn = (name: string, v: number, min: number, max: number): void => {
-    if (!Number.isInteger(v) || v < min || v > max) throw new TypeError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
-  };
+  const intIn = (name: string, v: number, min: number, max: number): number => checkInt("serverConfig", name, v, min, max);
   splitAddr(c.addr);
   intIn("ttl", c.ttl, 0, Number.MAX_SAFE_INTEGER);
   intIn("maxMemoryBytes", c.maxMemoryBytes, 1, Number.MAX_SAFE_INTEGER);
@@ -272,8 +274,8 @@ function checkConfig(c: Required<Omit<FlightServerConfig, "location" | "onError"
   intIn("keepaliveTimeoutMs", c.keepaliveTimeoutMs, 1000, 2 ** 31 - 1);
   intIn("maxConnectionIdleMs", c.maxConnectionIdleMs, 0, 2 ** 31 - 1);
   intIn("maxConnectionAgeMs", c.maxConnectionAgeMs, 0, 2 ** 31 - 1);
-  if (typeof c.enableGC !== "boolean") throw new TypeError(`enableGC must be a boolean, got ${typeof c.enableGC}`);
-  if (typeof c.webPage !== "boolean") throw new TypeError(`webPage must be a boolean, got ${typeof c.webPage}`);
+  checkBoolean("serverConfig", "enableGC", c.enableGC);
+  checkBoolean("serverConfig", "webPage", c.webPage);
 }
 
 
@@ -338,7 +340,7 @@ export function createFlightServer(...parts: ServerPart[]): FlightServer {
   }
   const defined = Object.fromEntries(Object.entries(userConfig).filter(([, v]) => v !== undefined));
   const config = { ...DEFAULT_CONFIG, ...defined } as Required<Omit<FlightServerConfig, "location" | "onError">> & Pick<FlightServerConfig, "location" | "onError">;
-  if (config.onError !== undefined && typeof config.onError !== "function") throw new TypeError("onError must be a function");
+  checkFunction("serverConfig", "onError", config.onError);
   const onError =
     config.onError ??
     ((err: unknown, context: { method?: string }) =>

@@ -86,7 +86,7 @@ describe("projectExchange's worker pool", () => {
 
   it("checks its options when the server is built", () => {
     const cores = os.availableParallelism();
-    expect(() => projectExchange({ size: cores + 1 })).toThrow(new TypeError(`project: size must be an integer from 1 to ${cores} (the cores of this machine), got ${cores + 1}`));
+    expect(() => projectExchange({ size: cores + 1 })).toThrow(new TypeError(`project: size (at most the cores of this machine) must be an integer from 1 to ${cores}; got ${cores + 1}`));
     expect(() => projectExchange({ maxQueue: -1 })).toThrow(TypeError);
     expect(() => projectExchange({ timeoutMs: 0 })).toThrow(TypeError);
     expect(() => projectExchange({ resourceLimits: { maxOldGenerationSizeMb: 0 } })).toThrow(TypeError);

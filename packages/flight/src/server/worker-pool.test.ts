@@ -47,7 +47,7 @@ describe("WorkerPool", () => {
 
   it("checks its options when it is made, naming the valid range", () => {
     const cores = os.availableParallelism();
-    expect(() => pool({ size: cores + 1 })).toThrow(new TypeError(`test: size must be an integer from 1 to ${cores} (the cores of this machine), got ${cores + 1}`));
+    expect(() => pool({ size: cores + 1 })).toThrow(new TypeError(`test: size (at most the cores of this machine) must be an integer from 1 to ${cores}; got ${cores + 1}`));
     expect(() => pool({ size: 0 })).toThrow(TypeError);
     expect(() => pool({ maxQueue: -1 })).toThrow(/maxQueue must be an integer from 0/);
     expect(() => pool({ timeoutMs: 0 })).toThrow(/timeoutMs must be an integer from 1/);

@@ -1,6 +1,6 @@
 import * as os from "node:os";
 import { Worker, type ResourceLimits, type TransferListItem } from "node:worker_threads";
-import { FlightError, StatusCode, invalidArgument, resourceExhausted } from "@blackice/flight-core";
+import { FlightError, StatusCode, checkInt, checkNumberIn, checkString, describeValue, invalidArgument, resourceExhausted } from "@blackice/flight-core";
 
 /** What the pool posts to a worker: one request, or the end of a lease (drop per-lease state). */
 export type WorkerPoolMessage<Req> = { readonly request: Req } | { readonly reset: true };
@@ -137,14 +137,13 @@ export class WorkerPool {
 
   /** Checks the options (TypeError naming the valid range); starts no thread. */
   constructor(options: WorkerPoolOptions) {
-    if (options === null || typeof options !== "object") throw new TypeError("WorkerPool: expected an options object");
-    if (typeof options.script !== "string" || options.script.length === 0) throw new TypeError("WorkerPool: script must be the path of the worker's JavaScript file");
-    this.script = options.script;
+    if (options === null || typeof options !== "object") throw new TypeError(`WorkerPool: options must be an object; got ${describeValue(options)}`);
+    this.script = checkString("WorkerPool", "script", options.script, "the path of the worker's JavaScript file", true) as string;
     this.name = options.name ?? "worker";
     const cores = os.availableParallelism();
-    this.size = intIn(this.name, "size", options.size ?? Math.min(2, cores), 1, cores, ` (the cores of this machine)`);
-    this.maxQueue = intIn(this.name, "maxQueue", options.maxQueue ?? 16, 0, 2 ** 31 - 1);
-    this.timeoutMs = intIn(this.name, "timeoutMs", options.timeoutMs ?? 5000, 1, 2 ** 31 - 1);
+    this.size = checkInt(this.name, "size (at most the cores of this machine)", options.size, 1, cores, Math.min(2, cores));
+    this.maxQueue = checkInt(this.name, "maxQueue", options.maxQueue, 0, 2 ** 31 - 1, 16);
+    this.timeoutMs = checkInt(this.name, "timeoutMs", options.timeoutMs, 1, 2 ** 31 - 1, 5000);
     this.resourceLimits = Object.freeze(checkResourceLimits(this.name, options.resourceLimits));
   }
 
@@ -344,23 +343,14 @@ export class WorkerPool {
   }
 }
 
-function intIn(name: string, what: string, v: unknown, min: number, max: number, why = ""): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-    throw new TypeError(`${name}: ${what} must be an integer from ${min} to ${max}${why}, got ${String(v)}`);
-  }
-  return v;
-}
-
 function checkResourceLimits(name: string, limits: ResourceLimits | undefined): ResourceLimits {
   if (limits === undefined) return { maxOldGenerationSizeMb: 256 };
-  if (limits === null || typeof limits !== "object") throw new TypeError(`${name}: resourceLimits must be an object`);
+  if (limits === null || typeof limits !== "object") throw new TypeError(`${name}: resourceLimits must be an object; got ${describeValue(limits)}`);
   for (const [k, v] of Object.entries(limits)) {
     if (!(RESOURCE_LIMIT_KEYS as readonly string[]).includes(k)) {
       throw new TypeError(`${name}: resourceLimits has no ${JSON.stringify(k)}; the limits are ${RESOURCE_LIMIT_KEYS.join(", ")}`);
     }
-    if (v !== undefined && (typeof v !== "number" || !Number.isFinite(v) || v <= 0)) {
-      throw new TypeError(`${name}: resourceLimits.${k} must be a positive number of MB, got ${String(v)}`);
-    }
+    if (v !== undefined) checkNumberIn(name, `resourceLimits.${k}`, v, Number.MIN_VALUE, Number.MAX_VALUE, "a positive number of MB");
   }
   return { maxOldGenerationSizeMb: 256, ...limits };
 }

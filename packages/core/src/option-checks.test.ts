@@ -1,0 +1,71 @@
+import {
+  MAX_TIMER_MS,
+  checkBoolean,
+  checkDuration,
+  checkEnum,
+  checkInt,
+  checkNumberIn,
+  checkOptions,
+  checkString,
+  describeValue,
+} from "./option-checks";
+
+describe("option checks", () => {
+  it("describeValue shows numbers, booleans and strings, and only the type of anything else", () => {
+    expect(describeValue(1.5)).toBe("1.5");
+    expect(describeValue(true)).toBe("true");
+    expect(describeValue("x")).toBe('"x"');
+    expect(describeValue(null)).toBe("null");
+    expect(describeValue({ secret: 1 })).toBe("object");
+  });
+
+  it("checkOptions refuses non-objects and unknown keys", () => {
+    expect(checkOptions("f", undefined, ["a"])).toEqual({});
+    expect(() => checkOptions("f", undefined, ["a"], true)).toThrow("f: options must be an object; got undefined");
+    expect(() => checkOptions("f", [], ["a"])).toThrow(TypeError);
+    expect(() => checkOptions("f", { b: 1 }, ["a"])).toThrow('f: unknown option "b"; known options: a');
+  });
+
+  it("checkInt names the range", () => {
+    expect(checkInt("f", "n", undefined, 1, 3, 2)).toBe(2);
+    expect(() => checkInt("f", "n", 1.5, 1, 3)).toThrow("f: n must be an integer from 1 to 3; got 1.5");
+  });
+
+  it("checkNumberIn words the range as told and builds the error as told", () => {
+    expect(checkNumberIn("f", "x", 0.5, 0, 1, "a fraction")).toBe(0.5);
+    expect(checkNumberIn("f", "x", undefined, 0, 1, "a fraction", 1)).toBe(1);
+    expect(() => checkNumberIn("f", "x", Number.NaN, 0, 1, "a fraction")).toThrow(new TypeError("f: x must be a fraction; got NaN"));
+    expect(() => checkNumberIn("f", "x", 2, 0, 1, "a fraction", undefined, (m) => new RangeError(m))).toThrow(RangeError);
+  });
+
+  it("checkDuration takes milliseconds in range, fractions included", () => {
+    expect(checkDuration("f", "ms", 1.5, 1, MAX_TIMER_MS)).toBe(1.5);
+    expect(checkDuration("f", "ms", undefined, 1, MAX_TIMER_MS, 10)).toBe(10);
+    expect(() => checkDuration("f", "ms", MAX_TIMER_MS + 1, 1, MAX_TIMER_MS)).toThrow(
+      `f: ms must be a number of milliseconds from 1 to ${MAX_TIMER_MS}; got ${MAX_TIMER_MS + 1}`,
+    );
+    expect(() => checkDuration("f", "ms", "5", 1, 10)).toThrow('got "5"');
+  });
+
+  it("checkBoolean takes booleans only", () => {
+    expect(() => checkBoolean("f", "b", undefined)).toThrow("f: b must be a boolean; got undefined");
+    expect(checkBoolean("f", "b", undefined, true)).toBe(true);
+    expect(checkBoolean("f", "b", false, true)).toBe(false);
+    expect(() => checkBoolean("f", "b", 1)).toThrow("f: b must be a boolean; got 1");
+  });
+
+  it("checkEnum takes one of the listed strings", () => {
+    const modes = ["a", "b"] as const;
+    expect(checkEnum("f", "mode", undefined, modes)).toBeUndefined();
+    expect(checkEnum("f", "mode", undefined, modes, "a")).toBe("a");
+    expect(checkEnum("f", "mode", "b", modes)).toBe("b");
+    expect(() => checkEnum("f", "mode", "c", modes)).toThrow('f: mode must be one of "a", "b"; got "c"');
+  });
+
+  it("checkString takes non-empty strings", () => {
+    expect(checkString("f", "s", undefined)).toBeUndefined();
+    expect(checkString("f", "s", "x")).toBe("x");
+    expect(() => checkString("f", "s", "")).toThrow('f: s must be a non-empty string; got ""');
+    expect(() => checkString("f", "dir", undefined, "a non-empty path", true)).toThrow("f: dir must be a non-empty path; got undefined");
+  });
+});
