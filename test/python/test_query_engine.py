@@ -287,9 +287,15 @@ def test_deadline(data):
     slow = {"sql": 'SELECT count(*) AS n FROM "mid" a CROSS JOIN "mid" b CROSS JOIN "mid" d WHERE a.cpu + b.cpu > d.cpu'}
     info = info_of(c, slow)
     e = code_of(lambda: c.do_get(info.endpoints[0].ticket).read_all())
-    # The engine's own timeout (3 s on this server) killed the query.
-    assert isinstance(e, flight.FlightTimedOutError), repr(e)
-    assert "longer than 3000 ms" in str(e)
+    # The engine stopped the runaway query and killed its process: by its own timeout (3 s on
+    # this server) or, on a fast quiet machine, by the process's memory limit first (the triple
+    # cross join grows past 4 GiB within 3 s there; seen once in a full run). Which limit comes
+    # first depends on the machine's speed; the deadline alone is checked deterministically in
+    # packages/flight/src/query/engine-pool.slow.test.ts (a 300 ms deadline).
+    if isinstance(e, flight.FlightTimedOutError):
+        assert "longer than 3000 ms" in str(e), repr(e)
+    else:
+        assert "RESOURCE_EXHAUSTED" in repr(e) and "ran out of memory" in str(e), repr(e)
     # and the engine serves the next query
     assert fetch(c, {"sql": 'SELECT count(*) AS n FROM "mid"'}).column("n").to_pylist() == [1500]
     c.close()
