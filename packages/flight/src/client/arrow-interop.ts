@@ -12,6 +12,7 @@
 import type * as Arrow from "apache-arrow";
 import { FlightError, MessageKind, StatusCode, chunksOf, joinIpcStream, readMessageHeader, splitIpcStream, type FlightData } from "@blackice/flight-core";
 import { registerCompressionCodecs, type CompressionCodecsRegistration } from "./compression";
+import { encapsulateMessage } from "../server/ipc-encapsulate";
 
 export type ArrowModule = typeof Arrow;
 
@@ -403,12 +404,8 @@ async function* ipcStreamBytes(arrow: ArrowModule, messages: AsyncIterable<Fligh
         );
       }
     }
-    const padded = Math.ceil(header.byteLength / 8) * 8;
-    const prefix = new Uint8Array(8 + padded);
-    const view = new DataView(prefix.buffer);
-    view.setUint32(0, 0xffffffff, true);
-    view.setInt32(4, padded, true);
-    prefix.set(header, 8);
+    // Prefix and header padded to a multiple of 8, so the body that follows keeps its alignment.
+    const prefix = encapsulateMessage(header);
     yield prefix;
     yield* chunksOf(body);
     index++;

@@ -10,6 +10,7 @@ import { MessageKind, readMessageHeader } from "@blackice/flight-core";
 import type * as Arrow from "apache-arrow";
 import { IpcMessageEncoder, loadArrow } from "./arrow-interop";
 import { registerCompressionCodecs } from "./compression";
+import { encapsulateMessage } from "../server/ipc-encapsulate";
 import type { DecoderThreadMessage, DecoderThreadReply } from "./decoder-threads";
 
 /** One IPC message of the stream (a Flight message's header and body), or the end of the stream. */
@@ -91,12 +92,8 @@ class StreamDecoder {
     // apache-arrow copies a body that is not 8-byte aligned; doing it here makes that copy
     // ours, off the main thread, and the aligned body is what the main thread then reads.
     const aligned = body.byteOffset % 8 === 0 ? body : copy(body);
-    const padded = Math.ceil(header.byteLength / 8) * 8;
-    const prefix = new Uint8Array(8 + padded);
-    const view = new DataView(prefix.buffer);
-    view.setUint32(0, 0xffffffff, true);
-    view.setInt32(4, padded, true);
-    prefix.set(header, 8);
+    // Prefix and header padded to a multiple of 8, so the body that follows keeps its alignment.
+    const prefix = encapsulateMessage(header);
     this.bytes.push(prefix);
     this.bytes.push(aligned);
 

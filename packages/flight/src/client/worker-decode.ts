@@ -12,6 +12,7 @@ import type * as Arrow from "apache-arrow";
 import { FlightError, StatusCode, checkBoolean, checkOptionalInt, checkOptions, chunksOf, type FlightData } from "@blackice/flight-core";
 import { DecoderThreads, type DecoderStream } from "./decoder-threads";
 import { loadArrow } from "./arrow-interop";
+import { encapsulateMessage } from "../server/ipc-encapsulate";
 import type { CheckedMessage, DecodeWorkerAnswer, DecodeWorkerRequest } from "./decode-worker";
 
 /** Options of the decoding worker threads of a {@link FlightClient} (`decoder` option). */
@@ -127,14 +128,8 @@ async function* checkedMessages(stream: DecoderStream, messages: AsyncIterable<F
 /** The checked messages as IPC stream bytes for apache-arrow's reader: a small prefix and header, then the (aligned) body. */
 async function* ipcBytes(checked: AsyncIterable<CheckedMessage>): AsyncGenerator<Uint8Array> {
   for await (const { header, body } of checked) {
-    const padded = Math.ceil(header.byteLength / 8) * 8;
-    // Prefix and header in one buffer whose length is a multiple of 8, so that the body that
-    // follows keeps its alignment in apache-arrow's reader.
-    const prefix = new Uint8Array(8 + padded);
-    const view = new DataView(prefix.buffer);
-    view.setUint32(0, 0xffffffff, true);
-    view.setInt32(4, padded, true);
-    prefix.set(header, 8);
+    // Prefix and header padded to a multiple of 8, so the body that follows keeps its alignment.
+    const prefix = encapsulateMessage(header);
     yield prefix;
     if (body.byteLength > 0) yield body;
   }

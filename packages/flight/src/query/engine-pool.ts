@@ -21,7 +21,7 @@ import {
   type FlightData,
   type SqlTableRef,
 } from "@blackice/flight-core";
-import { encapsulateMessage } from "../server/ipc-encapsulate";
+import { decapsulateMessage, encapsulateMessage } from "../server/ipc-encapsulate";
 import type { EngineProcessReply } from "./engine-process";
 import type { EngineRequest, EngineResult, EngineTable, EngineTableSchema, QueryEngine, QueryEngineStats } from "./query-engine";
 import { unreadableColumn } from "./engine-types";
@@ -266,7 +266,7 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
     for (const ref of refs) {
       const table = await request.table(ref);
       if (table === undefined) throw notFound(`query: no flight named ${JSON.stringify(ref.name)} (path ${JSON.stringify(ref.path)})`);
-      const bad = unreadableColumn(readSchema(decapsulate(table.schema)));
+      const bad = unreadableColumn(readSchema(decapsulateMessage(table.schema, "a flight's schema")));
       if (bad !== undefined) {
         throw invalidArgument(`query: column ${JSON.stringify(bad.column)} of ${JSON.stringify(ref.name)} has type ${bad.type}${bad.nested === undefined ? "" : ` (${bad.nested})`}, which the query engine (polars) cannot read; select other columns`);
       }
@@ -490,14 +490,6 @@ export function createQueryEngine(options: QueryEngineOptions = {}): QueryEngine
       await Promise.all(all.map((p) => p.exited));
     },
   };
-}
-
-function decapsulate(bytes: Uint8Array): Uint8Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.byteLength < 8 || view.getUint32(0, true) !== 0xffffffff) throw new FlightError(StatusCode.DATA_LOSS, "a flight's schema is not an encapsulated IPC message");
-  const length = view.getInt32(4, true);
-  if (length < 0 || 8 + length > bytes.byteLength) throw new FlightError(StatusCode.DATA_LOSS, "a flight's schema's length is past its end");
-  return bytes.subarray(8, 8 + length);
 }
 
 /** Reads exactly `n` bytes from a stream into one buffer (n was checked against the cap before). */

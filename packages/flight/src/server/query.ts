@@ -24,28 +24,15 @@ import {
   serverParts,
   type ServerParts,
 } from "@blackice/flight-core";
-import { encapsulateMessage } from "./ipc-encapsulate";
+import { decapsulateMessage, encapsulateMessage } from "./ipc-encapsulate";
 import { createQueryEngine, type QueryEngineOptions } from "../query/engine-pool";
 import type { EngineTable, QueryEngine } from "../query/query-engine";
 
 const EMPTY = new Uint8Array(0);
 
-/**
- * The header inside an encapsulated IPC message (FlightInfo.schema, SchemaResult.schema):
- * continuation marker, int32 length, header. Refuses anything else with DATA_LOSS, since the
- * bytes come from the server's own store.
- */
-function decapsulate(bytes: Uint8Array): Uint8Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.byteLength < 8 || view.getUint32(0, true) !== 0xffffffff) throw new FlightError(StatusCode.DATA_LOSS, "the stored schema is not an encapsulated IPC message");
-  const length = view.getInt32(4, true);
-  if (length < 0 || 8 + length > bytes.byteLength) throw new FlightError(StatusCode.DATA_LOSS, "the stored schema's length is past its end");
-  return bytes.subarray(8, 8 + length);
-}
-
 function projectSchemaBytes(encapsulated: Uint8Array, columns: readonly string[] | undefined): Uint8Array {
   if (columns === undefined) return encapsulated;
-  return encapsulateMessage(projectIpcSchema(decapsulate(encapsulated), columns).schemaHeader);
+  return encapsulateMessage(projectIpcSchema(decapsulateMessage(encapsulated, "the stored schema"), columns).schemaHeader);
 }
 
 /** The FlightInfo of a query, from the FlightInfo of the flight it reads. */
@@ -121,7 +108,7 @@ class PruningTally {
 function requestPruning(call: FlightCall, sql: string, ref: SqlTableRef, schema: Uint8Array, ticket: Uint8Array, tally: PruningTally): void {
   let fields;
   try {
-    fields = readSchema(decapsulate(schema)).fields;
+    fields = readSchema(decapsulateMessage(schema, "the stored schema")).fields;
   } catch {
     return; // the engine reports a schema it cannot read
   }
