@@ -1000,7 +1000,12 @@ async function pruningCase({ cfg, driver, results }) {
     };
     const seconds = { pruned: [], notPruned: [] };
     const seen = {};
-    for (let r = -1; r < cfg.runs; r++) {
+    // Warm-up: the unpruned query starts the engine's processes. The first pruned query then
+    // also computes the flight's batch statistics (MemoryStore computes them when first asked,
+    // not at put): timed on its own.
+    seen.notPruned = await driver.call({ cmd: "engine_query", uri: server.uri, path: p, where: cases.notPruned, times: 1 }, 600_000);
+    const first = await driver.call({ cmd: "engine_query", uri: server.uri, path: p, where: cases.pruned, times: 1 }, 600_000);
+    for (let r = 0; r < cfg.runs; r++) {
       for (const [name, where] of Object.entries(cases)) {
         const q = await driver.call({ cmd: "engine_query", uri: server.uri, path: p, where, times: 1 }, 600_000);
         if (r >= 0) seconds[name].push(q.seconds);
@@ -1012,12 +1017,14 @@ async function pruningCase({ cfg, driver, results }) {
       batches,
       batchBytes,
       rows: seen.pruned.rows,
+      firstPruned: { seconds: first.seconds, read: first.read, skipped: first.skipped },
       pruned: { ...summarize(seconds.pruned), read: seen.pruned.read, skipped: seen.pruned.skipped },
       notPruned: { ...summarize(seconds.notPruned), read: seen.notPruned.read, skipped: seen.notPruned.skipped },
     };
     results.pruning.push(row);
     log(
-      `pruning: ${batches} batches of 1 MiB, ${row.rows} rows match; pruned ${(row.pruned.median * 1000).toFixed(0)} ms (read ${row.pruned.read}, skipped ${row.pruned.skipped}), ` +
+      `pruning: ${batches} batches of 1 MiB, ${row.rows} rows match; first pruned query (computes the statistics) ${(first.seconds * 1000).toFixed(0)} ms (read ${first.read}, skipped ${first.skipped}); ` +
+        `pruned ${(row.pruned.median * 1000).toFixed(0)} ms (read ${row.pruned.read}, skipped ${row.pruned.skipped}), ` +
         `not pruned ${(row.notPruned.median * 1000).toFixed(0)} ms (read ${row.notPruned.read}, skipped ${row.notPruned.skipped})`,
     );
     await driver.call({ cmd: "delete", uri: server.uri, paths: [p] });

@@ -43,7 +43,7 @@ describe("batch pruning with pyarrow.flight", () => {
       batches: Array<Record<string, { nullCount: number; min: number | string | null; max: number | string | null; hasNaN: boolean }>>;
     };
     const flight = (await store.get({ type: DescriptorType.PATH, path: ["pruning", "stats"], cmd: new Uint8Array() }))!;
-    const batches = flight.batchStats!.filter((s) => s.kind === MessageKind.RECORD_BATCH);
+    const batches = (await flight.batchStats!()).filter((s) => s.kind === MessageKind.RECORD_BATCH);
     expect(batches).toHaveLength(expected.batches.length);
     let compared = 0;
     batches.forEach((b, k) => {

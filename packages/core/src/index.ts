@@ -151,7 +151,7 @@ export { sqlTables, sqlTableName, sqlTablePath, sqlTableDescriptor, quoteSqlIden
 export type { SqlTableRef } from "./query/sql-tables";
 export { bindSqlParameters, sqlParameterCount, MAX_SQL_PARAMETERS } from "./query/sql-parameters";
 export type { SqlParameterValue } from "./query/sql-parameters";
-export { computeBatchStats, hasBatchStats, batchStatsBytes } from "./ipc/batch-stats";
+export { computeBatchStats, hasBatchStats, batchStatsBytes, batchStatsBytesBound } from "./ipc/batch-stats";
 export type { BatchStats, ColumnStats } from "./ipc/batch-stats";
 export { selectBatches, prunedMessages, mayMatch, kBatchPruning } from "./query/batch-pruning";
 export type { BatchSelection, BatchPruningRequest, RangeOp, RangePredicate } from "./query/batch-pruning";

@@ -1,7 +1,7 @@
 import * as A from "apache-arrow";
 import fc from "fast-check";
 import { ByteChunks } from "../byte-chunks";
-import { batchStatsBytes, computeBatchStats, type ColumnStats } from "./batch-stats";
+import { batchStatsBytes, batchStatsBytesBound, computeBatchStats, type ColumnStats } from "./batch-stats";
 import { splitIpcStream } from "./ipc-stream";
 import { readSchema } from "./schema-info";
 import { KINDS, batchMessages, columnCase, expectedStats, type KindSpec } from "./test-stats-batches";
@@ -44,6 +44,8 @@ describe("computeBatchStats", () => {
           const stats = computeBatchStats(schema, batch!.header, body);
           expect(stats).toHaveLength(kinds.length);
           kinds.forEach((k, i) => same(stats![i], expectedStats(k, columns[i]!)));
+          // A store that counts statistics before computing them counts enough.
+          expect(batchStatsBytes(stats)).toBeLessThanOrEqual(batchStatsBytesBound(schema));
           checked++;
         }
       }),
@@ -59,6 +61,8 @@ describe("computeBatchStats", () => {
     const stats = computeBatchStats(readSchema(s!.header), b!.header, b!.body)!;
     KINDS.forEach((k, i) => expect(stats[i]).toEqual({ nullCount: 0, min: k.big ? 7n : 7, max: k.big ? 7n : 7, hasNaN: false }));
     expect(batchStatsBytes(stats)).toBeGreaterThan(KINDS.length * 64);
+    // Every column has statistics here, so the bound is reached exactly.
+    expect(batchStatsBytes(stats)).toBe(batchStatsBytesBound(readSchema(s!.header)));
   });
 
   it("gives null for columns of other types and dictionary-encoded ones, and nothing when no column has statistics", () => {

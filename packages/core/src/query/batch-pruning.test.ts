@@ -5,6 +5,7 @@ import * as A from "apache-arrow";
 import fc from "fast-check";
 import { contiguous } from "../byte-chunks";
 import { DescriptorType, type FlightDescriptor } from "../flight-types";
+import { batchStatsBytes } from "../ipc/batch-stats";
 import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
 import { splitIpcStream, type IpcMessageBytes } from "../ipc/ipc-stream";
 import { readMessageHeader } from "../ipc/message-header";
@@ -130,7 +131,7 @@ describe("selectBatches", () => {
         const d = pathD("p", String(runs++));
         const flight = await put(store, d, schema, batches);
         const predicates: RangePredicate[] = c.predicates.map((p) => ({ column: `c${p.column}`, op: p.op, value: p.value }));
-        const sel = selectBatches(flight, predicates);
+        const sel = await selectBatches(flight, predicates);
         expect(sel.batchesRead + sel.batchesSkipped).toBe(batches.length);
         expect(sel.used).toHaveLength(predicates.length);
         c.batches.forEach((cols, b) => {
@@ -164,11 +165,11 @@ describe("selectBatches", () => {
     const two = splitIpcStream(A.tableToIPC(table([10n, 20n]), "stream"));
     const flight = await put(store, pathD("dict"), one[0]!, [one[1]!, one[2]!, two[2]!]);
     // Messages: dictionary, batch [1,2], batch [10,20].
-    expect(flight.batchStats!.map((s) => s.kind)).toEqual([MessageKind.DICTIONARY_BATCH, MessageKind.RECORD_BATCH, MessageKind.RECORD_BATCH]);
-    const sel = selectBatches(flight, [{ column: "ts", op: ">=", value: 10n }, { column: "host", op: "=", value: 1 }, { column: "nope", op: "<", value: 0 }]);
+    expect((await flight.batchStats!()).map((s) => s.kind)).toEqual([MessageKind.DICTIONARY_BATCH, MessageKind.RECORD_BATCH, MessageKind.RECORD_BATCH]);
+    const sel = await selectBatches(flight, [{ column: "ts", op: ">=", value: 10n }, { column: "host", op: "=", value: 1 }, { column: "nope", op: "<", value: 0 }]);
     expect(sel).toEqual({ indices: [0, 2], batchesRead: 1, batchesSkipped: 1, used: [{ column: "ts", op: ">=", value: 10n }] });
-    expect(() => selectBatches(flight, [{ column: "ts", op: "~" as RangeOp, value: 1 }])).toThrow(expect.objectContaining({ code: StatusCode.INVALID_ARGUMENT }));
-    expect(() => selectBatches(flight, [{ column: "ts", op: "<", value: "1" as unknown as number }])).toThrow(/number or a bigint/);
+    await expect(selectBatches(flight, [{ column: "ts", op: "~" as RangeOp, value: 1 }])).rejects.toThrow(expect.objectContaining({ code: StatusCode.INVALID_ARGUMENT }));
+    await expect(selectBatches(flight, [{ column: "ts", op: "<", value: "1" as unknown as number }])).rejects.toThrow(/number or a bigint/);
     await store.close();
   });
 
@@ -180,9 +181,23 @@ describe("selectBatches", () => {
     ]);
     const flight = await put(store, pathD("acct"), schema!, [batch!]);
     const plain = stored(schema!).byteSize + stored(batch!).byteSize;
-    // The entry, two column statistics (one with bigints), and the slot.
-    expect(flight.memoryBytes! - plain).toBeGreaterThan(2 * 64 + 48);
-    expect(flight.batchStats![0]!.stats![1]).toEqual({ nullCount: 0, min: 1.5, max: 1.5, hasNaN: true });
+    // Counted at put, before they exist: the entry, two column statistics (one with bigints)
+    // at their most, and the slot.
+    const counted = flight.memoryBytes! - plain;
+    expect(counted).toBeGreaterThan(2 * 64 + 48);
+    const usedBefore = store.stats().memory.memoryBytes;
+    const first = await flight.batchStats!();
+    expect(first[0]!.stats![1]).toEqual({ nullCount: 0, min: 1.5, max: 1.5, hasNaN: true });
+    // What was computed fits in what was counted, and computing it changed no figure.
+    expect(batchStatsBytes(first[0]!.stats)).toBeLessThanOrEqual(counted);
+    expect(store.stats().memory.memoryBytes).toBe(usedBefore);
+    // Computed once and kept: a later call, on this snapshot or a newer one, returns the same entry.
+    expect((await flight.batchStats!())[0]).toBe(first[0]);
+    const appended = await put(store, pathD("acct"), schema!, [batch!]);
+    const both = await appended.batchStats!();
+    expect(both[0]).toBe(first[0]);
+    expect(both[1]).not.toBe(first[0]);
+    expect(both[1]).toEqual(first[0]);
     await store.close();
   });
 });
@@ -207,12 +222,12 @@ describe("DiskStore statistics", () => {
     await store.close();
     store = new DiskStore({ dir, fsync: "never", enableGC: false });
     const flight = (await store.get(pathD("t")))!;
-    expect(flight.batchStats!.map((s) => s.stats?.[0])).toEqual([
+    expect((await flight.batchStats!()).map((s) => s.stats?.[0])).toEqual([
       { nullCount: 1, min: 1n, max: 5n, hasNaN: false },
       { nullCount: 0, min: 100n, max: 200n, hasNaN: false },
       { nullCount: 2, min: undefined, max: undefined, hasNaN: false },
     ]);
-    const sel = selectBatches(flight, [{ column: "c0", op: ">", value: 150n }]);
+    const sel = await selectBatches(flight, [{ column: "c0", op: ">", value: 150n }]);
     expect(sel).toMatchObject({ indices: [1], batchesRead: 1, batchesSkipped: 2 });
     const read: StoredMessage[] = [];
     for await (const m of prunedMessages(flight, sel)) read.push(m);
@@ -237,12 +252,12 @@ describe("DiskStore statistics", () => {
     store = new DiskStore({ dir, fsync: "never", enableGC: false });
     expect(store.recovery.damaged).toBe(0);
     const flight = (await store.get(pathD("old")))!;
-    expect(flight.batchStats).toEqual([{ kind: MessageKind.RECORD_BATCH, stats: undefined }]);
-    expect(selectBatches(flight, [{ column: "c0", op: ">", value: 100n }])).toMatchObject({ indices: [0], batchesRead: 1, batchesSkipped: 0 });
+    expect(await flight.batchStats!()).toEqual([{ kind: MessageKind.RECORD_BATCH, stats: undefined }]);
+    expect(await selectBatches(flight, [{ column: "c0", op: ">", value: 100n }])).toMatchObject({ indices: [0], batchesRead: 1, batchesSkipped: 0 });
     // An append to it gets statistics for its own batches.
     const b2 = batchOf([300n]);
     const appended = await put(store, pathD("old"), b1[0]!, [b2[1]!]);
-    expect(appended.batchStats!.map((s) => s.stats?.[0]?.max)).toEqual([undefined, 300n]);
+    expect((await appended.batchStats!()).map((s) => s.stats?.[0]?.max)).toEqual([undefined, 300n]);
     await store.close();
   });
 });

@@ -101,13 +101,13 @@ function checkPredicates(predicates: readonly RangePredicate[]): void {
  * @throws FlightError INVALID_ARGUMENT for a malformed predicate.
  *
  * @example
- * const sel = selectBatches(flight, [{ column: "ts", op: ">=", value: 1733011200000000n }]);
+ * const sel = await selectBatches(flight, [{ column: "ts", op: ">=", value: 1733011200000000n }]);
  * for await (const m of prunedMessages(flight, sel)) engine.feed(m);
  * console.log(`${sel.batchesSkipped} batches skipped`);
  */
-export function selectBatches(flight: StoredFlight, predicates: readonly RangePredicate[]): BatchSelection {
+export async function selectBatches(flight: StoredFlight, predicates: readonly RangePredicate[]): Promise<BatchSelection> {
   checkPredicates(predicates);
-  const summaries = flight.batchStats;
+  const summaries = await flight.batchStats?.();
   const all = (): BatchSelection => {
     const indices = Array.from({ length: flight.messageCount }, (_, i) => i);
     const batches = summaries === undefined ? undefined : summaries.reduce((n, s) => n + (s.kind === MessageKind.RECORD_BATCH ? 1 : 0), 0);

@@ -187,8 +187,8 @@ class DiskFlight implements StoredFlight {
     return { [Symbol.asyncIterator]: () => this.read(entries, lease === undefined ? undefined : new SpanBuffers(lease)) };
   }
 
-  /** Each message's kind and statistics, from the manifest (decoded on first use). */
-  get batchStats(): readonly MessageStats[] {
+  /** Each message's kind and statistics, from the manifest (computed at put; decoded on first use). */
+  async batchStats(): Promise<readonly MessageStats[]> {
     const out = new Array<MessageStats>(this.entries.length - 1);
     for (let i = 1; i < this.entries.length; i++) out[i - 1] = messageStatsOf(this.entries[i]!, this.statsReadable);
     return out;

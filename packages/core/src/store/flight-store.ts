@@ -48,12 +48,14 @@ export interface StoredFlight {
    */
   messages(options?: MessageReadOptions): AsyncIterable<StoredMessage>;
   /**
-   * What the store knows of each message of {@link messages} without reading it, in the same
-   * order: its kind and, for a record batch, the statistics computed when it was put (see
-   * `computeBatchStats`; undefined when the batch has none). Absent when the store keeps no
-   * statistics. Batch pruning (`selectBatches`) reads it.
+   * What the store knows of each message of {@link messages}, in the same order: its kind and,
+   * for a record batch, its statistics (see `computeBatchStats`; undefined when the batch has
+   * none). A store may compute them when first asked and keep them for later calls: MemoryStore
+   * does, so that DoPut never pays for them; DiskStore computes them at put and keeps them in
+   * its manifest, so that a pruned read skips batches on disk from the first query on. Absent
+   * when the store keeps no statistics. Batch pruning (`selectBatches`) calls it.
    */
-  readonly batchStats?: readonly MessageStats[];
+  batchStats?(): Promise<readonly MessageStats[]>;
 }
 
 /** One entry of {@link StoredFlight.batchStats}. */

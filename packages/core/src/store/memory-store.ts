@@ -1,6 +1,6 @@
 import { describeSchemaDifference } from "../ipc/schema-difference";
 import { readSchema } from "../ipc/schema-info";
-import { batchStatsBytes, computeBatchStats } from "../ipc/batch-stats";
+import { batchStatsBytesBound, computeBatchStats } from "../ipc/batch-stats";
 import type { SchemaInfo } from "../ipc/arrow-schema";
 import { performance } from "node:perf_hooks";
 
@@ -159,10 +159,8 @@ class MemoryFlight implements StoredFlight {
   readonly expiresAt: number | undefined;
   /** Frozen; shared by snapshots that differ only in expiry. */
   readonly list: readonly StoredMessage[];
-  /** Frozen, parallel to `list`: each message's kind and statistics, computed at put. */
-  readonly batchStats: readonly MessageStats[];
 
-  constructor(f: SnapshotFields, list: readonly StoredMessage[], batchStats: readonly MessageStats[]) {
+  constructor(f: SnapshotFields, list: readonly StoredMessage[]) {
     this.key = f.key;
     this.descriptor = f.descriptor;
     this.schema = f.schema;
@@ -174,8 +172,40 @@ class MemoryFlight implements StoredFlight {
     this.updatedAt = f.updatedAt;
     this.expiresAt = f.expiresAt;
     this.list = list;
-    this.batchStats = batchStats;
     Object.freeze(this);
+  }
+
+  /**
+   * Each message's kind and statistics, parallel to `list`. A record batch's statistics are
+   * computed the first time any snapshot is asked for them, not at put (computing them on
+   * DoPut's path cost about 40 % of its throughput), and kept with the message; their memory
+   * was counted at put. The scan yields to the event loop every {@link STATS_YIELD_BYTES}.
+   */
+  async batchStats(): Promise<readonly MessageStats[]> {
+    const list = this.list;
+    const out = new Array<MessageStats>(list.length);
+    let schema: SchemaInfo | null | undefined;
+    let scanned = 0;
+    for (let i = 0; i < list.length; i++) {
+      const m = list[i]!;
+      if (m.info.kind !== MessageKind.RECORD_BATCH) {
+        out[i] = DICTIONARY_STATS;
+        continue;
+      }
+      let entry = computedStats.get(m);
+      if (entry === undefined) {
+        if (scanned >= STATS_YIELD_BYTES) {
+          scanned = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        schema ??= schemaForStats(this.schema);
+        entry = statsEntry(schema, m);
+        computedStats.set(m, entry);
+        scanned += m.body.byteLength;
+      }
+      out[i] = entry;
+    }
+    return out;
   }
 
   /**
@@ -195,8 +225,8 @@ class MemoryFlight implements StoredFlight {
   }
 
   /** A new snapshot with some fields changed, sharing or replacing the message arrays. */
-  with(changes: Partial<SnapshotFields>, list: readonly StoredMessage[] = this.list, batchStats: readonly MessageStats[] = this.batchStats): MemoryFlight {
-    return new MemoryFlight({ ...this.fields(), ...changes }, list, batchStats);
+  with(changes: Partial<SnapshotFields>, list: readonly StoredMessage[] = this.list): MemoryFlight {
+    return new MemoryFlight({ ...this.fields(), ...changes }, list);
   }
 
   private fields(): SnapshotFields {
@@ -238,23 +268,33 @@ const EMPTY_BYTES = new Uint8Array(0);
 const DICTIONARY_STATS: MessageStats = Object.freeze({ kind: MessageKind.DICTIONARY_BATCH, stats: undefined });
 const BATCH_WITHOUT_STATS: MessageStats = Object.freeze({ kind: MessageKind.RECORD_BATCH, stats: undefined });
 /**
- * Bytes counted per stored message for its `batchStats` slot (a pointer in the snapshot's
- * array); a batch with statistics adds its entry object and the statistics themselves.
+ * Bytes counted per stored message for its statistics' slot (an entry of `computedStats`);
+ * a record batch whose schema has columns with statistics adds the most its entry object and
+ * statistics can take ({@link recordStatsBytesAtPut}).
  */
 export const MESSAGE_STATS_SLOT_BYTES = 8;
-const STATS_SLOT_BYTES = MESSAGE_STATS_SLOT_BYTES;
 const STATS_ENTRY_BYTES = 32;
+/** Body bytes a `batchStats()` call scans between two yields to the event loop. */
+const STATS_YIELD_BYTES = 8 * 1024 * 1024;
+
+/** Statistics computed so far, per stored message; they live as long as the message. */
+const computedStats = new WeakMap<StoredMessage, MessageStats>();
 
 /**
- * The `batchStats` entry of a message and the bytes it keeps alive. Statistics are computed
- * here, at put, once per record batch, from the bytes the store keeps; a schema that cannot
- * be read (`null`) gives none.
+ * Bytes counted at put for each record batch's statistics, which `batchStats()` may compute
+ * later: the slot, and the most its entry object and statistics can take (nothing more when the
+ * schema cannot be read or has no column with statistics). Other messages count the slot only.
  */
-function statsEntry(schema: SchemaInfo | null, message: StoredMessage): { entry: MessageStats; bytes: number } {
-  if (message.info.kind !== MessageKind.RECORD_BATCH) return { entry: DICTIONARY_STATS, bytes: STATS_SLOT_BYTES };
+function recordStatsBytesAtPut(schema: SchemaInfo | null): number {
+  const bound = schema === null ? 0 : batchStatsBytesBound(schema);
+  return bound === 0 ? MESSAGE_STATS_SLOT_BYTES : MESSAGE_STATS_SLOT_BYTES + STATS_ENTRY_BYTES + bound;
+}
+
+/** The `batchStats` entry of a record batch; a schema that cannot be read (`null`) gives none. */
+function statsEntry(schema: SchemaInfo | null, message: StoredMessage): MessageStats {
   const stats = schema === null ? undefined : computeBatchStats(schema, message.header, message.body);
-  if (stats === undefined) return { entry: BATCH_WITHOUT_STATS, bytes: STATS_SLOT_BYTES };
-  return { entry: Object.freeze({ kind: MessageKind.RECORD_BATCH, stats: Object.freeze(stats) }), bytes: STATS_SLOT_BYTES + STATS_ENTRY_BYTES + batchStatsBytes(stats) };
+  if (stats === undefined) return BATCH_WITHOUT_STATS;
+  return Object.freeze({ kind: MessageKind.RECORD_BATCH, stats: Object.freeze(stats) });
 }
 
 /** The schema of a put for statistics, or null when it cannot be read (then batches get none). */
@@ -409,9 +449,8 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
   private openPut(key: string, descriptor: FlightDescriptor, schema: StoredMessage, ttlMs: number | undefined, identityBytes: number, replace: boolean): PutTransaction {
     // The transaction is a closure rather than a class so it can reach the store's private state.
     const messages: StoredMessage[] = [];
-    const stats: MessageStats[] = [];
     let statsBytes = 0;
-    let statsSchema: SchemaInfo | null | undefined;
+    let recordStatsBytes: number | undefined;
     let reserved = schema.byteSize + identityBytes;
     let state: PutState = "open";
     let failure = "";
@@ -445,14 +484,13 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
           if (message.info.kind === MessageKind.SCHEMA) {
             throw invalid("a schema message cannot be appended: a put has exactly one schema, given when it begins");
           }
-          statsSchema ??= schemaForStats(schema);
-          const { entry, bytes } = statsEntry(statsSchema, message);
-          // The statistics are held as long as the message: counted with it.
+          // The statistics, computed later, are held as long as the message: counted with it.
+          recordStatsBytes ??= recordStatsBytesAtPut(schemaForStats(schema));
+          const bytes = message.info.kind === MessageKind.RECORD_BATCH ? recordStatsBytes : MESSAGE_STATS_SLOT_BYTES;
           this.reserve(message.byteSize + bytes);
           reserved += message.byteSize + bytes;
           statsBytes += bytes;
           messages.push(message);
-          stats.push(entry);
         } catch (err) {
           fail(err instanceof Error ? err.message : String(err));
           throw err;
@@ -462,7 +500,7 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
       commit: async (): Promise<StoredFlight> => {
         ensureOpen();
         try {
-          const flight = this.commitPut(key, descriptor, schema, messages, stats, statsBytes, ttlMs, reserved, identityBytes, replace);
+          const flight = this.commitPut(key, descriptor, schema, messages, statsBytes, ttlMs, reserved, identityBytes, replace);
           // commitPut converted the whole reservation into stored memory (or released the schema part).
           reserved = 0;
           state = "committed";
@@ -487,7 +525,6 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
     descriptor: FlightDescriptor,
     schema: StoredMessage,
     messages: StoredMessage[],
-    stats: MessageStats[],
     statsBytes: number,
     ttlMs: number | undefined,
     reserved: number,
@@ -531,7 +568,6 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
         },
         // Copy-on-write: readers of `old` keep their array and length.
         Object.freeze(old.list.concat(messages)),
-        Object.freeze(old.batchStats.concat(stats)),
       );
       if (expiresAt !== old.expiresAt) this.scheduleExpiry(existing, old.expiresAt, expiresAt);
       return existing.snapshot;
@@ -556,7 +592,6 @@ export class MemoryStore extends IndexedFlightStore<FlightRecord> implements Fli
         expiresAt,
       },
       Object.freeze(messages.slice()),
-      Object.freeze(stats.slice()),
     );
     const record: FlightRecord = { key, snapshot, ttlMs, version: 0, removed: false };
     this.flights.set(key, record);

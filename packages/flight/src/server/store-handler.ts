@@ -253,7 +253,7 @@ export function createStoreHandler(opts: StoreHandlerOptions): FlightHandler {
     const pruning = call.context.get(kBatchPruning)?.get(Buffer.from(call.request.ticket).toString("base64"));
     let only: readonly number[] | undefined;
     if (pruning !== undefined) {
-      const selection = selectBatches(f, pruning.predicates);
+      const selection = await selectBatches(f, pruning.predicates);
       pruning.onSelection?.(selection);
       if (selection.batchesSkipped > 0) only = selection.indices;
     }
