@@ -68,6 +68,7 @@ function withLocations(f: StoredFlight, locations: readonly string[]): StoredFli
     expiresAt: f.expiresAt,
     locations,
     messages: (options) => f.messages(options),
+    ...(f.batchStats === undefined ? {} : { batchStats: () => f.batchStats!() }),
   };
 }
 
