@@ -617,7 +617,8 @@ async function startRedisForBench() {
 async function clusterCase(ctx) {
   const { cfg, driver, results } = ctx;
   const flight = require(path.join(snapshotEnv.BENCH_FLIGHT_DIST ?? path.join(ROOT, "packages/flight/dist"), "index.js"));
-  if (typeof flight.cluster !== "function" || !fs.existsSync("/usr/bin/redis-server")) {
+  const clusterPackage = require(path.join(snapshotEnv.BENCH_CLUSTER_DIST ?? path.join(ROOT, "packages/cluster/dist"), "index.js"));
+  if (typeof clusterPackage.cluster !== "function" || !fs.existsSync("/usr/bin/redis-server")) {
     log("cluster: this build has no cluster() or redis-server is missing; part skipped");
     return;
   }

@@ -186,6 +186,17 @@ function textTable(results, evaluation) {
       lines.push(`${pad(r.columns.join(","), 10)} ${pad(`${f0(r.selectedFraction * 100)} %`, 5)} full ${mrows(r, r.fullSeconds.median)}  projected ${mrows(r, r.projectedSeconds.median)}`);
     }
   }
+  if (results.query && results.query.length) {
+    lines.push("", `Query (engine) vs DuckDB — ${results.query[0].rows} telemetry rows, seconds (median)`);
+    for (const r of results.query) lines.push(`${pad(r.name, 18)} ${pad(String(r.resultRows), 8)} rows  server ${r.serverSeconds.median.toFixed(3)}  DuckDB ${r.duckdbSeconds.median.toFixed(3)}`);
+  }
+  if (results.pruning && results.pruning.length) {
+    const r = results.pruning[0];
+    lines.push("", `Batch pruning — ${r.batches} batches of ${fmtSize(r.batchBytes)}, ${r.rows} rows match, ms (median)`);
+    if (r.firstPruned) lines.push(`first pruned query (computes the statistics) ${f0(r.firstPruned.seconds * 1000)}  read ${r.firstPruned.read}, skipped ${r.firstPruned.skipped}`);
+    lines.push(`pruned      ${f0(r.pruned.median * 1000)} (${f0(r.pruned.min * 1000)}-${f0(r.pruned.max * 1000)})  read ${r.pruned.read}, skipped ${r.pruned.skipped}`);
+    lines.push(`not pruned  ${f0(r.notPruned.median * 1000)} (${f0(r.notPruned.min * 1000)}-${f0(r.notPruned.max * 1000)})  read ${r.notPruned.read}, skipped ${r.notPruned.skipped}`);
+  }
   if (results.browser) {
     lines.push("", `Browser paths — DoGet of ${f0(results.browser.tableBytes / MiB)} MiB, MiB/s (median), x native gRPC (Node client)`);
     for (const r of results.browser.rows) lines.push(`${pad(r.path, 20)} ${f0(r.mibps.median)} (${f0(r.mibps.min)}-${f0(r.mibps.max)})  ${f2(r.vsNativeNode)}x`);
@@ -250,7 +261,7 @@ function markdown(results, evaluation, svgName) {
     "```sh",
     "npm run bench              # full run: writes docs/benchmarks.md and docs/benchmarks.svg",
     "npm run bench -- --quick   # about a minute: everything shrunk, writes bench/out/ (CI runs this)",
-    "npm run bench -- --only=doget,small   # parts: doget, concurrent, doput, small, memory, scale, disk, writer, projection, browser, cluster",
+    "npm run bench -- --only=doget,small   # parts: doget, concurrent, doput, small, memory, scale, disk, writer, projection, query, pruning, browser, cluster",
     "```",
     "",
     "Needs `.venv` with pyarrow (`python3 -m venv .venv && .venv/bin/pip install -r requirements-test.txt`) " +
@@ -451,6 +462,43 @@ function markdown(results, evaluation, svgName) {
         (r) =>
           `| ${r.columns.join(", ")} | ${f0(r.selectedFraction * 100)} % | ${mrows(r, r.fullSeconds.median)} (${mrows(r, r.fullSeconds.max)}–${mrows(r, r.fullSeconds.min)}) | ${mrows(r, r.projectedSeconds.median)} (${mrows(r, r.projectedSeconds.max)}–${mrows(r, r.projectedSeconds.min)}) |`,
       ),
+      "",
+    );
+  }
+  if (results.query && results.query.length) {
+    const q0 = results.query[0];
+    push(
+      "## Query engine against DuckDB",
+      "",
+      `Two statements over the same ${q0.rows} telemetry rows (${f0(q0.ipcBytes / MiB)} MiB of IPC in ${fmtSize(MiB)} batches): through the server (\`sql\` query, docs/query.md; ` +
+        "GetFlightInfo plus DoGet with pyarrow's client, the engine in its child process) and with DuckDB in Python over the same pyarrow table in memory " +
+        `(${q0.duckdbThreads} threads), runs alternating. The result row counts are checked equal. Seconds, median (min–max).`,
+      "",
+      "| statement | result rows | server | DuckDB | server ÷ DuckDB |",
+      "| --- | --- | --- | --- | --- |",
+      ...results.query.map(
+        (r) =>
+          `| ${r.name} | ${r.resultRows} | ${r.serverSeconds.median.toFixed(3)} (${r.serverSeconds.min.toFixed(3)}–${r.serverSeconds.max.toFixed(3)}) | ${r.duckdbSeconds.median.toFixed(3)} (${r.duckdbSeconds.min.toFixed(3)}–${r.duckdbSeconds.max.toFixed(3)}) | ${f1(r.serverSeconds.median / r.duckdbSeconds.median)} |`,
+      ),
+      "",
+      "The server loads the whole flight into the engine for every statement (no cache of loaded flights yet) and pays a process round trip; DuckDB scans a table already in its process. See docs/query.md, Speed.",
+      "",
+    );
+  }
+  if (results.pruning && results.pruning.length) {
+    const r = results.pruning[0];
+    const ms = (v) => f0(v * 1000);
+    push(
+      "## Batch pruning",
+      "",
+      `A time-range \`where\` query for two batches' worth of time on a telemetry flight of ${r.batches} batches of ${fmtSize(r.batchBytes)} (ts increasing batch by batch), written on \`ts\` (pruned) and on \`CAST(ts AS TIMESTAMP)\` (the same ${r.rows} rows; a cast is not pruned), ` +
+        "GetFlightInfo plus DoGet with pyarrow's client, runs alternating after one unpruned warm-up. The first pruned query also computes the flight's batch statistics (the memory store computes them when first asked). Milliseconds, median (min–max).",
+      "",
+      "| query | batches read / skipped | ms |",
+      "| --- | --- | --- |",
+      ...(r.firstPruned ? [`| first pruned query (computes the statistics) | ${r.firstPruned.read} / ${r.firstPruned.skipped} | ${ms(r.firstPruned.seconds)} |`] : []),
+      `| range on \`ts\` (pruned) | ${r.pruned.read} / ${r.pruned.skipped} | ${ms(r.pruned.median)} (${ms(r.pruned.min)}–${ms(r.pruned.max)}) |`,
+      `| range on \`CAST(ts AS TIMESTAMP)\` (not pruned) | ${r.notPruned.read} / ${r.notPruned.skipped} | ${ms(r.notPruned.median)} (${ms(r.notPruned.min)}–${ms(r.notPruned.max)}) |`,
       "",
     );
   }
