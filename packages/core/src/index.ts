@@ -91,11 +91,14 @@ export {
   checkFunction,
   checkInt,
   checkName,
+  checkObject,
   checkNumber,
   checkNumberIn,
   checkOptionalInt,
   checkOptions,
+  checkPattern,
   checkString,
+  checkStringArray,
   describeValue,
 } from "./option-checks";
 export { CallContext, createContextKey } from "./context";

@@ -3,10 +3,14 @@ import {
   checkBoolean,
   checkDuration,
   checkEnum,
+  checkFunction,
   checkInt,
   checkNumberIn,
+  checkObject,
   checkOptions,
+  checkPattern,
   checkString,
+  checkStringArray,
   describeValue,
 } from "./option-checks";
 
@@ -67,5 +71,35 @@ describe("option checks", () => {
     expect(checkString("f", "s", "x")).toBe("x");
     expect(() => checkString("f", "s", "")).toThrow('f: s must be a non-empty string; got ""');
     expect(() => checkString("f", "dir", undefined, "a non-empty path", true)).toThrow("f: dir must be a non-empty path; got undefined");
+  });
+
+  it("checkFunction takes functions, and refuses undefined only when required", () => {
+    const f = (): number => 1;
+    expect(checkFunction("f", "cb", undefined)).toBeUndefined();
+    expect(checkFunction("f", "cb", f, true)).toBe(f);
+    expect(() => checkFunction("f", "cb", 1)).toThrow("f: cb must be a function; got 1");
+    expect(() => checkFunction("f", "cb", undefined, true, "a function (x) => y")).toThrow(new TypeError("f: cb must be a function (x) => y; got undefined"));
+  });
+
+  it("checkObject takes objects with any keys, not null or arrays", () => {
+    const o = { any: 1 };
+    expect(checkObject("f", "options", o)).toBe(o);
+    expect(() => checkObject("f", "options", null)).toThrow(new TypeError("f: options must be an object; got null"));
+    expect(() => checkObject("f", "grants", [], "an object { subject: prefixes }")).toThrow("f: grants must be an object { subject: prefixes }; got object");
+    expect(() => checkObject("f", "options", "x")).toThrow('got "x"');
+  });
+
+  it("checkPattern takes strings matching the pattern", () => {
+    expect(checkPattern("f", "id", "ab", /^[a-z]{1,2}$/, "1 or 2 letters")).toBe("ab");
+    expect(checkPattern("f", "id", undefined, /^[a-z]{1,2}$/, "1 or 2 letters", "z")).toBe("z");
+    expect(() => checkPattern("f", "id", "abc", /^[a-z]{1,2}$/, "1 or 2 letters")).toThrow(new TypeError('f: id must be 1 or 2 letters; got "abc"'));
+    expect(() => checkPattern("f", "id", 5, /^[a-z]{1,2}$/, "1 or 2 letters")).toThrow("got 5");
+  });
+
+  it("checkStringArray takes arrays of strings and never echoes their items", () => {
+    expect(checkStringArray("f", "a", ["", "x"])).toEqual(["", "x"]);
+    expect(() => checkStringArray("f", "roles", ["x", ""], true)).toThrow(new TypeError("f: roles must be an array of non-empty strings; got an array with other items"));
+    expect(() => checkStringArray("f", "a", ["s3cret", 1])).toThrow(expect.objectContaining({ message: expect.not.stringContaining("s3cret") }));
+    expect(() => checkStringArray("f", "a", "x", false, "a list of names")).toThrow('f: a must be a list of names; got "x"');
   });
 });

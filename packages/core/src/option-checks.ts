@@ -51,12 +51,48 @@ export function checkNumber(where: string, name: string, v: unknown, min: number
   return v;
 }
 
-/** A function option, or undefined. */
-export function checkFunction<F>(where: string, name: string, v: unknown): F | undefined {
-  if (v !== undefined && typeof v !== "function") {
-    throw new TypeError(`${where}: ${name} must be a function; got ${describeValue(v)}`);
+/**
+ * A function option, or undefined unless `required`; `what` describes it (e.g. "a function
+ * (request) => boolean").
+ */
+export function checkFunction<F>(where: string, name: string, v: unknown, required?: false, what?: string): F | undefined;
+export function checkFunction<F>(where: string, name: string, v: unknown, required: true, what?: string): F;
+export function checkFunction<F>(where: string, name: string, v: unknown, required = false, what = "a function"): F | undefined {
+  if ((v !== undefined || required) && typeof v !== "function") {
+    throw new TypeError(`${where}: ${name} must be ${what}; got ${describeValue(v)}`);
   }
   return v as F | undefined;
+}
+
+/**
+ * An object option (not null, not an array), whatever its keys; `what` describes its shape
+ * (e.g. "an object { subject: prefixes }"). Options objects whose keys are all known use
+ * checkOptions instead, which also refuses unknown keys.
+ */
+export function checkObject<T extends object>(where: string, name: string, v: unknown, what = "an object"): T {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new TypeError(`${where}: ${name} must be ${what}; got ${describeValue(v)}`);
+  return v as T;
+}
+
+/**
+ * A string option matching `pattern` (`what` words it, e.g. "1 to 128 characters of A-Z a-z
+ * 0-9 . _ -"); `fallback` when undefined. Not for secrets: the value is echoed.
+ */
+export function checkPattern(where: string, name: string, v: unknown, pattern: RegExp, what: string, fallback?: string): string {
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (typeof v !== "string" || !pattern.test(v)) throw new TypeError(`${where}: ${name} must be ${what}; got ${describeValue(v)}`);
+  return v;
+}
+
+/**
+ * An array of strings (non-empty ones when `nonEmpty`); `what` words it for the message. Only
+ * the array's type is echoed, never its items.
+ */
+export function checkStringArray(where: string, name: string, v: unknown, nonEmpty = false, what = nonEmpty ? "an array of non-empty strings" : "an array of strings"): readonly string[] {
+  if (!Array.isArray(v) || !v.every((s) => typeof s === "string" && (!nonEmpty || s.length > 0))) {
+    throw new TypeError(`${where}: ${name} must be ${what}; got ${Array.isArray(v) ? "an array with other items" : describeValue(v)}`);
+  }
+  return v as readonly string[];
 }
 
 /** A name usable as a metric label and stats key: 1–64 of `A-Z a-z 0-9 _ . : -`. */
