@@ -3,8 +3,11 @@ import {
   checkBoolean,
   checkDuration,
   checkEnum,
+  checkEnumArray,
   checkFunction,
+  checkImplements,
   checkInt,
+  checkIntArray,
   checkNumberIn,
   checkObject,
   checkOptions,
@@ -101,5 +104,31 @@ describe("option checks", () => {
     expect(() => checkStringArray("f", "roles", ["x", ""], true)).toThrow(new TypeError("f: roles must be an array of non-empty strings; got an array with other items"));
     expect(() => checkStringArray("f", "a", ["s3cret", 1])).toThrow(expect.objectContaining({ message: expect.not.stringContaining("s3cret") }));
     expect(() => checkStringArray("f", "a", "x", false, "a list of names")).toThrow('f: a must be a list of names; got "x"');
+  });
+
+  it("checkEnumArray takes arrays of the listed strings, empty ones included", () => {
+    const methods = ["doGet", "doPut"] as const;
+    expect(checkEnumArray("f", "methods", [], methods)).toEqual([]);
+    expect(checkEnumArray("f", "methods", undefined, methods, ["doPut"])).toEqual(["doPut"]);
+    expect(() => checkEnumArray("f", "methods", ["doGet", "x"], methods)).toThrow(new TypeError('f: methods must be an array of "doGet", "doPut"; got an array with other items'));
+    expect(() => checkEnumArray("f", "methods", "doGet", methods)).toThrow('got "doGet"');
+  });
+
+  it("checkIntArray takes arrays of integers in range", () => {
+    expect(checkIntArray("f", "codes", [0, 16], 0, 16)).toEqual([0, 16]);
+    expect(checkIntArray("f", "codes", undefined, 0, 16, "codes", [1])).toEqual([1]);
+    expect(() => checkIntArray("f", "codes", [17], 0, 16, "an array of gRPC status codes")).toThrow(
+      new TypeError("f: codes must be an array of gRPC status codes (integers 0 to 16); got an array with other items"),
+    );
+    expect(() => checkIntArray("f", "codes", [1.5], 0, 16)).toThrow(TypeError);
+  });
+
+  it("checkImplements checks an object by the methods it has", () => {
+    const tracer = { startSpan: (): void => undefined };
+    expect(checkImplements("f", "tracer", undefined, ["startSpan"], "a Tracer")).toBeUndefined();
+    expect(checkImplements("f", "tracer", tracer, ["startSpan"], "a Tracer")).toBe(tracer);
+    expect(() => checkImplements("f", "tracer", {}, ["startSpan"], "a Tracer")).toThrow(new TypeError("f: tracer must be a Tracer (with startSpan); got object"));
+    expect(() => checkImplements("f", "tracer", null, ["startSpan"], "a Tracer")).toThrow("got null");
+    expect(() => checkImplements("f", "tracer", undefined, ["startSpan"], "a Tracer", true)).toThrow("got undefined");
   });
 });

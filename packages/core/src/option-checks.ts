@@ -155,3 +155,42 @@ export function checkString(where: string, name: string, v: unknown, what = "a n
   if (typeof v !== "string" || v.length === 0) throw new TypeError(`${where}: ${name} must be ${what}; got ${describeValue(v)}`);
   return v;
 }
+
+/**
+ * An array whose items are all in `allowed` (empty allowed); `fallback` when undefined. Only
+ * the array's type is echoed, never its items.
+ */
+export function checkEnumArray<T extends string>(where: string, name: string, v: unknown, allowed: readonly T[], fallback?: readonly T[]): readonly T[] {
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (!Array.isArray(v) || !v.every((x) => (allowed as readonly unknown[]).includes(x))) {
+    throw new TypeError(
+      `${where}: ${name} must be an array of ${allowed.map((a) => JSON.stringify(a)).join(", ")}; got ${Array.isArray(v) ? "an array with other items" : describeValue(v)}`,
+    );
+  }
+  return v as readonly T[];
+}
+
+/** An array of integers in [min, max] (`what` words it, e.g. "an array of gRPC status codes"); `fallback` when undefined. */
+export function checkIntArray(where: string, name: string, v: unknown, min: number, max: number, what = "an array of integers", fallback?: readonly number[]): readonly number[] {
+  if (v === undefined && fallback !== undefined) return fallback;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "number" && Number.isInteger(x) && x >= min && x <= max)) {
+    throw new TypeError(`${where}: ${name} must be ${what} (integers ${min} to ${max}); got ${Array.isArray(v) ? "an array with other items" : describeValue(v)}`);
+  }
+  return v as readonly number[];
+}
+
+/**
+ * An object that has every method in `methods` (a logger, a tracer: checked by shape, since
+ * the package that defines its type is not core's dependency), or undefined when not given
+ * unless `required`. `what` names it, e.g. "a pino Logger".
+ */
+export function checkImplements<T>(where: string, name: string, v: unknown, methods: readonly string[], what: string, required?: false): T | undefined;
+export function checkImplements<T>(where: string, name: string, v: unknown, methods: readonly string[], what: string, required: true): T;
+export function checkImplements<T>(where: string, name: string, v: unknown, methods: readonly string[], what: string, required = false): T | undefined {
+  if (v === undefined && !required) return undefined;
+  const o = v as Record<string, unknown> | null;
+  if (o === null || typeof o !== "object" || !methods.every((m) => typeof o[m] === "function")) {
+    throw new TypeError(`${where}: ${name} must be ${what} (with ${methods.join(", ")}); got ${describeValue(v)}`);
+  }
+  return v as T;
+}
