@@ -85,7 +85,9 @@ export type {
 // ---- for middleware authors ----
 export {
   MAX_TIMER_MS,
+  checkArray,
   checkBoolean,
+  checkByteArray,
   checkDuration,
   checkEnum,
   checkEnumArray,

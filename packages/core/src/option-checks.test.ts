@@ -1,6 +1,8 @@
 import {
   MAX_TIMER_MS,
+  checkArray,
   checkBoolean,
+  checkByteArray,
   checkDuration,
   checkEnum,
   checkEnumArray,
@@ -31,6 +33,8 @@ describe("option checks", () => {
     expect(() => checkOptions("f", undefined, ["a"], true)).toThrow("f: options must be an object; got undefined");
     expect(() => checkOptions("f", [], ["a"])).toThrow(TypeError);
     expect(() => checkOptions("f", { b: 1 }, ["a"])).toThrow('f: unknown option "b"; known options: a');
+    expect(() => checkOptions("f", { b: 1 }, ["a"], true, "pool")).toThrow(new TypeError('f: unknown option "pool.b"; known options: a'));
+    expect(() => checkOptions("f", 3, ["a"], true, "pool")).toThrow(new TypeError("f: pool must be an object; got 3"));
   });
 
   it("checkInt names the range", () => {
@@ -130,5 +134,20 @@ describe("option checks", () => {
     expect(() => checkImplements("f", "tracer", {}, ["startSpan"], "a Tracer")).toThrow(new TypeError("f: tracer must be a Tracer (with startSpan); got object"));
     expect(() => checkImplements("f", "tracer", null, ["startSpan"], "a Tracer")).toThrow("got null");
     expect(() => checkImplements("f", "tracer", undefined, ["startSpan"], "a Tracer", true)).toThrow("got undefined");
+  });
+
+  it("checkByteArray takes Uint8Arrays of a least length and echoes only type and length", () => {
+    const b = Buffer.from("0123");
+    expect(checkByteArray("f", "key", undefined)).toBeUndefined();
+    expect(checkByteArray("f", "key", b, 4)).toBe(b);
+    expect(() => checkByteArray("f", "key", b, 5)).toThrow(new TypeError("f: key must be a Uint8Array of at least 5 bytes; got 4 bytes"));
+    expect(() => checkByteArray("f", "cert", "-----BEGIN s3cret", 0, "a Buffer of PEM")).toThrow(new TypeError("f: cert must be a Buffer of PEM; got a string"));
+    expect(() => checkByteArray("f", "key", undefined, 0, "a Uint8Array", true)).toThrow("got undefined");
+  });
+
+  it("checkArray takes arrays only", () => {
+    expect(checkArray("f", "list", [1, "a"])).toEqual([1, "a"]);
+    expect(() => checkArray("f", "list", {}, "an array of middleware")).toThrow(new TypeError("f: list must be an array of middleware; got object"));
+    expect(() => checkArray("f", "list", undefined)).toThrow("f: list must be an array; got undefined");
   });
 });

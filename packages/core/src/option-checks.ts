@@ -14,15 +14,20 @@ export function describeValue(v: unknown): string {
   return v === null ? "null" : typeof v;
 }
 
-/** `options` must be undefined or a plain object without unknown keys. */
-export function checkOptions<T extends object>(where: string, options: unknown, known: readonly string[], required = false): T {
+/**
+ * `options` must be undefined or a plain object without unknown keys. `name` is the option
+ * that holds a nested options object (e.g. "pool" for FlightClient's `pool`): an unknown key
+ * is then reported as `pool.key`, under the one factory prefix.
+ */
+export function checkOptions<T extends object>(where: string, options: unknown, known: readonly string[], required = false, name = "options"): T {
   if (options === undefined && !required) return {} as T;
   if (options === null || typeof options !== "object" || Array.isArray(options)) {
-    throw new TypeError(`${where}: options must be an object; got ${describeValue(options)}`);
+    throw new TypeError(`${where}: ${name} must be an object; got ${describeValue(options)}`);
   }
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
-      throw new TypeError(`${where}: unknown option ${JSON.stringify(key)}; known options: ${known.join(", ")}`);
+      const path = name === "options" ? key : `${name}.${key}`;
+      throw new TypeError(`${where}: unknown option ${JSON.stringify(path)}; known options: ${known.join(", ")}`);
     }
   }
   return options as T;
@@ -193,4 +198,26 @@ export function checkImplements<T>(where: string, name: string, v: unknown, meth
     throw new TypeError(`${where}: ${name} must be ${what} (with ${methods.join(", ")}); got ${describeValue(v)}`);
   }
   return v as T;
+}
+
+/**
+ * A Uint8Array (a Buffer included) of at least `minBytes` bytes, or undefined when not given
+ * unless `required`; `what` words it (e.g. "a Buffer of PEM"). Only the type and length are
+ * echoed, never the bytes, so it serves keys and certificates.
+ */
+export function checkByteArray(where: string, name: string, v: unknown, minBytes?: number, what?: string, required?: false): Uint8Array | undefined;
+export function checkByteArray(where: string, name: string, v: unknown, minBytes: number, what: string, required: true): Uint8Array;
+export function checkByteArray(where: string, name: string, v: unknown, minBytes = 0, what = minBytes > 0 ? `a Uint8Array of at least ${minBytes} bytes` : "a Uint8Array", required = false): Uint8Array | undefined {
+  if (v === undefined && !required) return undefined;
+  if (!(v instanceof Uint8Array) || v.length < minBytes) {
+    const got = v instanceof Uint8Array ? `${v.length} bytes` : typeof v === "string" ? "a string" : describeValue(v);
+    throw new TypeError(`${where}: ${name} must be ${what}; got ${got}`);
+  }
+  return v;
+}
+
+/** An array option (its items checked by the caller); `what` words it, e.g. "an array of ClientMiddleware". */
+export function checkArray(where: string, name: string, v: unknown, what = "an array"): readonly unknown[] {
+  if (!Array.isArray(v)) throw new TypeError(`${where}: ${name} must be ${what}; got ${describeValue(v)}`);
+  return v;
 }

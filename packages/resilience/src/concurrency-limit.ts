@@ -45,7 +45,7 @@ export function concurrencyLimit(options: ConcurrencyLimitOptions): ServerParts 
   const perMethod = new Map<FlightMethod, number>();
   if (o.perMethod !== undefined) {
     checkObject(where, "perMethod", o.perMethod, "an object { method: limit }");
-    checkOptions(`${where}: perMethod`, o.perMethod, FLIGHT_METHODS);
+    checkOptions(where, o.perMethod, FLIGHT_METHODS, true, "perMethod");
     for (const [method, limit] of Object.entries(o.perMethod)) {
       if (limit !== undefined) perMethod.set(method as FlightMethod, checkInt(where, `perMethod.${method}`, limit, 0, MAX_LIMIT));
     }

@@ -70,9 +70,9 @@ export function pathPrefixPolicy(grants: Readonly<Record<string, readonly string
       const all = compile(subject, "path", g);
       table.set(subject, { read: all, write: all, delete: all });
     } else {
-      const of = `grants of ${JSON.stringify(subject)}`;
+      const of = `grants.${subject}`;
       checkObject(WHERE, of, g, "an array of prefixes or {read, write, delete}");
-      const pg = checkOptions<PathGrants>(`${WHERE}: ${of}`, g, ["read", "write", "delete"]);
+      const pg = checkOptions<PathGrants>(WHERE, g, ["read", "write", "delete"], true, of);
       table.set(subject, { read: compile(subject, "read", pg.read ?? []), write: compile(subject, "write", pg.write ?? []), delete: compile(subject, "delete", pg.delete ?? []) });
     }
   }
