@@ -14,6 +14,7 @@ import {
   checkFunction,
   checkObject,
   checkPattern,
+  checkArray,
 } from "@blackice/flight-core";
 import { singleTextHeader } from "./call-headers";
 import { encodeFlightDescriptor } from "./encode-flight-descriptor";
@@ -121,8 +122,7 @@ function loadKeys(options: HmacAuthOptions): Map<string, LoadedKey> {
   if (options.hmacSecretPath !== undefined) add(singleId, () => secretFromFile(`hmacAuth: key ${JSON.stringify(singleId)}`, options.hmacSecretPath));
   if (options.hmacSecret !== undefined) add(singleId, () => secretFromValue(`hmacAuth: key ${JSON.stringify(singleId)}`, options.hmacSecret));
   if (options.keys !== undefined) {
-    if (!Array.isArray(options.keys)) throw new TypeError("hmacAuth: keys must be an array of {keyId, secret, roles?} or {keyId, secretPath, roles?}");
-    for (const k of options.keys as readonly HmacKey[]) {
+    for (const k of checkArray("hmacAuth", "keys", options.keys, "an array of {keyId, secret, roles?} or {keyId, secretPath, roles?}") as readonly HmacKey[]) {
       checkObject("hmacAuth", "each key", k, "{keyId, secret} or {keyId, secretPath}");
       const what = `hmacAuth: key ${JSON.stringify(k.keyId)}`;
       const hasSecret = "secret" in k && k.secret !== undefined;
