@@ -74,7 +74,7 @@ export function verifyFlightStream(
   checkObject("verifyFlightStream", "options", options);
   const allowAppended = checkBoolean("verifyFlightStream", "allowAppended", options.allowAppended, false);
   const trusted = options.trustedKeys === undefined ? undefined : loadTrustedKeys("verifyFlightStream", options.trustedKeys);
-  if (trusted) checkObject("verifyFlightStream", "descriptor", options.descriptor, "the descriptor of the flight asked for (trustedKeys needs it)");
+  if (trusted) checkObject("verifyFlightStream", "descriptor", options.descriptor, "an object: trustedKeys needs the descriptor of the flight asked for");
   return (async function* verifyingStream() {
     if (trusted) verifyMerkleSignature({ signature: expected.signature, keyId: expected.keyId, root: root.toString("hex"), leaves, alg: MERKLE_ALGORITHM }, options.descriptor!, trusted);
     const builder = new MerkleBuilder();
