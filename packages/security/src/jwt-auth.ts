@@ -286,7 +286,7 @@ export function jwtAuth(options: JwtAuthOptions): ServerParts {
     };
 
   const stats = statsSection("jwtAuth", () => ({
-    issuer: options.issuer,
+    issuer,
     audience: [...audience],
     algorithms: [...algorithms],
     jwks: source,
