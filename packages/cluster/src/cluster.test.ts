@@ -11,9 +11,11 @@ describe("cluster(options) validates up front", () => {
     [{ redis: "redis://r:1", replicas: 17 }, /replicas must be an integer from 1 to 16/],
     [{ redis: "redis://r:1", heartbeatMs: 10 }, /heartbeatMs must be an integer from 100 to 60000/],
     [{ redis: "redis://r:1", heartbeatMs: 1000, nodeTtlMs: 1500 }, /nodeTtlMs must be an integer from 2000/],
-    [{ redis: "redis://r:1", nodeId: "a b" }, /nodeId must be 1-128 characters/],
+    [{ redis: "redis://r:1", nodeId: "a b" }, /^cluster: nodeId must be 1 to 128 characters of A-Z a-z 0-9 \. _ : -; got "a b"$/],
     [{ redis: "redis://r:1", advertise: "http://x:1" }, /advertise/],
-    [{ redis: "redis://r:1", keyPrefix: "{x}" }, /keyPrefix/],
+    [{ redis: "redis://r:1", keyPrefix: "{x}" }, /keyPrefix must be 1 to 64 characters/],
+    [{ redis: 6379 }, /^cluster: redis must be a URL or an array of URLs; got 6379$/],
+    [{ redis: ["redis://u:s3cret@r:1", 5] }, /^cluster: redis must be a URL or an array of URLs; got an array with other items$/],
     [{ redis: ["redis://a:1/2", "redis://b:2"] }, /Redis Cluster has no databases/],
   ])("refuses %j", (options, message) => {
     expect(() => cluster(options as never)).toThrow(TypeError);

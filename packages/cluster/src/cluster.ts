@@ -1,4 +1,4 @@
-import { checkInt, onLifecycle, statsSection, wrapStore, type FlightMiddleware, type FlightStore, serverParts, type ServerParts } from "@blackice/flight-core";
+import { checkInt, onLifecycle, statsSection, wrapStore, type FlightMiddleware, type FlightStore, serverParts, type ServerParts, checkFunction, checkObject, checkPattern, checkString, checkStringArray } from "@blackice/flight-core";
 import { parseLocation, type FlightClientOptions } from "@blackice/flight";
 import { CLUSTER_COPY_HEADER, CLUSTER_LOCAL_HEADER, ClusterNode } from "./cluster-node";
 import { ClusterStore } from "./cluster-store";
@@ -70,32 +70,27 @@ function replacingPuts(store: FlightStore): FlightStore {
  * );
  */
 export function cluster(options: ClusterOptions): ServerParts {
-  if (options === null || typeof options !== "object") throw new TypeError("cluster: expected an options object");
-  const urls = typeof options.redis === "string" ? [options.redis] : options.redis;
-  if (!Array.isArray(urls) || !urls.every((u) => typeof u === "string")) throw new TypeError("cluster: redis must be a URL or an array of URLs");
+  checkObject("cluster", "options", options);
+  // checkStringArray never echoes the items: a Redis URL may hold a password.
+  const urls = typeof options.redis === "string" ? [options.redis] : checkStringArray("cluster", "redis", options.redis, false, "a URL or an array of URLs");
   const target = parseRedisUrls(urls);
-  if (options.advertise !== undefined) {
-    if (typeof options.advertise !== "string") throw new TypeError("cluster: advertise must be a grpc+tcp:// or grpc+tls:// location");
+  if (checkString("cluster", "advertise", options.advertise, "a grpc+tcp:// or grpc+tls:// location") !== undefined) {
     try {
-      parseLocation(options.advertise);
+      parseLocation(options.advertise!);
     } catch (err) {
       throw new TypeError(`cluster: advertise: ${(err as Error).message}`);
     }
   }
-  if (options.nodeId !== undefined && (typeof options.nodeId !== "string" || !/^[A-Za-z0-9._:-]{1,128}$/.test(options.nodeId))) {
-    throw new TypeError(`cluster: nodeId must be 1-128 characters of A-Z a-z 0-9 . _ : -, got ${JSON.stringify(options.nodeId)}`);
-  }
-  const replicas = checkInt("cluster", "replicas", options.replicas ?? 2, 1, 16);
-  const heartbeatMs = checkInt("cluster", "heartbeatMs", options.heartbeatMs ?? 1000, 100, 60_000);
-  const nodeTtlMs = checkInt("cluster", "nodeTtlMs", options.nodeTtlMs ?? 5 * heartbeatMs, 2 * heartbeatMs, 600_000);
-  const commandTimeoutMs = checkInt("cluster", "commandTimeoutMs", options.commandTimeoutMs ?? 1000, 50, 60_000);
-  const tombstoneMs = checkInt("cluster", "tombstoneMs", options.tombstoneMs ?? 7 * 86_400_000, 1000, 365 * 86_400_000);
-  const keyPrefix = options.keyPrefix ?? "blackice";
-  if (typeof keyPrefix !== "string" || !/^[A-Za-z0-9._-]{1,64}$/.test(keyPrefix)) throw new TypeError("cluster: keyPrefix must be 1-64 characters of A-Z a-z 0-9 . _ -");
-  if (options.onError !== undefined && typeof options.onError !== "function") throw new TypeError("cluster: onError must be a function");
-  if (options.peer !== undefined && (options.peer === null || typeof options.peer !== "object")) throw new TypeError("cluster: peer must be FlightClient options");
+  if (options.nodeId !== undefined) checkPattern("cluster", "nodeId", options.nodeId, /^[A-Za-z0-9._:-]{1,128}$/, "1 to 128 characters of A-Z a-z 0-9 . _ : -");
+  const replicas = checkInt("cluster", "replicas", options.replicas, 1, 16, 2);
+  const heartbeatMs = checkInt("cluster", "heartbeatMs", options.heartbeatMs, 100, 60_000, 1000);
+  const nodeTtlMs = checkInt("cluster", "nodeTtlMs", options.nodeTtlMs, 2 * heartbeatMs, 600_000, 5 * heartbeatMs);
+  const commandTimeoutMs = checkInt("cluster", "commandTimeoutMs", options.commandTimeoutMs, 50, 60_000, 1000);
+  const tombstoneMs = checkInt("cluster", "tombstoneMs", options.tombstoneMs, 1000, 365 * 86_400_000, 7 * 86_400_000);
+  const keyPrefix = checkPattern("cluster", "keyPrefix", options.keyPrefix, /^[A-Za-z0-9._-]{1,64}$/, "1 to 64 characters of A-Z a-z 0-9 . _ -", "blackice");
+  if (options.peer !== undefined) checkObject("cluster", "peer", options.peer, "FlightClient options");
   const onError =
-    options.onError ?? ((err: unknown) => process.emitWarning(`BlackIce Flight cluster: ${err instanceof Error ? err.message : String(err)}`));
+    checkFunction<(err: unknown) => void>("cluster", "onError", options.onError) ?? ((err: unknown) => process.emitWarning(`BlackIce Flight cluster: ${err instanceof Error ? err.message : String(err)}`));
 
   const where = describeTarget(target);
   const node = new ClusterNode(openRedis(target, commandTimeoutMs), where, keyPrefix, {

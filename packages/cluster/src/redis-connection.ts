@@ -1,4 +1,4 @@
-import { FlightError, StatusCode } from "@blackice/flight-core";
+import { FlightError, StatusCode, checkInt } from "@blackice/flight-core";
 import Redis, { Cluster, type RedisOptions } from "ioredis";
 
 /** The Redis deployment a cluster coordinates through, as read from its URLs. */
@@ -36,7 +36,7 @@ export function parseRedisUrls(urls: readonly string[]): RedisTarget {
     if (url.protocol !== "redis:" && url.protocol !== "rediss:") throw new TypeError(`cluster: ${JSON.stringify(redact(u))} is not a Redis URL; expected ${forms}`);
     if (!url.hostname || !url.port) throw new TypeError(`cluster: ${JSON.stringify(redact(u))} needs a host and a port`);
     const db = url.pathname && url.pathname !== "/" ? Number(url.pathname.slice(1)) : 0;
-    if (!Number.isInteger(db) || db < 0 || db > 15) throw new TypeError(`cluster: the database of ${JSON.stringify(redact(u))} must be 0 to 15`);
+    checkInt("cluster", `the database of ${JSON.stringify(redact(u))}`, db, 0, 15);
     return {
       host: url.hostname.replace(/^\[|\]$/g, ""),
       port: Number(url.port),

@@ -85,17 +85,25 @@ export type {
 // ---- for middleware authors ----
 export {
   MAX_TIMER_MS,
+  checkArray,
   checkBoolean,
+  checkByteArray,
   checkDuration,
   checkEnum,
+  checkEnumArray,
   checkFunction,
+  checkImplements,
   checkInt,
+  checkIntArray,
   checkName,
+  checkObject,
   checkNumber,
   checkNumberIn,
   checkOptionalInt,
   checkOptions,
+  checkPattern,
   checkString,
+  checkStringArray,
   describeValue,
 } from "./option-checks";
 export { CallContext, createContextKey } from "./context";

@@ -1,5 +1,6 @@
 import type { CallInfo, FlightMiddleware } from "./middleware";
 import type { FlightData, FlightDescriptor, Result } from "./flight-types";
+import { checkFunction, checkObject, checkString } from "./option-checks";
 import { isFlightStore, type FlightStore } from "./store/flight-store";
 
 /**
@@ -252,10 +253,6 @@ export function splitServerParts(parts: readonly ServerPart[]): { middleware: Fl
   return { middleware, settings };
 }
 
-function assertNonEmptyString(what: string, v: unknown): void {
-  if (typeof v !== "string" || v.length === 0) throw new TypeError(`${what} must be a non-empty string`);
-}
-
 /**
  * Server configuration (`addr`, `ttl`, `maxMemoryBytes`, `enableGC`, `gcInterval`, ...).
  *
@@ -263,7 +260,7 @@ function assertNonEmptyString(what: string, v: unknown): void {
  * createFlightServer(serverConfig({ addr: "0.0.0.0:8815", ttl: 3_600_000, maxMemoryBytes: 4 * 2 ** 30 }));
  */
 export function serverConfig(config: FlightServerConfig): ConfigSetting {
-  if (config === null || typeof config !== "object") throw new TypeError("serverConfig: expected an object");
+  checkObject("serverConfig", "config", config);
   return { kind: "config", config: { ...config } };
 }
 
@@ -289,8 +286,8 @@ export function withStore(store: FlightStore): StoreSetting {
  * createFlightServer(wrapStore("audit", (store) => auditedStore(store, auditLog)));
  */
 export function wrapStore(name: string, wrap: (store: FlightStore) => FlightStore): StoreWrapperSetting {
-  assertNonEmptyString("wrapStore: name", name);
-  if (typeof wrap !== "function") throw new TypeError(`wrapStore(${name}): wrap must be a function`);
+  checkString("wrapStore", "name", name, "a non-empty string", true);
+  checkFunction(`wrapStore(${name})`, "wrap", wrap, true);
   return { kind: "storeWrapper", name, wrap };
 }
 
@@ -301,8 +298,8 @@ export function wrapStore(name: string, wrap: (store: FlightStore) => FlightStor
  * defineAction("echo", "returns its body", async (body) => ({ body }));
  */
 export function defineAction(type: string, description: string, handler: ActionSetting["handler"]): ActionSetting {
-  assertNonEmptyString("defineAction: type", type);
-  if (typeof handler !== "function") throw new TypeError(`defineAction(${type}): handler must be a function`);
+  checkString("defineAction", "type", type, "a non-empty string", true);
+  checkFunction(`defineAction(${type})`, "handler", handler, true);
   return { kind: "action", type, description, handler };
 }
 
@@ -313,14 +310,14 @@ export function defineAction(type: string, description: string, handler: ActionS
  * defineExchange("echo", async function* (input) { for await (const m of input) yield m; });
  */
 export function defineExchange(command: string, handler: ExchangeHandler): ExchangeSetting {
-  assertNonEmptyString("defineExchange: command", command);
-  if (typeof handler !== "function") throw new TypeError(`defineExchange(${command}): handler must be a function`);
+  checkString("defineExchange", "command", command, "a non-empty string", true);
+  checkFunction(`defineExchange(${command})`, "handler", handler, true);
   return { kind: "exchange", command, handler };
 }
 
 /** Adds a section to the `stats` action. */
 export function statsSection(section: string, collect: () => unknown): StatsSetting {
-  assertNonEmptyString("statsSection: section", section);
+  checkString("statsSection", "section", section, "a non-empty string", true);
   return { kind: "stats", section, collect };
 }
 

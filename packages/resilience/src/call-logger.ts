@@ -10,6 +10,8 @@ import {
   type FlightMiddleware,
   serverParts,
   type ServerParts,
+  checkBoolean,
+  checkPattern,
 } from "@blackice/flight-core";
 import { observeCall, type CallOutcome } from "./observe-call";
 import { checkOptions } from "@blackice/flight-core";
@@ -117,14 +119,11 @@ export function callLogger(options?: CallLoggerOptions): ServerParts {
   const where = "callLogger";
   const o = checkOptions<CallLoggerOptions>(where, options, ["logger", "requestIdHeader", "logHeaders"]);
   const logger = checkLogger(where, "logger", o.logger) ?? silentLogger();
-  const header = o.requestIdHeader ?? "x-request-id";
-  if (header !== false && (typeof header !== "string" || !/^[a-z0-9_.-]+$/.test(header) || header.endsWith("-bin"))) {
-    throw new TypeError(`${where}: requestIdHeader must be a lower-case ASCII header name (not -bin) or false; got ${JSON.stringify(header)}`);
-  }
-  if (o.logHeaders !== undefined && typeof o.logHeaders !== "boolean") {
-    throw new TypeError(`${where}: logHeaders must be a boolean; got ${typeof o.logHeaders}`);
-  }
-  const logHeaders = o.logHeaders ?? false;
+  const header =
+    o.requestIdHeader === false
+      ? false
+      : checkPattern(where, "requestIdHeader", o.requestIdHeader, /^(?![\s\S]*-bin$)[a-z0-9_.-]+$/, "a lower-case ASCII header name (not -bin) or false", "x-request-id");
+  const logHeaders = checkBoolean(where, "logHeaders", o.logHeaders, false);
 
   const middleware: FlightMiddleware = function callLoggerMiddleware(next) {
     return async function callLogger(call) {

@@ -1,4 +1,4 @@
-import { StatusCode, onLifecycle, serverParts, statsSection, type ServerParts } from "@blackice/flight-core";
+import { StatusCode, onLifecycle, serverParts, statsSection, type ServerParts, checkFunction, checkIntArray, checkString } from "@blackice/flight-core";
 import { BreakerCore, grpcCodeOf, type BreakerState, type BreakerStats, type StateChangeListener } from "./breaker-core";
 import { TUNING_KEYS, settleTuning, type BreakerTuning } from "./breaker-options";
 import { checkOptions } from "@blackice/flight-core";
@@ -145,14 +145,11 @@ export function circuitBreaker(options?: CircuitBreakerOptions): FlightCircuitBr
 }
 
 function checkOperation(operation: unknown, work: unknown): void {
-  if (typeof operation !== "string" || operation.length === 0) throw new TypeError("guard: operation must be a non-empty string");
-  if (typeof work !== "function") throw new TypeError(`guard(${operation}): work must be a function`);
+  checkString("guard", "operation", operation, "a non-empty string", true);
+  checkFunction(`guard(${operation as string})`, "work", work, true);
 }
 
 /** A list of status codes, checked; returns them as a set. */
 export function checkCodes(where: string, name: string, v: unknown): ReadonlySet<number> {
-  if (!Array.isArray(v) || v.some((c) => typeof c !== "number" || !Number.isInteger(c) || c < 0 || c > 16)) {
-    throw new TypeError(`${where}: ${name} must be an array of gRPC status codes (integers 0 to 16)`);
-  }
-  return new Set(v as number[]);
+  return new Set(checkIntArray(where, name, v, 0, 16, "an array of gRPC status codes"));
 }

@@ -1,4 +1,4 @@
-import { StatusCode, onLifecycle, serverParts, statsSection, type ServerParts } from "@blackice/flight-core";
+import { StatusCode, onLifecycle, serverParts, statsSection, type ServerParts, checkBoolean, checkFunction } from "@blackice/flight-core";
 import { BreakerCore, grpcCodeOf, type BreakerState, type BreakerStats, type StateChangeListener } from "./breaker-core";
 import { TUNING_KEYS, settleTuning, type BreakerTuning } from "./breaker-options";
 import { checkCodes } from "./circuit-breaker";
@@ -72,10 +72,7 @@ export function clientBreaker(options?: ClientBreakerOptions): ClientBreaker {
   const o = checkOptions<ClientBreakerOptions>(where, options, KEYS);
   const tuning = settleTuning(where, o, { name: "peer", timeoutMs: 0 });
   const failureCodes = checkCodes(where, "failureCodes", o.failureCodes ?? PEER_FAILURE_CODES);
-  if (o.countUncodedErrors !== undefined && typeof o.countUncodedErrors !== "boolean") {
-    throw new TypeError(`${where}: countUncodedErrors must be a boolean; got ${typeof o.countUncodedErrors}`);
-  }
-  const countUncoded = o.countUncodedErrors ?? true;
+  const countUncoded = checkBoolean(where, "countUncodedErrors", o.countUncodedErrors, true);
   const core = new BreakerCore({
     ...tuning,
     noun: "peer",
@@ -90,14 +87,14 @@ export function clientBreaker(options?: ClientBreakerOptions): ClientBreaker {
       return core.state;
     },
     wrap: function wrap<A extends unknown[], R>(fn: (...args: A) => Promise<R>) {
-      if (typeof fn !== "function") throw new TypeError("clientBreaker.wrap: fn must be a function");
+      checkFunction("clientBreaker.wrap", "fn", fn, true);
       const operation = fn.name || "call";
       return function guardedCall(...args: A): Promise<R> {
         return core.execute(operation, () => fn(...args));
       };
     },
     run: function run<R>(work: (signal: AbortSignal) => Promise<R>, runOptions?: { signal?: AbortSignal; operation?: string }) {
-      if (typeof work !== "function") throw new TypeError("clientBreaker.run: work must be a function");
+      checkFunction("clientBreaker.run", "work", work, true);
       return core.execute(runOptions?.operation ?? "call", work, runOptions?.signal);
     },
     retryAfterMs: () => core.retryAfterMs(),

@@ -125,7 +125,7 @@ test("a limit of 0 refuses every call of that method", async () => {
 test("options are validated up front", () => {
   expect(() => concurrencyLimit({})).toThrow(/give global, perMethod or both/);
   expect(() => concurrencyLimit({ global: 0 })).toThrow(/concurrencyLimit: global must be an integer from 1 to 1000000000; got 0/);
-  expect(() => concurrencyLimit({ perMethod: { doGett: 3 } as never })).toThrow(/unknown method "doGett"/);
+  expect(() => concurrencyLimit({ perMethod: { doGett: 3 } as never })).toThrow(/concurrencyLimit: unknown option "perMethod.doGett"; known options: handshake, /);
   expect(() => concurrencyLimit({ perMethod: { doGet: 1.5 } })).toThrow(/perMethod.doGet must be an integer/);
   expect(() => concurrencyLimit(undefined as never)).toThrow(/options must be an object/);
 });

@@ -7,6 +7,7 @@ import {
   type FlightMiddleware,
   serverParts,
   type ServerParts,
+  checkObject,
 } from "@blackice/flight-core";
 import { observeCall } from "./observe-call";
 import { checkInt, checkOptionalInt, checkOptions } from "@blackice/flight-core";
@@ -43,11 +44,9 @@ export function concurrencyLimit(options: ConcurrencyLimitOptions): ServerParts 
   const retryAfterMs = checkInt(where, "retryAfterMs", o.retryAfterMs, 0, 3_600_000, 100);
   const perMethod = new Map<FlightMethod, number>();
   if (o.perMethod !== undefined) {
-    if (o.perMethod === null || typeof o.perMethod !== "object") throw new TypeError(`${where}: perMethod must be an object`);
+    checkObject(where, "perMethod", o.perMethod, "an object { method: limit }");
+    checkOptions(where, o.perMethod, FLIGHT_METHODS, true, "perMethod");
     for (const [method, limit] of Object.entries(o.perMethod)) {
-      if (!FLIGHT_METHODS.includes(method as FlightMethod)) {
-        throw new TypeError(`${where}: perMethod has unknown method ${JSON.stringify(method)}; methods: ${FLIGHT_METHODS.join(", ")}`);
-      }
       if (limit !== undefined) perMethod.set(method as FlightMethod, checkInt(where, `perMethod.${method}`, limit, 0, MAX_LIMIT));
     }
   }

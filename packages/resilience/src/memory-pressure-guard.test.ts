@@ -60,5 +60,5 @@ test("the default sample reads the process RSS", async () => {
 test("options are validated", () => {
   expect(() => memoryPressureGuard({ maxRssBytes: -5 })).toThrow(/memoryPressureGuard: maxRssBytes must be an integer from 1/);
   expect(() => memoryPressureGuard({ maxRssBytes: 10, sample: 5 as never })).toThrow(/sample must be a function/);
-  expect(() => memoryPressureGuard({ maxRssBytes: 10, methods: ["doPutt" as never] })).toThrow(/methods must be an array of Flight method names/);
+  expect(() => memoryPressureGuard({ maxRssBytes: 10, methods: ["doPutt" as never] })).toThrow(/memoryPressureGuard: methods must be an array of "handshake", .*"doPut", "doExchange"/);
 });

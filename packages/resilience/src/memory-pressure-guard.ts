@@ -7,6 +7,7 @@ import {
   type FlightMiddleware,
   serverParts,
   type ServerParts,
+  checkEnumArray,
 } from "@blackice/flight-core";
 import { checkFunction, checkInt, checkOptions } from "@blackice/flight-core";
 import { defaultOnError, report } from "./option-checks";
@@ -45,11 +46,7 @@ export function memoryPressureGuard(options: MemoryPressureGuardOptions): Server
   const sample = checkFunction<() => number>(where, "sample", o.sample) ?? (() => process.memoryUsage.rss());
   const retryAfterMs = checkInt(where, "retryAfterMs", o.retryAfterMs, 0, 3_600_000, 1000);
   const onError = checkFunction<(err: unknown) => void>(where, "onError", o.onError) ?? defaultOnError(where);
-  const list: unknown = o.methods ?? ["doPut", "doExchange"];
-  if (!Array.isArray(list) || list.some((m) => !FLIGHT_METHODS.includes(m as FlightMethod))) {
-    throw new TypeError(`${where}: methods must be an array of Flight method names (${FLIGHT_METHODS.join(", ")})`);
-  }
-  const methods = new Set(list as FlightMethod[]);
+  const methods = new Set(checkEnumArray<FlightMethod>(where, "methods", o.methods, FLIGHT_METHODS, ["doPut", "doExchange"]));
 
   let lastSample: number | undefined;
   let refused = 0;

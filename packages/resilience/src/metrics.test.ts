@@ -155,7 +155,7 @@ test("a failing collector goes to onError and the scrape still succeeds", async 
 
 test("the registry is required, names must be free, and shutdown unregisters", async () => {
   expect(() => metrics({} as never)).toThrow(/registry must be a prom-client Registry/);
-  expect(() => metrics({ registry: new Registry(), prefix: "bad-prefix" })).toThrow(/prefix must match/);
+  expect(() => metrics({ registry: new Registry(), prefix: "bad-prefix" })).toThrow(/prefix must be empty or match \[a-zA-Z_:\]/);
   expect(() => metrics({ registry: new Registry(), buckets: [1, 0.5] })).toThrow(/buckets must be a non-empty array of increasing/);
 
   const registry = new Registry();

@@ -10,6 +10,9 @@ import {
   type StoreStats,
   serverParts,
   type ServerParts,
+  checkBoolean,
+  checkImplements,
+  checkPattern,
 } from "@blackice/flight-core";
 import type { BreakerState, BreakerStats } from "./breaker-core";
 import { observeCall, withFields } from "./observe-call";
@@ -110,22 +113,23 @@ export function metrics(options: MetricsOptions): ServerParts {
     throw new TypeError(`${where}: the storeStats option is gone; the server's store is read directly (storeMetrics: false to leave it out)`);
   }
   const o = checkOptions<MetricsOptions>(where, options, ["registry", "prefix", "buckets", "storeMetrics", "breakers", "authFailures", "onError"], true);
-  const registry = o.registry as Partial<Registry> | undefined;
-  if (!registry || typeof registry.registerMetric !== "function" || typeof registry.removeSingleMetric !== "function") {
-    throw new TypeError(`${where}: registry must be a prom-client Registry (the library never uses the global registry)`);
-  }
-  const prefix = o.prefix ?? "blackice_flight_";
-  if (typeof prefix !== "string" || !/^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix)) {
-    throw new TypeError(`${where}: prefix must match [a-zA-Z_:][a-zA-Z0-9_:]* (or be empty); got ${JSON.stringify(prefix)}`);
-  }
+  const registry = checkImplements<Registry>(
+    where,
+    "registry",
+    o.registry,
+    ["registerMetric", "removeSingleMetric"],
+    "a prom-client Registry (the library never uses the global registry)",
+    true,
+  );
+  const prefix = checkPattern(where, "prefix", o.prefix, /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/, "empty or match [a-zA-Z_:][a-zA-Z0-9_:]*", "blackice_flight_");
   const buckets = o.buckets ?? DEFAULT_DURATION_BUCKETS;
   if (!Array.isArray(buckets) || buckets.length === 0 || buckets.some((b, i) => typeof b !== "number" || !(b > 0) || !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]))) {
     throw new TypeError(`${where}: buckets must be a non-empty array of increasing positive numbers of seconds`);
   }
-  if (o.storeMetrics !== undefined && typeof o.storeMetrics !== "boolean") throw new TypeError(`${where}: storeMetrics must be a boolean`);
+  const storeMetrics = checkBoolean(where, "storeMetrics", o.storeMetrics, true);
   /** The server's store, learned when the server is built (onCreate). */
   let serverStore: FlightStore | undefined;
-  const storeStats = o.storeMetrics === false ? undefined : (): StoreStats | undefined => serverStore?.stats();
+  const storeStats = !storeMetrics ? undefined : (): StoreStats | undefined => serverStore?.stats();
   const authFailures = checkFunction<() => Record<string, number>>(where, "authFailures", o.authFailures);
   const onError = checkFunction<(err: unknown) => void>(where, "onError", o.onError) ?? defaultOnError(where);
   const breakers = o.breakers ?? [];

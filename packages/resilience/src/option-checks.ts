@@ -1,22 +1,11 @@
 // What resilience adds to core's option checks (core/src/option-checks.ts): the pino logger
 // option, and reporting failures of background work.
 import type { Logger } from "pino";
-import { describeValue } from "@blackice/flight-core";
+import { checkImplements } from "@blackice/flight-core";
 
-/** A pino logger (anything with `child`, `level` and the level methods), or undefined. */
+/** A pino logger (anything with `child` and the level methods), or undefined. */
 export function checkLogger(where: string, name: string, v: unknown): Logger | undefined {
-  if (v === undefined) return undefined;
-  const l = v as Partial<Record<string, unknown>> | null;
-  const ok =
-    l !== null &&
-    typeof l === "object" &&
-    typeof l.child === "function" &&
-    typeof l.info === "function" &&
-    typeof l.warn === "function" &&
-    typeof l.error === "function" &&
-    typeof l.debug === "function";
-  if (!ok) throw new TypeError(`${where}: ${name} must be a pino Logger; got ${describeValue(v)}`);
-  return v as Logger;
+  return checkImplements<Logger>(where, name, v, ["child", "info", "warn", "error", "debug"], "a pino Logger");
 }
 
 /** Reports a failure of background work (a listener, a collector) without throwing. */

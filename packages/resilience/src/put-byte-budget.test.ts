@@ -78,5 +78,5 @@ test("a single message larger than the budget is refused; other methods are not 
 
 test("options are validated", () => {
   expect(() => putByteBudget({ perConnectionBytes: 0 })).toThrow(/putByteBudget: perConnectionBytes must be an integer from 1/);
-  expect(() => putByteBudget({ perConnectionBytes: 10, methods: ["doGet" as never] })).toThrow(/methods must be an array of "doPut" and "doExchange"/);
+  expect(() => putByteBudget({ perConnectionBytes: 10, methods: ["doGet" as never] })).toThrow('putByteBudget: methods must be an array of "doPut", "doExchange"; got an array with other items');
 });

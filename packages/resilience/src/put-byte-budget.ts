@@ -7,6 +7,7 @@ import {
   type FlightMiddleware,
   serverParts,
   type ServerParts,
+  checkEnumArray,
 } from "@blackice/flight-core";
 import { observeCall, withFields } from "./observe-call";
 import { checkInt, checkOptions } from "@blackice/flight-core";
@@ -48,11 +49,7 @@ export function putByteBudget(options: PutByteBudgetOptions): ServerParts {
   const where = "putByteBudget";
   const o = checkOptions<PutByteBudgetOptions>(where, options, ["perConnectionBytes", "methods"], true);
   const budget = checkInt(where, "perConnectionBytes", o.perConnectionBytes, 1, Number.MAX_SAFE_INTEGER);
-  const list: unknown = o.methods ?? ["doPut"];
-  if (!Array.isArray(list) || list.some((m) => m !== "doPut" && m !== "doExchange")) {
-    throw new TypeError(`${where}: methods must be an array of "doPut" and "doExchange"`);
-  }
-  const methods = new Set<FlightMethod>(list as FlightMethod[]);
+  const methods = new Set<FlightMethod>(checkEnumArray<FlightMethod>(where, "methods", o.methods, ["doPut", "doExchange"], ["doPut"]));
 
   const inFlight = new Map<string, number>();
   let refused = 0;

@@ -12,6 +12,9 @@ import {
   type FlightMiddleware,
   serverParts,
   type ServerParts,
+  checkBoolean,
+  checkImplements,
+  checkOptions,
 } from "@blackice/flight-core";
 import { observeCall, withFields } from "./observe-call";
 import { flightDataBytes } from "./put-byte-budget";
@@ -87,12 +90,10 @@ function descriptorOfTicket(ticket: Uint8Array): FlightDescriptor | undefined {
  * createFlightServer(tracing(), serverConfig({ addr: "0.0.0.0:8815" }));
  */
 export function tracing(options: TracingOptions = {}): ServerParts {
-  if (options === null || typeof options !== "object") throw new TypeError("tracing: options must be an object ({ tracer?, countRows? })");
-  for (const k of Object.keys(options)) if (k !== "tracer" && k !== "countRows") throw new TypeError(`tracing: unknown option "${k}"; known: tracer, countRows`);
-  if (options.tracer !== undefined && typeof options.tracer?.startSpan !== "function") throw new TypeError("tracing: tracer must be an OpenTelemetry Tracer");
-  if (options.countRows !== undefined && typeof options.countRows !== "boolean") throw new TypeError("tracing: countRows must be a boolean");
-  const tracer = options.tracer ?? trace.getTracer("@blackice/flight");
-  const countRows = options.countRows ?? true;
+  const where = "tracing";
+  checkOptions(where, options, ["tracer", "countRows"], true);
+  const tracer = checkImplements<Tracer>(where, "tracer", options.tracer, ["startSpan"], "an OpenTelemetry Tracer") ?? trace.getTracer("@blackice/flight");
+  const countRows = checkBoolean(where, "countRows", options.countRows, true);
 
   const middleware: FlightMiddleware = function tracingMiddleware(next) {
     return async function traced(call) {

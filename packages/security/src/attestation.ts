@@ -1,4 +1,19 @@
-import { FlightError, StatusCode, createContextKey, type CallContext, type CallInfo, type FlightMiddleware, serverParts, type ServerParts } from "@blackice/flight-core";
+import {
+  FlightError,
+  StatusCode,
+  checkBoolean,
+  checkEnum,
+  checkFunction,
+  checkNumberIn,
+  checkObject,
+  checkPattern,
+  createContextKey,
+  type CallContext,
+  type CallInfo,
+  type FlightMiddleware,
+  serverParts,
+  type ServerParts,
+} from "@blackice/flight-core";
 import { singleHeader } from "./call-headers";
 
 /** What a verifier concludes about a call's attestation evidence. */
@@ -68,19 +83,13 @@ export function attestationOf(ctx: CallContext | { readonly context: CallContext
  * );
  */
 export function attestation(options: AttestationOptions): ServerParts {
-  if (options === null || typeof options !== "object") throw new TypeError("attestation: options must be an object");
-  if (typeof options.verify !== "function") throw new TypeError("attestation: verify must be a function (evidence, call) => Promise<{ ok, trustScore?, reason? }>");
-  const header = options.header ?? "x-blackice-attestation";
-  if (typeof header !== "string" || !/^[a-z0-9][a-z0-9._-]*$/.test(header)) throw new TypeError(`attestation: header must be a lower-case metadata name, got ${JSON.stringify(header)}`);
-  const required = options.required ?? false;
-  if (typeof required !== "boolean") throw new TypeError("attestation: required must be a boolean");
-  const min = options.minTrustScore;
-  if (min !== undefined && (typeof min !== "number" || !Number.isFinite(min))) throw new TypeError("attestation: minTrustScore must be a finite number");
-  const verify = options.verify;
-  const source = options.source ?? "header";
-  if (!["header", "certificate", "header-or-certificate"].includes(source)) {
-    throw new TypeError(`attestation: source must be "header", "certificate" or "header-or-certificate", got ${JSON.stringify(source)}`);
-  }
+  const where = "attestation";
+  checkObject(where, "options", options);
+  const verify = checkFunction<AttestationOptions["verify"]>(where, "verify", options.verify, true, "a function (evidence, call) => Promise<{ ok, trustScore?, reason? }>");
+  const header = checkPattern(where, "header", options.header, /^[a-z0-9][a-z0-9._-]*$/, "a lower-case metadata name", "x-blackice-attestation");
+  const required = checkBoolean(where, "required", options.required, false);
+  const min = options.minTrustScore === undefined ? undefined : checkNumberIn(where, "minTrustScore", options.minTrustScore, -Infinity, Infinity, "a finite number");
+  const source = checkEnum(where, "source", options.source, ["header", "certificate", "header-or-certificate"] as const, "header");
 
   const judge = async (call: CallInfo): Promise<AttestationResult> => {
     const fromHeader = source === "certificate" ? undefined : singleHeader(call.headers, header);

@@ -15,6 +15,8 @@ import {
   type FlightMiddleware,
   serverParts,
   type ServerParts,
+  checkFunction,
+  checkObject,
 } from "@blackice/flight-core";
 import { parseFlightRef, type FlightRef } from "./flight-ref";
 import { identityOf, type Identity } from "./identity-of";
@@ -121,10 +123,9 @@ function renewTicket(body: Uint8Array): Uint8Array | undefined {
  * );
  */
 export function authorize(policy: AccessPolicy, options: AuthorizeOptions = {}): ServerParts {
-  if (typeof policy !== "function") throw new TypeError("authorize: policy must be a function (request) => boolean | Promise<boolean>");
-  if (options === null || typeof options !== "object") throw new TypeError("authorize: options must be an object");
-  if (options.resolveTicket !== undefined && typeof options.resolveTicket !== "function") throw new TypeError("authorize: resolveTicket must be a function");
-  const resolveTicket = options.resolveTicket ?? storeTicketDescriptor;
+  checkFunction("authorize", "policy", policy, true, "a function (request) => boolean | Promise<boolean>");
+  checkObject("authorize", "options", options);
+  const resolveTicket = checkFunction<NonNullable<AuthorizeOptions["resolveTicket"]>>("authorize", "resolveTicket", options.resolveTicket) ?? storeTicketDescriptor;
   const safeResolveTicket = (t: Uint8Array): FlightDescriptor | undefined => {
     try {
       return resolveTicket(t);

@@ -19,6 +19,11 @@ import {
   type HandshakeResponse,
   serverParts,
   type ServerParts,
+  checkFunction,
+  checkInt,
+  checkObject,
+  checkPattern,
+  checkString,
 } from "@blackice/flight-core";
 import { singleTextHeader } from "./call-headers";
 import { checkRoles } from "./check-roles";
@@ -155,10 +160,10 @@ function checkClaims(claims: unknown): IdentityClaims | undefined {
 
 /** Loads the JWT signing key once: Ed25519 (EdDSA) or EC P-256 (ES256); TypeError naming the file, never its bytes. */
 function loadJwtOptions(o: NonNullable<BasicTokenAuthOptions["jwt"]>): { privateKey: KeyObject; publicKey: KeyObject; alg: "EdDSA" | "ES256"; issuer: string; audience: string; keyId?: string } {
-  if (o === null || typeof o !== "object") throw new TypeError("basicTokenAuth: jwt must be { signingKey, issuer, audience, keyId? }");
-  if (typeof o.issuer !== "string" || o.issuer.length === 0) throw new TypeError("basicTokenAuth: jwt.issuer must be a non-empty string");
-  if (typeof o.audience !== "string" || o.audience.length === 0) throw new TypeError("basicTokenAuth: jwt.audience must be a non-empty string");
-  if (o.keyId !== undefined && (typeof o.keyId !== "string" || !/^[A-Za-z0-9._-]{1,128}$/.test(o.keyId))) throw new TypeError("basicTokenAuth: jwt.keyId must be 1-128 of A-Z a-z 0-9 . _ -");
+  checkObject("basicTokenAuth", "jwt", o, "an object { signingKey, issuer, audience, keyId? }");
+  const issuer = checkString("basicTokenAuth", "jwt.issuer", o.issuer, "a non-empty string", true) as string;
+  const audience = checkString("basicTokenAuth", "jwt.audience", o.audience, "a non-empty string", true) as string;
+  const keyId = o.keyId === undefined ? undefined : checkPattern("basicTokenAuth", "jwt.keyId", o.keyId, /^[A-Za-z0-9._-]{1,128}$/, "1 to 128 characters of A-Z a-z 0-9 . _ -");
   const k = o.signingKey as { privateKeyPath?: string; privateKey?: string | KeyObject } | undefined;
   const where = k && typeof k.privateKeyPath === "string" ? `the key file ${JSON.stringify(k.privateKeyPath)}` : "jwt.signingKey.privateKey";
   let privateKey: KeyObject;
@@ -174,7 +179,7 @@ function loadJwtOptions(o: NonNullable<BasicTokenAuthOptions["jwt"]>): { private
   const curve = privateKey.asymmetricKeyDetails?.namedCurve;
   const alg = type === "ed25519" ? "EdDSA" : type === "ec" && curve === "prime256v1" ? "ES256" : undefined;
   if (!alg) throw new TypeError(`basicTokenAuth: ${where} must be an Ed25519 or EC P-256 private key`);
-  return { privateKey, publicKey: createPublicKey(privateKey), alg, issuer: o.issuer, audience: o.audience, keyId: o.keyId };
+  return { privateKey, publicKey: createPublicKey(privateKey), alg, issuer, audience, keyId };
 }
 
 /**
@@ -205,18 +210,16 @@ function loadJwtOptions(o: NonNullable<BasicTokenAuthOptions["jwt"]>): { private
  * // pyarrow: client.authenticate_basic_token("alice", "s3cret") → (b"authorization", b"Bearer ...")
  */
 export function basicTokenAuth(options: BasicTokenAuthOptions): ServerParts {
-  if (options === null || typeof options !== "object") throw new TypeError("basicTokenAuth: options must be an object");
-  if (typeof options.validate !== "function") throw new TypeError("basicTokenAuth: validate must be a function (username, password, call) => Promise<user | undefined>");
-  const ttl = options.tokenTtlMs ?? 3_600_000;
-  if (typeof ttl !== "number" || !Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_TTL_MS) throw new TypeError(`basicTokenAuth: tokenTtlMs must be an integer from 1 to ${MAX_TTL_MS}, got ${String(options.tokenTtlMs)}`);
+  const where = "basicTokenAuth";
+  checkObject(where, "options", options);
+  checkFunction(where, "validate", options.validate, true, "a function (username, password, call) => Promise<user | undefined>");
+  const ttl = checkInt(where, "tokenTtlMs", options.tokenTtlMs, 1, MAX_TTL_MS, 3_600_000);
   const secret = options.secret === undefined ? randomBytes(32) : secretFromValue("basicTokenAuth: secret", options.secret);
   const publicMethods = new Set<FlightMethod>(options.publicMethods ?? []);
-  if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("basicTokenAuth: now must be a function");
-  const now = options.now ?? Date.now;
+  const now = checkFunction<() => number>(where, "now", options.now) ?? Date.now;
   const validate = options.validate;
   const jwtOptions = options.jwt === undefined ? undefined : loadJwtOptions(options.jwt);
-  const maxRevoked = options.maxRevoked ?? 100_000;
-  if (!Number.isSafeInteger(maxRevoked) || maxRevoked < 1) throw new TypeError(`basicTokenAuth: maxRevoked must be a positive integer, got ${String(options.maxRevoked)}`);
+  const maxRevoked = checkInt(where, "maxRevoked", options.maxRevoked, 1, Number.MAX_SAFE_INTEGER, 100_000);
   /** Revoked jti → when it can be forgotten (every token this server issued has expired by then). */
   const revoked = new Map<string, number>();
   let revocations = 0;

@@ -10,6 +10,11 @@ import {
   serverParts,
   type ServerParts,
   checkInt,
+  checkBoolean,
+  checkFunction,
+  checkObject,
+  checkPattern,
+  checkArray,
 } from "@blackice/flight-core";
 import { singleTextHeader } from "./call-headers";
 import { encodeFlightDescriptor } from "./encode-flight-descriptor";
@@ -102,10 +107,8 @@ interface LoadedKey {
 
 function loadKeys(options: HmacAuthOptions): Map<string, LoadedKey> {
   const keys = new Map<string, LoadedKey>();
-  const add = (keyId: unknown, secret: () => Buffer, roles?: unknown): void => {
-    if (typeof keyId !== "string" || !KEY_ID_PATTERN.test(keyId)) {
-      throw new TypeError(`hmacAuth: key id ${JSON.stringify(keyId)} must be 1-128 characters of A-Z a-z 0-9 . _ -`);
-    }
+  const add = (rawKeyId: unknown, secret: () => Buffer, roles?: unknown): void => {
+    const keyId = checkPattern("hmacAuth", "key id", rawKeyId, KEY_ID_PATTERN, "1 to 128 characters of A-Z a-z 0-9 . _ -");
     if (keys.has(keyId)) throw new TypeError(`hmacAuth: key id ${JSON.stringify(keyId)} is given more than once`);
     const checked = roles === undefined ? undefined : checkRoles(`hmacAuth: key ${JSON.stringify(keyId)}`, roles);
     // One frozen identity per key, shared by its calls.
@@ -119,9 +122,8 @@ function loadKeys(options: HmacAuthOptions): Map<string, LoadedKey> {
   if (options.hmacSecretPath !== undefined) add(singleId, () => secretFromFile(`hmacAuth: key ${JSON.stringify(singleId)}`, options.hmacSecretPath));
   if (options.hmacSecret !== undefined) add(singleId, () => secretFromValue(`hmacAuth: key ${JSON.stringify(singleId)}`, options.hmacSecret));
   if (options.keys !== undefined) {
-    if (!Array.isArray(options.keys)) throw new TypeError("hmacAuth: keys must be an array of {keyId, secret, roles?} or {keyId, secretPath, roles?}");
-    for (const k of options.keys as readonly HmacKey[]) {
-      if (k === null || typeof k !== "object") throw new TypeError("hmacAuth: each key must be {keyId, secret} or {keyId, secretPath}");
+    for (const k of checkArray("hmacAuth", "keys", options.keys, "an array of {keyId, secret, roles?} or {keyId, secretPath, roles?}") as readonly HmacKey[]) {
+      checkObject("hmacAuth", "each key", k, "{keyId, secret} or {keyId, secretPath}");
       const what = `hmacAuth: key ${JSON.stringify(k.keyId)}`;
       const hasSecret = "secret" in k && k.secret !== undefined;
       const hasPath = "secretPath" in k && k.secretPath !== undefined;
@@ -131,10 +133,6 @@ function loadKeys(options: HmacAuthOptions): Map<string, LoadedKey> {
   }
   if (keys.size === 0) throw new TypeError("hmacAuth: no key: give hmacSecretPath, hmacSecret or keys (or enableHMAC: false)");
   return keys;
-}
-
-function positiveInteger(what: string, v: unknown, fallback: number): number {
-  return checkInt("hmacAuth", what, v, 1, Number.MAX_SAFE_INTEGER, fallback);
 }
 
 class HmacFailure extends Error {
@@ -211,22 +209,19 @@ function readSignatureHeaders(call: FlightCall, acceptV1: boolean): SignatureHea
  * // client: new FlightClient(uri, { signer: hmacSigner({ keyId: "2026-04", secretPath: "/run/secrets/hmac-2026-04" }) })
  */
 export function hmacAuth(options: HmacAuthOptions = {}): ServerParts {
-  if (options === null || typeof options !== "object") throw new TypeError("hmacAuth: options must be an object");
-  const enabled = options.enableHMAC ?? true;
-  if (typeof enabled !== "boolean") throw new TypeError(`hmacAuth: enableHMAC must be a boolean, got ${typeof enabled}`);
+  const where = "hmacAuth";
+  checkObject(where, "options", options);
+  const enabled = checkBoolean(where, "enableHMAC", options.enableHMAC, true);
   if (!enabled) {
     const hmacDisabled: FlightMiddleware = (next) => next;
     return [hmacDisabled, statsSection("hmac", () => ({ enabled: false }))];
   }
   const keys = loadKeys(options);
-  const windowMs = positiveInteger("windowMs", options.windowMs, 300_000);
-  const maxNonces = positiveInteger("maxNonces", options.maxNonces, 100_000);
-  if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("hmacAuth: now must be a function");
-  const now = options.now ?? Date.now;
-  if (options.allowUnsigned !== undefined && typeof options.allowUnsigned !== "boolean") throw new TypeError("hmacAuth: allowUnsigned must be a boolean");
-  const allowUnsigned = options.allowUnsigned ?? false;
-  if (options.acceptV1 !== undefined && typeof options.acceptV1 !== "boolean") throw new TypeError("hmacAuth: acceptV1 must be a boolean");
-  const acceptV1 = options.acceptV1 ?? false;
+  const windowMs = checkInt(where, "windowMs", options.windowMs, 1, Number.MAX_SAFE_INTEGER, 300_000);
+  const maxNonces = checkInt(where, "maxNonces", options.maxNonces, 1, Number.MAX_SAFE_INTEGER, 100_000);
+  const now = checkFunction<() => number>(where, "now", options.now) ?? Date.now;
+  const allowUnsigned = checkBoolean(where, "allowUnsigned", options.allowUnsigned, false);
+  const acceptV1 = checkBoolean(where, "acceptV1", options.acceptV1, false);
   let sealed = 0;
   let unsigned = 0;
   const nonces = new NonceCache(maxNonces, 2 * windowMs);

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
 import type { CallSigner, FlightData, SignableCall, SignedStream } from "@blackice/flight-core";
+import { checkEnum, checkFunction, checkObject, checkPattern } from "@blackice/flight-core";
 import { canonicalizeFlightDescriptor } from "./encode-flight-descriptor";
 import {
   EMPTY_BODY_SHA256,
@@ -58,18 +59,16 @@ function bodySha256(call: SignableCall): string {
  * // { "x-blackice-signature-version": "v2", "x-blackice-key-id": "2026-04", ... }
  */
 export function hmacSigner(options: HmacSignerOptions): CallSigner {
-  if (options === null || typeof options !== "object") throw new TypeError("hmacSigner: options must be an object");
-  const { keyId } = options;
-  if (typeof keyId !== "string" || !KEY_ID_PATTERN.test(keyId)) throw new TypeError(`hmacSigner: key id ${JSON.stringify(keyId)} must be 1-128 characters of A-Z a-z 0-9 . _ -`);
+  const where = "hmacSigner";
+  checkObject(where, "options", options);
+  const keyId = checkPattern(where, "key id", options.keyId, KEY_ID_PATTERN, "1 to 128 characters of A-Z a-z 0-9 . _ -");
   const hasSecret = options.secret !== undefined;
   const hasPath = options.secretPath !== undefined;
   if (hasSecret === hasPath) throw new TypeError("hmacSigner: give exactly one of secret and secretPath");
   const what = `hmacSigner: key ${JSON.stringify(keyId)}`;
   const secret = hasSecret ? secretFromValue(what, options.secret) : secretFromFile(what, options.secretPath);
-  if (options.now !== undefined && typeof options.now !== "function") throw new TypeError("hmacSigner: now must be a function");
-  const now = options.now ?? Date.now;
-  const version = options.version ?? HMAC_SIGNATURE_VERSION;
-  if (version !== "v1" && version !== "v2") throw new TypeError(`hmacSigner: version must be "v1" or "v2", got ${JSON.stringify(options.version)}`);
+  const now = checkFunction<() => number>(where, "now", options.now) ?? Date.now;
+  const version = checkEnum<HmacSignatureVersion>(where, "version", options.version, ["v1", "v2"], HMAC_SIGNATURE_VERSION);
 
   const sign = (call: SignableCall): { headers: Record<string, string>; fields: { path: string; timestamp: string; nonce: string; keyId: string } } => {
     if (!call || typeof call.path !== "string" || !PATH_PATTERN.test(call.path)) throw new TypeError("hmacSigner: call.path must be a gRPC method path");

@@ -9,6 +9,10 @@ import {
   type FlightMiddleware,
   serverParts,
   type ServerParts,
+  checkFunction,
+  checkInt,
+  checkObject,
+  checkString,
 } from "@blackice/flight-core";
 import { singleTextHeader } from "./call-headers";
 import { kAuthenticationConfigured, kIdentity, type Identity, type IdentityClaims } from "./identity-of";
@@ -107,11 +111,7 @@ function keySetFrom(options: JwtAuthOptions): { getKey: JWTVerifyGetKey; source:
   const remote = (url: URL): { getKey: JWTVerifyGetKey; source: string } => {
     if (url.protocol !== "https:") fail(`jwks URL must be https:, got ${url.protocol}`);
     const agent = options.jwksCa === undefined ? undefined : new https.Agent({ ca: options.jwksCa });
-    const ms = (what: string, v: number | undefined, fallback: number): number => {
-      const n = v ?? fallback;
-      if (!Number.isSafeInteger(n) || n < 1 || n > 86_400_000) fail(`${what} must be an integer from 1 to 86400000, got ${String(v)}`);
-      return n;
-    };
+    const ms = (what: string, v: number | undefined, fallback: number): number => checkInt("jwtAuth", what, v, 1, 86_400_000, fallback);
     const getKey = createRemoteJWKSet(url, {
       cacheMaxAge: ms("jwksCacheMaxAgeMs", options.jwksCacheMaxAgeMs, 600_000),
       cooldownDuration: ms("jwksCooldownMs", options.jwksCooldownMs, 30_000),
@@ -232,26 +232,23 @@ function identityOfPayload(p: JWTPayload, rolesClaim: string): Identity {
  * // pyarrow: FlightCallOptions(headers=[(b"authorization", b"Bearer " + token)])
  */
 export function jwtAuth(options: JwtAuthOptions): ServerParts {
-  if (options === null || typeof options !== "object") fail("options must be an object");
+  const where = "jwtAuth";
+  checkObject(where, "options", options);
   if (options.jwks === undefined) fail("jwks must be a JWKS object, a file path or an https: URL");
-  if (typeof options.issuer !== "string" || options.issuer.length === 0) fail("issuer must be a non-empty string");
+  const issuer = checkString(where, "issuer", options.issuer, "a non-empty string", true) as string;
   const audience = typeof options.audience === "string" ? [options.audience] : options.audience;
   if (!Array.isArray(audience) || audience.length === 0 || !audience.every((a) => typeof a === "string" && a.length > 0)) fail("audience must be a non-empty string or an array of them");
   const algorithms = options.algorithms ?? JWT_ALGORITHMS;
   if (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every((a) => (JWT_ALGORITHMS as readonly string[]).includes(a))) {
     fail(`algorithms must be a non-empty subset of ${JWT_ALGORITHMS.join(", ")}`);
   }
-  const tolerance = options.clockToleranceSec ?? 30;
-  if (!Number.isInteger(tolerance) || tolerance < 0 || tolerance > 300) fail(`clockToleranceSec must be an integer from 0 to 300, got ${String(options.clockToleranceSec)}`);
-  const rolesClaim = options.rolesClaim ?? "roles";
-  if (typeof rolesClaim !== "string" || rolesClaim.length === 0) fail("rolesClaim must be a non-empty string");
-  if (options.isRevoked !== undefined && typeof options.isRevoked !== "function") fail("isRevoked must be a function (jti) => boolean");
-  if (options.now !== undefined && typeof options.now !== "function") fail("now must be a function");
+  const tolerance = checkInt(where, "clockToleranceSec", options.clockToleranceSec, 0, 300, 30);
+  const rolesClaim = checkString(where, "rolesClaim", options.rolesClaim) ?? "roles";
+  const isRevoked = checkFunction<(jti: string) => boolean>(where, "isRevoked", options.isRevoked, false, "a function (jti) => boolean");
+  const now = checkFunction<() => number>(where, "now", options.now) ?? Date.now;
   const publicMethods = new Set<FlightMethod>(options.publicMethods ?? []);
-  const now = options.now ?? Date.now;
-  const isRevoked = options.isRevoked;
   const { getKey, source } = keySetFrom(options);
-  const verifyOptions = { issuer: options.issuer, audience: [...audience], algorithms: [...algorithms], clockTolerance: tolerance, requiredClaims: ["exp", "sub"] };
+  const verifyOptions = { issuer, audience: [...audience], algorithms: [...algorithms], clockTolerance: tolerance, requiredClaims: ["exp", "sub"] };
   const rejected = Object.fromEntries(JWT_FAILURE_REASONS.map((r) => [r, 0])) as Record<JwtFailureReason, number>;
   let accepted = 0;
 
@@ -289,7 +286,7 @@ export function jwtAuth(options: JwtAuthOptions): ServerParts {
     };
 
   const stats = statsSection("jwtAuth", () => ({
-    issuer: options.issuer,
+    issuer,
     audience: [...audience],
     algorithms: [...algorithms],
     jwks: source,

@@ -246,7 +246,12 @@ describe("verifyFlightStream", () => {
 
   it("refuses a malformed expectation at once (TypeError)", () => {
     expect(() => verifyFlightStream(fromArray([]), { root: "abc", leaves: 1 })).toThrow(TypeError);
-    expect(() => verifyFlightStream(fromArray([]), { root: "00".repeat(32), leaves: -1 })).toThrow(TypeError);
+    expect(() => verifyFlightStream(fromArray([]), { root: "00".repeat(32), leaves: -1 })).toThrow(
+      "verifyFlightStream: expected.leaves must be an integer from 0 to 9007199254740991; got -1",
+    );
+    expect(() => verifyFlightStream(fromArray([]), { root: "00".repeat(32), leaves: 1 }, { allowAppended: "yes" as never })).toThrow(
+      new TypeError('verifyFlightStream: allowAppended must be a boolean; got "yes"'),
+    );
   });
 
   it("verifyBatchProof refuses a malformed proof, a proof for another root, a tampered proof", async () => {

@@ -15,6 +15,7 @@ import {
   serverParts,
   type ServerParts,
   checkInt,
+  checkObject,
 } from "@blackice/flight-core";
 import { flightDataLeafHash } from "./flight-data-leaf";
 import { parseFlightRef, parseJsonBody } from "./flight-ref";
@@ -47,10 +48,6 @@ interface CacheEntry {
   readonly flightKey: string;
   readonly tree: Promise<MerkleTree>;
   bytes: number;
-}
-
-function positiveInteger(what: string, v: unknown, fallback: number): number {
-  return checkInt("merkleIntegrity", what, v, 1, Number.MAX_SAFE_INTEGER, fallback);
 }
 
 async function computeTree(flight: StoredFlight): Promise<MerkleTree> {
@@ -111,10 +108,10 @@ function withMerkleMetadata(existing: Uint8Array, m: MerkleMetadata): Uint8Array
  * createFlightServer(merkleIntegrity());
  */
 export function merkleIntegrity(options: MerkleIntegrityOptions = {}): ServerParts {
-  if (options === null || typeof options !== "object") throw new TypeError("merkleIntegrity: options must be an object");
+  checkObject("merkleIntegrity", "options", options);
   if ("store" in options) throw new TypeError("merkleIntegrity: the store option is gone; flights are read from the server's store (call.store)");
-  const maxFlights = positiveInteger("maxCachedFlights", options.maxCachedFlights, 256);
-  const maxBytes = positiveInteger("maxCacheBytes", options.maxCacheBytes, 64 * 1024 * 1024);
+  const maxFlights = checkInt("merkleIntegrity", "maxCachedFlights", options.maxCachedFlights, 1, Number.MAX_SAFE_INTEGER, 256);
+  const maxBytes = checkInt("merkleIntegrity", "maxCacheBytes", options.maxCacheBytes, 1, Number.MAX_SAFE_INTEGER, 64 * 1024 * 1024);
   const signer = options.signingKey === undefined ? undefined : loadMerkleSigningKey(options.signingKey);
 
   const cache = new Map<string, CacheEntry>();

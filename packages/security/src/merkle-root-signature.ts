@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import * as fs from "node:fs";
-import { FlightError, StatusCode, type FlightDescriptor } from "@blackice/flight-core";
+import { FlightError, StatusCode, type FlightDescriptor, checkObject, checkPattern } from "@blackice/flight-core";
 import { encodeFlightDescriptor } from "./encode-flight-descriptor";
 import type { MerkleMetadata } from "./read-merkle-metadata";
 
@@ -40,7 +40,7 @@ export function merkleKeyId(publicKey: KeyObject): string {
 
 /** Loads a signing key at build time: an Ed25519 private key, or a TypeError naming the file (never its bytes). */
 export function loadMerkleSigningKey(key: MerkleSigningKey): { keyId: string; sign: (statement: Buffer) => string } {
-  if (key === null || typeof key !== "object") throw new TypeError("merkleIntegrity: signingKey must be { privateKeyPath } or { privateKey }, with an optional keyId");
+  checkObject("merkleIntegrity", "signingKey", key, "{ privateKeyPath } or { privateKey }, with an optional keyId");
   let privateKey: KeyObject;
   const where = "privateKeyPath" in key ? `the key file ${JSON.stringify(key.privateKeyPath)}` : "signingKey.privateKey";
   try {
@@ -51,14 +51,13 @@ export function loadMerkleSigningKey(key: MerkleSigningKey): { keyId: string; si
     throw new TypeError(`merkleIntegrity: cannot read ${where} as a PEM private key${code ? ` (${code})` : ""}`);
   }
   if (privateKey.type !== "private" || privateKey.asymmetricKeyType !== "ed25519") throw new TypeError(`merkleIntegrity: ${where} must be an Ed25519 private key`);
-  const keyId = key.keyId ?? merkleKeyId(createPublicKey(privateKey));
-  if (typeof keyId !== "string" || !KEY_ID.test(keyId)) throw new TypeError(`merkleIntegrity: signingKey.keyId must be 1-128 of A-Z a-z 0-9 . _ -`);
+  const keyId = checkPattern("merkleIntegrity", "signingKey.keyId", key.keyId ?? merkleKeyId(createPublicKey(privateKey)), KEY_ID, "1 to 128 characters of A-Z a-z 0-9 . _ -");
   return { keyId, sign: (statement) => sign(null, statement, privateKey).toString("base64url") };
 }
 
 /** Checks trusted keys once: Ed25519 public keys by key id. */
 export function loadTrustedKeys(what: string, keys: MerkleTrustedKeys): Map<string, KeyObject> {
-  if (keys === null || typeof keys !== "object") throw new TypeError(`${what}: trustedKeys must be an object { keyId: public key PEM or KeyObject }`);
+  checkObject(what, "trustedKeys", keys, "an object { keyId: public key PEM or KeyObject }");
   const out = new Map<string, KeyObject>();
   for (const [kid, k] of Object.entries(keys)) {
     let key: KeyObject;

@@ -58,7 +58,7 @@ describe("mtlsIdentity", () => {
   });
 
   it("validates its options", () => {
-    expect(() => mtlsIdentity({ from: "ou" as never })).toThrow(/from must be/);
+    expect(() => mtlsIdentity({ from: "ou" as never })).toThrow('mtlsIdentity: from must be "cn", "san-uri", "san-dns", "san-email" or a function; got "ou"');
     expect(() => mtlsIdentity({ roles: { a: [""] } })).toThrow(/roles/);
     expect(() => mtlsIdentity({ required: "yes" as never })).toThrow(/required must be a boolean/);
   });

@@ -1,5 +1,5 @@
 import { X509Certificate } from "node:crypto";
-import { FlightError, StatusCode, statsSection, type FlightMiddleware, type PeerCertificateInfo, serverParts, type ServerParts } from "@blackice/flight-core";
+import { FlightError, StatusCode, statsSection, type FlightMiddleware, type PeerCertificateInfo, serverParts, type ServerParts, checkBoolean, checkObject, checkPattern } from "@blackice/flight-core";
 import { checkRoles } from "./check-roles";
 import { kAuthenticationConfigured, kIdentity, type Identity } from "./identity-of";
 
@@ -75,18 +75,15 @@ function sanValues(cert: X509Certificate, kind: "URI" | "DNS" | "email"): string
  * );
  */
 export function mtlsIdentity(options: MtlsIdentityOptions = {}): ServerParts {
-  if (options === null || typeof options !== "object") throw new TypeError("mtlsIdentity: options must be an object");
-  const from = options.from ?? "cn";
-  if (typeof from !== "function" && !["cn", "san-uri", "san-dns", "san-email"].includes(from)) {
-    throw new TypeError(`mtlsIdentity: from must be "cn", "san-uri", "san-dns", "san-email" or a function, got ${JSON.stringify(from)}`);
-  }
+  const where = "mtlsIdentity";
+  checkObject(where, "options", options);
+  const from = typeof options.from === "function" ? options.from : (checkPattern(where, "from", options.from, /^(cn|san-uri|san-dns|san-email)$/, '"cn", "san-uri", "san-dns", "san-email" or a function', "cn") as MtlsSubjectSource);
   const roles = new Map<string, readonly string[]>();
   if (options.roles !== undefined) {
-    if (options.roles === null || typeof options.roles !== "object" || Array.isArray(options.roles)) throw new TypeError("mtlsIdentity: roles must be an object { subject: [roles] }");
+    checkObject(where, "roles", options.roles, "an object { subject: [roles] }");
     for (const [subject, r] of Object.entries(options.roles)) roles.set(subject, checkRoles(`mtlsIdentity: roles of ${JSON.stringify(subject)}`, r));
   }
-  if (options.required !== undefined && typeof options.required !== "boolean") throw new TypeError("mtlsIdentity: required must be a boolean");
-  const required = options.required ?? false;
+  const required = checkBoolean(where, "required", options.required, false);
   const cache = new Map<string, Identity | null>();
   const rejected = Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<Reason, number>;
   let accepted = 0;

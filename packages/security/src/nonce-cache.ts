@@ -1,3 +1,4 @@
+import { checkInt, checkNumberIn } from "@blackice/flight-core";
 /** What {@link NonceCache.add} found. */
 export type NonceAddResult = "added" | "replayed" | "full";
 
@@ -17,10 +18,8 @@ export class NonceCache {
   readonly ttlMs: number;
 
   constructor(capacity: number, ttlMs: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError(`NonceCache: capacity must be a positive integer, got ${capacity}`);
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new TypeError(`NonceCache: ttlMs must be positive, got ${ttlMs}`);
-    this.capacity = capacity;
-    this.ttlMs = ttlMs;
+    this.capacity = checkInt("NonceCache", "capacity", capacity, 1, Number.MAX_SAFE_INTEGER);
+    this.ttlMs = checkNumberIn("NonceCache", "ttlMs", ttlMs, Number.MIN_VALUE, Infinity, "a positive number of milliseconds");
   }
 
   /** Nonces held now (expired ones may count until the next add or purge). */

@@ -1,5 +1,6 @@
 import type { AccessPolicy, AccessRequest } from "./authorize";
 import { isPathDescriptor } from "./authorize";
+import { checkEnum, checkObject, checkOptions, checkStringArray } from "@blackice/flight-core";
 
 /** Path prefixes per operation. A prefix is `/`-separated segments (`telemetry/host-1`), or `*` for every flight. */
 export interface PathGrants {
@@ -27,11 +28,10 @@ export interface PathPrefixPolicyOptions {
 
 type Prefix = "*" | readonly string[];
 
+const WHERE = "pathPrefixPolicy";
+
 function compile(subject: string, op: string, prefixes: unknown): Prefix[] {
-  if (!Array.isArray(prefixes) || !prefixes.every((p) => typeof p === "string")) {
-    throw new TypeError(`pathPrefixPolicy: the ${op} grants of ${JSON.stringify(subject)} must be an array of strings`);
-  }
-  return prefixes.map((p: string) => {
+  return checkStringArray(WHERE, `the ${op} grants of ${JSON.stringify(subject)}`, prefixes).map((p: string) => {
     if (p === "*") return "*";
     const segments = p.split("/").filter((s) => s.length > 0);
     if (segments.length === 0) throw new TypeError(`pathPrefixPolicy: empty prefix ${JSON.stringify(p)} for ${JSON.stringify(subject)}; use "*" to grant every flight`);
@@ -63,26 +63,22 @@ function matches(prefixes: readonly Prefix[], path: readonly string[] | undefine
  * }, { actions: ["ping", "stats"] }));
  */
 export function pathPrefixPolicy(grants: Readonly<Record<string, readonly string[] | PathGrants>>, options: PathPrefixPolicyOptions = {}): AccessPolicy {
-  if (grants === null || typeof grants !== "object" || Array.isArray(grants)) throw new TypeError("pathPrefixPolicy: grants must be an object { subject: prefixes }");
+  checkObject(WHERE, "grants", grants, "an object { subject: prefixes }");
   const table = new Map<string, { read: Prefix[]; write: Prefix[]; delete: Prefix[] }>();
   for (const [subject, g] of Object.entries(grants)) {
     if (Array.isArray(g)) {
       const all = compile(subject, "path", g);
       table.set(subject, { read: all, write: all, delete: all });
-    } else if (g !== null && typeof g === "object") {
-      const known = new Set(["read", "write", "delete"]);
-      for (const k of Object.keys(g)) if (!known.has(k)) throw new TypeError(`pathPrefixPolicy: unknown operation ${JSON.stringify(k)} for ${JSON.stringify(subject)} (use read, write, delete)`);
-      const pg = g as PathGrants;
-      table.set(subject, { read: compile(subject, "read", pg.read ?? []), write: compile(subject, "write", pg.write ?? []), delete: compile(subject, "delete", pg.delete ?? []) });
     } else {
-      throw new TypeError(`pathPrefixPolicy: grants of ${JSON.stringify(subject)} must be an array of prefixes or {read, write, delete}`);
+      const of = `grants.${subject}`;
+      checkObject(WHERE, of, g, "an array of prefixes or {read, write, delete}");
+      const pg = checkOptions<PathGrants>(WHERE, g, ["read", "write", "delete"], true, of);
+      table.set(subject, { read: compile(subject, "read", pg.read ?? []), write: compile(subject, "write", pg.write ?? []), delete: compile(subject, "delete", pg.delete ?? []) });
     }
   }
-  const actions = options.actions ?? ["ping"];
-  if (!Array.isArray(actions) || !actions.every((a) => typeof a === "string")) throw new TypeError("pathPrefixPolicy: actions must be an array of strings");
-  const openActions = new Set(actions);
-  const by = options.by ?? "subject";
-  if (by !== "subject" && by !== "scope") throw new TypeError(`pathPrefixPolicy: by must be "subject" or "scope", got ${JSON.stringify(options.by)}`);
+  checkObject(WHERE, "options", options);
+  const openActions = new Set(options.actions === undefined ? ["ping"] : checkStringArray(WHERE, "actions", options.actions));
+  const by = checkEnum(WHERE, "by", options.by, ["subject", "scope"] as const, "subject");
 
   const allows = (g: { read: Prefix[]; write: Prefix[]; delete: Prefix[] }, req: AccessRequest): boolean => {
     const path = isPathDescriptor(req.descriptor) ? req.descriptor.path : undefined;

@@ -1,6 +1,7 @@
 // Internal: secrets for HMAC keys and token signing, from values or files. Error messages
 // name the option and the file, never the secret's bytes.
 import * as fs from "node:fs";
+import { checkString } from "@blackice/flight-core";
 
 /** The shortest secret accepted: 32 bytes, the output size of SHA-256. */
 export const MIN_SECRET_BYTES = 32;
@@ -15,7 +16,11 @@ function checkLength(what: string, bytes: Buffer, where: string): Buffer {
   return bytes;
 }
 
-/** Copies a secret given as a value, refusing one shorter than {@link MIN_SECRET_BYTES}. */
+/**
+ * Copies a secret given as a value, refusing one shorter than {@link MIN_SECRET_BYTES}. Checked
+ * by hand, not with core's option checks: their messages echo numbers and strings, and a
+ * secret's message must show only its type and length.
+ */
 export function secretFromValue(what: string, value: unknown): Buffer {
   if (typeof value === "string") return checkLength(what, Buffer.from(value, "utf8"), "");
   if (value instanceof Uint8Array) return checkLength(what, Buffer.from(value), "");
@@ -27,10 +32,10 @@ export function secretFromValue(what: string, value: unknown): Buffer {
  * file written with `echo` works. Refuses a missing, unreadable or too short file.
  */
 export function secretFromFile(what: string, file: unknown): Buffer {
-  if (typeof file !== "string" || file.length === 0) throw new TypeError(`${what}: a secret file path must be a non-empty string`);
+  const path = checkString(what, "secret file path", file, "a non-empty path", true) as string;
   let bytes: Buffer;
   try {
-    bytes = fs.readFileSync(file);
+    bytes = fs.readFileSync(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "unreadable";
     throw new TypeError(`${what}: cannot read the secret file ${JSON.stringify(file)} (${code})`);

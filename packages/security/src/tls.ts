@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import * as fs from "node:fs";
-import { serverParts, type ServerParts, type TlsSetting } from "@blackice/flight-core";
+import { serverParts, type ServerParts, type TlsSetting, MAX_TIMER_MS, checkBoolean, checkFunction, checkInt, checkObject, checkString } from "@blackice/flight-core";
 
 /** Options of {@link tls}. */
 export interface TlsOptions {
@@ -118,24 +118,17 @@ function fileSignature(file: string): string {
  * createFlightServer(tls({ certFile: "/etc/blackice/tls.crt", keyFile: "/etc/blackice/tls.key", clientCaFile: "/etc/blackice/ca.crt", watch: true }));
  */
 export function tls(options: TlsOptions): ServerParts {
-  if (options === null || typeof options !== "object") throw new TypeError("tls: options must be an object");
-  for (const name of ["certFile", "keyFile"] as const) {
-    if (typeof options[name] !== "string" || options[name].length === 0) throw new TypeError(`tls: ${name} must be a non-empty path`);
-  }
-  if (options.clientCaFile !== undefined && (typeof options.clientCaFile !== "string" || options.clientCaFile.length === 0)) {
-    throw new TypeError("tls: clientCaFile must be a non-empty path");
-  }
-  const requireClientCert = options.requireClientCert ?? options.clientCaFile !== undefined;
-  if (typeof requireClientCert !== "boolean") throw new TypeError("tls: requireClientCert must be a boolean");
-  if (requireClientCert && options.clientCaFile === undefined) throw new TypeError("tls: requireClientCert needs clientCaFile (the CA that client certificates must chain to)");
-  const watch = options.watch ?? false;
-  if (typeof watch !== "boolean") throw new TypeError("tls: watch must be a boolean");
-  const pollIntervalMs = options.pollIntervalMs ?? 2000;
-  if (typeof pollIntervalMs !== "number" || !Number.isInteger(pollIntervalMs) || pollIntervalMs < 10 || pollIntervalMs > 2 ** 31 - 1) {
-    throw new TypeError(`tls: pollIntervalMs must be an integer from 10 to ${2 ** 31 - 1}`);
-  }
-  if (options.onReloadError !== undefined && typeof options.onReloadError !== "function") throw new TypeError("tls: onReloadError must be a function");
-  const files: PemFiles = { certFile: options.certFile, keyFile: options.keyFile, clientCaFile: options.clientCaFile };
+  const where = "tls";
+  checkObject(where, "options", options);
+  const certFile = checkString(where, "certFile", options.certFile, "a non-empty path", true) as string;
+  const keyFile = checkString(where, "keyFile", options.keyFile, "a non-empty path", true) as string;
+  const clientCaFile = checkString(where, "clientCaFile", options.clientCaFile, "a non-empty path");
+  const requireClientCert = checkBoolean(where, "requireClientCert", options.requireClientCert, clientCaFile !== undefined);
+  if (requireClientCert && clientCaFile === undefined) throw new TypeError("tls: requireClientCert needs clientCaFile (the CA that client certificates must chain to)");
+  const watch = checkBoolean(where, "watch", options.watch, false);
+  const pollIntervalMs = checkInt(where, "pollIntervalMs", options.pollIntervalMs, 10, MAX_TIMER_MS, 2000);
+  checkFunction(where, "onReloadError", options.onReloadError);
+  const files: PemFiles = { certFile, keyFile, clientCaFile };
   readPemSet(files, (m) => new TypeError(m));
 
   const onReloadError =

@@ -1,4 +1,4 @@
-import { FlightError, StatusCode, type FlightData, type FlightDescriptor } from "@blackice/flight-core";
+import { FlightError, StatusCode, type FlightData, type FlightDescriptor, checkBoolean, checkInt, checkObject } from "@blackice/flight-core";
 import { loadTrustedKeys, verifyMerkleSignature, type MerkleTrustedKeys } from "./merkle-root-signature";
 import { flightDataLeafHash, type LeafMessage } from "./flight-data-leaf";
 import { MerkleBuilder } from "./merkle-builder";
@@ -40,11 +40,10 @@ export interface VerifyFlightStreamOptions {
 const dataLoss = (message: string): FlightError => new FlightError(StatusCode.DATA_LOSS, message);
 
 function expectation(what: string, expected: MerkleExpectation): { root: Buffer; leaves: number } {
-  if (expected === null || typeof expected !== "object") throw new TypeError(`${what}: expected must be {root, leaves}`);
+  checkObject(what, "expected", expected, "{root, leaves}");
   const root = hashBytes(expected.root);
   if (!root) throw new TypeError(`${what}: expected.root must be 64 hex characters or 32 bytes`);
-  if (!isLeafCount(expected.leaves)) throw new TypeError(`${what}: expected.leaves must be a non-negative integer`);
-  return { root, leaves: expected.leaves };
+  return { root, leaves: checkInt(what, "expected.leaves", expected.leaves, 0, Number.MAX_SAFE_INTEGER) };
 }
 
 /**
@@ -72,9 +71,10 @@ export function verifyFlightStream(
     throw new TypeError("verifyFlightStream: messages must be an AsyncIterable of FlightData");
   }
   const { root, leaves } = expectation("verifyFlightStream", expected);
-  const allowAppended = options.allowAppended ?? false;
+  checkObject("verifyFlightStream", "options", options);
+  const allowAppended = checkBoolean("verifyFlightStream", "allowAppended", options.allowAppended, false);
   const trusted = options.trustedKeys === undefined ? undefined : loadTrustedKeys("verifyFlightStream", options.trustedKeys);
-  if (trusted && (options.descriptor === null || typeof options.descriptor !== "object")) throw new TypeError("verifyFlightStream: trustedKeys needs the descriptor of the flight asked for");
+  if (trusted) checkObject("verifyFlightStream", "descriptor", options.descriptor, "an object: trustedKeys needs the descriptor of the flight asked for");
   return (async function* verifyingStream() {
     if (trusted) verifyMerkleSignature({ signature: expected.signature, keyId: expected.keyId, root: root.toString("hex"), leaves, alg: MERKLE_ALGORITHM }, options.descriptor!, trusted);
     const builder = new MerkleBuilder();

@@ -10,7 +10,7 @@
 // buffers (no data is copied).
 
 import type * as Arrow from "apache-arrow";
-import { FlightError, MessageKind, StatusCode, chunksOf, joinIpcStream, readMessageHeader, splitIpcStream, type FlightData } from "@blackice/flight-core";
+import { FlightError, MessageKind, StatusCode, chunksOf, joinIpcStream, readMessageHeader, splitIpcStream, type FlightData, checkOptionalInt } from "@blackice/flight-core";
 import { registerCompressionCodecs, type CompressionCodecsRegistration } from "./compression";
 import { encapsulateMessage } from "../server/ipc-encapsulate";
 
@@ -270,10 +270,7 @@ export function* encodeTable(
 ): Generator<FlightData> {
   const input = table as unknown as TableLike | RecordBatchLike;
   if (!isTableLike(input) && !isRecordBatchLike(input)) throw new TypeError("expected an Arrow Table or RecordBatch (with schema.fields and batches or data)");
-  const { maxBatchRows } = options;
-  if (maxBatchRows !== undefined && (!Number.isSafeInteger(maxBatchRows) || maxBatchRows < 1)) {
-    throw new TypeError(`maxBatchRows must be a positive integer, got ${String(maxBatchRows)}`);
-  }
+  const maxBatchRows = checkOptionalInt("encodeTable", "maxBatchRows", options.maxBatchRows, 1, Number.MAX_SAFE_INTEGER);
   const foreignBatches = isTableLike(input) ? input.batches : [input];
   const rebuild = new ArrowRebuilder(arrow);
   const schema = rebuild.schema(input.schema);

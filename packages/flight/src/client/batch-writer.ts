@@ -2,7 +2,7 @@
 // per batch. See docs/client.md for the semantics (what "committed" means, what is lost when).
 
 import type * as Arrow from "apache-arrow";
-import { FlightError, StatusCode, checkFunction, checkInt, checkOptions, describeValue, type FlightData } from "@blackice/flight-core";
+import { FlightError, StatusCode, checkFunction, checkInt, checkOptions, type FlightData, checkArray, checkBoolean, checkObject } from "@blackice/flight-core";
 import { IpcMessageEncoder, loadArrow, ArrowRebuilder, type ArrowModule, type RecordBatchLike, type SchemaLike, type TableLike } from "./arrow-interop";
 import type { DescriptorInput, FlightClient, MetadataValue } from "./flight-client";
 import { normalizeDescriptor } from "./descriptors";
@@ -177,9 +177,6 @@ function callback<T>(name: string, fn: ((arg: T) => void) | undefined, arg: T): 
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function intOption(name: string, v: unknown, def: number, min: number): number {
-  return checkInt("BatchWriter", name, v, min, Number.MAX_SAFE_INTEGER, def);
-}
 
 const range = (firstRow: number, rows: number): RowRange => ({ firstRow, rows });
 
@@ -253,25 +250,24 @@ export class BatchWriter {
   ) {
     checkOptions("BatchWriter", options, ["schema", "maxRows", "maxBytes", "maxDelayMs", "maxBatchesPerPut", "maxPendingBatches", "retry", "retryInDoubt", "metadata", "onCommit", "onError", "flushOnExit"], true);
     this.descriptor = normalizeDescriptor(descriptor);
-    this.maxRows = intOption("maxRows", options.maxRows, 10_000, 1);
-    this.maxBytes = intOption("maxBytes", options.maxBytes, 4 * 1024 * 1024, 1);
-    this.maxDelayMs = intOption("maxDelayMs", options.maxDelayMs, 1000, 0);
-    this.maxBatchesPerPut = intOption("maxBatchesPerPut", options.maxBatchesPerPut, 64, 1);
-    this.maxPendingBatches = intOption("maxPendingBatches", options.maxPendingBatches, 8, 1);
-    const retry = options.retry ?? {};
-    if (retry === null || typeof retry !== "object") throw new TypeError(`BatchWriter: retry must be an object { maxAttempts, initialDelayMs, maxDelayMs }; got ${describeValue(retry)}`);
-    this.maxAttempts = intOption("retry.maxAttempts", retry.maxAttempts, 5, 1);
-    this.initialDelayMs = intOption("retry.initialDelayMs", retry.initialDelayMs, 100, 0);
-    this.maxRetryDelayMs = intOption("retry.maxDelayMs", retry.maxDelayMs, 5000, 0);
-    this.retryInDoubt = options.retryInDoubt ?? false;
+    this.maxRows = checkInt("BatchWriter", "maxRows", options.maxRows, 1, Number.MAX_SAFE_INTEGER, 10_000);
+    this.maxBytes = checkInt("BatchWriter", "maxBytes", options.maxBytes, 1, Number.MAX_SAFE_INTEGER, 4 * 1024 * 1024);
+    this.maxDelayMs = checkInt("BatchWriter", "maxDelayMs", options.maxDelayMs, 0, Number.MAX_SAFE_INTEGER, 1000);
+    this.maxBatchesPerPut = checkInt("BatchWriter", "maxBatchesPerPut", options.maxBatchesPerPut, 1, Number.MAX_SAFE_INTEGER, 64);
+    this.maxPendingBatches = checkInt("BatchWriter", "maxPendingBatches", options.maxPendingBatches, 1, Number.MAX_SAFE_INTEGER, 8);
+    const retry = options.retry === undefined ? {} : checkObject<NonNullable<BatchWriterOptions["retry"]>>("BatchWriter", "retry", options.retry, "an object { maxAttempts, initialDelayMs, maxDelayMs }");
+    this.maxAttempts = checkInt("BatchWriter", "retry.maxAttempts", retry.maxAttempts, 1, Number.MAX_SAFE_INTEGER, 5);
+    this.initialDelayMs = checkInt("BatchWriter", "retry.initialDelayMs", retry.initialDelayMs, 0, Number.MAX_SAFE_INTEGER, 100);
+    this.maxRetryDelayMs = checkInt("BatchWriter", "retry.maxDelayMs", retry.maxDelayMs, 0, Number.MAX_SAFE_INTEGER, 5000);
+    this.retryInDoubt = checkBoolean("BatchWriter", "retryInDoubt", options.retryInDoubt, false);
     for (const [name, fn] of [["onCommit", options.onCommit], ["onError", options.onError]] as const) checkFunction("BatchWriter", name, fn);
     this.metadata = options.metadata;
     this.onCommit = options.onCommit;
     this.onError = options.onError;
     this.arrow = loadArrow();
     if (options.schema !== undefined) {
-      const s = options.schema as SchemaLike;
-      if (s === null || typeof s !== "object" || !Array.isArray(s.fields)) throw new TypeError("BatchWriter: schema must be an Arrow Schema");
+      const s = checkObject<SchemaLike>("BatchWriter", "schema", options.schema, "an Arrow Schema");
+      checkArray("BatchWriter", "schema.fields", s.fields, "an array of Arrow Fields (schema must be an Arrow Schema)");
       this.batcher = new RowBatcher(this.arrow, new ArrowRebuilder(this.arrow).schema(s));
     }
     if (options.flushOnExit ?? true) onExit.add(this, () => this.flushBeforeExit());

@@ -72,9 +72,9 @@ describe("ChannelPool", () => {
   });
 
   it("validates its options and locations up front", async () => {
-    expect(() => channelPoolOptions({ maxCallsPerLocation: 0 })).toThrow(/maxCallsPerLocation must be an integer from 1/);
+    expect(() => channelPoolOptions({ maxCallsPerLocation: 0 })).toThrow(/^FlightClient: pool.maxCallsPerLocation must be an integer from 1 to 1000000; got 0$/);
     expect(() => channelPoolOptions({ idleTimeoutMs: 1.5 })).toThrow(TypeError);
-    expect(() => channelPoolOptions({ maxIdle: 3 } as never)).toThrow(/unknown option "maxIdle"/);
+    expect(() => channelPoolOptions({ maxIdle: 3 } as never)).toThrow('FlightClient: unknown option "pool.maxIdle"; known options: maxCallsPerLocation, idleTimeoutMs, maxIdleChannels');
     expect(() => new FlightClient("127.0.0.1:1", { pool: { maxIdleChannels: -1 } })).toThrow(/maxIdleChannels/);
     await expect(pool().acquire("ftp://h:1")).rejects.toThrow(TypeError);
   });

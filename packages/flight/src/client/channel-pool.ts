@@ -42,10 +42,10 @@ interface Entry<C extends PooledChannel> {
 const DEFAULTS = { maxCallsPerLocation: 64, idleTimeoutMs: 60_000, maxIdleChannels: 8 };
 
 /** Checks pool options up front (TypeError naming the valid range) and fills in the defaults. */
-export function channelPoolOptions(options: ChannelPoolOptions | undefined, where = "FlightClient: pool"): Required<ChannelPoolOptions> {
+export function channelPoolOptions(options: ChannelPoolOptions | undefined, where = "FlightClient"): Required<ChannelPoolOptions> {
   if (options === undefined) return { ...DEFAULTS };
-  checkOptions(where, options, Object.keys(DEFAULTS), true);
-  const int = (name: keyof ChannelPoolOptions, min: number, max: number): number => checkInt(where, name, options[name], min, max, DEFAULTS[name]);
+  checkOptions(where, options, Object.keys(DEFAULTS), true, "pool");
+  const int = (name: keyof ChannelPoolOptions, min: number, max: number): number => checkInt(where, `pool.${name}`, options[name], min, max, DEFAULTS[name]);
   return {
     maxCallsPerLocation: int("maxCallsPerLocation", 1, 1_000_000),
     idleTimeoutMs: int("idleTimeoutMs", 1, 2 ** 31 - 1),

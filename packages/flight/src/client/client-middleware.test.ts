@@ -399,8 +399,25 @@ describe("FlightClient middleware against a server", () => {
   it("refuses a bad middleware option", () => {
     expect(() => new FlightClient(address, { middleware: {} as never })).toThrow(/middleware must be an array/);
     expect(() => new FlightClient(address, { middleware: [{}] as never })).toThrow(/middleware\[0\] must be a ClientMiddleware/);
-    expect(() => new FlightClient(address, { middleware: [{ outgoing: () => ({}) }] as never })).toThrow(/startCall/);
+    expect(() => new FlightClient(address, { middleware: [{ outgoing: () => ({}) }] as never })).toThrow(
+      new TypeError("FlightClient: middleware[0] must be a ClientMiddleware (with startCall); got object"),
+    );
     new FlightClient(address, { middleware: [] }).close();
+  });
+
+  it("sessionOptions and a call's options are checked up front, naming the option and its range", async () => {
+    expect(() => sessionOptions({ maxSessions: 0 })).toThrow(new TypeError("sessionOptions: maxSessions must be an integer from 1 to 9007199254740991; got 0"));
+    expect(() => sessionOptions({ idleTimeoutMs: 1.5 })).toThrow(/^sessionOptions: idleTimeoutMs must be an integer from 1 /);
+    expect(() => sessionOptions({ validate: "x" as never })).toThrow('sessionOptions: validate must be a function; got "x"');
+    const client = new FlightClient(address);
+    try {
+      await expect(client.doAction("ping", undefined, { signal: {} as never })).rejects.toThrow(
+        new TypeError("FlightClient: options.signal must be an AbortSignal (with addEventListener, removeEventListener); got object"),
+      );
+      await expect(client.doAction("ping", undefined, { metadata: 5 as never })).rejects.toThrow("FlightClient: options.metadata must be an object of header values; got 5");
+    } finally {
+      client.close();
+    }
   });
 });
 

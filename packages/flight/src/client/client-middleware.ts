@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { FlightError, StatusCode, type FlightMethod } from "@blackice/flight-core";
+import { FlightError, StatusCode, type FlightMethod, checkArray, checkImplements } from "@blackice/flight-core";
 
 /**
  * Response metadata (headers or trailers) as a middleware receives it: lower-case names, every
@@ -169,11 +169,8 @@ export function cookieMiddleware(): CookieMiddleware {
 /** Checks the `middleware` option of a FlightClient. */
 export function checkMiddleware(middleware: unknown): void {
   if (middleware === undefined) return;
-  if (!Array.isArray(middleware)) throw new TypeError("FlightClient: middleware must be an array of ClientMiddleware ({ startCall(info) })");
-  middleware.forEach((m, i) => {
-    if (m === null || typeof m !== "object" || typeof (m as ClientMiddleware).startCall !== "function") {
-      throw new TypeError(`FlightClient: middleware[${i}] must be a ClientMiddleware, an object with a startCall(info) method`);
-    }
+  checkArray("FlightClient", "middleware", middleware, "an array of ClientMiddleware ({ startCall(info) })").forEach((m, i) => {
+    checkImplements("FlightClient", `middleware[${i}]`, m, ["startCall"], "a ClientMiddleware", true);
   });
 }
 

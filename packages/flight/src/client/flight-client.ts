@@ -22,7 +22,12 @@ import {
   type Ticket,
   checkFunction,
   checkOptionalInt,
-  checkOptions as checkFactoryOptions,
+  checkOptions,
+  checkByteArray,
+  checkImplements,
+  checkNumberIn,
+  checkObject,
+  checkString,
 } from "@blackice/flight-core";
 import { flightServiceDefinition } from "../codec/service-definition";
 import * as pb from "../gen/Flight";
@@ -183,19 +188,18 @@ function addMetadata(md: grpc.Metadata, key: string, value: MetadataValue, what:
   }
 }
 
+/** Checks a call's options (a TypeError naming the option, like the constructor's). */
 function checkCallOptions(options: CallOptions | undefined): void {
   if (options === undefined) return;
-  if (options === null || typeof options !== "object") throw new TypeError(`call options must be an object, got ${options === null ? "null" : typeof options}`);
+  const where = "FlightClient";
+  checkObject(where, "call options", options);
   const { metadata, deadline, signal, onResponseHeaders } = options;
-  if (metadata !== undefined && (metadata === null || typeof metadata !== "object")) throw new TypeError("options.metadata must be an object of header values");
-  if (deadline !== undefined) {
-    const ok = deadline instanceof Date ? !Number.isNaN(deadline.getTime()) : typeof deadline === "number" && Number.isFinite(deadline);
-    if (!ok) throw new TypeError(`options.deadline must be a valid Date or a finite number of milliseconds from now, got ${String(deadline)}`);
+  if (metadata !== undefined) checkObject(where, "options.metadata", metadata, "an object of header values");
+  if (deadline !== undefined && !(deadline instanceof Date && !Number.isNaN(deadline.getTime()))) {
+    checkNumberIn(where, "options.deadline", deadline, -Infinity, Infinity, "a valid Date or a finite number of milliseconds from now");
   }
-  if (signal !== undefined && (typeof signal !== "object" || signal === null || typeof signal.addEventListener !== "function" || typeof signal.aborted !== "boolean")) {
-    throw new TypeError("options.signal must be an AbortSignal");
-  }
-  if (onResponseHeaders !== undefined && typeof onResponseHeaders !== "function") throw new TypeError("options.onResponseHeaders must be a function");
+  checkImplements(where, "options.signal", signal, ["addEventListener", "removeEventListener"], "an AbortSignal");
+  checkFunction(where, "options.onResponseHeaders", onResponseHeaders);
 }
 
 /** Fixes a relative deadline to an absolute one, so that the calls a method makes share one budget. */
@@ -303,18 +307,18 @@ function isDescriptorInput(x: unknown): x is DescriptorInput {
   return x !== null && typeof x === "object" && !(x instanceof Uint8Array) && !("ticket" in x) && ("path" in x || "cmd" in x || "type" in x);
 }
 
-function checkOptions(location: string, options: FlightClientOptions): void {
-  checkFactoryOptions("FlightClient", options, ["tls", "metadata", "signer", "middleware", "maxMessageBytes", "flowControlWindow", "channelOptions", "pool", "decoder"], true);
+/** Checks the constructor's options up front (TypeError naming the option and its valid range). */
+function checkClientOptions(location: string, options: FlightClientOptions): void {
+  checkOptions("FlightClient", options, ["tls", "metadata", "signer", "middleware", "maxMessageBytes", "flowControlWindow", "channelOptions", "pool", "decoder"], true);
   checkOptionalInt("FlightClient", "maxMessageBytes", options.maxMessageBytes, 1, MAX_INT32);
   checkOptionalInt("FlightClient", "flowControlWindow", options.flowControlWindow, 65_535, MAX_INT32);
   checkFunction("FlightClient", "signer (a CallSigner)", options.signer);
   checkMiddleware(options.middleware);
-  if (options.metadata !== undefined) {
-    if (options.metadata === null || typeof options.metadata !== "object") throw new TypeError("FlightClient: metadata must be an object of header names to strings");
-  }
+  if (options.metadata !== undefined) checkObject("FlightClient", "metadata", options.metadata, "an object of header names to strings");
   if (options.channelOptions !== undefined) {
-    if (options.channelOptions === null || typeof options.channelOptions !== "object") throw new TypeError("FlightClient: channelOptions must be an object of grpc-js channel options");
+    checkObject("FlightClient", "channelOptions", options.channelOptions, "an object of grpc-js channel options");
     for (const [k, v] of Object.entries(options.channelOptions)) {
+      // grpc-js's own option values: strings, numbers, or the objects it takes (interceptors).
       if (v !== undefined && typeof v !== "string" && typeof v !== "number" && (typeof v !== "object" || v === null)) {
         throw new TypeError(`FlightClient: channelOptions["${k}"] must be a string or a number`);
       }
@@ -322,17 +326,11 @@ function checkOptions(location: string, options: FlightClientOptions): void {
   }
   const tls = options.tls;
   if (tls !== undefined) {
-    if (tls === null || typeof tls !== "object") throw new TypeError("FlightClient: tls must be an object ({ rootCerts?, cert?, key?, serverNameOverride? })");
-    for (const k of Object.keys(tls)) {
-      if (!["rootCerts", "cert", "key", "serverNameOverride"].includes(k)) throw new TypeError(`FlightClient: unknown tls option "${k}"`);
-    }
-    for (const k of ["rootCerts", "cert", "key"] as const) {
-      if (tls[k] !== undefined && !(tls[k] instanceof Uint8Array)) throw new TypeError(`FlightClient: tls.${k} must be a Buffer of PEM`);
-    }
+    checkObject("FlightClient", "tls", tls, "an object ({ rootCerts?, cert?, key?, serverNameOverride? })");
+    checkOptions("FlightClient", tls, ["rootCerts", "cert", "key", "serverNameOverride"], true, "tls");
+    for (const k of ["rootCerts", "cert", "key"] as const) checkByteArray("FlightClient", `tls.${k}`, tls[k], 0, "a Buffer of PEM");
     if ((tls.cert === undefined) !== (tls.key === undefined)) throw new TypeError("FlightClient: tls.cert and tls.key go together (mutual TLS needs both)");
-    if (tls.serverNameOverride !== undefined && (typeof tls.serverNameOverride !== "string" || tls.serverNameOverride === "")) {
-      throw new TypeError("FlightClient: tls.serverNameOverride must be a non-empty string");
-    }
+    checkString("FlightClient", "tls.serverNameOverride", tls.serverNameOverride);
     const scheme = parseLocation(location).scheme;
     if (scheme === "grpc+tcp" || scheme === "grpc") {
       throw new TypeError(`FlightClient: tls is set but the location ${JSON.stringify(location)} asks for plaintext (${scheme}://); use grpc+tls:// or host:port`);
@@ -379,7 +377,7 @@ export class FlightClient {
 
   constructor(location: string, options: FlightClientOptions = {}) {
     const parsed = parseLocation(location);
-    checkOptions(location, options);
+    checkClientOptions(location, options);
     channelPoolOptions(options.pool);
     this.decoder = decoderThreads(options.decoder);
     this.options = options;
@@ -814,7 +812,7 @@ export class FlightClient {
   async putTable(descriptor: DescriptorInput, table: TableLike | RecordBatchLike | Arrow.Table | Arrow.RecordBatch, options: PutTableOptions = {}): Promise<{ acks: PutResult[] }> {
     if (!isTableLike(table) && !isRecordBatchLike(table)) throw new TypeError("putTable: expected an Arrow Table or RecordBatch (with schema.fields and batches or data)");
     const { appMetadata, maxBatchRows, ...callOptions } = options;
-    if (appMetadata !== undefined && typeof appMetadata !== "function") throw new TypeError("putTable: appMetadata must be a function of the batch index");
+    checkFunction("putTable", "appMetadata", appMetadata, false, "a function of the batch index");
     const arrow = loadArrow();
     const messages = encodeTable(arrow, table, { appMetadata, maxBatchRows });
     const acks: PutResult[] = [];

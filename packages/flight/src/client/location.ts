@@ -1,3 +1,4 @@
+import { checkInt } from "@blackice/flight-core";
 /** A Flight location, parsed into what grpc-js needs to open a channel. */
 export interface ParsedLocation {
   /** The scheme as written (`grpc+tcp`, `grpc`, `grpc+tls`), or `undefined` for a bare `host:port`. */
@@ -40,7 +41,6 @@ export function parseLocation(location: string): ParsedLocation {
   const scheme = m[1] as ParsedLocation["scheme"];
   const bracketed = m[2].startsWith("[");
   const host = bracketed ? m[2].slice(1, -1) : m[2];
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) throw new TypeError(`location ${JSON.stringify(location)}: port must be 1..65535, got ${port}`);
+  const port = checkInt(`location ${JSON.stringify(location)}`, "port", Number(m[3]), 1, 65535);
   return { scheme, host, port, target: bracketed ? `[${host}]:${port}` : `${host}:${port}`, tls: scheme === "grpc+tls" };
 }

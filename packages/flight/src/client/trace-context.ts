@@ -1,5 +1,5 @@
 import { SpanKind, SpanStatusCode, context, propagation, trace, type TextMapSetter, type Tracer } from "@opentelemetry/api";
-import { StatusCode, statusCodeName } from "@blackice/flight-core";
+import { StatusCode, statusCodeName, checkImplements, checkOptions } from "@blackice/flight-core";
 import type { ClientMiddleware, OutgoingHeaders } from "./client-middleware";
 
 /** Options of {@link traceContext}. */
@@ -27,10 +27,8 @@ const setter: TextMapSetter<OutgoingHeaders> = {
  * const client = new FlightClient("grpc+tcp://127.0.0.1:8815", { middleware: [traceContext()] });
  */
 export function traceContext(options: TraceContextOptions = {}): ClientMiddleware {
-  if (options === null || typeof options !== "object") throw new TypeError("traceContext: options must be an object ({ tracer? })");
-  for (const k of Object.keys(options)) if (k !== "tracer") throw new TypeError(`traceContext: unknown option "${k}"; known: tracer`);
-  if (options.tracer !== undefined && typeof options.tracer?.startSpan !== "function") throw new TypeError("traceContext: tracer must be an OpenTelemetry Tracer");
-  const tracer = options.tracer ?? trace.getTracer("@blackice/flight");
+  checkOptions("traceContext", options, ["tracer"], true);
+  const tracer = checkImplements<Tracer>("traceContext", "tracer", options.tracer, ["startSpan"], "an OpenTelemetry Tracer") ?? trace.getTracer("@blackice/flight");
   return {
     startCall({ path }) {
       const [service, method] = path.slice(1).split("/") as [string, string];

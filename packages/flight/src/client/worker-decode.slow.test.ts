@@ -137,7 +137,7 @@ describe("FlightClient decodes DoGet streams in a worker", () => {
     expect(() => new FlightClient("127.0.0.1:1", { decoder: { timeoutMs: -1 } })).toThrow(/timeoutMs must be an integer from 1/);
     expect(() => new FlightClient("127.0.0.1:1", { decoder: { maxHeapMb: 1 } })).toThrow(/maxHeapMb must be an integer from 16 to 65536/);
     expect(() => new FlightClient("127.0.0.1:1", { decoder: { worker: "yes" as never } })).toThrow(/decoder.worker must be a boolean/);
-    expect(() => new FlightClient("127.0.0.1:1", { decoder: { threads: 2 } as never })).toThrow(/^FlightClient: decoder: unknown option "threads"/);
+    expect(() => new FlightClient("127.0.0.1:1", { decoder: { threads: 2 } as never })).toThrow(/^FlightClient: unknown option "decoder.threads"; known options: worker, workers, timeoutMs, maxHeapMb$/);
   });
 });
 

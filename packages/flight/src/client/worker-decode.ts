@@ -39,7 +39,7 @@ export interface DecoderOptions {
 
 /** Checks `decoder` options (TypeError naming the valid range), and makes the threads (none start yet) when workers are used. */
 export function decoderThreads(options: DecoderOptions | undefined): DecoderThreads | undefined {
-  const o = checkOptions<DecoderOptions>("FlightClient: decoder", options, ["worker", "workers", "timeoutMs", "maxHeapMb"]);
+  const o = checkOptions<DecoderOptions>("FlightClient", options, ["worker", "workers", "timeoutMs", "maxHeapMb"], false, "decoder");
   if (o.worker !== undefined) checkBoolean("FlightClient", "decoder.worker", o.worker);
   checkOptionalInt("FlightClient", "decoder.maxHeapMb", o.maxHeapMb, 16, 65_536);
   // DecoderThreads checks the rest, naming the ranges.

@@ -24,7 +24,7 @@ import {
   checkBoolean,
   checkFunction,
   checkInt,
-  describeValue,
+  checkPattern,
 } from "@blackice/flight-core";
 import { FLIGHT_SERVICE_NAME } from "../codec/service-definition";
 import { HealthService, type ServingStatus } from "../transport/health-service";
@@ -215,11 +215,9 @@ export interface FlightServer {
 export type { ServingStatus };
 
 function splitAddr(addr: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(addr);
-  if (!m) throw new TypeError(`serverConfig: addr must be "host:port" (e.g. 127.0.0.1:8815); got ${describeValue(addr)}`);
-  const port = Number(m[3]);
-  if (port > 65535) throw new TypeError(`serverConfig: addr must have a port from 0 to 65535; got ${describeValue(addr)}`);
-  return { host: m[1] ?? m[2], port };
+  const ADDR = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/;
+  const m = ADDR.exec(checkPattern("serverConfig", "addr", addr, ADDR, '"host:port" (e.g. 127.0.0.1:8815)'))!;
+  return { host: m[1] ?? m[2], port: checkInt("serverConfig", "addr's port", Number(m[3]), 0, 65535) };
 }
 
 /**
@@ -254,26 +252,25 @@ function applyStoreSettings(store: FlightStore, given: FlightServerConfig, confi
 }
 
 function checkConfig(c: Required<Omit<FlightServerConfig, "location" | "onError">>): void {
-  const intIn = (name: string, v: number, min: number, max: number): number => checkInt("serverConfig", name, v, min, max);
   splitAddr(c.addr);
-  intIn("ttl", c.ttl, 0, Number.MAX_SAFE_INTEGER);
-  intIn("maxMemoryBytes", c.maxMemoryBytes, 1, Number.MAX_SAFE_INTEGER);
-  intIn("gcInterval", c.gcInterval, 1, 2 ** 31 - 1);
-  intIn("maxMessageBytes", c.maxMessageBytes, 1024, MAX_MESSAGE_BYTES_LIMIT);
-  intIn("maxDescriptorBytes", c.maxDescriptorBytes, 64, c.maxMessageBytes);
-  intIn("maxTicketBytes", c.maxTicketBytes, 64, c.maxMessageBytes);
-  intIn("maxFirstMessageBytes", c.maxFirstMessageBytes, 1024, c.maxMessageBytes);
-  intIn("maxInFlightBytes", c.maxInFlightBytes, c.maxMessageBytes, Number.MAX_SAFE_INTEGER);
-  intIn("maxPreAuthBytes", c.maxPreAuthBytes, c.maxFirstMessageBytes, Number.MAX_SAFE_INTEGER);
-  intIn("callIdleTimeoutMs", c.callIdleTimeoutMs, 0, 2 ** 31 - 1);
-  intIn("maxConcurrentStreams", c.maxConcurrentStreams, 1, 2 ** 31 - 1);
-  intIn("flowControlWindow", c.flowControlWindow, 65_535, 2 ** 31 - 1);
-  intIn("maxFrameBytes", c.maxFrameBytes, 16_384, 16_777_215);
-  intIn("minPingIntervalMs", c.minPingIntervalMs, 0, 2 ** 31 - 1);
-  intIn("keepaliveTimeMs", c.keepaliveTimeMs, 1000, 2 ** 31 - 1);
-  intIn("keepaliveTimeoutMs", c.keepaliveTimeoutMs, 1000, 2 ** 31 - 1);
-  intIn("maxConnectionIdleMs", c.maxConnectionIdleMs, 0, 2 ** 31 - 1);
-  intIn("maxConnectionAgeMs", c.maxConnectionAgeMs, 0, 2 ** 31 - 1);
+  checkInt("serverConfig", "ttl", c.ttl, 0, Number.MAX_SAFE_INTEGER);
+  checkInt("serverConfig", "maxMemoryBytes", c.maxMemoryBytes, 1, Number.MAX_SAFE_INTEGER);
+  checkInt("serverConfig", "gcInterval", c.gcInterval, 1, 2 ** 31 - 1);
+  checkInt("serverConfig", "maxMessageBytes", c.maxMessageBytes, 1024, MAX_MESSAGE_BYTES_LIMIT);
+  checkInt("serverConfig", "maxDescriptorBytes", c.maxDescriptorBytes, 64, c.maxMessageBytes);
+  checkInt("serverConfig", "maxTicketBytes", c.maxTicketBytes, 64, c.maxMessageBytes);
+  checkInt("serverConfig", "maxFirstMessageBytes", c.maxFirstMessageBytes, 1024, c.maxMessageBytes);
+  checkInt("serverConfig", "maxInFlightBytes", c.maxInFlightBytes, c.maxMessageBytes, Number.MAX_SAFE_INTEGER);
+  checkInt("serverConfig", "maxPreAuthBytes", c.maxPreAuthBytes, c.maxFirstMessageBytes, Number.MAX_SAFE_INTEGER);
+  checkInt("serverConfig", "callIdleTimeoutMs", c.callIdleTimeoutMs, 0, 2 ** 31 - 1);
+  checkInt("serverConfig", "maxConcurrentStreams", c.maxConcurrentStreams, 1, 2 ** 31 - 1);
+  checkInt("serverConfig", "flowControlWindow", c.flowControlWindow, 65_535, 2 ** 31 - 1);
+  checkInt("serverConfig", "maxFrameBytes", c.maxFrameBytes, 16_384, 16_777_215);
+  checkInt("serverConfig", "minPingIntervalMs", c.minPingIntervalMs, 0, 2 ** 31 - 1);
+  checkInt("serverConfig", "keepaliveTimeMs", c.keepaliveTimeMs, 1000, 2 ** 31 - 1);
+  checkInt("serverConfig", "keepaliveTimeoutMs", c.keepaliveTimeoutMs, 1000, 2 ** 31 - 1);
+  checkInt("serverConfig", "maxConnectionIdleMs", c.maxConnectionIdleMs, 0, 2 ** 31 - 1);
+  checkInt("serverConfig", "maxConnectionAgeMs", c.maxConnectionAgeMs, 0, 2 ** 31 - 1);
   checkBoolean("serverConfig", "enableGC", c.enableGC);
   checkBoolean("serverConfig", "webPage", c.webPage);
 }

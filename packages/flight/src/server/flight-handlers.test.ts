@@ -57,7 +57,7 @@ describe("flightHandlers", () => {
   });
 
   it("refuses bad handlers and bad schemas with a TypeError naming the valid choices", () => {
-    expect(() => flightHandlers({ doPut: () => undefined } as never)).toThrow(/unknown handler "doPut"; valid are listFlights, getFlightInfo, getSchema, doGet/);
+    expect(() => flightHandlers({ doPut: () => undefined } as never)).toThrow(/^flightHandlers: unknown option "handlers.doPut"; known options: listFlights, getFlightInfo, getSchema, doGet/);
     expect(() => flightHandlers({ doGet: 1 } as never)).toThrow(/doGet must be a function/);
     expect(() => flightHandlers(null as never)).toThrow(TypeError);
     expect(() => describeFlight({ descriptor: pathDescriptor("x"), schema: new Uint8Array(0), ticket: "x" })).toThrow(/empty Arrow IPC stream|not an Arrow IPC stream/);

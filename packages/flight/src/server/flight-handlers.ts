@@ -8,6 +8,9 @@ import {
   type FlightInfo,
   type FlightMiddleware,
   type ServerParts,
+  checkFunction,
+  checkObject,
+  checkOptions,
 } from "@blackice/flight-core";
 import { encapsulateMessage } from "./ipc-encapsulate";
 
@@ -68,13 +71,8 @@ const EMPTY = new Uint8Array(0);
  * );
  */
 export function flightHandlers(handlers: FlightHandlers): ServerParts {
-  if (handlers === null || typeof handlers !== "object") throw new TypeError("flightHandlers: expected an object of handlers");
-  for (const [name, handler] of Object.entries(handlers)) {
-    if (!(HANDLER_NAMES as readonly string[]).includes(name)) {
-      throw new TypeError(`flightHandlers: unknown handler ${JSON.stringify(name)}; valid are ${HANDLER_NAMES.join(", ")}`);
-    }
-    if (handler !== undefined && typeof handler !== "function") throw new TypeError(`flightHandlers: ${name} must be a function`);
-  }
+  checkOptions("flightHandlers", handlers, HANDLER_NAMES, true, "handlers");
+  for (const [name, handler] of Object.entries(handlers)) checkFunction("flightHandlers", name, handler);
   const h = { ...handlers };
   const middleware: FlightMiddleware = (next) =>
     async function serveOwnData(call: FlightCall) {
@@ -140,7 +138,7 @@ export interface FlightDescription {
  * describeFlight({ descriptor: pathDescriptor("prices"), schema: tableToIPC(table), ticket: "prices", totalRecords: table.numRows });
  */
 export function describeFlight(d: FlightDescription): FlightInfo {
-  if (d === null || typeof d !== "object") throw new TypeError("describeFlight: expected a description object");
+  checkObject("describeFlight", "description", d);
   if (typeof d.ticket !== "string" && !(d.ticket instanceof Uint8Array)) throw new TypeError("describeFlight: ticket must be a string or a Uint8Array");
   return {
     schema: schemaMessageOf(d.schema, "describeFlight"),

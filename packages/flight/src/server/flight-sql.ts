@@ -21,6 +21,8 @@ import {
   type Result,
   type SchemaResult,
   type SqlParameterValue,
+  checkOptions,
+  checkPattern,
 } from "@blackice/flight-core";
 import { loadArrow, type ArrowModule } from "../client/arrow-interop";
 import * as sql from "../gen/FlightSql";
@@ -246,14 +248,10 @@ async function* prepend<T>(first: T, rest: AsyncIterator<T>): AsyncGenerator<T> 
  * //   db_kwargs={"username": "alice", "password": "s3cret"})
  */
 export function flightSql(options: FlightSqlOptions = {}): FlightMiddleware {
-  if (options === null || typeof options !== "object") throw new TypeError("flightSql: expected an options object");
-  for (const key of Object.keys(options)) {
-    if (key !== "dbSchema" && key !== "serverName") throw new TypeError(`flightSql: unknown option ${JSON.stringify(key)}; valid: dbSchema, serverName`);
-  }
-  const dbSchema = options.dbSchema ?? DEFAULT_FLIGHT_SQL_DB_SCHEMA;
-  if (typeof dbSchema !== "string" || dbSchema.length === 0 || dbSchema.length > 256) throw new TypeError("flightSql: dbSchema must be a string of 1 to 256 characters");
-  const serverName = options.serverName ?? "BlackIce Flight";
-  if (typeof serverName !== "string" || serverName.length === 0 || serverName.length > 256) throw new TypeError("flightSql: serverName must be a string of 1 to 256 characters");
+  checkOptions("flightSql", options, ["dbSchema", "serverName"], true);
+  const NAME = /^[\s\S]{1,256}$/;
+  const dbSchema = checkPattern("flightSql", "dbSchema", options.dbSchema, NAME, "a string of 1 to 256 characters", DEFAULT_FLIGHT_SQL_DB_SCHEMA);
+  const serverName = checkPattern("flightSql", "serverName", options.serverName, NAME, "a string of 1 to 256 characters", "BlackIce Flight");
   let arrow: ArrowModule;
   try {
     arrow = loadArrow();

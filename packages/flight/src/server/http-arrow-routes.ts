@@ -17,6 +17,9 @@ import {
   type FlightDescriptor,
   type FlightInfo,
   type FlightStore,
+  checkBoolean,
+  checkImplements,
+  checkObject,
 } from "@blackice/flight-core";
 import * as pb from "../gen/Flight";
 import { FLIGHT_SERVICE_NAME } from "../codec/service-definition";
@@ -181,10 +184,10 @@ async function serveWebFile(ex: HttpExchange, name: string): Promise<void> {
  * const transport = new Http2GrpcTransport(settings, methods, hooks, httpArrowRoutes({ store, webPage: true }));
  */
 export function httpArrowRoutes(options: HttpArrowRoutesOptions): HttpRoutes {
-  if (options === null || typeof options !== "object") throw new TypeError("httpArrowRoutes: options must be an object { store, webPage }");
-  const { store, webPage } = options;
-  if (!store || typeof store.get !== "function" || typeof store.ticketFor !== "function") throw new TypeError("httpArrowRoutes: store must be a FlightStore");
-  if (typeof webPage !== "boolean") throw new TypeError(`httpArrowRoutes: webPage must be a boolean, got ${typeof webPage}`);
+  const where = "httpArrowRoutes";
+  checkObject(where, "options", options, "an object { store, webPage }");
+  const store = checkImplements<FlightStore>(where, "store", options.store, ["get", "ticketFor"], "a FlightStore", true);
+  const webPage = checkBoolean(where, "webPage", options.webPage);
   return async function httpArrowRoute(req: HttpRequestContext): Promise<void> {
     const ex = req.exchange;
     if (ex.method !== "GET") {

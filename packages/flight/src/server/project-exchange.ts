@@ -14,6 +14,8 @@ import {
   type FlightData,
   serverParts,
   type ServerParts,
+  checkOptions,
+  checkString,
 } from "@blackice/flight-core";
 import type { ProjectWorkerAnswer, ProjectWorkerRequest } from "./project-worker";
 import { WorkerPool } from "./worker-pool";
@@ -91,13 +93,8 @@ function columnsOf(cmd: Uint8Array, segments: string[]): string[] {
  * createFlightServer(serverConfig({ addr: "127.0.0.1:8815" }), projectExchange({ size: 2, maxQueue: 16 }));
  */
 export function projectExchange(options: ProjectExchangeOptions = {}): ServerParts {
-  if (options === null || typeof options !== "object") throw new TypeError("projectExchange: expected an options object");
-  const known = ["command", "timeoutMs", "size", "maxQueue", "resourceLimits"];
-  for (const k of Object.keys(options)) {
-    if (!known.includes(k)) throw new TypeError(`projectExchange: unknown option ${JSON.stringify(k)}; the options are ${known.join(", ")}`);
-  }
-  const command = options.command ?? "project";
-  if (typeof command !== "string" || command.length === 0) throw new TypeError("projectExchange: command must be a non-empty string");
+  checkOptions("projectExchange", options, ["command", "timeoutMs", "size", "maxQueue", "resourceLimits"], true);
+  const command = checkString("projectExchange", "command", options.command) ?? "project";
   try {
     require.resolve("apache-arrow");
   } catch {

@@ -23,6 +23,8 @@ import {
   type SchemaResult,
   serverParts,
   type ServerParts,
+  checkObject,
+  checkOptions,
 } from "@blackice/flight-core";
 import { decapsulateMessage, encapsulateMessage } from "./ipc-encapsulate";
 import { createQueryEngine, type QueryEngineOptions } from "../query/engine-pool";
@@ -204,10 +206,8 @@ function statementInfo(schema: Uint8Array, sql: string, descriptor: FlightDescri
  * //   client.do_get(info.endpoints[0].ticket).read_all()
  */
 export function query(options: QueryOptions = {}): ServerParts {
-  if (options === null || typeof options !== "object") throw new TypeError("query: expected an options object");
-  const unknown = Object.keys(options).filter((k) => k !== "engine");
-  if (unknown.length > 0) throw new TypeError(`query: unknown option ${JSON.stringify(unknown[0])}; query() has the option "engine"`);
-  if (options.engine !== undefined && (options.engine === null || typeof options.engine !== "object")) throw new TypeError("query: engine must be a QueryEngine or createQueryEngine's options");
+  checkOptions("query", options, ["engine"], true);
+  if (options.engine !== undefined) checkObject("query", "engine", options.engine, "a QueryEngine or createQueryEngine's options");
   const engine: QueryEngine = isEngine(options.engine) ? options.engine : createQueryEngine(options.engine as QueryEngineOptions | undefined);
   const middleware: FlightMiddleware = (next) =>
     async function queryCall(call: FlightCall) {

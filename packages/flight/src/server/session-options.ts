@@ -10,6 +10,9 @@ import {
   type FlightMiddleware,
   serverParts,
   type ServerParts,
+  checkFunction,
+  checkInt,
+  checkObject,
 } from "@blackice/flight-core";
 import * as pb from "../gen/Flight";
 
@@ -77,11 +80,11 @@ const ERROR_VALUES: Record<SessionOptionError, pb.SetSessionOptionsResult_ErrorV
  * createFlightServer(sessionOptions({ validate: (name) => (name.startsWith("x") ? undefined : "INVALID_NAME") }));
  */
 export function sessionOptions(config: SessionOptionsConfig = {}): ServerParts {
-  const idleTimeoutMs = config.idleTimeoutMs ?? 3_600_000;
-  const maxSessions = config.maxSessions ?? 10_000;
-  if (!Number.isInteger(idleTimeoutMs) || idleTimeoutMs <= 0) throw new TypeError(`sessionOptions: idleTimeoutMs must be a positive integer, got ${idleTimeoutMs}`);
-  if (!Number.isInteger(maxSessions) || maxSessions <= 0) throw new TypeError(`sessionOptions: maxSessions must be a positive integer, got ${maxSessions}`);
-  if (config.validate !== undefined && typeof config.validate !== "function") throw new TypeError("sessionOptions: validate must be a function");
+  const where = "sessionOptions";
+  checkObject(where, "options", config);
+  const idleTimeoutMs = checkInt(where, "idleTimeoutMs", config.idleTimeoutMs, 1, Number.MAX_SAFE_INTEGER, 3_600_000);
+  const maxSessions = checkInt(where, "maxSessions", config.maxSessions, 1, Number.MAX_SAFE_INTEGER, 10_000);
+  checkFunction(where, "validate", config.validate);
   const sessions = new Map<string, FlightSession>();
 
   const live = (id: string | undefined): FlightSession | undefined => {

@@ -51,7 +51,7 @@ describe("WorkerPool", () => {
     expect(() => pool({ size: 0 })).toThrow(TypeError);
     expect(() => pool({ maxQueue: -1 })).toThrow(/maxQueue must be an integer from 0/);
     expect(() => pool({ timeoutMs: 0 })).toThrow(/timeoutMs must be an integer from 1/);
-    expect(() => pool({ resourceLimits: { maxHeapMb: 10 } as never })).toThrow(/resourceLimits has no "maxHeapMb"; the limits are maxOldGenerationSizeMb/);
+    expect(() => pool({ resourceLimits: { maxHeapMb: 10 } as never })).toThrow(/^test: unknown option "resourceLimits.maxHeapMb"; known options: maxOldGenerationSizeMb/);
     expect(() => pool({ resourceLimits: { maxOldGenerationSizeMb: -5 } })).toThrow(/positive number of MB/);
     expect(() => new WorkerPool({ script: "" })).toThrow(/script must be/);
   });

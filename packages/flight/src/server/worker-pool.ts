@@ -1,6 +1,6 @@
 import * as os from "node:os";
 import { Worker, type ResourceLimits, type TransferListItem } from "node:worker_threads";
-import { FlightError, StatusCode, checkInt, checkNumberIn, checkString, describeValue, invalidArgument, resourceExhausted } from "@blackice/flight-core";
+import { FlightError, StatusCode, checkInt, checkNumberIn, checkString, invalidArgument, resourceExhausted, checkObject, checkOptions } from "@blackice/flight-core";
 
 /** What the pool posts to a worker: one request, or the end of a lease (drop per-lease state). */
 export type WorkerPoolMessage<Req> = { readonly request: Req } | { readonly reset: true };
@@ -137,14 +137,18 @@ export class WorkerPool {
 
   /** Checks the options (TypeError naming the valid range); starts no thread. */
   constructor(options: WorkerPoolOptions) {
-    if (options === null || typeof options !== "object") throw new TypeError(`WorkerPool: options must be an object; got ${describeValue(options)}`);
+    checkObject("WorkerPool", "options", options);
     this.script = checkString("WorkerPool", "script", options.script, "the path of the worker's JavaScript file", true) as string;
     this.name = options.name ?? "worker";
     const cores = os.availableParallelism();
     this.size = checkInt(this.name, "size (at most the cores of this machine)", options.size, 1, cores, Math.min(2, cores));
     this.maxQueue = checkInt(this.name, "maxQueue", options.maxQueue, 0, 2 ** 31 - 1, 16);
     this.timeoutMs = checkInt(this.name, "timeoutMs", options.timeoutMs, 1, 2 ** 31 - 1, 5000);
-    this.resourceLimits = Object.freeze(checkResourceLimits(this.name, options.resourceLimits));
+    const limits = checkOptions<ResourceLimits>(this.name, options.resourceLimits, RESOURCE_LIMIT_KEYS, false, "resourceLimits");
+    for (const k of RESOURCE_LIMIT_KEYS) {
+      if (limits[k] !== undefined) checkNumberIn(this.name, `resourceLimits.${k}`, limits[k], Number.MIN_VALUE, Number.MAX_VALUE, "a positive number of MB");
+    }
+    this.resourceLimits = Object.freeze({ maxOldGenerationSizeMb: 256, ...limits });
   }
 
   /**
@@ -343,14 +347,4 @@ export class WorkerPool {
   }
 }
 
-function checkResourceLimits(name: string, limits: ResourceLimits | undefined): ResourceLimits {
-  if (limits === undefined) return { maxOldGenerationSizeMb: 256 };
-  if (limits === null || typeof limits !== "object") throw new TypeError(`${name}: resourceLimits must be an object; got ${describeValue(limits)}`);
-  for (const [k, v] of Object.entries(limits)) {
-    if (!(RESOURCE_LIMIT_KEYS as readonly string[]).includes(k)) {
-      throw new TypeError(`${name}: resourceLimits has no ${JSON.stringify(k)}; the limits are ${RESOURCE_LIMIT_KEYS.join(", ")}`);
-    }
-    if (v !== undefined) checkNumberIn(name, `resourceLimits.${k}`, v, Number.MIN_VALUE, Number.MAX_VALUE, "a positive number of MB");
-  }
-  return { maxOldGenerationSizeMb: 256, ...limits };
-}
+

@@ -1,3 +1,4 @@
+import { checkInt } from "@blackice/flight-core";
 /**
  * A server-wide count of bytes that may be held at once, taken before the bytes are
  * buffered (nginx and grpc-go refuse on the declared size the same way). A reservation
@@ -14,7 +15,7 @@ export class ByteBudget {
   private used = 0;
 
   constructor(readonly limit: number) {
-    if (!Number.isSafeInteger(limit) || limit < 0) throw new TypeError(`ByteBudget: limit must be a non-negative integer, got ${limit}`);
+    checkInt("ByteBudget", "limit", limit, 0, Number.MAX_SAFE_INTEGER);
   }
 
   /** Bytes reserved now. */
