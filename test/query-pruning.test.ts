@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { DescriptorType, MemoryStore, MessageKind, serverConfig, withStore, type ColumnStats } from "@blackice/flight-core";
-import { createFlightServer, query, type FlightServer } from "@blackice/flight";
+import { createFlightServer, flightSql, query, type FlightServer } from "@blackice/flight";
 import { run, venvPython } from "./helpers/python";
 
 // Batch statistics and pruning (docs/query.md, "Batch pruning") under pyarrow: the statistics
@@ -18,7 +18,7 @@ describe("batch pruning with pyarrow.flight", () => {
 
   beforeAll(async () => {
     store = new MemoryStore({ enableGC: false });
-    server = createFlightServer(withStore(store), serverConfig({ addr: "127.0.0.1:0" }), query());
+    server = createFlightServer(withStore(store), serverConfig({ addr: "127.0.0.1:0" }), flightSql(), query());
     await server.start();
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "blackice-pruning-"));
   });
@@ -35,7 +35,7 @@ describe("batch pruning with pyarrow.flight", () => {
       timeoutMs: 240_000,
     });
     if (result.code !== 0) throw new Error(`pytest failed (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
-    expect(result.stdout).toMatch(/\b6 passed/);
+    expect(result.stdout).toMatch(/\b7 passed/);
     expect(result.stdout).not.toMatch(/failed|error|skipped/i);
 
     const expected = JSON.parse(fs.readFileSync(expectFile, "utf8")) as {

@@ -203,3 +203,37 @@ def test_sql_with_aggregate_prunes_too(client, recorder, telemetry_flight):
     table, read, skipped = query(client, recorder, {"sql": sql})
     assert table.to_pydict() == {"host": ["h2", "h3"], "n": [1000, 1000]}
     assert (read, skipped) == (2, 38)
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number, data):
+    """A length-delimited protobuf field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def flight_sql_statement(sql):
+    """CommandStatementQuery{query} packed in google.protobuf.Any, as a Flight SQL client sends it (FlightSql.proto)."""
+    command = _field(1, sql.encode())
+    return _field(1, b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery") + _field(2, command)
+
+
+def test_flight_sql_statement_prunes_too(client, recorder, telemetry_flight):
+    # The same statement as a Flight SQL CommandStatementQuery: its TicketStatementQuery is
+    # redeemed through query(), which prunes as for {"sql": ...}.
+    sql = f"SELECT host, count(*) AS n FROM \"pruning/telemetry\" WHERE ts >= {iso(38_000)} GROUP BY host ORDER BY host"
+    info = client.get_flight_info(flight.FlightDescriptor.for_command(flight_sql_statement(sql)))
+    recorder.headers.clear()
+    table = client.do_get(info.endpoints[0].ticket).read_all()
+    assert table.to_pydict() == {"host": ["h2", "h3"], "n": [1000, 1000]}
+    read = int(recorder.headers["x-blackice-batches-read"][0])
+    skipped = int(recorder.headers["x-blackice-batches-skipped"][0])
+    assert (read, skipped) == (2, 38)
