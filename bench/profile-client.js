@@ -4,9 +4,10 @@
 // node:inspector so that each profile holds only that operation, then where its time went.
 //
 //   node bench/profile-client.js [--table=fixed|telemetry] [--batch=1MiB] [--times=2] [--top=25]
-//        [--ops=doGetRaw,getTable,doPutRaw] [--worker=true|false] [--profile=true|false]
+//        [--ops=doGetRaw,getTable,doPutRaw] [--worker=compressed|true|false] [--profile=true|false]
 //
-// --worker=false decodes getTable on the main thread (FlightClient option decoder.worker);
+// --worker sets FlightClient's decoder.worker: compressed (the default: this table is not
+// compressed, so getTable decodes on the main thread), true (always in a worker), false;
 // --profile=false only times the operations.
 //
 // The server and pyarrow's driver (which loads the 256 MiB table) run in their own processes.
@@ -23,7 +24,7 @@ const PYTHON = process.env.BENCH_PYTHON || path.join(ROOT, ".venv/bin/python");
 const MiB = 2 ** 20;
 
 function parse(argv) {
-  const o = { table: "fixed", batch: "1MiB", times: 2, top: 25, ops: "doGetRaw,getTable,doPutRaw", worker: "true", profile: "true" };
+  const o = { table: "fixed", batch: "1MiB", times: 2, top: 25, ops: "doGetRaw,getTable,doPutRaw", worker: "compressed", profile: "true" };
   for (const a of argv) {
     const [k, v] = a.replace(/^--/, "").split("=");
     if (!(k in o)) throw new Error(`unknown option ${a}`);
@@ -47,7 +48,7 @@ async function main() {
   session.connect();
   await post(session, "Profiler.enable");
   await post(session, "Profiler.setSamplingInterval", { interval: 200 });
-  const client = new FlightClient(server.uri, { maxMessageBytes: 256 * MiB, decoder: { worker: o.worker !== "false" } });
+  const client = new FlightClient(server.uri, { maxMessageBytes: 256 * MiB, decoder: { worker: o.worker === "false" ? false : o.worker === "true" ? true : "compressed" } });
   try {
     const l = await driver.call({ cmd: "load", uri: server.uri, table: o.table, batch_bytes: o.batchBytes, table_bytes: 256 * MiB, path: ["p"] });
     const ticket = Buffer.from(l.ticket, "base64");

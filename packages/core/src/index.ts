@@ -122,7 +122,7 @@ export type {
   PeerCertificateInfo,
 } from "./middleware";
 export { MessageKind } from "./ipc/ipc-message";
-export { readMessageHeader, MetadataVersion, CompressionCodec } from "./ipc/message-header";
+export { readMessageHeader, declaredUncompressedBytes, MetadataVersion, CompressionCodec } from "./ipc/message-header";
 export { readSchema } from "./ipc/schema-info";
 export { describeSchemaDifference } from "./ipc/schema-difference";
 export { formatArrowType } from "./ipc/arrow-type-format";

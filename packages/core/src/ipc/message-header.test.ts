@@ -3,7 +3,8 @@ import * as path from "path";
 import { StatusCode } from "../status-code";
 import { splitIpcStream } from "./ipc-stream";
 import { MessageKind } from "./ipc-message";
-import { parseMessageHeader, readMessageHeader } from "./message-header";
+import { declaredUncompressedBytes, parseMessageHeader, readMessageHeader } from "./message-header";
+import { ByteChunks } from "../byte-chunks";
 import {
   HEADER_RECORD_BATCH,
   V4,
@@ -148,5 +149,48 @@ describe("readMessageHeader", () => {
     expect(batch?.bufferOffset(1)).toBe(8);
     expect(batch?.bufferLength(1)).toBe(16);
     expect(batch?.compression).toBe(-1);
+  });
+});
+
+describe("declaredUncompressedBytes", () => {
+  const corpus = path.resolve(__dirname, "../../../../test/fixtures/conformance/ipc/2.0.0-compression");
+  const batchesOf = (file: string) =>
+    splitIpcStream(new Uint8Array(fs.readFileSync(path.join(corpus, file)))).filter((m) => readMessageHeader(m.header, m.body).compression !== undefined);
+
+  it("sums the lengths the compressed buffers declare, whole or in chunks, and is 0 for other messages", () => {
+    for (const file of ["generated_lz4.stream", "generated_zstd.stream", "generated_uncompressible_lz4.stream"]) {
+      const batches = batchesOf(file);
+      expect(batches.length).toBeGreaterThan(0);
+      for (const m of batches) {
+        const total = declaredUncompressedBytes(m.header, m.body);
+        expect(total).toBeGreaterThan(0);
+        // The same body cut into 3-byte chunks gives the same sum.
+        const chunks = new ByteChunks(Array.from({ length: Math.ceil(m.body.byteLength / 3) }, (_, i) => m.body.subarray(3 * i, 3 * i + 3)));
+        expect(declaredUncompressedBytes(m.header, chunks)).toBe(total);
+      }
+    }
+    const [schema] = splitIpcStream(new Uint8Array(fs.readFileSync(path.join(corpus, "generated_lz4.stream"))));
+    expect(declaredUncompressedBytes(schema!.header, schema!.body)).toBe(0);
+  });
+
+  it("reads a stored-uncompressed buffer (-1) as its own bytes, and refuses a negative or unsafe length", () => {
+    const m = batchesOf("generated_lz4.stream")[0]!;
+    const view = parseMessageHeader(m.header, m.body).batch!;
+    let first = -1;
+    for (let i = 0; i < view.bufferCount && first < 0; i++) if (view.bufferLength(i) >= 8) first = i;
+    const offset = view.bufferOffset(first);
+    const len = view.bufferLength(first);
+    const withPrefix = (lo: number, hi: number): Uint8Array => {
+      const body = Uint8Array.from(m.body);
+      new DataView(body.buffer).setUint32(offset, lo >>> 0, true);
+      new DataView(body.buffer).setInt32(offset + 4, hi, true);
+      return body;
+    };
+    const base = declaredUncompressedBytes(m.header, m.body);
+    const declaredFirst = new DataView(m.body.buffer, m.body.byteOffset).getUint32(offset, true);
+    expect(declaredUncompressedBytes(m.header, withPrefix(-1, -1))).toBe(base - declaredFirst + (len - 8));
+    expect(declaredUncompressedBytes(m.header, withPrefix(0, 1 << 12))).toBe(base - declaredFirst + 2 ** 44);
+    expect(() => declaredUncompressedBytes(m.header, withPrefix(5, -1))).toThrow(expect.objectContaining({ code: StatusCode.INVALID_ARGUMENT }));
+    expect(() => declaredUncompressedBytes(m.header, withPrefix(0, 1 << 30))).toThrow(/out of range/);
   });
 });

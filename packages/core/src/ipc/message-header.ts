@@ -1,7 +1,7 @@
 import { invalidArgument, resourceExhausted } from "../flight-error";
 import { FbTable, FbVector, FlatBufferReader } from "./flatbuffer-reader";
 import { MessageKind, type MessageHeaderInfo } from "./ipc-message";
-import type { Bytes } from "../byte-chunks";
+import { chunksOf, type Bytes } from "../byte-chunks";
 
 /** Arrow `MetadataVersion` values. Only V4 and V5 are accepted. */
 export const MetadataVersion = { V1: 0, V2: 1, V3: 2, V4: 3, V5: 4 } as const;
@@ -302,4 +302,61 @@ export function readKeyValues(table: FbTable, slot: number, what: string): Map<s
  */
 export function checkSizeLimit(size: number, limit: number, what: string): void {
   if (size > limit) throw resourceExhausted(`${what} (${size} bytes) is over the limit of ${limit} bytes`);
+}
+
+/**
+ * The bytes a compressed record or dictionary batch will take once decompressed, as its body
+ * declares them: each compressed buffer starts with its uncompressed length (a little-endian
+ * int64; -1 means the buffer is stored uncompressed, its bytes after those 8 as they are). 0 for
+ * a message that is not a compressed batch. Lets a reader refuse a decompression bomb before it
+ * decompresses anything.
+ *
+ * @throws FlightError INVALID_ARGUMENT for a header that does not fit its body (see
+ * {@link readMessageHeader}) or a declared length that is negative (other than -1) or not a
+ * safe integer.
+ *
+ * @example
+ * if (declaredUncompressedBytes(m.dataHeader, m.dataBody) > budget) throw tooBig();
+ */
+export function declaredUncompressedBytes(header: Uint8Array, body: Bytes): number {
+  const { batch } = parseMessageHeader(header, body);
+  if (batch === undefined || batch.compression < 0) return 0;
+  const u32 = uint32Reader(body);
+  let total = 0;
+  for (let i = 0, n = batch.bufferCount; i < n; i++) {
+    const offset = batch.bufferOffset(i);
+    const len = batch.bufferLength(i);
+    if (len === 0) continue;
+    if (len < 8) throw invalidArgument(`compressed buffer ${i} is ${len} bytes, shorter than its 8-byte length prefix`);
+    const lo = u32(offset);
+    const hiU = u32(offset + 4);
+    const hi = hiU > 0x7fffffff ? hiU - 4294967296 : hiU;
+    const declared = hi * 4294967296 + lo;
+    if (hi === -1 && lo === 4294967295) total += len - 8;
+    else if (hi < 0 || !Number.isSafeInteger(declared)) throw invalidArgument(`compressed buffer ${i} declares an uncompressed length out of range`);
+    else total += declared;
+    if (!Number.isSafeInteger(total)) throw invalidArgument("the declared uncompressed lengths overflow");
+  }
+  return total;
+}
+
+/** An unsigned little-endian 32-bit reader over a body that may be in chunks. */
+function uint32Reader(body: Bytes): (at: number) => number {
+  const chunks = chunksOf(body);
+  return (at) => {
+    let value = 0;
+    let got = 0;
+    let pos = 0;
+    for (const c of chunks) {
+      const end = pos + c.byteLength;
+      while (got < 4 && at + got >= pos && at + got < end) {
+        value += c[at + got - pos]! * 2 ** (8 * got);
+        got++;
+      }
+      pos = end;
+      if (got === 4) break;
+    }
+    if (got < 4) throw invalidArgument("a compressed buffer's length prefix lies past the body");
+    return value;
+  };
 }

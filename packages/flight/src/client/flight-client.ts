@@ -37,8 +37,7 @@ import { checkMiddleware, StartedCall, type ClientMiddleware, type ReceivedMetad
 import { normalizeDescriptor } from "./descriptors";
 import { parseLocation } from "./location";
 import { ChannelPool, channelPoolOptions, type ChannelPoolOptions, type ChannelPoolStats } from "./channel-pool";
-import type { DecoderThreads } from "./decoder-threads";
-import { decodeInWorker, decoderThreads, type DecoderOptions } from "./worker-decode";
+import { decodeDoGet, decoderThreads, type Decoder, type DecoderOptions } from "./worker-decode";
 
 /** Default largest message, sent or received: 64 MiB (the server's default too). */
 export const DEFAULT_CLIENT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
@@ -105,10 +104,11 @@ export interface FlightClientOptions {
    */
   pool?: ChannelPoolOptions;
   /**
-   * Where doGet and getTable decode what the server sent: by default in worker threads (the
-   * received buffers are moved there, not copied), under a time and heap limit, so that a
-   * corrupt or hostile stream fails with DATA_LOSS instead of blocking the event loop. See
-   * {@link DecoderOptions}.
+   * Where doGet and getTable decode what the server sent: by default a compressed stream in
+   * worker threads (the received buffers are moved there, not copied), under a time and heap
+   * limit, and any other stream on the calling thread after each message's header is checked
+   * against its body, so that a corrupt or hostile stream fails with DATA_LOSS (or
+   * RESOURCE_EXHAUSTED) instead of blocking the event loop. See {@link DecoderOptions}.
    */
   decoder?: DecoderOptions;
 }
@@ -371,8 +371,8 @@ export class FlightClient {
   /** Channels to endpoint locations, this one's own included; made on the first read of a FlightInfo. */
   private pool: ChannelPool<FlightClient> | undefined;
   private readonly options: FlightClientOptions;
-  /** The decoding workers of doGet and getTable; undefined when they decode on the main thread. */
-  private readonly decoder: DecoderThreads | undefined;
+  /** How doGet and getTable decode (see DecoderOptions.worker); undefined when always on the main thread. */
+  private readonly decoder: Decoder | undefined;
   private closed = false;
 
   constructor(location: string, options: FlightClientOptions = {}) {
@@ -764,7 +764,7 @@ export class FlightClient {
       // The messages come straight from the channel and nobody else holds them, so their
       // buffers may be moved to the decoding worker.
       const decode = (messages: AsyncIterable<FlightData>): AsyncGenerator<Arrow.RecordBatch> =>
-        this.decoder ? decodeInWorker(this.decoder, messages, state, { move: true, signal: controller.signal }) : decodeRecordBatches(messages, state);
+        this.decoder ? decodeDoGet(this.decoder, messages, state, { move: true, signal: controller.signal }) : decodeRecordBatches(messages, state);
       if (isFlightInfo(target)) {
         // Each endpoint is a stream of its own, with its own schema message.
         for (const ep of target.endpoint) yield* decode(this.readEndpoints({ ...target, endpoint: [ep] }, opts));
@@ -908,7 +908,7 @@ export class FlightClient {
     this.pool?.close();
     this.client.close();
     // Idle decoding threads go now; busy ones finish their reads (idle threads are unref'd either way).
-    if (this.decoder && this.decoder.stats().streams === 0) void this.decoder.close();
+    if (this.decoder && this.decoder.threads.stats().streams === 0) void this.decoder.threads.close();
   }
 }
 

@@ -9,20 +9,30 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type * as Arrow from "apache-arrow";
-import { FlightError, StatusCode, checkBoolean, checkOptionalInt, checkOptions, chunksOf, type FlightData } from "@blackice/flight-core";
+import { FlightError, MessageKind, StatusCode, checkOptionalInt, checkOptions, chunksOf, declaredUncompressedBytes, describeValue, readMessageHeader, type FlightData } from "@blackice/flight-core";
 import { DecoderThreads, type DecoderStream } from "./decoder-threads";
-import { loadArrow } from "./arrow-interop";
+import { decodeRecordBatches, loadArrow } from "./arrow-interop";
 import { encapsulateMessage } from "../server/ipc-encapsulate";
 import type { CheckedMessage, DecodeWorkerAnswer, DecodeWorkerRequest } from "./decode-worker";
 
 /** Options of the decoding worker threads of a {@link FlightClient} (`decoder` option). */
 export interface DecoderOptions {
   /**
-   * Decode DoGet streams (doGet, getTable) in worker threads. Default true. With false,
-   * apache-arrow decodes on the main thread, as `decodeRecordBatches` does, after each
-   * message's header has been checked against its body.
+   * Which DoGet streams (doGet, getTable) are decoded in worker threads:
+   * - `"compressed"` (the default): a stream whose first dictionary or record batch is
+   *   compressed (LZ4_FRAME, ZSTD), or whose first messages fail the header check, goes to a
+   *   worker: decompressing can take long and ask for much memory. Any other stream is decoded
+   *   on the calling thread after each message's header is checked against its body, where
+   *   apache-arrow's work is bounded by the message's size (views of the body, and one copy of a
+   *   misaligned body); a compressed message later in such a stream is decompressed there only
+   *   if the uncompressed size its buffers declare is at most `maxHeapMb` (else
+   *   RESOURCE_EXHAUSTED). On a machine with few cores this is the faster choice: a worker's
+   *   round trip per message costs more there than it saves (docs/client.md).
+   * - `true`: every stream in a worker.
+   * - `false`: every stream on the calling thread, as `decodeRecordBatches` does (headers
+   *   checked first, no budget on decompression).
    */
-  worker?: boolean;
+  worker?: boolean | "compressed";
   /**
    * Worker threads at most, shared by the client's reads (each thread decodes many streams at
    * once): 1 to the machine's cores. Default 1.
@@ -37,14 +47,107 @@ export interface DecoderOptions {
   maxHeapMb?: number;
 }
 
+/** How a client decodes DoGet streams: its worker threads, which streams go to them, and the calling thread's decompression budget. */
+export interface Decoder {
+  readonly threads: DecoderThreads;
+  readonly mode: true | "compressed";
+  /** Declared uncompressed bytes of one message decompressed on the calling thread, at most. */
+  readonly maxDecompressedBytes: number;
+}
+
 /** Checks `decoder` options (TypeError naming the valid range), and makes the threads (none start yet) when workers are used. */
-export function decoderThreads(options: DecoderOptions | undefined): DecoderThreads | undefined {
+export function decoderThreads(options: DecoderOptions | undefined): Decoder | undefined {
   const o = checkOptions<DecoderOptions>("FlightClient", options, ["worker", "workers", "timeoutMs", "maxHeapMb"], false, "decoder");
-  if (o.worker !== undefined) checkBoolean("FlightClient", "decoder.worker", o.worker);
+  if (o.worker !== undefined && o.worker !== true && o.worker !== false && o.worker !== "compressed") {
+    throw new TypeError(`FlightClient: decoder.worker must be true, false or "compressed"; got ${describeValue(o.worker)}`);
+  }
   checkOptionalInt("FlightClient", "decoder.maxHeapMb", o.maxHeapMb, 16, 65_536);
+  const maxHeapMb = o.maxHeapMb ?? 512;
   // DecoderThreads checks the rest, naming the ranges.
-  const threads = new DecoderThreads({ script: decodeWorkerScript(), size: o.workers ?? 1, timeoutMs: o.timeoutMs ?? 5000, maxHeapMb: o.maxHeapMb ?? 512 });
-  return o.worker === false ? undefined : threads;
+  const threads = new DecoderThreads({ script: decodeWorkerScript(), size: o.workers ?? 1, timeoutMs: o.timeoutMs ?? 5000, maxHeapMb });
+  if (o.worker === false) return undefined;
+  return { threads, mode: o.worker ?? "compressed", maxDecompressedBytes: maxHeapMb * 1024 * 1024 };
+}
+
+/**
+ * Record batches of a DoGet stream, decoded where `decoder` says (see
+ * {@link DecoderOptions.worker}). The stream is read up to its first dictionary or record batch
+ * to choose; what was read is decoded first, in order.
+ */
+export async function* decodeDoGet(
+  decoder: Decoder,
+  messages: AsyncIterable<FlightData>,
+  state: { schema?: Arrow.Schema },
+  options: { move: boolean; signal?: AbortSignal },
+): AsyncGenerator<Arrow.RecordBatch> {
+  if (decoder.mode === true) {
+    yield* decodeInWorker(decoder.threads, messages, state, options);
+    return;
+  }
+  const source = messages[Symbol.asyncIterator]();
+  const peeked: FlightData[] = [];
+  let toWorker = false;
+  try {
+    for (;;) {
+      const r = await source.next();
+      if (r.done) break;
+      peeked.push(r.value);
+      const header = r.value.dataHeader;
+      if (header === undefined || header.byteLength === 0) continue;
+      let kind: MessageKind;
+      try {
+        const info = readMessageHeader(header, r.value.dataBody ?? new Uint8Array(0));
+        kind = info.kind;
+        toWorker = info.compression !== undefined;
+      } catch {
+        // The worker reports it, as it does for every stream it decodes.
+        toWorker = true;
+        break;
+      }
+      if (kind !== MessageKind.SCHEMA) break;
+    }
+  } catch (err) {
+    await source.return?.();
+    throw err;
+  }
+  const all = (async function* replay(): AsyncGenerator<FlightData> {
+    try {
+      yield* peeked;
+      for (;;) {
+        const r = await source.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    } finally {
+      await source.return?.();
+    }
+  })();
+  if (toWorker) yield* decodeInWorker(decoder.threads, all, state, options);
+  else yield* decodeRecordBatches(withinBudget(all, decoder.maxDecompressedBytes), state);
+}
+
+/** The messages, each compressed one refused (RESOURCE_EXHAUSTED) when it declares more than `max` uncompressed bytes. */
+async function* withinBudget(messages: AsyncIterable<FlightData>, max: number): AsyncGenerator<FlightData> {
+  let index = 0;
+  for await (const m of messages) {
+    const header = m.dataHeader;
+    if (header !== undefined && header.byteLength > 0) {
+      let declared: number;
+      try {
+        declared = declaredUncompressedBytes(header, m.dataBody ?? new Uint8Array(0));
+      } catch (err) {
+        throw new FlightError(StatusCode.DATA_LOSS, `message ${index} of the stream is not a valid Arrow IPC message: ${(err as Error).message}`, { cause: err });
+      }
+      if (declared > max) {
+        throw new FlightError(
+          StatusCode.RESOURCE_EXHAUSTED,
+          `message ${index} of the stream declares ${declared} bytes once decompressed, over the decoder's limit of ${max} (decoder.maxHeapMb)`,
+        );
+      }
+    }
+    index++;
+    yield m;
+  }
 }
 
 /**
