@@ -1,7 +1,8 @@
 import { invalidArgument, resourceExhausted } from "../flight-error";
 import { FbTable, FbVector, FlatBufferReader } from "./flatbuffer-reader";
 import { MessageKind, type MessageHeaderInfo } from "./ipc-message";
-import { chunksOf, type Bytes } from "../byte-chunks";
+import type { Bytes } from "../byte-chunks";
+import { ByteCursor } from "./byte-cursor";
 
 /** Arrow `MetadataVersion` values. Only V4 and V5 are accepted. */
 export const MetadataVersion = { V1: 0, V2: 1, V3: 2, V4: 3, V5: 4 } as const;
@@ -321,16 +322,18 @@ export function checkSizeLimit(size: number, limit: number, what: string): void 
 export function declaredUncompressedBytes(header: Uint8Array, body: Bytes): number {
   const { batch } = parseMessageHeader(header, body);
   if (batch === undefined || batch.compression < 0) return 0;
-  const u32 = uint32Reader(body);
+  // The header was checked against the body above, so every buffer lies inside it.
+  const cursor = new ByteCursor();
+  cursor.reset(body);
   let total = 0;
   for (let i = 0, n = batch.bufferCount; i < n; i++) {
     const offset = batch.bufferOffset(i);
     const len = batch.bufferLength(i);
     if (len === 0) continue;
     if (len < 8) throw invalidArgument(`compressed buffer ${i} is ${len} bytes, shorter than its 8-byte length prefix`);
-    const lo = u32(offset);
-    const hiU = u32(offset + 4);
-    const hi = hiU > 0x7fffffff ? hiU - 4294967296 : hiU;
+    cursor.seek(offset, offset + 8);
+    const lo = cursor.u32();
+    const hi = cursor.u32() | 0;
     const declared = hi * 4294967296 + lo;
     if (hi === -1 && lo === 4294967295) total += len - 8;
     else if (hi < 0 || !Number.isSafeInteger(declared)) throw invalidArgument(`compressed buffer ${i} declares an uncompressed length out of range`);
@@ -338,25 +341,4 @@ export function declaredUncompressedBytes(header: Uint8Array, body: Bytes): numb
     if (!Number.isSafeInteger(total)) throw invalidArgument("the declared uncompressed lengths overflow");
   }
   return total;
-}
-
-/** An unsigned little-endian 32-bit reader over a body that may be in chunks. */
-function uint32Reader(body: Bytes): (at: number) => number {
-  const chunks = chunksOf(body);
-  return (at) => {
-    let value = 0;
-    let got = 0;
-    let pos = 0;
-    for (const c of chunks) {
-      const end = pos + c.byteLength;
-      while (got < 4 && at + got >= pos && at + got < end) {
-        value += c[at + got - pos]! * 2 ** (8 * got);
-        got++;
-      }
-      pos = end;
-      if (got === 4) break;
-    }
-    if (got < 4) throw invalidArgument("a compressed buffer's length prefix lies past the body");
-    return value;
-  };
 }

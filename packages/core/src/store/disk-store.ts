@@ -9,10 +9,10 @@ import type { FlightDescriptor } from "../flight-types";
 import { MessageKind, type StoredMessage } from "../ipc/ipc-message";
 import { computeBatchStats, type BatchStats } from "../ipc/batch-stats";
 import type { SchemaInfo } from "../ipc/arrow-schema";
-import { readSchema } from "../ipc/schema-info";
 import { StatusCode } from "../status-code";
 import { descriptorKey } from "./descriptor-key";
 import { IndexedFlightStore } from "./flight-index";
+import { DICTIONARY_STATS, BATCH_WITHOUT_STATS, recordBatchStats, schemaForStats } from "./message-stats";
 import { MAX_TIMER_MS, checkBoolean, checkEnum, checkFunction, checkNumber, checkNumberIn, checkOptions, checkString } from "../option-checks";
 import {
   EOS,
@@ -123,16 +123,13 @@ const KNOWN_OPTIONS = ["dir", "fsync", "fsyncIntervalMs", "maxDiskBytes", "defau
  * flight (an append keeps the old ones), so each is decoded once, when a query first asks.
  */
 const decodedStats = new WeakMap<ManifestMessage, MessageStats>();
-const DICTIONARY_STATS: MessageStats = Object.freeze({ kind: MessageKind.DICTIONARY_BATCH, stats: undefined });
-const BATCH_WITHOUT_STATS: MessageStats = Object.freeze({ kind: MessageKind.RECORD_BATCH, stats: undefined });
 
 function messageStatsOf(e: ManifestMessage, statsReadable: boolean): MessageStats {
   if (e.k !== MessageKind.RECORD_BATCH) return DICTIONARY_STATS;
   if (!statsReadable || e.s === undefined) return BATCH_WITHOUT_STATS;
   let m = decodedStats.get(e);
   if (m === undefined) {
-    const stats = decodeStats(e.s);
-    m = stats === undefined ? BATCH_WITHOUT_STATS : Object.freeze({ kind: MessageKind.RECORD_BATCH, stats });
+    m = recordBatchStats(decodeStats(e.s));
     decodedStats.set(e, m);
   }
   return m;
@@ -1016,15 +1013,6 @@ function storedSchema(manifest: Manifest): StoredMessage {
   const e = manifest.messages[0]!;
   const appMetadata = appMetadataOf(e);
   return { header, body: EMPTY, appMetadata, info: infoOf(e), byteSize: header.byteLength + appMetadata.byteLength + MESSAGE_OVERHEAD_BYTES };
-}
-
-/** The schema of a put for statistics, or null when it cannot be read (then its batches get none). */
-function schemaForStats(schema: StoredMessage): SchemaInfo | null {
-  try {
-    return readSchema(schema.header);
-  } catch {
-    return null;
-  }
 }
 
 /** A manifest entry without its statistics. */

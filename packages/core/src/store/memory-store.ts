@@ -12,6 +12,7 @@ import { descriptorKey } from "./descriptor-key";
 import { IndexedFlightStore } from "./flight-index";
 import { MAX_TIMER_MS, checkBoolean, checkFunction, checkNumberIn, checkOptions } from "../option-checks";
 import { ExpiryHeap } from "./expiry-heap";
+import { DICTIONARY_STATS, recordBatchStats, schemaForStats } from "./message-stats";
 import type { MessageReadOptions } from "./read-lease";
 import type {
   FlightStore,
@@ -265,8 +266,6 @@ type PutState = "open" | "failed" | "committed" | "aborted";
 const EMPTY_BYTES = new Uint8Array(0);
 
 /** The entries of messages without statistics are shared. */
-const DICTIONARY_STATS: MessageStats = Object.freeze({ kind: MessageKind.DICTIONARY_BATCH, stats: undefined });
-const BATCH_WITHOUT_STATS: MessageStats = Object.freeze({ kind: MessageKind.RECORD_BATCH, stats: undefined });
 /**
  * Bytes counted per stored message for its statistics' slot (an entry of `computedStats`);
  * a record batch whose schema has columns with statistics adds the most its entry object and
@@ -293,17 +292,7 @@ function recordStatsBytesAtPut(schema: SchemaInfo | null): number {
 /** The `batchStats` entry of a record batch; a schema that cannot be read (`null`) gives none. */
 function statsEntry(schema: SchemaInfo | null, message: StoredMessage): MessageStats {
   const stats = schema === null ? undefined : computeBatchStats(schema, message.header, message.body);
-  if (stats === undefined) return BATCH_WITHOUT_STATS;
-  return Object.freeze({ kind: MessageKind.RECORD_BATCH, stats: Object.freeze(stats) });
-}
-
-/** The schema of a put for statistics, or null when it cannot be read (then batches get none). */
-function schemaForStats(schema: StoredMessage): SchemaInfo | null {
-  try {
-    return readSchema(schema.header);
-  } catch {
-    return null;
-  }
+  return recordBatchStats(stats === undefined ? undefined : Object.freeze(stats));
 }
 
 function invalid(message: string): FlightError {
